@@ -1,0 +1,139 @@
+#pragma once
+// The chardev backends (QEMU's backend_table[]), one class each. Included by
+// code that needs a backend's own interface (tests reading a ringbuf, the
+// socket's bound address); everything else sees only qf::chardev.
+#include "qf/chardev/chardev.hpp"
+#include "qf/core/timer.hpp"
+
+#include <memory>
+
+#include <cstdint>
+#include <string>
+#include <termios.h>
+#include <vector>
+
+namespace qf::chardevs {
+
+// Input read from a file descriptor, with flow control from the frontend.
+class fd_input {
+public:
+    fd_input(chardev& owner, main_loop* loop) : owner_(owner), loop_(loop) {}
+    ~fd_input() { stop(); }
+    void start(int fd);
+    void stop();
+    void resume();
+    int fd() const { return fd_; }
+    // Called with bytes read; default delivers them to the frontend.
+    std::function<void(std::span<const std::byte>)> filter;
+    std::function<void()> on_eof;
+
+private:
+    void readable();
+    chardev& owner_;
+    main_loop* loop_;
+    int fd_ = -1;
+    bool paused_ = false;
+};
+
+class stdio {
+public:
+    static constexpr std::string_view name = "stdio";
+    stdio(chardev& owner, const chardev_spec& spec, chardev_env& env);
+    ~stdio();
+    void write(std::span<const std::byte> data);
+    void accept_input() { input_.resume(); }
+
+private:
+    void mux_byte(std::byte b);
+    chardev& owner_;
+    chardev_env& env_;
+    fd_input input_;
+    bool mux_;
+    bool escape_ = false;
+    bool raw_ = false;
+    termios saved_{};
+};
+
+class file {
+public:
+    static constexpr std::string_view name = "file";
+    file(chardev& owner, const chardev_spec& spec, chardev_env& env);
+    ~file();
+    void write(std::span<const std::byte> data);
+    void accept_input() {}
+
+private:
+    int fd_ = -1;
+};
+
+class null {
+public:
+    static constexpr std::string_view name = "null";
+    null(chardev&, const chardev_spec&, chardev_env&) {}
+    void write(std::span<const std::byte>) {}
+    void accept_input() {}
+};
+
+class socket {
+public:
+    static constexpr std::string_view name = "socket";
+    socket(chardev& owner, const chardev_spec& spec, chardev_env& env);
+    ~socket();
+    void write(std::span<const std::byte> data);
+    void accept_input() { input_.resume(); }
+    // The bound TCP port (useful with port=0) and whether a client is on.
+    std::uint16_t bound_port() const { return port_; }
+    bool connected() const { return client_ >= 0; }
+
+private:
+    void accept_client();
+    void drop_client();
+    chardev& owner_;
+    main_loop* loop_;
+    fd_input input_;
+    int listen_ = -1;
+    int client_ = -1;
+    std::uint16_t port_ = 0;
+    std::string unix_path_;
+};
+
+class pty {
+public:
+    static constexpr std::string_view name = "pty";
+    pty(chardev& owner, const chardev_spec& spec, chardev_env& env);
+    ~pty();
+    void write(std::span<const std::byte> data);
+    void accept_input() { input_.resume(); }
+    const std::string& slave_path() const { return slave_; }
+
+private:
+    fd_input input_;
+    std::unique_ptr<timer> retry_;  // while no one has the slave open
+    int master_ = -1;
+    std::string slave_;
+};
+
+// An in-memory ring of the last `size` bytes the guest wrote (QEMU's
+// ringbuf/memory backend); tests and embedders read it and can type into
+// the guest through it.
+class ringbuf {
+public:
+    static constexpr std::string_view name = "ringbuf";
+    ringbuf(chardev& owner, const chardev_spec& spec, chardev_env& env);
+    void write(std::span<const std::byte> data);
+    void accept_input();
+
+    std::string contents() const;  // oldest first
+    std::string take();            // contents(), then empty
+    std::uint64_t total_written() const { return total_; }
+    // Queue bytes for the guest; delivered as the frontend has room.
+    void send_to_guest(std::string_view s);
+
+private:
+    chardev& owner_;
+    std::vector<char> ring_;
+    std::uint64_t total_ = 0;
+    std::string pending_in_;
+};
+
+} // namespace qf::chardevs

@@ -1,0 +1,94 @@
+#pragma once
+// A character device: a byte stream between a guest-side frontend (a UART,
+// debugcon) and a host-side backend. The backends form a closed type list;
+// -chardev picks one by name at run time and the chardev holds it in a
+// std::variant, so dispatch is a switch, never a virtual call.
+#include "qf/chardev/spec.hpp"
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace qf {
+
+class main_loop;
+class chardev;
+
+// The guest side, type-erased by frontend_of<Device>() (no virtual calls):
+// can_receive says how many bytes the device can take now (flow control),
+// receive hands them over.
+struct chardev_frontend {
+    std::size_t (*can_receive)(void* dev) = nullptr;
+    void (*receive)(void* dev, std::span<const std::byte> data) = nullptr;
+    void* dev = nullptr;
+};
+
+template <class Device>
+chardev_frontend frontend_of(Device& d) {
+    return {[](void* p) { return static_cast<Device*>(p)->can_receive(); },
+            [](void* p, std::span<const std::byte> b) { static_cast<Device*>(p)->receive(b); },
+            &d};
+}
+
+// Things outside the chardev that a backend may need to reach.
+struct chardev_env {
+    main_loop* loop = nullptr;
+    std::function<void()> request_quit;  // stdio mux: Ctrl-A x
+};
+
+namespace chardevs {
+class stdio;
+class file;
+class null;
+class socket;
+class pty;
+class ringbuf;
+} // namespace chardevs
+
+class chardev {
+public:
+    chardev(const chardev_spec& spec, chardev_env env);  // throws qf::error
+    ~chardev();
+    chardev(const chardev&) = delete;
+    chardev& operator=(const chardev&) = delete;
+
+    const std::string& id() const { return id_; }
+    const std::string& backend_name() const { return backend_name_; }
+
+    // Guest output. Never blocks indefinitely: a backend with no peer (a
+    // socket without a client) drops the bytes, as QEMU does.
+    void write(std::span<const std::byte> data);
+    void write(std::string_view s) { write(std::as_bytes(std::span(s.data(), s.size()))); }
+
+    // Connect the guest side; input flows once attached.
+    void attach(chardev_frontend fe);
+    void detach() { fe_ = {}; }
+    bool attached() const { return fe_.dev != nullptr; }
+    // The frontend has room again (qemu_chr_fe_accept_input).
+    void accept_input();
+
+    // For backends: how much the frontend takes now, and delivery.
+    std::size_t can_receive() const { return fe_.dev ? fe_.can_receive(fe_.dev) : 0; }
+    void deliver(std::span<const std::byte> data) {
+        if (fe_.dev) fe_.receive(fe_.dev, data);
+    }
+
+    // Typed access for tests and embedders: nullptr if another backend.
+    template <class Backend>
+    Backend* as();
+
+    struct impl;
+
+private:
+    std::string id_;
+    std::string backend_name_;
+    chardev_frontend fe_;
+    std::unique_ptr<impl> impl_;
+};
+
+// Names of the compiled-in backends, for -chardev help.
+std::string chardev_backends_help();
+
+} // namespace qf

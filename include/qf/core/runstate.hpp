@@ -1,0 +1,71 @@
+#pragma once
+// The VM's run state and QEMU's table of allowed transitions
+// (runstate_transitions_def in QEMU 7.2's softmmu/runstate.c). A transition
+// not in the table is a programming error: QEMU aborts; we throw
+// qf::illegal_transition so tests can prove the table is enforced.
+#include "qf/core/notifier.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string_view>
+
+namespace qf {
+
+enum class run_state : std::uint8_t {
+    debug,
+    inmigrate,
+    internal_error,
+    io_error,
+    paused,
+    postmigrate,
+    prelaunch,
+    finish_migrate,
+    restore_vm,
+    running,
+    save_vm,
+    shutdown,
+    suspended,
+    watchdog,
+    guest_panicked,
+    colo,
+    count_
+};
+
+inline constexpr std::size_t run_state_count = static_cast<std::size_t>(run_state::count_);
+
+// QEMU's QAPI names ("prelaunch", "running", "finish-migrate", ...).
+std::string_view to_string(run_state s);
+
+// Whether QEMU allows from -> to (a state may always be "set" to itself).
+bool transition_allowed(run_state from, run_state to);
+
+struct illegal_transition : std::logic_error {
+    illegal_transition(run_state from, run_state to);
+    run_state from, to;
+};
+
+// The current state plus the change-state notifiers (vm_change_state_head):
+// each is told (running, new_state) whenever the VM starts or stops.
+class runstate {
+public:
+    run_state get() const { return state_; }
+    bool is_running() const { return state_ == run_state::running; }
+    bool needs_reset() const {
+        return state_ == run_state::internal_error || state_ == run_state::shutdown;
+    }
+
+    // runstate_set(): throws illegal_transition where QEMU would abort.
+    void set(run_state to);
+
+    // vm_start()/vm_stop(): change state and tell the notifiers.
+    void start();
+    void stop(run_state to);
+
+    notifier_list<bool, run_state>& change_notifiers() { return notifiers_; }
+
+private:
+    run_state state_ = run_state::prelaunch;
+    notifier_list<bool, run_state> notifiers_;
+};
+
+} // namespace qf

@@ -1,0 +1,26 @@
+#pragma once
+// What a device may ask of the machine when it is constructed: timers, its
+// chardev, its IRQ line, the exit request. The machine fills one in; a test
+// that drives a device directly fills one in too.
+#include "qf/chardev/chardev.hpp"
+#include "qf/core/timer.hpp"
+#include "qf/devices/irq.hpp"
+
+#include <functional>
+
+namespace qf {
+
+struct device_context {
+    timer_lists* timers = nullptr;
+    // The chardev for the next serial port (in device order), nullptr for
+    // "-serial none".
+    std::function<chardev*()> next_serial;
+    // A chardev by -chardev id; throws qf::error if there is none.
+    std::function<chardev*(std::string_view id)> chardev_by_id;
+    // The input of the machine's interrupt controller for a GSI.
+    std::function<irq_line(unsigned gsi)> irq;
+    // isa-debug-exit: end the process with this status once the CPU stops.
+    std::function<void(int status)> request_exit;
+};
+
+} // namespace qf

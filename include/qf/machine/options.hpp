@@ -1,0 +1,62 @@
+#pragma once
+// The command line, in QEMU's syntax, parsed into plain values. Parsing knows
+// no machine type; what a given machine accepts (-smp bounds, -device names)
+// is checked when that machine is built.
+#include "qf/chardev/spec.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qf {
+
+// "driver,key=value,flag" as QEMU's QemuOpts reads it.
+struct opt_list {
+    std::string head;  // the implied first value (driver, backend, size...)
+    std::vector<std::pair<std::string, std::string>> props;
+    std::optional<std::string> get(std::string_view key) const;
+};
+opt_list parse_opt_list(std::string_view option, std::string_view arg, std::string_view implied_key = {});
+
+struct smp_config {
+    unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0;  // 0: unset
+};
+
+struct accel_choice {
+    std::string name;  // tcg, kvm
+    std::vector<std::pair<std::string, std::string>> props;
+};
+
+struct options {
+    // Requests that print something and exit 0.
+    bool help = false, version = false, machine_help = false, cpu_help = false,
+         device_help = false, log_help = false, chardev_help = false;
+
+    std::string machine;  // empty: the default
+    std::vector<std::pair<std::string, std::string>> machine_props;
+    std::string cpu;
+    std::vector<std::string> cpu_features;
+    std::vector<accel_choice> accels;  // tried in order (-accel kvm -accel tcg)
+    std::uint64_t ram_size = 128ull << 20;
+    std::optional<smp_config> smp;
+    std::string bios, kernel, initrd, append;
+    std::vector<std::string> datadirs;  // -L
+    std::vector<chardev_spec> chardevs;
+    std::vector<std::optional<chardev_spec>> serials;  // nullopt: -serial none
+    std::vector<opt_list> devices;
+    bool nographic = false, display_none = false;
+    std::uint32_t log_mask = 0;
+    std::string log_file;
+    bool start_stopped = false, no_reboot = false, no_shutdown = false, daemonize = false;
+    std::string pidfile;
+};
+
+// Throws qf::error with a one-line message naming the option.
+options parse_command_line(int argc, const char* const* argv);
+
+std::string usage_text(std::string_view program);
+std::string version_text(std::string_view program);
+
+} // namespace qf

@@ -1,0 +1,72 @@
+#pragma once
+// The run-time half of the seed's main(): everything QEMU sets up around the
+// machine that does not depend on its type - run state, clocks, timers, the
+// main loop, chardevs, -daemonize, -pidfile, signals, -d/-D - and the
+// shutdown logic that decides the exit status. machine_main<M> (in
+// system_main.hpp) drives it around the statically wired machine.
+#include "qf/chardev/chardev.hpp"
+#include "qf/core/clock.hpp"
+#include "qf/core/daemonize.hpp"
+#include "qf/core/main_loop.hpp"
+#include "qf/core/pidfile.hpp"
+#include "qf/core/runstate.hpp"
+#include "qf/core/timer.hpp"
+#include "qf/devices/device_context.hpp"
+#include "qf/machine/options.hpp"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+
+namespace qf {
+
+class session {
+public:
+    // Steps up to machine->init() in the seed's order: log, chardevs,
+    // daemonize, pidfile, signal handlers. Throws qf::error.
+    explicit session(const options& o);
+    ~session();
+
+    runstate& state() { return runstate_; }
+    clocks& clock() { return clocks_; }
+    timer_lists& timers() { return timers_; }
+    main_loop& loop() { return loop_; }
+
+    chardev* find_chardev(std::string_view id);
+    const std::vector<chardev*>& serials() const { return serials_; }
+
+    // The services handed to the machine's devices.
+    device_context device_services();
+
+    // Exit the process with this status as soon as the main loop sees it
+    // (isa-debug-exit). Callable from any thread.
+    void request_exit(int status);
+    // An orderly shutdown (signal, C-a x): exit status 0, as QEMU.
+    void request_quit();
+
+    // vm_start(): RUNNING, vm clock on, notifiers.
+    void vm_start();
+    // Start-up finished: tell a waiting -daemonize parent.
+    void ready();
+
+    // main_loop() until an exit request; returns the exit status.
+    int run();
+
+private:
+    void create_chardevs(const options& o);
+    bool check_exit();
+
+    runstate runstate_;
+    clocks clocks_;
+    timer_lists timers_;
+    main_loop loop_;
+    std::map<std::string, std::unique_ptr<chardev>, std::less<>> chardevs_;
+    std::vector<chardev*> serials_;
+    std::size_t next_serial_ = 0;
+    daemonizer daemon_;
+    std::optional<pidfile> pidfile_;
+    std::atomic<int> exit_status_{-1};
+};
+
+} // namespace qf

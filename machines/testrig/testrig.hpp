@@ -1,0 +1,69 @@
+#pragma once
+// testrig: the smallest machine a firmware test needs - one x86 CPU, RAM, a
+// -bios image at the top of 4 GiB (its last 128 KiB also below 1 MiB, as
+// QEMU's isa-bios alias), a 16550A at 0x3f8 (IRQ 4), a debug console at 0xe9
+// and isa-debug-exit at 0xf4. No PIC, no PCI: it boots test firmware, not an
+// operating system.
+#include "qf/accel/accel.hpp"
+#include "qf/devices/isa_debug_exit.hpp"
+#include "qf/devices/isa_debugcon.hpp"
+#include "qf/devices/uart16550.hpp"
+#include "qf/machine/firmware.hpp"
+#include "qf/machine/machine.hpp"
+#include "qf/machine/topology.hpp"
+#include "targets/x86/cpu_defs.hpp"
+
+namespace qf::machines {
+
+template <class Accel = accel::tcg<>>
+class testrig
+    : public machine<topology<sockets<1>, cores<1>, threads<1>>, x86::cpu::qemu64, Accel,
+                     devices<dev::uart16550<0x3f8, 4>, dev::isa_debugcon<0xe9>, dev::isa_debug_exit<0xf4, 4>>,
+                     pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
+    using base = typename testrig::machine;
+
+public:
+    static constexpr std::string_view name = "testrig";
+    static constexpr std::string_view description = "qforge firmware test rig (1 CPU, RAM, -bios, COM1, 0xe9, 0xf4)";
+    static constexpr std::string_view default_bios = "qforge-demo.bin";
+    // RAM below 4 GiB ends here; the rest starts at 4 GiB (the hole holds the BIOS).
+    static constexpr std::uint64_t below_4g_limit = 0xc000'0000;
+    static constexpr std::uint64_t isa_bios_max = 128 * 1024;
+
+    using base::base;
+
+    static void validate(const options& o) {
+        if (!o.kernel.empty())
+            throw error("-kernel " + o.kernel + ": machine testrig cannot boot a Linux kernel (use -M pc, not implemented yet)");
+        if (!o.initrd.empty()) throw error("-initrd: needs -kernel, which machine testrig does not support");
+        if (!o.append.empty()) throw error("-append: needs -kernel, which machine testrig does not support");
+        std::uint64_t limit = 1ull << x86::cpu::qemu64::phys_bits;
+        std::uint64_t above = o.ram_size > below_4g_limit ? o.ram_size - below_4g_limit : 0;
+        if (above && (1ull << 32) + above > limit)
+            throw error("-m: " + std::to_string(o.ram_size >> 20) + " MiB of RAM does not fit the CPU's " +
+                        std::to_string(x86::cpu::qemu64::phys_bits) + "-bit physical address space");
+    }
+
+    // machine->init(): the run-time part of the wiring.
+    void init(const options& o) {
+        this->ram_ = host_memory(o.ram_size, "testrig.ram");
+        std::uint64_t low = std::min(o.ram_size, below_4g_limit);
+        auto& mem = this->memory();
+        mem.add({"ram-below-4g", {0}, low, region_kind::ram, this->ram_.data()});
+        if (o.ram_size > low)
+            mem.add({"ram-above-4g", {1ull << 32}, o.ram_size - low, region_kind::ram, this->ram_.data() + low});
+
+        auto path = find_firmware("-bios", o.bios.empty() ? std::string(default_bios) : o.bios, o.datadirs);
+        auto image = load_bios_image(path);
+        this->rom_ = host_memory(image.size(), "testrig.bios");
+        std::memcpy(this->rom_.data(), image.data(), image.size());
+        mem.add({"bios", {(1ull << 32) - image.size()}, image.size(), region_kind::rom, this->rom_.data()});
+        std::uint64_t isa = std::min<std::uint64_t>(image.size(), isa_bios_max);
+        mem.add({"isa-bios", {0x10'0000 - isa}, isa, region_kind::rom,
+                 this->rom_.data() + image.size() - isa, {}, 1});
+
+        for (auto& d : o.devices) this->plug(d);
+    }
+};
+
+} // namespace qf::machines

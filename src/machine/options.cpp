@@ -1,0 +1,276 @@
+#include "qf/machine/options.hpp"
+#include "qf/core/error.hpp"
+#include "qf/core/log.hpp"
+#include "qf/machine/size.hpp"
+
+#include <charconv>
+#include <functional>
+#include <string>
+
+namespace qf {
+
+std::optional<std::string> opt_list::get(std::string_view key) const {
+    std::optional<std::string> v;
+    for (auto& [k, val] : props)
+        if (k == key) v = val;  // the last one wins, as QemuOpts
+    return v;
+}
+
+opt_list parse_opt_list(std::string_view option, std::string_view arg, std::string_view implied_key) {
+    opt_list out;
+    bool first = true;
+    while (true) {
+        // ",," is an escaped comma inside a value.
+        std::string item;
+        std::size_t i = 0;
+        for (; i < arg.size(); ++i) {
+            if (arg[i] == ',') {
+                if (i + 1 < arg.size() && arg[i + 1] == ',') {
+                    item += ',';
+                    ++i;
+                    continue;
+                }
+                break;
+            }
+            item += arg[i];
+        }
+        arg = i < arg.size() ? arg.substr(i + 1) : std::string_view{};
+        auto eq = item.find('=');
+        if (first && eq == std::string::npos) {
+            if (implied_key.empty()) out.head = item;
+            else out.props.emplace_back(std::string(implied_key), item);
+        } else if (eq == std::string::npos) {
+            if (item.empty())
+                throw error(std::string(option) + ": empty parameter in '" + std::string(arg) + "'");
+            out.props.emplace_back(item, "on");  // QEMU's "flag" means flag=on
+        } else {
+            out.props.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+        }
+        first = false;
+        if (arg.empty()) break;
+    }
+    return out;
+}
+
+namespace {
+
+unsigned parse_count(std::string_view option, std::string_view key, std::string_view v) {
+    unsigned n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || p != v.data() + v.size())
+        throw error(std::string(option) + ": " + std::string(key) + "=" + std::string(v) +
+                    ": expected a number");
+    return n;
+}
+
+smp_config parse_smp(std::string_view arg) {
+    auto o = parse_opt_list("-smp", arg, "cpus");
+    smp_config c;
+    for (auto& [k, v] : o.props) {
+        unsigned n = parse_count("-smp", k, v);
+        if (k == "cpus") c.cpus = n;
+        else if (k == "maxcpus") c.maxcpus = n;
+        else if (k == "sockets") c.sockets = n;
+        else if (k == "dies") c.dies = n;
+        else if (k == "cores") c.cores = n;
+        else if (k == "threads") c.threads = n;
+        else throw error("-smp: invalid parameter '" + k + "'");
+        if (n == 0) throw error("-smp: " + k + " must be greater than 0");
+    }
+    return c;
+}
+
+accel_choice parse_accel(std::string_view arg) {
+    auto o = parse_opt_list("-accel", arg);
+    if (o.head.empty()) throw error("-accel: missing accelerator name");
+    accel_choice a{o.head, o.props};
+    for (auto& [k, v] : a.props) {
+        bool ok = false;
+        if (a.name == "tcg")
+            ok = k == "tb-size" || k == "thread" || k == "one-insn-per-tb" || k == "split-wx";
+        else if (a.name == "kvm")
+            ok = k == "kernel-irqchip";
+        if (!ok) throw error("-accel " + std::string(arg) + ": invalid parameter '" + k + "'");
+    }
+    return a;
+}
+
+std::vector<accel_choice> split_accels(std::string_view option, std::string_view list) {
+    // -machine accel=kvm:tcg
+    std::vector<accel_choice> out;
+    while (!list.empty()) {
+        auto c = list.find(':');
+        auto name = list.substr(0, c);
+        if (name.empty()) throw error(std::string(option) + ": empty accelerator name");
+        out.push_back({std::string(name), {}});
+        list = c == std::string_view::npos ? std::string_view{} : list.substr(c + 1);
+    }
+    return out;
+}
+
+struct option_desc {
+    std::string_view name;
+    bool has_arg;
+    std::function<void(options&, std::string_view)> apply;
+};
+
+const std::vector<option_desc>& option_table() {
+    static const std::vector<option_desc> table = {
+        {"h", false, [](options& o, auto) { o.help = true; }},
+        {"help", false, [](options& o, auto) { o.help = true; }},
+        {"version", false, [](options& o, auto) { o.version = true; }},
+        {"M", true, nullptr},
+        {"machine", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-machine", a, "type");
+             for (auto& [k, v] : l.props) {
+                 if (k == "type") o.machine = v;
+                 else if (k == "accel") {
+                     auto more = split_accels("-machine accel", v);
+                     o.accels.insert(o.accels.end(), more.begin(), more.end());
+                 } else
+                     o.machine_props.emplace_back(k, v);
+             }
+             if (o.machine == "help" || o.machine == "?") o.machine_help = true;
+         }},
+        {"cpu", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-cpu", a);
+             o.cpu = l.head;
+             if (o.cpu == "help" || o.cpu == "?") o.cpu_help = true;
+             for (auto& [k, v] : l.props) o.cpu_features.push_back(v == "on" ? k : k + "=" + v);
+         }},
+        {"accel", true,
+         [](options& o, std::string_view a) {
+             if (a == "help" || a == "?") {
+                 o.accels.push_back({"help", {}});
+                 return;
+             }
+             o.accels.push_back(parse_accel(a));
+         }},
+        {"m", true, [](options& o, std::string_view a) { o.ram_size = parse_ram_size(a); }},
+        {"smp", true, [](options& o, std::string_view a) { o.smp = parse_smp(a); }},
+        {"bios", true, [](options& o, std::string_view a) { o.bios = a; }},
+        {"kernel", true, [](options& o, std::string_view a) { o.kernel = a; }},
+        {"initrd", true, [](options& o, std::string_view a) { o.initrd = a; }},
+        {"append", true, [](options& o, std::string_view a) { o.append = a; }},
+        {"L", true, [](options& o, std::string_view a) { o.datadirs.emplace_back(a); }},
+        {"serial", true,
+         [](options& o, std::string_view a) {
+             if (o.serials.size() >= 4) throw error("-serial: too many serial ports (at most 4)");
+             o.serials.push_back(parse_serial(a, "serial" + std::to_string(o.serials.size())));
+         }},
+        {"chardev", true,
+         [](options& o, std::string_view a) {
+             if (a == "help") {
+                 o.chardev_help = true;
+                 return;
+             }
+             auto s = parse_chardev(a);
+             for (auto& c : o.chardevs)
+                 if (c.id == s.id) throw error("-chardev: duplicate chardev id '" + s.id + "'");
+             o.chardevs.push_back(std::move(s));
+         }},
+        {"device", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-device", a);
+             if (l.head == "help" || l.head == "?") o.device_help = true;
+             else o.devices.push_back(std::move(l));
+         }},
+        {"nographic", false, [](options& o, auto) { o.nographic = true; }},
+        {"display", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-display", a);
+             if (l.head != "none")
+                 throw error("-display " + std::string(a) +
+                             ": not supported: qforge has no graphical display (use -display none "
+                             "or -nographic)");
+             o.display_none = true;
+         }},
+        {"d", true,
+         [](options& o, std::string_view a) {
+             if (a == "help" || a == "?") o.log_help = true;
+             else o.log_mask |= parse_log_items(a);
+         }},
+        {"D", true, [](options& o, std::string_view a) { o.log_file = a; }},
+        {"S", false, [](options& o, auto) { o.start_stopped = true; }},
+        {"no-reboot", false, [](options& o, auto) { o.no_reboot = true; }},
+        {"no-shutdown", false, [](options& o, auto) { o.no_shutdown = true; }},
+        {"pidfile", true, [](options& o, std::string_view a) { o.pidfile = a; }},
+        {"daemonize", false, [](options& o, auto) { o.daemonize = true; }},
+    };
+    return table;
+}
+
+} // namespace
+
+options parse_command_line(int argc, const char* const* argv) {
+    options o;
+    const auto& table = option_table();
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg.size() < 2 || arg[0] != '-')
+            throw error(std::string(arg) + ": invalid option (a disk image argument is not supported)");
+        std::string_view name = arg.substr(arg[1] == '-' ? 2 : 1);  // --opt is -opt, as QEMU
+        const option_desc* d = nullptr;
+        for (auto& e : table)
+            if (e.name == name) d = &e;
+        if (!d) throw error("-" + std::string(name) + ": invalid option");
+        std::string_view value;
+        if (d->has_arg) {
+            if (i + 1 >= argc) throw error("-" + std::string(name) + ": requires an argument");
+            value = argv[++i];
+        }
+        if (name == "M") name = "machine";
+        for (auto& e : table)
+            if (e.name == name) d = &e;
+        d->apply(o, value);
+    }
+    if (o.daemonize && o.nographic) throw error("-nographic cannot be used with -daemonize");
+    if (o.daemonize)
+        for (auto& s : o.serials)
+            if (s && s->backend == "stdio")
+                throw error("-serial stdio cannot be used with -daemonize");
+    return o;
+}
+
+std::string version_text(std::string_view program) {
+    return std::string(program) + " (qforge) version " QF_VERSION
+                                  "\nA statically wired x86 PC emulator with QEMU's command line.\n";
+}
+
+std::string usage_text(std::string_view program) {
+    return "usage: " + std::string(program) + R"( [options]
+
+Standard options:
+-h, -help                display this help and exit
+-version                 display version information and exit
+-machine, -M TYPE[,accel=A[:A...]]  select the machine (-M help lists them)
+-cpu MODEL               select the CPU model (-cpu help lists them)
+-accel NAME[,prop=value] select an accelerator: tcg or kvm (give -accel more than once to fall back)
+-m [size=]SIZE           guest RAM, default 128 MiB; suffixes K, M, G, T (plain number: MiB)
+-smp [cpus=]N[,maxcpus=M][,sockets=S][,cores=C][,threads=T]  number of vCPUs
+-L DIR                   search DIR for firmware first
+-bios FILE               firmware image, mapped at the top of 4 GiB
+-kernel FILE             Linux kernel image
+-initrd FILE             initial ram disk
+-append CMDLINE          kernel command line
+-serial DEV              connect the next serial port to DEV: stdio, null, none, pty, file:PATH,
+                         tcp:HOST:PORT[,server=on][,wait=off], unix:PATH[,server=on][,wait=off],
+                         mon:stdio, chardev:ID
+-chardev BACKEND,id=ID[,...]  create a character device: stdio, file (path=), null,
+                         socket (host=,port= or path=; server=on[,wait=off]), pty, ringbuf (size=)
+-device DRIVER[,prop=value]   add a device (-device help lists them)
+-nographic               no display; serial port 0 on stdio (C-a h for help, C-a x to quit)
+-display none            no display
+-d ITEM[,...]            enable logging of the given items (-d help lists them)
+-D FILE                  write the log to FILE instead of stderr
+-S                       do not start the CPUs at start-up
+-no-reboot               exit instead of rebooting
+-no-shutdown             stop, rather than exit, when the guest shuts down
+-pidfile FILE            write the process id to FILE and hold a lock on it
+-daemonize               detach from the terminal once started
+)";
+}
+
+} // namespace qf

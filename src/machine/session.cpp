@@ -1,0 +1,121 @@
+#include "qf/machine/session.hpp"
+#include "qf/core/error.hpp"
+#include "qf/core/log.hpp"
+#include "qf/core/signals.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <unistd.h>
+
+namespace qf {
+
+session::session(const options& o) : timers_(clocks_), loop_(timers_) {
+    // The vm clock follows the run state (cpu_enable_ticks/disable_ticks).
+    runstate_.change_notifiers().add([this](bool running, run_state) {
+        if (running) clocks_.enable_vm();
+        else clocks_.disable_vm();
+    });
+    set_log_mask(o.log_mask);
+    if (!o.log_file.empty()) set_log_file(o.log_file);
+    signals::install_fatal_handlers();
+    create_chardevs(o);
+    if (o.daemonize) daemon_.detach();
+    if (!o.pidfile.empty()) pidfile_.emplace(o.pidfile);
+    signals::install_shutdown_handlers(loop_.wake_fd());
+}
+
+session::~session() {
+    flush_log();
+    // Chardevs go first so a stdio terminal is restored before we return.
+    chardevs_.clear();
+    signals::restore_terminals();
+}
+
+void session::create_chardevs(const options& o) {
+    chardev_env env;
+    env.loop = &loop_;
+    env.request_quit = [this] { request_quit(); };
+    for (auto& spec : o.chardevs) chardevs_.emplace(spec.id, std::make_unique<chardev>(spec, env));
+
+    // -nographic: serial 0 on stdio with the C-a mux, unless -serial said
+    // otherwise (QEMU's default_serial handling).
+    auto serials = o.serials;
+    if (serials.empty()) {
+        if (o.nographic) {
+            chardev_spec s;
+            s.backend = "stdio";
+            s.mux = true;
+            s.id = "serial0";
+            serials.push_back(s);
+        } else {
+            // QEMU's default without a display is "-serial vc": there is no
+            // console here, so the guest's serial output is dropped.
+            chardev_spec s;
+            s.backend = "null";
+            s.id = "serial0";
+            serials.push_back(s);
+        }
+    }
+    for (auto& s : serials) {
+        if (!s) {
+            serials_.push_back(nullptr);
+            continue;
+        }
+        if (s->backend.empty()) {  // chardev:ID
+            auto* c = find_chardev(s->id);
+            if (!c) throw error("-serial chardev:" + s->id + ": no chardev with id '" + s->id + "'");
+            serials_.push_back(c);
+            continue;
+        }
+        if (find_chardev(s->id)) throw error("-serial: chardev id '" + s->id + "' is already in use");
+        auto c = std::make_unique<chardev>(*s, env);
+        serials_.push_back(c.get());
+        chardevs_.emplace(s->id, std::move(c));
+    }
+}
+
+chardev* session::find_chardev(std::string_view id) {
+    auto it = chardevs_.find(id);
+    return it == chardevs_.end() ? nullptr : it->second.get();
+}
+
+device_context session::device_services() {
+    device_context ctx;
+    ctx.timers = &timers_;
+    ctx.next_serial = [this]() -> chardev* {
+        return next_serial_ < serials_.size() ? serials_[next_serial_++] : nullptr;
+    };
+    ctx.chardev_by_id = [this](std::string_view id) { return find_chardev(id); };
+    ctx.request_exit = [this](int status) { request_exit(status); };
+    return ctx;
+}
+
+void session::request_exit(int status) {
+    int expected = -1;
+    exit_status_.compare_exchange_strong(expected, status & 0xff);
+    loop_.notify();
+}
+
+void session::request_quit() { request_exit(0); }
+
+void session::vm_start() { runstate_.start(); }
+
+void session::ready() { daemon_.ready(); }
+
+bool session::check_exit() {
+    if (auto sig = signals::take_shutdown_signal()) {
+        report_error("terminating on signal " + std::to_string(sig->signo) + " from pid " +
+                     std::to_string(sig->sender));
+        request_exit(0);
+    }
+    return exit_status_.load() >= 0;
+}
+
+int session::run() {
+    while (!check_exit()) loop_.run_once(true);
+    if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
+    std::fflush(stdout);
+    return exit_status_.load();
+}
+
+} // namespace qf

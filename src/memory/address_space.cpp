@@ -1,0 +1,126 @@
+#include "qf/memory/address_space.hpp"
+#include "qf/core/error.hpp"
+#include "qf/core/log.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+#include <set>
+
+namespace qf {
+
+void address_space::add(region r) {
+    if (r.size == 0) throw error("memory region '" + r.name + "' is empty");
+    std::uint64_t last = r.base.value + r.size - 1;
+    if (last < r.base.value) throw error("memory region '" + r.name + "' wraps the address space");
+    for (auto& o : regions_) {
+        std::uint64_t olast = o.base.value + o.size - 1;
+        if (o.priority == r.priority && r.base.value <= olast && o.base.value <= last)
+            throw error("memory region '" + r.name + "' overlaps '" + o.name + "'");
+    }
+    regions_.push_back(std::move(r));
+    rebuild();
+}
+
+// Sweep over every region boundary; each elementary interval belongs to the
+// highest-priority region covering it (later-added wins a tie, never reached
+// since equal priorities may not overlap).
+void address_space::rebuild() {
+    flat_.clear();
+    std::set<std::uint64_t> cuts;  // start points of elementary intervals
+    for (auto& r : regions_) {
+        cuts.insert(r.base.value);
+        std::uint64_t end = r.base.value + r.size;  // 0 when the region ends at 2^64
+        if (end) cuts.insert(end);
+    }
+    for (auto it = cuts.begin(); it != cuts.end(); ++it) {
+        std::uint64_t first = *it;
+        auto next = std::next(it);
+        std::uint64_t last = next == cuts.end() ? UINT64_MAX : *next - 1;
+        const region* best = nullptr;
+        for (auto& r : regions_) {
+            if (first >= r.base.value && first - r.base.value < r.size &&
+                (!best || r.priority > best->priority))
+                best = &r;
+        }
+        if (!best) continue;
+        if (!flat_.empty() && flat_.back().r == best && flat_.back().last + 1 == first)
+            flat_.back().last = last;
+        else
+            flat_.push_back({first, last, best});
+    }
+}
+
+const address_space::segment* address_space::find(gpa a) const {
+    auto it = std::upper_bound(flat_.begin(), flat_.end(), a.value,
+                               [](std::uint64_t v, const segment& s) { return v < s.first; });
+    if (it == flat_.begin()) return nullptr;
+    --it;
+    return a.value <= it->last ? &*it : nullptr;
+}
+
+void address_space::read(gpa a, std::span<std::byte> out) const {
+    while (!out.empty()) {
+        const segment* s = find(a);
+        std::uint64_t chunk;
+        if (!s) {
+            auto it = std::upper_bound(flat_.begin(), flat_.end(), a.value,
+                                       [](std::uint64_t v, const segment& x) { return v < x.first; });
+            chunk = it == flat_.end() ? out.size() : std::min<std::uint64_t>(out.size(), it->first - a.value);
+            std::memset(out.data(), 0, chunk);
+            logf(log_item::guest_errors, "read of unassigned memory at 0x%" PRIx64 "\n", a.value);
+        } else {
+            chunk = std::min<std::uint64_t>(out.size(), s->last - a.value + 1);
+            std::uint64_t off = a.value - s->r->base.value;
+            if (s->r->kind == region_kind::mmio)
+                s->r->ops.read(s->r->ops.dev, off, out.first(chunk));
+            else
+                std::memcpy(out.data(), s->r->host + off, chunk);
+        }
+        out = out.subspan(chunk);
+        a = a + chunk;
+    }
+}
+
+template <bool Loader>
+void address_space::write_impl(gpa a, std::span<const std::byte> in) const {
+    while (!in.empty()) {
+        const segment* s = find(a);
+        std::uint64_t chunk;
+        if (!s) {
+            auto it = std::upper_bound(flat_.begin(), flat_.end(), a.value,
+                                       [](std::uint64_t v, const segment& x) { return v < x.first; });
+            chunk = it == flat_.end() ? in.size() : std::min<std::uint64_t>(in.size(), it->first - a.value);
+            if (Loader) throw error("cannot load data at unassigned address 0x" + [&] {
+                char b[20];
+                std::snprintf(b, sizeof b, "%" PRIx64, a.value);
+                return std::string(b);
+            }());
+            logf(log_item::guest_errors, "write to unassigned memory at 0x%" PRIx64 "\n", a.value);
+        } else {
+            chunk = std::min<std::uint64_t>(in.size(), s->last - a.value + 1);
+            std::uint64_t off = a.value - s->r->base.value;
+            switch (s->r->kind) {
+            case region_kind::ram: std::memcpy(s->r->host + off, in.data(), chunk); break;
+            case region_kind::rom:
+                if (Loader)
+                    std::memcpy(s->r->host + off, in.data(), chunk);
+                else
+                    logf(log_item::guest_errors, "write to ROM '%s' at 0x%" PRIx64 " ignored\n",
+                         s->r->name.c_str(), a.value);
+                break;
+            case region_kind::mmio:
+                if (Loader) throw error("cannot load data into MMIO region '" + s->r->name + "'");
+                s->r->ops.write(s->r->ops.dev, off, in.first(chunk));
+                break;
+            }
+        }
+        in = in.subspan(chunk);
+        a = a + chunk;
+    }
+}
+
+void address_space::write(gpa a, std::span<const std::byte> in) const { write_impl<false>(a, in); }
+void address_space::load(gpa a, std::span<const std::byte> in) const { write_impl<true>(a, in); }
+
+} // namespace qf

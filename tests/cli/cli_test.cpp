@@ -1,0 +1,215 @@
+// The command line and process behaviour of qforge-system-x86_64, through
+// the real binary: exit statuses, one-line errors, signals, -pidfile,
+// -daemonize, the terminal under -nographic.
+#include "process.hpp"
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace {
+const std::string qemu = QF_SYSTEM_BINARY;
+const std::string demo = QF_DEMO_BIOS;
+
+std::vector<std::string> cmd(std::initializer_list<std::string> args) {
+    std::vector<std::string> v{qemu};
+    v.insert(v.end(), args);
+    return v;
+}
+std::string tmp(const std::string& name) { return "/tmp/qf-cli-" + std::to_string(getpid()) + "-" + name; }
+bool exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
+int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+} // namespace
+
+TEST_CASE("option -M help / -cpu help / -d help / -device help / -version and -h print and exit 0") {
+    auto r = qft::run(cmd({"-M", "help"}));
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, StartsWith("Supported machines are:\ntestrig "));
+    CHECK_THAT(r.out, Contains("(default)"));
+    CHECK(r.err.empty());
+    r = qft::run(cmd({"-cpu", "help"}));
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Contains("qemu64"));
+    r = qft::run(cmd({"-d", "help"}));
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Contains("guest_errors"));
+    r = qft::run(cmd({"-device", "help"}));
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Contains("isa-debug-exit"));
+    r = qft::run(cmd({"-version"}));
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Contains("version"));
+    r = qft::run(cmd({"-h"}));
+    CHECK(r.status == 0);
+    for (auto* opt : {"-machine", "-cpu", "-accel", "-m ", "-smp", "-bios", "-kernel", "-initrd", "-append",
+                      "-serial", "-chardev", "-device", "-nographic", "-display", "-d ", "-D ", "-S ",
+                      "-no-reboot", "-no-shutdown", "-pidfile", "-daemonize", "-L ", "-version"})
+        CHECK_THAT(r.out, Contains(opt));
+}
+
+TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / stdout untouched") {
+    std::string small = tmp("small.bin");
+    { int fd = open(small.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644); REQUIRE(write(fd, "abc", 3) == 3); close(fd); }
+    struct bad { std::vector<std::string> args; std::string says; };
+    std::vector<bad> cases = {
+        {{"-frobnicate"}, "-frobnicate: invalid option"},
+        {{"-m"}, "-m: requires an argument"},
+        {{"-m", "0"}, "-m 0"},
+        {{"-m", "banana"}, "-m banana: invalid RAM size"},
+        {{"-m", "100T", "-S"}, "does not fit"},
+        {{"-M", "vax"}, "-machine vax: unsupported machine type"},
+        {{"-cpu", "pentium9"}, "-cpu pentium9: unknown CPU model"},
+        {{"-cpu", "qemu64,+avx512f"}, "not implemented yet"},
+        {{"-smp", "4"}, "-smp: machine testrig supports at most 1 CPU"},
+        {{"-accel", "xen"}, "-accel xen: invalid accelerator"},
+        {{"-accel", "tcg,tb-size=64", "-S"}, "-accel tcg,tb-size=64: not implemented yet"},
+        {{"-bios", "/nonexistent/fw.bin"}, "-bios /nonexistent/fw.bin: cannot open firmware"},
+        {{"-bios", small}, "is not a multiple of 64 KiB"},
+        {{"-kernel", small}, "machine testrig cannot boot a Linux kernel"},
+        {{"-device", "e1000"}, "-device e1000: no such device"},
+        {{"-device", "isa-debugcon,iobase=0x402,chardev=nope", "-S"}, "chardev 'nope' not found"},
+        {{"-serial", "chardev:nope"}, "no chardev with id 'nope'"},
+        {{"-serial", "file:/nonexistent/dir/out"}, "cannot open /nonexistent/dir/out"},
+        {{"-chardev", "socket,id=s,host=256.1.1.1,port=1,server=on,wait=off"}, "chardev 's'"},
+        {{"-D", "/nonexistent/dir/log", "-S"}, "-D /nonexistent/dir/log"},
+        {{"-d", "nonsense"}, "-d nonsense: unknown log item"},
+        {{"-display", "sdl"}, "no graphical display"},
+        {{"-nographic", "-daemonize"}, "-nographic cannot be used with -daemonize"},
+    };
+    for (auto& c : cases) {
+        auto args = cmd({});
+        args.insert(args.end(), c.args.begin(), c.args.end());
+        auto r = qft::run(args);
+        INFO("args: " << c.args.front() << " ...  stderr: " << r.err);
+        CHECK(r.status == 1);
+        CHECK(r.out.empty());
+        CHECK(count_lines(r.err) == 1);
+        CHECK_THAT(r.err, StartsWith("qforge-system-x86_64: "));
+        CHECK_THAT(r.err, Contains(c.says));
+    }
+    unlink(small.c_str());
+}
+
+TEST_CASE("a bad option leaves nothing half-started") {
+    std::string pid = tmp("half.pid"), out = tmp("half.out");
+    auto r = qft::run(cmd({"-pidfile", pid, "-serial", "file:" + out, "-smp", "8"}));
+    CHECK(r.status == 1);
+    CHECK_FALSE(exists(pid));
+    CHECK_FALSE(exists(out));
+}
+
+TEST_CASE("without -S the machine needs the guest-code engine / which says it is missing") {
+    auto r = qft::run(cmd({"-nographic"}));
+    CHECK(r.status == 1);
+    CHECK(count_lines(r.err) == 1);
+    CHECK_THAT(r.err, Contains("-accel tcg: running guest code is not implemented yet"));
+}
+
+TEST_CASE("SIGTERM and SIGINT shut down in order with QEMU's exit status 0") {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+        std::string pid = tmp("sig.pid");
+        auto c = qft::spawn(cmd({"-S", "-display", "none", "-pidfile", pid}));
+        REQUIRE(qft::wait_for([&] { return !qft::slurp(pid).empty(); }));
+        kill(c.pid, sig);
+        auto r = c.wait();
+        CHECK(r.status == 0);
+        CHECK_THAT(r.err, Contains("terminating on signal " + std::to_string(sig)));
+        CHECK(r.out.empty());
+        CHECK_FALSE(exists(pid));  // removed on the way out
+    }
+}
+
+TEST_CASE("option -pidfile holds a lock: a second instance refuses") {
+    std::string pid = tmp("lock.pid");
+    auto first = qft::spawn(cmd({"-S", "-display", "none", "-pidfile", pid}));
+    REQUIRE(qft::wait_for([&] { return qft::slurp(pid) == std::to_string(first.pid) + "\n"; }));
+    auto second = qft::run(cmd({"-S", "-display", "none", "-pidfile", pid}));
+    CHECK(second.status == 1);
+    CHECK_THAT(second.err, Contains("cannot create PID file"));
+    CHECK_THAT(second.err, Contains("another instance holds its lock"));
+    CHECK(qft::slurp(pid) == std::to_string(first.pid) + "\n");  // untouched
+    kill(first.pid, SIGTERM);
+    CHECK(first.wait().status == 0);
+    CHECK_FALSE(exists(pid));
+}
+
+TEST_CASE("option -daemonize: the parent returns 0 once the daemon is up / 1 if it fails") {
+    std::string pid = tmp("daemon.pid");
+    auto r = qft::run(cmd({"-daemonize", "-S", "-display", "none", "-pidfile", pid}));
+    CHECK(r.status == 0);
+    auto text = qft::slurp(pid);
+    REQUIRE_FALSE(text.empty());
+    pid_t daemon = std::stoi(text);
+    CHECK(kill(daemon, 0) == 0);  // alive, detached
+    kill(daemon, SIGTERM);
+    CHECK(qft::wait_for([&] { return kill(daemon, 0) != 0 && !exists(pid); }));
+
+    auto bad = qft::run(cmd({"-daemonize", "-S", "-display", "none", "-pidfile", "/nonexistent/dir/p"}));
+    CHECK(bad.status == 1);
+    CHECK_THAT(bad.err, Contains("cannot create PID file"));
+}
+
+TEST_CASE("option -nographic puts the terminal in raw mode / C-a h helps / C-a x quits / the terminal comes back") {
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    REQUIRE(master >= 0);
+    REQUIRE(grantpt(master) == 0);
+    REQUIRE(unlockpt(master) == 0);
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    REQUIRE(slave >= 0);
+    termios before{};
+    REQUIRE(tcgetattr(slave, &before) == 0);
+    REQUIRE((before.c_lflag & ICANON));
+
+    auto c = qft::spawn(cmd({"-nographic", "-S"}), slave);
+    auto lflag = [&] {
+        termios t{};
+        tcgetattr(slave, &t);
+        return t.c_lflag;
+    };
+    REQUIRE(qft::wait_for([&] { return (lflag() & ICANON) == 0; }));
+    CHECK((lflag() & ECHO) == 0);
+    CHECK((lflag() & ISIG) != 0);  // Ctrl-C still stops the emulator, as QEMU
+
+    REQUIRE(write(master, "\x01h", 2) == 2);
+    CHECK(qft::wait_for([&] { return c.err_so_far().find("C-a x    exit emulator") != std::string::npos; }));
+    REQUIRE(write(master, "\x01x", 2) == 2);
+    auto r = c.wait();
+    CHECK(r.status == 0);
+    CHECK(r.out.empty());
+    termios after{};
+    REQUIRE(tcgetattr(slave, &after) == 0);
+    CHECK(after.c_lflag == before.c_lflag);
+    CHECK(after.c_iflag == before.c_iflag);
+
+    // A signal restores it too.
+    auto c2 = qft::spawn(cmd({"-nographic", "-S"}), slave);
+    REQUIRE(qft::wait_for([&] { return (lflag() & ICANON) == 0; }));
+    kill(c2.pid, SIGTERM);
+    CHECK(c2.wait().status == 0);
+    CHECK(lflag() == before.c_lflag);
+    close(slave);
+    close(master);
+}
+
+TEST_CASE("option -serial pty announces its device/ -serial tcp listens/ -device for the built-in is accepted") {
+    auto c = qft::spawn(cmd({"-S", "-display", "none", "-serial", "pty", "-device",
+                             "isa-debug-exit,iobase=0xf4,iosize=4"}));
+    REQUIRE(qft::wait_for([&] { return c.err_so_far().find("char device redirected to /dev/pts/") != std::string::npos; }));
+    CHECK_THAT(c.err_so_far(), Contains("(label serial0)"));
+    kill(c.pid, SIGTERM);
+    CHECK(c.wait().status == 0);
+
+    std::string sock = tmp("serial.sock");
+    auto c2 = qft::spawn(cmd({"-S", "-display", "none", "-serial", "unix:" + sock + ",server=on,wait=off"}));
+    CHECK(qft::wait_for([&] { return exists(sock); }));
+    kill(c2.pid, SIGTERM);
+    CHECK(c2.wait().status == 0);
+    CHECK_FALSE(exists(sock));
+}

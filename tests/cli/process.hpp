@@ -1,0 +1,30 @@
+#pragma once
+// Runs the emulator binary as a child process for the command-line tests.
+#include <functional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace qft {
+
+struct result {
+    int status = -1;  // exit status, or 128+signal
+    std::string out, err;
+};
+
+// Runs to completion (killed after timeout_s), stdin from /dev/null.
+result run(const std::vector<std::string>& args, int timeout_s = 20);
+
+// A child left running: its pid, and files that collect its output.
+struct child {
+    pid_t pid = -1;
+    std::string out_path, err_path;
+    result wait(int timeout_s = 20);  // reaps; kills with SIGKILL after the timeout
+    std::string err_so_far() const;
+};
+child spawn(const std::vector<std::string>& args, int stdin_fd = -1, int stdout_fd = -1);
+
+std::string slurp(const std::string& path);
+bool wait_for(const std::function<bool()>& cond, int timeout_ms = 10000);
+
+} // namespace qft

@@ -1,0 +1,23 @@
+# Compiles SOURCE (syntax only) and passes only if that fails with every
+# "// expect: TEXT" line of the source found in the diagnostics.
+file(STRINGS ${SOURCE} expectations REGEX "^// expect: ")
+if(NOT expectations)
+  message(FATAL_ERROR "${SOURCE} has no '// expect:' lines")
+endif()
+set(flags -std=c++20 -fsyntax-only)
+foreach(dir ${INCLUDES})
+  list(APPEND flags -I${dir})
+endforeach()
+execute_process(COMMAND ${CXX} ${flags} ${SOURCE}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0)
+  message(FATAL_ERROR "${SOURCE} compiled, but must not")
+endif()
+foreach(line ${expectations})
+  string(REPLACE "// expect: " "" text "${line}")
+  string(FIND "${err}" "${text}" pos)
+  if(pos EQUAL -1)
+    message(FATAL_ERROR "diagnostics of ${SOURCE} lack '${text}':\n${err}")
+  endif()
+endforeach()
+message(STATUS "failed to compile, as expected, with: ${expectations}")

@@ -1,0 +1,59 @@
+#include "qf/core/main_loop.hpp"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+#include <unistd.h>
+
+TEST_CASE("the main loop dispatches readable fds") {
+    qf::clocks c;
+    qf::timer_lists t(c);
+    qf::main_loop loop(t);
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    std::string got;
+    loop.set_fd_handler(p[0], POLLIN, [&](short) {
+        char buf[16];
+        auto n = read(p[0], buf, sizeof buf);
+        got.append(buf, std::size_t(n));
+    });
+    REQUIRE(write(p[1], "hi", 2) == 2);
+    CHECK(loop.run_once(true));
+    CHECK(got == "hi");
+    loop.remove_fd(p[0]);
+    REQUIRE(write(p[1], "x", 1) == 1);
+    CHECK_FALSE(loop.run_once(false));
+    CHECK(got == "hi");
+    close(p[0]);
+    close(p[1]);
+}
+
+TEST_CASE("a bottom half scheduled from another thread wakes a blocked loop") {
+    qf::clocks c;
+    qf::timer_lists t(c);
+    qf::main_loop loop(t);
+    loop.max_wait = 30 * qf::ns_per_s;  // only the wake-up can end the wait in time
+    bool ran = false;
+    auto start = std::chrono::steady_clock::now();
+    std::thread other([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        loop.schedule([&] { ran = true; });
+    });
+    while (!ran) loop.run_once(true);
+    other.join();
+    CHECK(ran);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
+
+TEST_CASE("the loop sleeps until the next timer / then runs it") {
+    qf::clocks c;
+    qf::timer_lists t(c);
+    qf::main_loop loop(t);
+    loop.max_wait = 30 * qf::ns_per_s;
+    bool fired = false;
+    qf::timer tm(t, qf::clock_type::realtime, [&] { fired = true; });
+    tm.mod_in(5 * qf::ns_per_ms);
+    auto start = c.now(qf::clock_type::realtime);
+    while (!fired) loop.run_once(true);
+    CHECK(c.now(qf::clock_type::realtime) - start >= 5 * qf::ns_per_ms);
+}
