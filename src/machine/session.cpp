@@ -18,10 +18,12 @@ session::session(const options& o) : timers_(clocks_), loop_(timers_) {
     set_log_mask(o.log_mask);
     if (!o.log_file.empty()) set_log_file(o.log_file);
     signals::install_fatal_handlers();
+    // Before anything that others can observe (a listening socket, the
+    // pidfile): from then on a SIGTERM must mean an orderly shutdown.
+    signals::install_shutdown_handlers(loop_.wake_fd());
     create_chardevs(o);
     if (o.daemonize) daemon_.detach();
     if (!o.pidfile.empty()) pidfile_.emplace(o.pidfile);
-    signals::install_shutdown_handlers(loop_.wake_fd());
 }
 
 session::~session() {

@@ -1,5 +1,6 @@
 #include "machines/testrig/testrig.hpp"
 #include "qf/chardev/backends.hpp"
+#include "qf/machine/session.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -226,4 +227,18 @@ TEST_CASE("testrig refuses bad -bios images with a clear error") {
     qf::options o;
     o.bios = "/nonexistent/bios.bin";
     CHECK_THROWS_WITH(m.init(o), Contains("-bios /nonexistent/bios.bin: cannot open firmware"));
+}
+
+TEST_CASE("a write to isa-debug-exit ends the session's main loop with QEMU's status") {
+    const char* argv[] = {"qforge", "-S", "-display", "none", "-serial", "ringbuf"};
+    auto o = qf::parse_command_line(6, argv);
+    o.bios = QF_TEST_DEMO_BIOS;
+    qf::session s(o);
+    testrig m(s.device_services());
+    m.init(o);
+    m.reset();
+    for (char c : std::string("bye")) outb(m, 0x3f8, std::uint8_t(c));
+    outb(m, 0xf4, 0x2a);
+    CHECK(s.run() == ((0x2a << 1) | 1));
+    CHECK(s.serials().at(0)->as<qf::chardevs::ringbuf>()->contents() == "bye");
 }
