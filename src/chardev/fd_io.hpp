@@ -1,5 +1,5 @@
 #pragma once
-// Writing to host file descriptors for the chardev backends.
+// Writing guest output to a host file descriptor for the chardev backends.
 #include <cerrno>
 #include <cstddef>
 #include <span>
@@ -7,19 +7,11 @@
 
 namespace qf::chardevs {
 
-// Blocking fds (files, stdout): everything goes out or the fd is dead.
-inline void write_all(int fd, std::span<const std::byte> d) {
-    while (!d.empty()) {
-        ssize_t n = ::write(fd, d.data(), d.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        d = d.subspan(std::size_t(n));
-    }
-}
-
-// Non-blocking peers (sockets, ptys): what the peer cannot take now is
-// dropped, as QEMU's chardevs do, so a stalled reader never stalls the guest.
-inline void write_some(int fd, std::span<const std::byte> d) {
+// Writes until done, retrying on EINTR. A blocking fd (file, stdout) takes
+// everything; a non-blocking peer (socket, pty) that cannot take more now
+// loses the rest, as in QEMU's chardevs, so a stalled reader never stalls
+// the guest.
+inline void write_out(int fd, std::span<const std::byte> d) {
     while (!d.empty()) {
         ssize_t n = ::write(fd, d.data(), d.size());
         if (n < 0 && errno == EINTR) continue;

@@ -17,6 +17,6 @@ file::~file() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-void file::write(std::span<const std::byte> data) { write_all(fd_, data); }
+void file::write(std::span<const std::byte> data) { write_out(fd_, data); }
 
 } // namespace qf::chardevs

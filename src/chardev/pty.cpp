@@ -40,6 +40,6 @@ pty::~pty() {
     if (master_ >= 0) ::close(master_);
 }
 
-void pty::write(std::span<const std::byte> data) { write_some(master_, data); }
+void pty::write(std::span<const std::byte> data) { write_out(master_, data); }
 
 } // namespace qf::chardevs

@@ -112,7 +112,7 @@ void socket::drop_client() {
 }
 
 void socket::write(std::span<const std::byte> data) {
-    if (client_ >= 0) write_some(client_, data);
+    if (client_ >= 0) write_out(client_, data);
 }
 
 } // namespace qf::chardevs

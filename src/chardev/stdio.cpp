@@ -55,7 +55,7 @@ stdio::~stdio() {
     g_in_use = false;
 }
 
-void stdio::write(std::span<const std::byte> data) { write_all(STDOUT_FILENO, data); }
+void stdio::write(std::span<const std::byte> data) { write_out(STDOUT_FILENO, data); }
 
 void stdio::mux_byte(std::byte b) {
     if (!escape_) {

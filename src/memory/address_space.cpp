@@ -59,14 +59,19 @@ const address_space::segment* address_space::find(gpa a) const {
     return a.value <= it->last ? &*it : nullptr;
 }
 
+// How many of `size` bytes from an unassigned address a stay unassigned.
+std::uint64_t address_space::unassigned_run(gpa a, std::uint64_t size) const {
+    auto it = std::upper_bound(flat_.begin(), flat_.end(), a.value,
+                               [](std::uint64_t v, const segment& x) { return v < x.first; });
+    return it == flat_.end() ? size : std::min<std::uint64_t>(size, it->first - a.value);
+}
+
 void address_space::read(gpa a, std::span<std::byte> out) const {
     while (!out.empty()) {
         const segment* s = find(a);
         std::uint64_t chunk;
         if (!s) {
-            auto it = std::upper_bound(flat_.begin(), flat_.end(), a.value,
-                                       [](std::uint64_t v, const segment& x) { return v < x.first; });
-            chunk = it == flat_.end() ? out.size() : std::min<std::uint64_t>(out.size(), it->first - a.value);
+            chunk = unassigned_run(a, out.size());
             std::memset(out.data(), 0, chunk);
             logf(log_item::guest_errors, "read of unassigned memory at 0x%" PRIx64 "\n", a.value);
         } else {
@@ -88,9 +93,7 @@ void address_space::write_impl(gpa a, std::span<const std::byte> in) const {
         const segment* s = find(a);
         std::uint64_t chunk;
         if (!s) {
-            auto it = std::upper_bound(flat_.begin(), flat_.end(), a.value,
-                                       [](std::uint64_t v, const segment& x) { return v < x.first; });
-            chunk = it == flat_.end() ? in.size() : std::min<std::uint64_t>(in.size(), it->first - a.value);
+            chunk = unassigned_run(a, in.size());
             if (Loader) throw error("cannot load data at unassigned address 0x" + [&] {
                 char b[20];
                 std::snprintf(b, sizeof b, "%" PRIx64, a.value);

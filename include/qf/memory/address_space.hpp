@@ -57,6 +57,7 @@ private:
     template <bool Loader>
     void write_impl(gpa a, std::span<const std::byte> in) const;
     void rebuild();
+    std::uint64_t unassigned_run(gpa a, std::uint64_t size) const;
     std::vector<region> regions_;
     std::vector<segment> flat_;
 };
