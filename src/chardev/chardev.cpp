@@ -109,9 +109,7 @@ void fd_input::readable() {
         if (filter) filter(data);
         else owner_.deliver(data);
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        int fd = fd_;
         stop();
-        (void)fd;
         if (on_eof) on_eof();
     }
 }

@@ -11,7 +11,6 @@ public:
     void detach();
     // Start-up done: leave the terminal, release the waiting parent.
     void ready();
-    bool detached() const { return pipe_fd_ >= 0; }
 
 private:
     int pipe_fd_ = -1;
