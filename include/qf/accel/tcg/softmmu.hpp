@@ -1,0 +1,116 @@
+#pragma once
+// The softmmu: a per-vCPU TLB per MMU index that maps guest virtual pages to
+// host addresses. Generated code compares a tag and adds an addend; anything
+// else — a miss, MMIO, ROM, a page holding translated code, an access that
+// crosses a page — takes the slow path, which the target's page walk
+// (tlb_fill) and the address space answer.
+#include "qf/accel/tcg/memop.hpp"
+#include "qf/memory/address_space.hpp"
+
+#include <atomic>
+#include <csetjmp>
+#include <cstddef>
+#include <cstdint>
+
+namespace qf::tcg {
+
+inline constexpr unsigned page_bits = 12;
+inline constexpr std::uint64_t page_size = 1ull << page_bits;
+inline constexpr std::uint64_t page_mask = ~(page_size - 1);
+inline constexpr unsigned tlb_bits = 8;
+inline constexpr unsigned tlb_entries = 1u << tlb_bits;
+inline constexpr unsigned nb_mmu_modes = 8;
+
+// Low tag bits force the slow path; an all-ones tag never matches.
+namespace tlb_flag {
+inline constexpr std::uint64_t mmio = 1u << 0;       // MMIO or unassigned: through the address space
+inline constexpr std::uint64_t rom = 1u << 1;        // writes are dropped
+inline constexpr std::uint64_t notdirty = 1u << 2;   // holds translated code: invalidate first
+inline constexpr std::uint64_t all = mmio | rom | notdirty;
+} // namespace tlb_flag
+inline constexpr std::uint64_t tlb_invalid = ~0ull;
+
+struct tlb_entry {
+    std::uint64_t addr_read = tlb_invalid;
+    std::uint64_t addr_write = tlb_invalid;
+    std::uint64_t addr_code = tlb_invalid;
+    std::uintptr_t addend = 0;  // host = guest vaddr + addend (RAM and ROM)
+};
+static_assert(sizeof(tlb_entry) == 32, "the JIT indexes the TLB with a 5-bit shift");
+
+struct tlb_full {
+    std::uint64_t phys_page = 0;
+};
+
+enum class access_type : std::uint8_t { read, write, exec };
+namespace prot {
+inline constexpr unsigned read = 1, write = 2, exec = 4, rwx = 7;
+}
+
+struct env_base;
+
+// What the target and machine supply to the softmmu.
+struct softmmu_ops {
+    // Walk the page tables for vaddr and call tlb_set_page, or raise the
+    // guest's fault (which leaves through cpu_loop_exit and does not return).
+    void (*tlb_fill)(env_base* env, std::uint64_t vaddr, access_type acc, unsigned mmu_idx, std::uintptr_t retaddr);
+    // A store reached a physical page that holds translated code.
+    void (*code_write)(env_base* env, std::uint64_t paddr, unsigned size, std::uintptr_t retaddr);
+    // Whether a physical page holds translated code (its TLB writes must trap).
+    bool (*is_code_page)(const env_base* env, std::uint64_t phys_page);
+};
+
+// The start of every target's CPU state. Generated code addresses it through
+// the env register at these fixed offsets, so it must be the first member of
+// a standard-layout target state.
+struct env_base {
+    // Non-zero asks the running TB to leave at its next entry check.
+    std::atomic<std::int32_t> exit_request{0};
+    std::int32_t reserved = 0;
+    const softmmu_ops* mmu = nullptr;
+    const address_space* as = nullptr;
+    void* owner = nullptr;          // the vCPU object that runs this state
+    std::jmp_buf* loop_exit = nullptr;  // where cpu_loop_exit lands
+    tlb_entry tlb[nb_mmu_modes][tlb_entries];
+    tlb_full full[nb_mmu_modes][tlb_entries];
+};
+static_assert(std::atomic<std::int32_t>::is_always_lock_free);
+
+constexpr std::int32_t tlb_offset(unsigned mmu_idx) {
+    return static_cast<std::int32_t>(offsetof(env_base, tlb) + mmu_idx * sizeof(tlb_entry) * tlb_entries);
+}
+constexpr unsigned tlb_index(std::uint64_t vaddr) { return (vaddr >> page_bits) & (tlb_entries - 1); }
+
+// Leaves generated code and helpers for the cpu loop (a longjmp: the frames
+// it crosses must be trivially destructible).
+[[noreturn]] void cpu_loop_exit(env_base* env);
+
+// The core's side of the TLB.
+void tlb_flush(env_base* env);
+void tlb_flush_page(env_base* env, std::uint64_t vaddr);
+void tlb_flush_mmuidx(env_base* env, unsigned mmu_idx_mask);
+// Maps one page; prot is a prot:: mask. Pages not wholly RAM or ROM take the
+// MMIO path.
+void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx);
+// A physical page now holds code, or no longer does: writes to it trap, or not.
+void tlb_mark_code_page(env_base* env, std::uint64_t phys_page, bool has_code);
+
+// Guest loads and stores: the whole path, for the interpreter and helpers.
+// The result of a load is extended to 64 bits as the memop says.
+std::uint64_t guest_load(env_base* env, std::uint64_t addr, std::uint32_t oi, std::uintptr_t retaddr);
+void guest_store(env_base* env, std::uint64_t addr, std::uint64_t val, std::uint32_t oi, std::uintptr_t retaddr);
+
+// The out-of-line slow paths the JIT calls (same contract).
+std::uint64_t ld_slow(env_base* env, std::uint64_t addr, std::uint32_t oi, std::uintptr_t retaddr);
+void st_slow(env_base* env, std::uint64_t addr, std::uint64_t val, std::uint32_t oi, std::uintptr_t retaddr);
+
+// Code fetch for translators: the physical address of vaddr's page for
+// instruction fetch (filling the TLB, or faulting), and its host pointer
+// when the page is RAM or ROM (nullptr for MMIO).
+struct code_page {
+    std::uint64_t phys_page;
+    const std::byte* host;
+};
+code_page get_code_page(env_base* env, std::uint64_t vaddr, unsigned mmu_idx);
+
+} // namespace qf::tcg

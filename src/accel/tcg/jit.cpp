@@ -1,0 +1,1129 @@
+#include "qf/accel/tcg/jit.hpp"
+
+#include <xbyak/xbyak.h>
+#include <xbyak/xbyak_util.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+
+namespace qf::tcg {
+
+namespace {
+
+using namespace Xbyak;
+using RC = Operand::Code;
+
+constexpr int env_reg = RC::R14;
+constexpr int alloc_order[] = {RC::RBX, RC::RBP, RC::R12, RC::R13, RC::R15, RC::RSI,
+                               RC::RDI, RC::R8,  RC::R9,  RC::R10, RC::R11};
+constexpr int caller_saved_alloc[] = {RC::RSI, RC::RDI, RC::R8, RC::R9, RC::R10, RC::R11};
+constexpr int arg_regs[] = {RC::RDI, RC::RSI, RC::RDX, RC::RCX, RC::R8, RC::R9};
+constexpr std::uint32_t frame_bytes = jit::frame_slots * 8 + 8;  // keeps rsp 16-aligned
+constexpr int no_owner = -1, scratch_owner = -2;
+
+Reg64 r64(int r) { return Reg64(r); }
+Reg32 r32(int r) { return Reg32(r); }
+Reg reg_of(int r, type t) { return t == type::i64 ? Reg(Reg64(r)) : Reg(Reg32(r)); }
+Reg sized(int r, unsigned size_log2) {
+    switch (size_log2) {
+    case 0: return Reg64(r).cvt8();
+    case 1: return Reg64(r).cvt16();
+    case 2: return Reg32(r);
+    default: return Reg64(r);
+    }
+}
+bool fits_i32(std::uint64_t v) { return static_cast<std::int64_t>(v) == static_cast<std::int32_t>(v); }
+bool fits_imm(type t, std::uint64_t v) { return t == type::i32 || fits_i32(v); }
+
+class emitter : public CodeGenerator {
+public:
+    emitter(std::size_t size, void* rw) : CodeGenerator(size, rw) { setDefaultJmpNEAR(true); }
+};
+
+} // namespace
+
+struct jit::impl {
+    code_buffer buf;
+    emitter gen;
+    std::size_t code_start = 0;  // after the prologue and epilogues
+    const std::uint8_t* epilogue = nullptr;       // rw address; rax holds the exit value
+    const std::uint8_t* epilogue_zero = nullptr;  // returns 0
+    bool has_lzcnt, has_bmi1, has_popcnt;
+
+    explicit impl(std::size_t bytes) : buf(bytes), gen(buf.size(), buf.rw()) {
+        const util::Cpu cpu;
+        has_lzcnt = cpu.has(util::Cpu::tLZCNT);
+        has_bmi1 = cpu.has(util::Cpu::tBMI1);
+        has_popcnt = cpu.has(util::Cpu::tPOPCNT);
+        emit_prologue();
+    }
+
+    void emit_prologue() {
+        gen.reset();
+        for (int r : {RC::RBP, RC::RBX, RC::R12, RC::R13, RC::R14, RC::R15}) gen.push(r64(r));
+        gen.sub(gen.rsp, frame_bytes);
+        gen.mov(r64(env_reg), gen.rdi);
+        gen.jmp(gen.rsi);
+        gen.align(16);
+        epilogue_zero = gen.getCurr();
+        gen.xor_(gen.eax, gen.eax);
+        epilogue = gen.getCurr();
+        gen.add(gen.rsp, frame_bytes);
+        for (int r : {RC::R15, RC::R14, RC::R13, RC::R12, RC::RBX, RC::RBP}) gen.pop(r64(r));
+        gen.ret();
+        gen.align(16);
+        code_start = gen.getSize();
+    }
+
+    const void* rx(const std::uint8_t* rw_ptr) const { return buf.rx_of(reinterpret_cast<const std::byte*>(rw_ptr)); }
+
+    // A call from generated code: rel32 from the executable address when the
+    // helper is in reach, else through rax.
+    void call(const void* fn) {
+        const auto next = reinterpret_cast<std::intptr_t>(rx(gen.getCurr())) + 5;
+        const std::intptr_t disp = reinterpret_cast<std::intptr_t>(fn) - next;
+        if (disp == static_cast<std::int32_t>(disp)) {
+            gen.db(0xE8);
+            gen.dd(static_cast<std::uint32_t>(disp));
+        } else {
+            gen.mov(gen.rax, reinterpret_cast<std::uintptr_t>(fn));
+            gen.call(gen.rax);
+        }
+    }
+};
+
+namespace {
+
+// Register allocation and code generation for one TB.
+class tb_compiler {
+public:
+    tb_compiler(jit::impl& j, const context& ctx) : j_(j), g_(j.gen), ctx_(ctx), temps_(ctx.temps()) {
+        ts_.resize(temps_.size());
+        for (std::size_t i = 0; i < temps_.size(); ++i) {
+            switch (temps_[i].kind) {
+            case temp_kind::global: ts_[i].w = where::mem; break;
+            case temp_kind::constant: ts_[i].w = where::konst; break;
+            case temp_kind::fixed: ts_[i].w = where::fixed; break;
+            default: ts_[i].w = where::dead;
+            }
+        }
+        std::fill(std::begin(owner_), std::end(owner_), no_owner);
+        labels_.resize(ctx.nb_labels());
+    }
+
+    host_code run() {
+        const std::size_t start = g_.getSize();
+        start_ = start;
+        for (const op& o : ctx_.ops()) {
+            try {
+                emit(o);
+            } catch (const overflow&) {
+                throw;
+            } catch (const error& e) {
+                throw error(std::string(e.what()) + " at op:" + format_op(ctx_, o));
+            } catch (const Xbyak::Error& e) {
+                if (static_cast<int>(e) == ERR_CODE_IS_TOO_BIG) throw;
+                throw error(std::string("tcg: code generation failed: ") + e.what() + " at op:" + format_op(ctx_, o));
+            }
+            end_op();
+        }
+        emit_slow_paths();
+        if (g_.hasUndefinedLabel()) throw error("tcg: branch to a label that is never set");
+        host_code hc = std::move(out_);
+        hc.code = static_cast<const std::byte*>(j_.rx(g_.getCode() + start));
+        hc.size = static_cast<std::uint32_t>(g_.getSize() - start);
+        return hc;
+    }
+
+private:
+    enum class where : std::uint8_t { dead, reg, mem, konst, fixed };
+    struct tstate {
+        where w = where::dead;
+        std::int8_t reg = -1;
+        bool coherent = true;  // memory copy is current (globals, spilled temps)
+        std::int16_t slot = -1;
+    };
+    struct slow_path {
+        bool load;
+        type ty;
+        int addr, val, out;
+        bool val_imm;
+        std::uint64_t imm;
+        std::uint32_t oi;
+        Label entry, resume;
+    };
+
+    jit::impl& j_;
+    emitter& g_;
+    const context& ctx_;
+    const std::vector<temp_info>& temps_;
+    std::vector<tstate> ts_;
+    int owner_[16];
+    std::uint16_t locked_ = 0;
+    std::vector<Label> labels_;
+    std::deque<slow_path> slow_;
+    std::vector<std::int16_t> free_slots_;
+    std::int16_t next_slot_ = 0;
+    bool unreachable_ = false;
+    std::size_t start_ = 0;
+    host_code out_;
+
+    // ---- temps and registers ------------------------------------------------
+
+    bool is_const(std::uint64_t t) const { return temps_[t].kind == temp_kind::constant; }
+    std::uint64_t value(std::uint64_t t) const { return temps_[t].value; }
+
+    std::int16_t alloc_slot() {
+        if (!free_slots_.empty()) {
+            auto s = free_slots_.back();
+            free_slots_.pop_back();
+            return s;
+        }
+        if (next_slot_ >= static_cast<std::int16_t>(jit::frame_slots))
+            throw overflow("tcg: TB needs more than " + std::to_string(jit::frame_slots) + " stack slots");
+        return next_slot_++;
+    }
+
+    Address mem_of(std::uint64_t t) {
+        const temp_info& ti = temps_[t];
+        if (ti.kind == temp_kind::global)
+            return ti.ty == type::i32 ? g_.dword[r64(env_reg) + ti.offset] : g_.qword[r64(env_reg) + ti.offset];
+        if (ts_[t].slot < 0) ts_[t].slot = alloc_slot();
+        return g_.qword[g_.rsp + ts_[t].slot * 8];
+    }
+    void store(std::uint64_t t, int r) {
+        if (temps_[t].kind == temp_kind::global && temps_[t].ty == type::i32) g_.mov(mem_of(t), r32(r));
+        else g_.mov(mem_of(t), r64(r));
+    }
+    void load_mem(int r, std::uint64_t t) {
+        if (temps_[t].kind == temp_kind::global && temps_[t].ty == type::i32) g_.mov(r32(r), mem_of(t));
+        else g_.mov(r64(r), mem_of(t));
+    }
+    void movi(int r, type t, std::uint64_t v) {
+        if (v == 0) g_.xor_(r32(r), r32(r));
+        else if (t == type::i32 || v <= 0xffff'ffffu) g_.mov(r32(r), static_cast<std::uint32_t>(v));
+        else g_.mov(r64(r), v);
+    }
+
+    void lock(int r) { locked_ |= static_cast<std::uint16_t>(1u << r); }
+
+    void spill_reg(int r) {
+        const int t = owner_[r];
+        if (t >= 0) {
+            tstate& s = ts_[t];
+            if (!s.coherent) store(static_cast<std::uint64_t>(t), r);
+            s.coherent = true;
+            s.w = where::mem;
+            s.reg = -1;
+        }
+        owner_[r] = no_owner;
+    }
+
+    int alloc(std::uint16_t avoid = 0) {
+        const std::uint16_t busy = avoid | locked_;
+        for (int r : alloc_order)
+            if (owner_[r] == no_owner && !(busy & (1u << r))) {
+                lock(r);
+                return r;
+            }
+        for (int r : alloc_order)
+            if (owner_[r] >= 0 && !(busy & (1u << r))) {
+                spill_reg(r);
+                lock(r);
+                return r;
+            }
+        throw error("tcg: out of host registers");
+    }
+
+    // The temp in a host register (locked for this op). Constants get a
+    // scratch register of their own.
+    int reg(std::uint64_t t) {
+        tstate& s = ts_[t];
+        switch (s.w) {
+        case where::fixed: return env_reg;
+        case where::reg: lock(s.reg); return s.reg;
+        case where::konst: {
+            const int r = alloc();
+            owner_[r] = scratch_owner;
+            movi(r, temps_[t].ty, value(t));
+            return r;
+        }
+        case where::dead:
+            if (temps_[t].kind != temp_kind::tb) throw error("tcg: read of a temp that holds no value");
+            [[fallthrough]];  // a TB temp reached through a backward branch: its slot holds it
+        case where::mem: {
+            const int r = alloc();
+            load_mem(r, t);
+            s.w = where::reg;
+            s.reg = static_cast<std::int8_t>(r);
+            s.coherent = true;
+            owner_[r] = static_cast<int>(t);
+            return r;
+        }
+        }
+        return -1;
+    }
+
+    void release(std::uint64_t t) {
+        tstate& s = ts_[t];
+        if (s.w == where::reg) {
+            owner_[s.reg] = no_owner;
+            s.reg = -1;
+        }
+        switch (temps_[t].kind) {
+        case temp_kind::global: s.w = where::mem; s.coherent = true; break;
+        case temp_kind::ebb:
+            if (s.slot >= 0) free_slots_.push_back(s.slot);
+            s.slot = -1;
+            s.w = where::dead;
+            break;
+        case temp_kind::tb: s.w = where::dead; break;
+        default: break;
+        }
+    }
+
+    void sync(std::uint64_t t) {
+        tstate& s = ts_[t];
+        if (s.w == where::reg && !s.coherent) {
+            store(t, s.reg);
+            s.coherent = true;
+        }
+    }
+    void sync_globals() {
+        for (std::uint32_t t = 1; t < ctx_.nb_globals(); ++t) sync(t);
+    }
+    void sync_all() {
+        for (int r = 0; r < 16; ++r)
+            if (owner_[r] >= 0) {
+                const auto t = static_cast<std::uint64_t>(owner_[r]);
+                if (temps_[t].kind != temp_kind::ebb) sync(t);
+            }
+    }
+    // The state every path into a label agrees on: globals and TB temps in
+    // memory, EBB temps gone.
+    void canonicalize() {
+        for (int r = 0; r < 16; ++r)
+            if (owner_[r] >= 0) owner_[r] = no_owner;
+        for (std::size_t t = 0; t < ts_.size(); ++t) {
+            tstate& s = ts_[t];
+            switch (temps_[t].kind) {
+            case temp_kind::global: s = {where::mem, -1, true, -1}; break;
+            case temp_kind::tb: s.w = s.slot >= 0 ? where::mem : where::dead; s.reg = -1; s.coherent = true; break;
+            case temp_kind::ebb:
+                if (s.slot >= 0) free_slots_.push_back(s.slot);
+                s = {};
+                break;
+            default: break;
+            }
+        }
+    }
+
+    // Takes over the register of input argument `arg` if it dies here.
+    int take_dead(const op& o, unsigned arg) {
+        const std::uint64_t t = o.args[arg];
+        if (!o.arg_dead(arg) || ts_[t].w != where::reg) return -1;
+        const int r = ts_[t].reg;
+        release(t);
+        lock(r);
+        return r;
+    }
+    // A destination register holding a copy of input `arg` (taken over when it dies).
+    int dest_from(const op& o, unsigned arg, int src, type t, std::uint16_t avoid = 0) {
+        int d = take_dead(o, arg);
+        if (d >= 0) return d;
+        d = alloc(avoid);
+        g_.mov(reg_of(d, t), reg_of(src, t));
+        return d;
+    }
+
+    void set_output(const op& o, unsigned i, int r) {
+        const std::uint64_t t = o.args[i];
+        tstate& s = ts_[t];
+        if (s.w == where::reg && s.reg != r) owner_[s.reg] = no_owner;
+        owner_[r] = static_cast<int>(t);
+        s.w = where::reg;
+        s.reg = static_cast<std::int8_t>(r);
+        s.coherent = false;
+        pending_dead_outputs_ |= o.arg_dead(i) ? (1u << i) : 0;
+        pending_op_ = &o;
+    }
+    unsigned pending_dead_outputs_ = 0;
+    const op* pending_op_ = nullptr;
+    const op* cur_ = nullptr;
+
+    void end_op() {
+        if (cur_) {
+            const op& o = *cur_;
+            for (unsigned i = o.nb_o; i < unsigned(o.nb_o) + o.nb_i; ++i) {
+                const std::uint64_t t = o.args[i];
+                if (!o.arg_dead(i) || is_const(t) || temps_[t].kind == temp_kind::fixed) continue;
+                bool also_output = false;
+                for (unsigned k = 0; k < o.nb_o; ++k) also_output |= o.args[k] == t;
+                if (!also_output) release(t);
+            }
+            for (unsigned i = 0; i < o.nb_o; ++i)
+                if (pending_dead_outputs_ & (1u << i)) release(o.args[i]);
+        }
+        pending_dead_outputs_ = 0;
+        for (int r = 0; r < 16; ++r)
+            if (owner_[r] == scratch_owner) owner_[r] = no_owner;
+        locked_ = 0;
+        cur_ = nullptr;
+    }
+
+    // ---- conditions ----------------------------------------------------------
+
+    void jcc(cond c, const Label& l) {
+        switch (c) {
+        case cond::never: break;
+        case cond::always: g_.jmp(l); break;
+        case cond::eq: g_.je(l); break;
+        case cond::ne: g_.jne(l); break;
+        case cond::lt: g_.jl(l); break;
+        case cond::ge: g_.jge(l); break;
+        case cond::le: g_.jle(l); break;
+        case cond::gt: g_.jg(l); break;
+        case cond::ltu: g_.jb(l); break;
+        case cond::geu: g_.jae(l); break;
+        case cond::leu: g_.jbe(l); break;
+        case cond::gtu: g_.ja(l); break;
+        }
+    }
+    void setcc(cond c, const Reg8& r) {
+        switch (c) {
+        case cond::never: g_.mov(r, 0); break;
+        case cond::always: g_.mov(r, 1); break;
+        case cond::eq: g_.sete(r); break;
+        case cond::ne: g_.setne(r); break;
+        case cond::lt: g_.setl(r); break;
+        case cond::ge: g_.setge(r); break;
+        case cond::le: g_.setle(r); break;
+        case cond::gt: g_.setg(r); break;
+        case cond::ltu: g_.setb(r); break;
+        case cond::geu: g_.setae(r); break;
+        case cond::leu: g_.setbe(r); break;
+        case cond::gtu: g_.seta(r); break;
+        }
+    }
+    void cmovcc(cond c, const Reg& d, const Reg& s) {
+        switch (c) {
+        case cond::never: break;
+        case cond::always: g_.mov(d, s); break;
+        case cond::eq: g_.cmove(d, s); break;
+        case cond::ne: g_.cmovne(d, s); break;
+        case cond::lt: g_.cmovl(d, s); break;
+        case cond::ge: g_.cmovge(d, s); break;
+        case cond::le: g_.cmovle(d, s); break;
+        case cond::gt: g_.cmovg(d, s); break;
+        case cond::ltu: g_.cmovb(d, s); break;
+        case cond::geu: g_.cmovae(d, s); break;
+        case cond::leu: g_.cmovbe(d, s); break;
+        case cond::gtu: g_.cmova(d, s); break;
+        }
+    }
+    // cmp a, b with b as an immediate where it fits.
+    void compare(type t, int ra, std::uint64_t tb) {
+        if (is_const(tb) && fits_imm(t, value(tb))) {
+            const auto v = value(tb);
+            if (v == 0) g_.test(reg_of(ra, t), reg_of(ra, t));
+            else g_.cmp(reg_of(ra, t), static_cast<std::uint32_t>(v));
+        } else {
+            g_.cmp(reg_of(ra, t), reg_of(reg(tb), t));
+        }
+    }
+
+    // ---- ops -------------------------------------------------------------------
+
+    void emit(const op& o) {
+        // Code after br or an exit and before the next label never runs.
+        if (unreachable_ && o.code != opc::set_label) return;
+        cur_ = &o;
+        const type t = o.ty;
+        switch (o.code) {
+        case opc::discard: release(o.args[0]); break;
+        case opc::insn_start:
+            out_.insns.push_back({static_cast<std::uint32_t>(g_.getSize() - start_), {o.args[0], o.args[1]}});
+            break;
+        case opc::set_label:
+            if (!unreachable_) sync_all();
+            canonicalize();
+            g_.L(labels_[o.carg(0)]);
+            unreachable_ = false;
+            break;
+        case opc::br:
+            sync_all();
+            g_.jmp(labels_[o.carg(0)]);
+            unreachable_ = true;
+            break;
+        case opc::brcond: {
+            const auto c = static_cast<cond>(o.carg(0));
+            const int ra = reg(o.args[0]);
+            if (!(is_const(o.args[1]) && fits_imm(t, value(o.args[1])))) reg(o.args[1]);
+            sync_all();
+            compare(t, ra, o.args[1]);
+            jcc(c, labels_[o.carg(1)]);
+            break;
+        }
+        case opc::goto_tb: {
+            sync_globals();
+            const unsigned n = static_cast<unsigned>(o.carg(0));
+            // The rel32 must be 4-aligned so that patching it is one atomic store.
+            while ((g_.getSize() + 1) % 4) g_.nop();
+            g_.db(0xE9);
+            out_.jmp_insn_offset[n] = static_cast<std::uint32_t>(g_.getSize() - start_);
+            g_.dd(0);
+            out_.jmp_reset_offset[n] = static_cast<std::uint32_t>(g_.getSize() - start_);
+            break;
+        }
+        case opc::exit_tb:
+            sync_globals();
+            movi(RC::RAX, type::i64, o.carg(0));
+            g_.jmp(j_.epilogue);
+            unreachable_ = true;
+            break;
+        case opc::goto_ptr: {
+            const int r = reg(o.args[0]);
+            sync_globals();
+            g_.test(r64(r), r64(r));
+            g_.jz(j_.epilogue_zero);
+            g_.jmp(r64(r));
+            unreachable_ = true;
+            break;
+        }
+        case opc::call: emit_call(o); break;
+        case opc::mov: emit_mov(o); break;
+        case opc::movi: {
+            const int d = alloc();
+            movi(d, t, o.args[1]);
+            set_output(o, 0, d);
+            break;
+        }
+        case opc::setcond: {
+            const int ra = reg(o.args[1]);
+            if (!(is_const(o.args[2]) && fits_imm(t, value(o.args[2])))) reg(o.args[2]);
+            compare(t, ra, o.args[2]);
+            setcc(static_cast<cond>(o.carg(0)), g_.al);
+            int d = take_dead(o, 1);
+            if (d < 0) d = alloc();
+            g_.movzx(r32(d), g_.al);
+            set_output(o, 0, d);
+            break;
+        }
+        case opc::movcond: {
+            const auto c = static_cast<cond>(o.carg(0));
+            const int c1 = reg(o.args[1]);
+            if (!(is_const(o.args[2]) && fits_imm(t, value(o.args[2])))) reg(o.args[2]);
+            int v1;
+            if (is_const(o.args[3])) {
+                movi(RC::RCX, t, value(o.args[3]));
+                v1 = RC::RCX;
+            } else {
+                v1 = reg(o.args[3]);
+            }
+            if (is_const(o.args[4])) movi(RC::RAX, t, value(o.args[4]));
+            else g_.mov(reg_of(RC::RAX, t), reg_of(reg(o.args[4]), t));
+            compare(t, c1, o.args[2]);
+            cmovcc(c, reg_of(RC::RAX, t), reg_of(v1, t));
+            const int d = alloc();
+            g_.mov(reg_of(d, t), reg_of(RC::RAX, t));
+            set_output(o, 0, d);
+            break;
+        }
+        case opc::ld: {
+            const int base = reg(o.args[1]);
+            const int d = alloc();
+            load_ext(d, t, static_cast<std::uint32_t>(o.carg(0)), r64(base) + static_cast<std::int32_t>(o.carg(1)));
+            set_output(o, 0, d);
+            break;
+        }
+        case opc::st: {
+            const int base = reg(o.args[1]);
+            const auto mop = static_cast<std::uint32_t>(o.carg(0));
+            const RegExp at = r64(base) + static_cast<std::int32_t>(o.carg(1));
+            store_sized(mop, at, o.args[0]);
+            break;
+        }
+        case opc::qemu_ld:
+        case opc::qemu_st: emit_guest_mem(o); break;
+        case opc::add:
+        case opc::sub:
+        case opc::and_:
+        case opc::or_:
+        case opc::xor_: emit_alu(o); break;
+        case opc::mul: emit_mul(o); break;
+        case opc::andc:
+        case opc::orc: emit_andc_orc(o); break;
+        case opc::neg:
+        case opc::not_: {
+            const int ra = reg(o.args[1]);
+            const int d = dest_from(o, 1, ra, t);
+            if (o.code == opc::neg) g_.neg(reg_of(d, t));
+            else g_.not_(reg_of(d, t));
+            set_output(o, 0, d);
+            break;
+        }
+        case opc::shl:
+        case opc::shr:
+        case opc::sar:
+        case opc::rotl:
+        case opc::rotr: emit_shift(o); break;
+        case opc::muluh:
+        case opc::mulsh:
+        case opc::mulu2:
+        case opc::muls2:
+        case opc::divs:
+        case opc::divu:
+        case opc::rems:
+        case opc::remu: emit_rax_rdx(o); break;
+        case opc::ext8s:
+        case opc::ext8u:
+        case opc::ext16s:
+        case opc::ext16u:
+        case opc::ext32s:
+        case opc::ext32u:
+        case opc::bswap16:
+        case opc::bswap32:
+        case opc::bswap64: emit_ext(o); break;
+        case opc::extract:
+        case opc::sextract: emit_extract(o); break;
+        case opc::deposit: emit_deposit(o); break;
+        case opc::clz:
+        case opc::ctz:
+        case opc::ctpop: emit_count(o); break;
+        }
+    }
+
+    void emit_mov(const op& o) {
+        const type t = o.ty;
+        const std::uint64_t src = o.args[1];
+        if (is_const(src)) {
+            const int d = alloc();
+            movi(d, t, value(src));
+            set_output(o, 0, d);
+            return;
+        }
+        if (o.args[0] == src) return;
+        int d = take_dead(o, 1);
+        if (d < 0) {
+            const int s = reg(src);
+            d = alloc();
+            g_.mov(reg_of(d, t), reg_of(s, t));
+        }
+        set_output(o, 0, d);
+    }
+
+    void emit_alu(const op& o) {
+        const type t = o.ty;
+        const std::uint64_t tb = o.args[2];
+        int ra = reg(o.args[1]);
+        const bool imm = is_const(tb) && fits_imm(t, value(tb));
+        int rb = imm ? -1 : reg(tb);
+        int d = take_dead(o, 1);
+        if (d < 0 && rb >= 0 && (def_of(o.code).flags & op_flag::commutative) && (d = take_dead(o, 2)) >= 0) {
+            rb = ra;
+        } else if (d < 0) {
+            d = alloc();
+            g_.mov(reg_of(d, t), reg_of(ra, t));
+        }
+        const Reg dr = reg_of(d, t);
+        if (imm) {
+            const auto v = static_cast<std::uint32_t>(value(tb));
+            switch (o.code) {
+            case opc::add: g_.add(dr, v); break;
+            case opc::sub: g_.sub(dr, v); break;
+            case opc::and_: g_.and_(dr, v); break;
+            case opc::or_: g_.or_(dr, v); break;
+            default: g_.xor_(dr, v); break;
+            }
+        } else {
+            const Reg br = reg_of(rb, t);
+            switch (o.code) {
+            case opc::add: g_.add(dr, br); break;
+            case opc::sub: g_.sub(dr, br); break;
+            case opc::and_: g_.and_(dr, br); break;
+            case opc::or_: g_.or_(dr, br); break;
+            default: g_.xor_(dr, br); break;
+            }
+        }
+        set_output(o, 0, d);
+    }
+
+    void emit_mul(const op& o) {
+        const type t = o.ty;
+        const std::uint64_t tb = o.args[2];
+        const int ra = reg(o.args[1]);
+        if (is_const(tb) && fits_i32(value(tb))) {
+            int d = take_dead(o, 1);
+            if (d < 0) d = alloc();
+            g_.imul(reg_of(d, t), reg_of(ra, t), static_cast<int>(static_cast<std::int32_t>(value(tb))));
+            set_output(o, 0, d);
+            return;
+        }
+        int rb = reg(tb);
+        int d = take_dead(o, 1);
+        if (d < 0 && (d = take_dead(o, 2)) >= 0) {
+            rb = ra;
+        } else if (d < 0) {
+            d = alloc();
+            g_.mov(reg_of(d, t), reg_of(ra, t));
+        }
+        g_.imul(reg_of(d, t), reg_of(rb, t));
+        set_output(o, 0, d);
+    }
+
+    void emit_andc_orc(const op& o) {
+        const type t = o.ty;
+        const int ra = reg(o.args[1]);
+        if (is_const(o.args[2])) movi(RC::RAX, type::i64, ~value(o.args[2]) & mask_of(t));
+        else {
+            g_.mov(reg_of(RC::RAX, t), reg_of(reg(o.args[2]), t));
+            g_.not_(reg_of(RC::RAX, t));
+        }
+        const int d = dest_from(o, 1, ra, t);
+        if (o.code == opc::andc) g_.and_(reg_of(d, t), reg_of(RC::RAX, t));
+        else g_.or_(reg_of(d, t), reg_of(RC::RAX, t));
+        set_output(o, 0, d);
+    }
+
+    void emit_shift(const op& o) {
+        const type t = o.ty;
+        const unsigned w = bits_of(t);
+        const int ra = reg(o.args[1]);
+        const bool imm = is_const(o.args[2]);
+        if (!imm) g_.mov(g_.ecx, r32(reg(o.args[2])));
+        const int d = dest_from(o, 1, ra, t);
+        const Reg dr = reg_of(d, t);
+        if (imm) {
+            const int n = static_cast<int>(value(o.args[2]) & (w - 1));
+            if (n) {
+                switch (o.code) {
+                case opc::shl: g_.shl(dr, n); break;
+                case opc::shr: g_.shr(dr, n); break;
+                case opc::sar: g_.sar(dr, n); break;
+                case opc::rotl: g_.rol(dr, n); break;
+                default: g_.ror(dr, n); break;
+                }
+            }
+        } else {
+            switch (o.code) {
+            case opc::shl: g_.shl(dr, g_.cl); break;
+            case opc::shr: g_.shr(dr, g_.cl); break;
+            case opc::sar: g_.sar(dr, g_.cl); break;
+            case opc::rotl: g_.rol(dr, g_.cl); break;
+            default: g_.ror(dr, g_.cl); break;
+            }
+        }
+        set_output(o, 0, d);
+    }
+
+    // mul/div through rdx:rax.
+    void emit_rax_rdx(const op& o) {
+        const type t = o.ty;
+        const unsigned ins = o.nb_o;  // first input index
+        const int ra = reg(o.args[ins]);
+        int rb;
+        if (is_const(o.args[ins + 1])) {
+            movi(RC::RCX, t, value(o.args[ins + 1]));
+            rb = RC::RCX;
+        } else {
+            rb = reg(o.args[ins + 1]);
+        }
+        const Reg a = reg_of(RC::RAX, t), b = reg_of(rb, t);
+        g_.mov(a, reg_of(ra, t));
+        switch (o.code) {
+        case opc::muluh:
+        case opc::mulu2: g_.mul(b); break;
+        case opc::mulsh:
+        case opc::muls2: g_.imul(b); break;
+        case opc::divu:
+        case opc::remu:
+            g_.xor_(g_.edx, g_.edx);
+            g_.div(b);
+            break;
+        default:
+            if (t == type::i64) g_.cqo();
+            else g_.cdq();
+            g_.idiv(b);
+            break;
+        }
+        auto put = [&](unsigned out, int from) {
+            const int d = alloc();
+            g_.mov(reg_of(d, t), reg_of(from, t));
+            set_output(o, out, d);
+        };
+        switch (o.code) {
+        case opc::mulu2:
+        case opc::muls2:
+            put(0, RC::RAX);
+            put(1, RC::RDX);
+            break;
+        case opc::muluh:
+        case opc::mulsh:
+        case opc::rems:
+        case opc::remu: put(0, RC::RDX); break;
+        default: put(0, RC::RAX); break;
+        }
+    }
+
+    void emit_ext(const op& o) {
+        const type t = o.ty;
+        const int ra = reg(o.args[1]);
+        int d = take_dead(o, 1);
+        if (d < 0) d = alloc();
+        switch (o.code) {
+        case opc::ext8s: g_.movsx(reg_of(d, t), r64(ra).cvt8()); break;
+        case opc::ext8u: g_.movzx(r32(d), r64(ra).cvt8()); break;
+        case opc::ext16s: g_.movsx(reg_of(d, t), r64(ra).cvt16()); break;
+        case opc::ext16u: g_.movzx(r32(d), r64(ra).cvt16()); break;
+        case opc::ext32s:
+            if (t == type::i64) g_.movsxd(r64(d), r32(ra));
+            else g_.mov(r32(d), r32(ra));
+            break;
+        case opc::ext32u: g_.mov(r32(d), r32(ra)); break;
+        case opc::bswap16:
+            g_.movzx(r32(d), r64(ra).cvt16());
+            g_.rol(r64(d).cvt16(), 8);
+            break;
+        case opc::bswap32:
+            g_.mov(r32(d), r32(ra));
+            g_.bswap(r32(d));
+            break;
+        default:
+            if (d != ra) g_.mov(r64(d), r64(ra));
+            g_.bswap(r64(d));
+            break;
+        }
+        set_output(o, 0, d);
+    }
+
+    void and_mask(const Reg& dr, std::uint64_t m) {
+        if (fits_i32(m)) g_.and_(dr, static_cast<std::uint32_t>(m));
+        else {
+            g_.mov(g_.rcx, m);
+            g_.and_(dr, dr.getBit() == 64 ? Reg(g_.rcx) : Reg(g_.ecx));
+        }
+    }
+
+    void emit_extract(const op& o) {
+        const type t = o.ty;
+        const unsigned w = bits_of(t);
+        const auto pos = static_cast<unsigned>(o.carg(0)), len = static_cast<unsigned>(o.carg(1));
+        const int ra = reg(o.args[1]);
+        const int d = dest_from(o, 1, ra, t);
+        const Reg dr = reg_of(d, t);
+        if (o.code == opc::sextract) {
+            if (w - pos - len) g_.shl(dr, static_cast<int>(w - pos - len));
+            if (w - len) g_.sar(dr, static_cast<int>(w - len));
+        } else {
+            if (pos) g_.shr(dr, static_cast<int>(pos));
+            if (pos + len < w) {
+                if (len == 8) g_.movzx(r32(d), r64(d).cvt8());
+                else if (len == 16) g_.movzx(r32(d), r64(d).cvt16());
+                else if (len == 32) g_.mov(r32(d), r32(d));
+                else and_mask(dr, field_mask_of(len));
+            }
+        }
+        set_output(o, 0, d);
+    }
+    static std::uint64_t field_mask_of(unsigned len) { return len >= 64 ? ~0ull : (1ull << len) - 1; }
+
+    void emit_deposit(const op& o) {
+        const type t = o.ty;
+        const auto pos = static_cast<unsigned>(o.carg(0)), len = static_cast<unsigned>(o.carg(1));
+        const std::uint64_t fm = (field_mask_of(len) << pos) & mask_of(t);
+        const int ra = reg(o.args[1]);
+        const Reg rax = reg_of(RC::RAX, t);
+        if (is_const(o.args[2])) {
+            movi(RC::RAX, t, (value(o.args[2]) << pos) & fm);
+        } else {
+            g_.mov(rax, reg_of(reg(o.args[2]), t));
+            if (pos) g_.shl(rax, static_cast<int>(pos));
+            and_mask(rax, fm);
+        }
+        const int d = dest_from(o, 1, ra, t);
+        and_mask(reg_of(d, t), ~fm & mask_of(t));
+        g_.or_(reg_of(d, t), rax);
+        set_output(o, 0, d);
+    }
+
+    void emit_count(const op& o) {
+        const type t = o.ty;
+        const unsigned w = bits_of(t);
+        const int ra = reg(o.args[1]);
+        const Reg rax = reg_of(RC::RAX, t);
+        if (o.code == opc::ctpop) {
+            if (j_.has_popcnt) {
+                g_.popcnt(rax, reg_of(ra, t));
+            } else {  // SWAR on a zero-extended value
+                g_.mov(g_.rax, r64(ra));
+                g_.mov(g_.rcx, g_.rax);
+                g_.shr(g_.rcx, 1);
+                g_.mov(g_.rdx, 0x5555555555555555ull);
+                g_.and_(g_.rcx, g_.rdx);
+                g_.sub(g_.rax, g_.rcx);
+                g_.mov(g_.rdx, 0x3333333333333333ull);
+                g_.mov(g_.rcx, g_.rax);
+                g_.and_(g_.rax, g_.rdx);
+                g_.shr(g_.rcx, 2);
+                g_.and_(g_.rcx, g_.rdx);
+                g_.add(g_.rax, g_.rcx);
+                g_.mov(g_.rcx, g_.rax);
+                g_.shr(g_.rcx, 4);
+                g_.add(g_.rax, g_.rcx);
+                g_.mov(g_.rdx, 0x0f0f0f0f0f0f0f0full);
+                g_.and_(g_.rax, g_.rdx);
+                g_.mov(g_.rdx, 0x0101010101010101ull);
+                g_.imul(g_.rax, g_.rdx);
+                g_.shr(g_.rax, 56);
+            }
+        } else {
+            const bool clz = o.code == opc::clz;
+            // The value for a zero input, in rcx.
+            if (is_const(o.args[2])) movi(RC::RCX, t, value(o.args[2]));
+            else g_.mov(reg_of(RC::RCX, t), reg_of(reg(o.args[2]), t));
+            if (clz ? j_.has_lzcnt : j_.has_bmi1) {
+                if (clz) g_.lzcnt(rax, reg_of(ra, t));
+                else g_.tzcnt(rax, reg_of(ra, t));
+                g_.cmovc(rax, reg_of(RC::RCX, t));  // CF: the input was zero
+            } else {
+                Label zero, done;
+                if (clz) g_.bsr(rax, reg_of(ra, t));
+                else g_.bsf(rax, reg_of(ra, t));
+                g_.jz(zero);
+                if (clz) g_.xor_(rax, static_cast<std::uint32_t>(w - 1));
+                g_.jmp(done);
+                g_.L(zero);
+                g_.mov(rax, reg_of(RC::RCX, t));
+                g_.L(done);
+            }
+        }
+        int d = take_dead(o, 1);
+        if (d < 0) d = alloc();
+        g_.mov(reg_of(d, t), rax);
+        set_output(o, 0, d);
+    }
+
+    template <class A>
+    void load_ext(int d, type t, std::uint32_t mop, const A& at) {
+        switch (mop & 7) {
+        case memop::ub: g_.movzx(r32(d), g_.byte[at]); break;
+        case memop::uw: g_.movzx(r32(d), g_.word[at]); break;
+        case memop::ul: g_.mov(r32(d), g_.dword[at]); break;
+        case memop::sb: g_.movsx(reg_of(d, t), g_.byte[at]); break;
+        case memop::sw: g_.movsx(reg_of(d, t), g_.word[at]); break;
+        case memop::sl:
+            if (t == type::i64) g_.movsxd(r64(d), g_.dword[at]);
+            else g_.mov(r32(d), g_.dword[at]);
+            break;
+        default: g_.mov(r64(d), g_.qword[at]); break;
+        }
+    }
+    template <class A>
+    void store_sized(std::uint32_t mop, const A& at, std::uint64_t val, int loaded = -1) {
+        const unsigned sz = memop::size_log2(mop);
+        if (loaded < 0 && is_const(val) && (sz < 3 || fits_i32(value(val)))) {
+            const auto v = static_cast<std::uint32_t>(value(val));
+            switch (sz) {
+            case 0: g_.mov(g_.byte[at], v & 0xff); break;
+            case 1: g_.mov(g_.word[at], v & 0xffff); break;
+            case 2: g_.mov(g_.dword[at], v); break;
+            default: g_.mov(g_.qword[at], value(val)); break;  // sign-extended imm32
+            }
+            return;
+        }
+        const int r = loaded >= 0 ? loaded : reg(val);
+        switch (sz) {
+        case 0: g_.mov(g_.byte[at], sized(r, 0)); break;
+        case 1: g_.mov(g_.word[at], sized(r, 1)); break;
+        case 2: g_.mov(g_.dword[at], r32(r)); break;
+        default: g_.mov(g_.qword[at], r64(r)); break;
+        }
+    }
+
+    void emit_guest_mem(const op& o) {
+        const bool load = o.code == opc::qemu_ld;
+        const type t = o.ty;
+        const auto oi = static_cast<std::uint32_t>(o.carg(0));
+        const std::uint32_t mop = memop::op_of(oi);
+        const unsigned size = memop::size(mop);
+        const unsigned mmu = memop::mmu_of(oi);
+        // A fault unwinds to the cpu loop, which reads the globals from env.
+        sync_globals();
+        const unsigned addr_arg = load ? 1 : 1;
+        const int ra = reg(o.args[addr_arg]);
+        slow_path& sp = slow_.emplace_back();
+        sp.load = load;
+        sp.ty = t;
+        sp.addr = ra;
+        sp.oi = oi;
+        sp.val = -1;
+        sp.val_imm = false;
+        sp.imm = 0;
+        sp.out = -1;
+        int rv = -1;
+        if (!load) {
+            const std::uint64_t val = o.args[0];
+            if (is_const(val) && (memop::size_log2(mop) < 3 || fits_i32(value(val)))) {
+                sp.val_imm = true;
+                sp.imm = value(val);
+            } else {
+                rv = reg(val);
+                sp.val = rv;
+            }
+        }
+        int d = -1;
+        if (load) {
+            d = alloc();
+            sp.out = d;
+        }
+        // Fast path: tag compare against the TLB entry, then add the addend.
+        // Nothing below may allocate: a spill here would not happen on the
+        // slow path, and the allocator's view would be wrong after resume.
+        const std::int32_t tlb = tlb_offset(mmu);
+        const std::int32_t cmp_off = load ? static_cast<std::int32_t>(offsetof(tlb_entry, addr_read))
+                                          : static_cast<std::int32_t>(offsetof(tlb_entry, addr_write));
+        g_.mov(g_.rax, r64(ra));
+        g_.shr(g_.rax, static_cast<int>(page_bits - 5));
+        g_.and_(g_.eax, (tlb_entries - 1) << 5);
+        if (size == 1) g_.mov(g_.rcx, r64(ra));
+        else g_.lea(g_.rcx, g_.ptr[r64(ra) + static_cast<int>(size - 1)]);
+        g_.and_(g_.rcx, static_cast<std::uint32_t>(page_mask));
+        g_.cmp(g_.rcx, g_.qword[r64(env_reg) + g_.rax + (tlb + cmp_off)]);
+        g_.jne(sp.entry);
+        g_.mov(g_.rax, g_.qword[r64(env_reg) + g_.rax + (tlb + static_cast<std::int32_t>(offsetof(tlb_entry, addend)))]);
+        const RegExp at = r64(ra) + g_.rax;
+        if (load) load_ext(d, t, mop, at);
+        else store_sized(mop, at, o.args[0], rv);
+        g_.L(sp.resume);
+        if (load) set_output(o, 0, d);
+    }
+
+    void emit_slow_paths() {
+        for (slow_path& sp : slow_) {
+            g_.L(sp.entry);
+            for (int r : caller_saved_alloc) g_.push(r64(r));
+            if (sp.load) {
+                g_.mov(g_.rsi, r64(sp.addr));
+                g_.mov(g_.rdi, r64(env_reg));
+                g_.mov(g_.edx, sp.oi);
+                g_.lea(g_.rcx, g_.ptr[g_.rip + sp.resume]);
+                j_.call(reinterpret_cast<const void*>(&ld_slow));
+            } else {
+                g_.mov(g_.rax, r64(sp.addr));
+                if (sp.val_imm) g_.mov(g_.rdx, sp.imm);
+                else g_.mov(g_.rdx, r64(sp.val));
+                g_.mov(g_.rsi, g_.rax);
+                g_.mov(g_.rdi, r64(env_reg));
+                g_.mov(g_.ecx, sp.oi);
+                g_.lea(g_.r8, g_.ptr[g_.rip + sp.resume]);
+                j_.call(reinterpret_cast<const void*>(&st_slow));
+            }
+            for (auto it = std::rbegin(caller_saved_alloc); it != std::rend(caller_saved_alloc); ++it) g_.pop(r64(*it));
+            if (sp.load) g_.mov(reg_of(sp.out, sp.ty), reg_of(RC::RAX, sp.ty));
+            g_.jmp(sp.resume);
+        }
+    }
+
+    void emit_call(const op& o) {
+        const helper_info& h = o.helper();
+        const bool reads = !(h.flags & helper_flag::no_read_globals);
+        const bool writes = !(h.flags & helper_flag::no_write_globals);
+        if (reads || writes) sync_globals();
+        for (int r : caller_saved_alloc)
+            if (owner_[r] >= 0) spill_reg(r);
+        for (unsigned i = 0; i < o.nb_i; ++i) {
+            const std::uint64_t t = o.args[o.nb_o + i];
+            const int dst = arg_regs[i];
+            const tstate& s = ts_[t];
+            switch (s.w) {
+            case where::fixed: g_.mov(r64(dst), r64(env_reg)); break;
+            case where::konst: movi(dst, temps_[t].ty, value(t)); break;
+            case where::reg: g_.mov(r64(dst), r64(s.reg)); break;
+            case where::dead:
+                if (temps_[t].kind != temp_kind::tb) throw error("tcg: helper argument holds no value");
+                [[fallthrough]];
+            case where::mem: load_mem(dst, t); break;
+            }
+        }
+        j_.call(h.fn());
+        if (writes)
+            for (std::uint32_t g = 1; g < ctx_.nb_globals(); ++g)
+                if (ts_[g].w == where::reg) {
+                    owner_[ts_[g].reg] = no_owner;
+                    ts_[g] = {where::mem, -1, true, -1};
+                }
+        if (o.nb_o) {
+            const int d = alloc();
+            g_.mov(reg_of(d, o.ty), reg_of(RC::RAX, o.ty));
+            set_output(o, 0, d);
+        }
+    }
+};
+
+} // namespace
+
+const host_code::insn_boundary* find_insn(const host_code& code, std::uintptr_t retaddr) {
+    const auto base = reinterpret_cast<std::uintptr_t>(code.code);
+    if (retaddr <= base || retaddr > base + code.size || code.insns.empty()) return nullptr;
+    const auto off = static_cast<std::uint32_t>(retaddr - base - 1);
+    auto it = std::upper_bound(code.insns.begin(), code.insns.end(), off,
+                               [](std::uint32_t v, const host_code::insn_boundary& b) { return v < b.host_offset; });
+    if (it == code.insns.begin()) return nullptr;
+    return &*std::prev(it);
+}
+
+jit::jit(std::size_t buffer_bytes) : p_(std::make_unique<impl>(buffer_bytes)) {
+    enter_ = reinterpret_cast<std::uintptr_t (*)(env_base*, const void*)>(
+        const_cast<void*>(p_->rx(p_->gen.getCode())));
+}
+
+jit::~jit() = default;
+
+std::optional<host_code> jit::translate(const context& ctx) {
+    emitter& g = p_->gen;
+    std::size_t start = (g.getSize() + 15) & ~std::size_t{15};
+    if (start + 64 >= p_->buf.size()) return std::nullopt;
+    std::memset(g.getCode<std::uint8_t*>() + g.getSize(), 0xcc, start - g.getSize());
+    g.reset();
+    g.setSize(start);
+    try {
+        host_code hc;
+        {
+            tb_compiler c(*p_, ctx);
+            hc = c.run();
+        }
+        const std::size_t end = g.getSize();
+        g.reset();
+        g.setSize(end);
+        return hc;
+    } catch (const Xbyak::Error& e) {
+        g.reset();
+        g.setSize(start);
+        if (static_cast<int>(e) == ERR_CODE_IS_TOO_BIG) return std::nullopt;
+        throw error(std::string("tcg: code generation failed: ") + e.what());
+    } catch (...) {
+        g.reset();
+        g.setSize(start);
+        throw;
+    }
+}
+
+void jit::flush() {
+    p_->gen.reset();
+    p_->gen.setSize(p_->code_start);
+    ++flushes_;
+}
+
+std::size_t jit::used() const { return p_->gen.getSize(); }
+std::size_t jit::capacity() const { return p_->buf.size(); }
+const code_buffer& jit::buffer() const { return p_->buf; }
+
+void jit::patch_jump(const host_code& from, unsigned n, const void* to) {
+    const std::byte* field = from.code + from.jmp_insn_offset[n];
+    const auto* target = to ? static_cast<const std::byte*>(to) : from.code + from.jmp_reset_offset[n];
+    const auto disp = static_cast<std::int32_t>(target - (field + 4));
+    __atomic_store_n(reinterpret_cast<std::int32_t*>(p_->buf.rw_of(field)), disp, __ATOMIC_RELEASE);
+}
+
+} // namespace qf::tcg

@@ -1,0 +1,88 @@
+#include "qf/accel/tcg/liveness.hpp"
+
+#include <vector>
+
+namespace qf::tcg {
+
+unsigned liveness_pass(context& ctx) {
+    auto& ops = ctx.ops();
+    const auto& temps = ctx.temps();
+    const std::uint32_t nb_globals = ctx.nb_globals();
+    std::vector<std::uint8_t> live(temps.size(), 0);
+    auto set_globals = [&](std::uint8_t v) {
+        for (std::uint32_t i = 1; i < nb_globals; ++i) live[i] = v;
+    };
+    auto set_locals = [&](std::uint8_t v) {
+        for (std::uint32_t i = nb_globals; i < temps.size(); ++i)
+            if (temps[i].kind == temp_kind::tb) live[i] = v;
+            else if (temps[i].kind == temp_kind::ebb) live[i] = 0;
+    };
+    std::vector<bool> removed(ops.size(), false);
+    unsigned nb_removed = 0;
+
+    for (std::size_t k = ops.size(); k-- > 0;) {
+        op& o = ops[k];
+        const op_def& d = def_of(o.code);
+        o.dead = 0;
+        // State after the op, as the op's kind of exit sees it.
+        if (d.flags & op_flag::bb_end) {
+            if (d.flags & op_flag::bb_exit) {
+                for (std::uint32_t i = nb_globals; i < temps.size(); ++i) live[i] = 0;
+                set_globals(1);
+            } else if (d.flags & op_flag::cond_branch) {
+                set_globals(1);
+                for (std::uint32_t i = nb_globals; i < temps.size(); ++i)
+                    if (temps[i].kind == temp_kind::tb) live[i] = 1;
+            } else if (o.code == opc::goto_tb) {
+                set_globals(1);
+            } else {  // set_label, br
+                set_globals(1);
+                set_locals(1);
+            }
+        }
+        if (o.code == opc::discard) {
+            live[o.args[0]] = 0;
+            removed[k] = true;
+            ++nb_removed;
+            continue;
+        }
+        // Dead code: every output unread and nothing else observable.
+        bool has_effects = (d.flags & op_flag::side_effects) != 0;
+        if (o.code == opc::call && (o.helper().flags & helper_flag::no_side_effects)) has_effects = false;
+        if (!has_effects && o.nb_o > 0) {
+            bool any_live = false;
+            for (unsigned i = 0; i < o.nb_o; ++i) any_live |= live[o.args[i]] != 0;
+            if (!any_live) {
+                removed[k] = true;
+                ++nb_removed;
+                continue;
+            }
+        }
+        for (unsigned i = 0; i < o.nb_o; ++i) {
+            const auto t = o.args[i];
+            if (!live[t]) o.dead |= 1u << i;
+            live[t] = 0;
+        }
+        if (o.code == opc::call) {
+            const auto f = o.helper().flags;
+            if (!(f & helper_flag::no_read_globals) || !(f & helper_flag::no_write_globals)) set_globals(1);
+        }
+        if (d.flags & op_flag::guest_mem) set_globals(1);
+        for (unsigned i = o.nb_o; i < unsigned(o.nb_o) + o.nb_i; ++i) {
+            const auto t = o.args[i];
+            const temp_kind kind = temps[t].kind;
+            if (kind == temp_kind::constant || kind == temp_kind::fixed) continue;
+            if (!live[t]) o.dead |= 1u << i;
+            live[t] = 1;
+        }
+    }
+    if (nb_removed) {
+        std::size_t w = 0;
+        for (std::size_t r = 0; r < ops.size(); ++r)
+            if (!removed[r]) ops[w++] = ops[r];
+        ops.resize(w);
+    }
+    return nb_removed;
+}
+
+} // namespace qf::tcg
