@@ -6,6 +6,7 @@
 #include "qf/accel/tcg/interpreter.hpp"
 #include "qf/accel/tcg/jit.hpp"
 #include "qf/accel/tcg/liveness.hpp"
+#include "qf/accel/tcg/optimizer.hpp"
 
 #include <catch2/catch.hpp>
 #include <cinttypes>
@@ -77,11 +78,11 @@ outcome run_jit(rig& r, jit& j, const context& ctx, std::uint64_t seed) {
 
 } // namespace
 
-TEST_CASE("random IR programs give identical results on the interpreter and the JIT") {
+TEST_CASE("random IR programs give identical results on the interpreter and the JIT before and after the optimizer") {
     rig r;
     jit j(8 << 20);
     const unsigned programs = 4000;
-    unsigned ops_total = 0, removed_total = 0;
+    unsigned ops_total = 0, removed_total = 0, folded = 0;
     for (unsigned seed = 1; seed <= programs; ++seed) {
         std::mt19937_64 rng(seed);
         context ctx;
@@ -99,14 +100,25 @@ TEST_CASE("random IR programs give identical results on the interpreter and the 
         const outcome after_dce = run_interp(r, live, seed * 7919);
         const outcome jitted = run_jit(r, j, live, seed * 7919);
 
-        if (!(reference == plain && reference == after_dce && reference == jitted)) {
-            INFO("seed " << seed << "\n" << format_ops(live));
+        context opt = ctx;
+        const optimize_stats st = optimize(opt);
+        folded += st.folded + st.simplified + st.branches;
+        const outcome optimized = run_interp(r, opt, seed * 7919);
+        liveness_pass(opt);
+        const outcome opt_jitted = run_jit(r, j, opt, seed * 7919);
+
+        if (!(reference == plain && reference == after_dce && reference == jitted && reference == optimized &&
+              reference == opt_jitted)) {
+            INFO("after optimizer and liveness:\n" << format_ops(opt));
             INFO("interp vs jit (no liveness):\n" << diff(reference, plain));
             INFO("interp vs interp after liveness:\n" << diff(reference, after_dce));
             INFO("interp vs jit:\n" << diff(reference, jitted));
-            FAIL("backends disagree");
+            INFO("interp vs optimized interp:\n" << diff(reference, optimized));
+            INFO("interp vs optimized jit:\n" << diff(reference, opt_jitted));
+            FAIL("backends or passes disagree");
         }
     }
-    INFO("ops " << ops_total << ", removed as dead " << removed_total);
+    INFO("ops " << ops_total << ", removed as dead " << removed_total << ", optimized " << folded);
     CHECK(removed_total > 0);
+    CHECK(folded > 0);
 }

@@ -1,0 +1,127 @@
+// The IR builder, printer, optimizer and liveness pass on hand-written
+// programs whose expected shape is known.
+#include "random_program.hpp"
+
+#include "qf/accel/tcg/interpreter.hpp"
+#include "qf/accel/tcg/liveness.hpp"
+#include "qf/accel/tcg/optimizer.hpp"
+#include "qf/core/error.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace qf::tcg;
+using namespace qf::tcg::test;
+
+namespace {
+std::size_t count(const context& c, opc o) {
+    std::size_t n = 0;
+    for (const op& x : c.ops()) n += x.code == o;
+    return n;
+}
+} // namespace
+
+TEST_CASE("the op table is complete and the builder checks arity") {
+    for (const op_def& d : op_defs) CHECK(!d.name.empty());
+    CHECK(def_of(opc::and_).name == "and");
+    CHECK(def_of(opc::movcond).nb_iargs == 4);
+    context c;
+    rig::add_globals(c);
+    CHECK_THROWS_AS(c.emit(opc::add, type::i64, {1, 2}), qf::error);
+    c.new_temp(type::i64);
+    CHECK_THROWS_AS(c.global(type::i64, 0, "late"), qf::error);  // globals come first
+}
+
+TEST_CASE("-d op prints one op a line in QEMU's style") {
+    context c;
+    rig::add_globals(c);
+    const temp t = c.new_temp(type::i64);
+    c.insn_start(0x401000);
+    c.add(t, rig::g(0), c.constant(type::i64, 1));
+    const label l = c.new_label();
+    c.brcond(cond::ltu, t, rig::g(1), l);
+    c.qemu_ld(rig::g(2), t, memop::sw, 1);
+    c.set_label(l);
+    c.exit_tb(0);
+    const std::string s = format_ops(c);
+    CHECK(s.find(" ---- 0000000000401000 0000000000000000") != std::string::npos);
+    CHECK(s.find(" add_i64 tmp0,g0,$0x1") != std::string::npos);
+    CHECK(s.find(" brcond_i64 tmp0,g1,ltu,$L0") != std::string::npos);
+    CHECK(s.find(" qemu_ld_i64 g2,tmp0,sw,mmu1") != std::string::npos);
+    CHECK(s.find(" set_label $L0") != std::string::npos);
+}
+
+TEST_CASE("the optimizer folds constants, propagates copies and decides branches") {
+    context c;
+    rig::add_globals(c);
+    const temp a = c.new_temp(type::i64), b = c.new_temp(type::i64), d = c.new_temp(type::i64);
+    c.movi(a, 6);
+    c.binopi(opc::mul, b, a, 7);                  // 42
+    c.binop(opc::add, rig::g(0), b, rig::g(1));   // g0 = 42 + g1
+    c.mov(d, rig::g(1));
+    c.binop(opc::sub, rig::g(2), d, rig::g(1));   // d is a copy of g1: 0
+    c.binopi(opc::xor_, rig::g(3), rig::g(4), 0); // identity: mov
+    const label l = c.new_label();
+    c.brcond(cond::eq, b, c.constant(type::i64, 42), l);  // always taken
+    c.movi(rig::g(5), 99);                        // unreachable
+    c.set_label(l);
+    c.exit_tb(0);
+    const optimize_stats st = optimize(c);
+    liveness_pass(c);
+    INFO(format_ops(c));
+    CHECK(st.folded >= 2);
+    CHECK(st.branches == 1);
+    CHECK(st.unreachable == 1);
+    CHECK(count(c, opc::mul) == 0);
+    CHECK(count(c, opc::sub) == 0);
+    CHECK(count(c, opc::xor_) == 0);
+    CHECK(count(c, opc::brcond) == 0);
+    CHECK(count(c, opc::br) == 1);
+    // b is not needed any more: its movi is dead.
+    CHECK(format_ops(c).find("add_i64 g0,g1,$0x2a") != std::string::npos);
+
+    rig r;
+    r.state().g[1] = 100;
+    r.state().g[4] = 7;
+    r.state().g[5] = 1;
+    interpret(interp_program(c), r.env());
+    CHECK(r.state().g[0] == 142);
+    CHECK(r.state().g[2] == 0);
+    CHECK(r.state().g[3] == 7);
+    CHECK(r.state().g[5] == 1);
+}
+
+TEST_CASE("knowledge ends at labels and at helpers that write globals") {
+    context c;
+    rig::add_globals(c);
+    c.movi(rig::g(0), 5);
+    const label l = c.new_label();
+    c.set_label(l);
+    c.binopi(opc::add, rig::g(1), rig::g(0), 1);  // g0 may differ on another path
+    const temp args[] = {c.env(), c.constant(type::i64, 1)};
+    c.call(h_bump, temp{}, args);                 // writes g0
+    c.binopi(opc::add, rig::g(2), rig::g(0), 1);
+    c.exit_tb(0);
+    optimize(c);
+    CHECK(count(c, opc::add) == 2);
+}
+
+TEST_CASE("liveness removes unread results but keeps side effects") {
+    context c;
+    rig::add_globals(c);
+    const temp a = c.new_temp(type::i64), b = c.new_temp(type::i64);
+    c.binop(opc::mul, a, rig::g(0), rig::g(1));  // never read
+    c.qemu_ld(b, rig::g(2), memop::uq, 0);       // never read, but may fault
+    c.binop(opc::add, rig::g(3), rig::g(3), rig::g(0));
+    c.exit_tb(0);
+    CHECK(liveness_pass(c) == 1);
+    CHECK(count(c, opc::mul) == 0);
+    CHECK(count(c, opc::qemu_ld) == 1);
+    CHECK(c.ops()[0].arg_dead(0));  // the load's result dies at once
+}
+
+TEST_CASE("the interpreter refuses a branch to a label that is never set") {
+    context c;
+    rig::add_globals(c);
+    c.br(c.new_label());
+    CHECK_THROWS_AS(interp_program(c), qf::error);
+}
