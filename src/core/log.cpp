@@ -72,6 +72,12 @@ std::string log_items_help() {
 }
 
 void set_log_file(const std::string& path) {
+    if (path.empty()) {  // back to stderr
+        std::lock_guard lock(g_log_mutex);
+        if (g_log) std::fclose(g_log);
+        g_log = nullptr;
+        return;
+    }
     std::FILE* f = std::fopen(path.c_str(), "w");
     if (!f) throw error(errno_message("-D " + path));
     std::setvbuf(f, nullptr, _IOLBF, 0);

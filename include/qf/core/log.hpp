@@ -37,8 +37,8 @@ std::uint32_t log_mask();
 // The text of -d help.
 std::string log_items_help();
 
-// -D FILE: where log lines go (stderr by default). Throws qf::error if the
-// file cannot be opened.
+// -D FILE: where log lines go (stderr by default, or again after an empty
+// path). Throws qf::error if the file cannot be opened.
 void set_log_file(const std::string& path);
 void flush_log();
 

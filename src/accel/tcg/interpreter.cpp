@@ -75,9 +75,12 @@ interp_exit interpret(const interp_program& p, env_base* env) {
     for (const op* o = first; o != end; ++o) {
         const type t = o->ty;
         switch (o->code) {
+        case opc::insn_start:
+            env->insn_data[0] = o->args[0];
+            env->insn_data[1] = o->args[1];
+            break;
         case opc::discard:
         case opc::set_label:
-        case opc::insn_start:
         case opc::goto_tb:  // chaining is the cpu loop's business here
             break;
         case opc::br: o = first + p.label_pos[o->carg(0)]; break;

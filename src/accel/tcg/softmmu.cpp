@@ -20,12 +20,14 @@ void cpu_loop_exit(env_base* env) {
 void tlb_flush(env_base* env) {
     for (auto& mode : env->tlb)
         for (auto& e : mode) e = tlb_entry{};
+    if (env->on_tlb_flush) env->on_tlb_flush(env, ~0ull);
 }
 
 void tlb_flush_mmuidx(env_base* env, unsigned mask) {
     for (unsigned m = 0; m < nb_mmu_modes; ++m)
         if (mask & (1u << m))
             for (auto& e : env->tlb[m]) e = tlb_entry{};
+    if (env->on_tlb_flush) env->on_tlb_flush(env, ~0ull);
 }
 
 namespace {
@@ -38,6 +40,7 @@ void tlb_flush_page(env_base* env, std::uint64_t vaddr) {
         tlb_entry& e = mode[tlb_index(vaddr)];
         if (tag_hits(e.addr_read, page) || tag_hits(e.addr_write, page) || tag_hits(e.addr_code, page)) e = tlb_entry{};
     }
+    if (env->on_tlb_flush) env->on_tlb_flush(env, page);
 }
 
 void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx) {

@@ -70,7 +70,14 @@ struct env_base {
     const softmmu_ops* mmu = nullptr;
     const address_space* as = nullptr;
     void* owner = nullptr;          // the vCPU object that runs this state
+    void* engine = nullptr;         // the tcg::engine translating for it
     std::jmp_buf* loop_exit = nullptr;  // where cpu_loop_exit lands
+    // Called when TLB entries go, so cached virtual-pc lookups go with them
+    // (page_mask-aligned vaddr, or ~0 for all).
+    void (*on_tlb_flush)(env_base* env, std::uint64_t vaddr) = nullptr;
+    // The interpreter's current insn_start data (the JIT finds it from the
+    // host return address instead).
+    std::uint64_t insn_data[2] = {0, 0};
     tlb_entry tlb[nb_mmu_modes][tlb_entries];
     tlb_full full[nb_mmu_modes][tlb_entries];
 };

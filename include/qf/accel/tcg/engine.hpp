@@ -1,0 +1,169 @@
+#pragma once
+// The TCG execution engine of one vCPU: finds or translates the TB for the
+// CPU's state, runs it on the chosen backend, chains direct jumps, and
+// invalidates TBs when the guest writes their code.
+//
+// The target plugs in through target_ops (called once per TB, never per
+// guest instruction); machine-type code wires it from a target type.
+#include "qf/accel/tcg/ir.hpp"
+#include "qf/accel/tcg/softmmu.hpp"
+#include "qf/accel/tcg/tb.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace qf::tcg {
+
+class translation;
+
+struct target_ops {
+    void* self = nullptr;
+    // Creates the target's globals on a fresh context.
+    void (*init_globals)(void* self, context& ctx) = nullptr;
+    // Emits the IR of one TB for tr.key().
+    void (*translate)(void* self, translation& tr) = nullptr;
+    // Puts the guest state back to the instruction whose insn_start data this is.
+    void (*restore)(void* self, env_base* env, const std::uint64_t data[2]) = nullptr;
+    // The key of the TB the CPU would execute next.
+    tb_key (*key)(void* self, const env_base* env) = nullptr;
+    // The MMU index instruction fetch uses for a key.
+    unsigned (*code_mmu_idx)(void* self, const tb_key& k) = nullptr;
+};
+
+enum class backend : std::uint8_t { jit, interpreter };
+
+struct engine_options {
+    backend be = backend::jit;
+    std::size_t tb_size_mib = 1024;  // -accel tcg,tb-size=N (QEMU's default)
+    unsigned max_insns = 512;
+    bool nochain = false;            // -d nochain
+    bool one_insn_per_tb = false;    // -accel tcg,one-insn-per-tb=on
+};
+
+struct engine_stats {
+    std::uint64_t translations = 0;
+    std::uint64_t tb_execs = 0;      // entries from the loop (chained jumps not counted)
+    std::uint64_t chained = 0;
+    std::uint64_t invalidated = 0;
+    std::uint64_t flushes = 0;
+    std::uint64_t guest_insns_translated = 0;
+};
+
+class engine {
+public:
+    explicit engine(engine_options opt = {});
+    ~engine();
+    engine(const engine&) = delete;
+    engine& operator=(const engine&) = delete;
+
+    // Binds the engine to a CPU state and its target.
+    void attach(env_base* env, const target_ops& ops);
+
+    // Runs guest code until exit_request is set (it is left set for the
+    // caller). Guest exceptions that helpers raise come back here through
+    // cpu_loop_exit and execution goes on.
+    void run();
+
+    translation_block* lookup(const tb_key& k);
+    translation_block* find_or_translate(const tb_key& k);
+    std::uintptr_t exec(translation_block* tb);
+    void chain(translation_block* from, unsigned n, translation_block* to);
+
+    // Guest state for a fault at host return address retaddr (a helper's
+    // __builtin_return_address); under the interpreter the current
+    // instruction is known without it.
+    void restore_state(std::uintptr_t retaddr);
+    // The softmmu saw a store to a physical page that holds code.
+    void code_written(std::uint64_t paddr, unsigned size, std::uintptr_t retaddr);
+    bool is_code_page(std::uint64_t phys_page) const { return tbs_.page_has_code(phys_page); }
+    void flush();
+
+    // The cflags of the next TB only (one instruction after self-modifying code).
+    void set_next_cflags(std::uint32_t cf) { next_cflags_ = cf; }
+
+    const engine_options& options() const { return opt_; }
+    const engine_stats& stats() const { return stats_; }
+    std::size_t code_used() const;
+    std::size_t tb_count() const { return tbs_.size(); }
+    env_base* env() const { return env_; }
+
+    // The helper behind goto_ptr: the code of the TB for the current state,
+    // or null (the loop then translates).
+    static const helper_info lookup_tb_ptr;
+    const void* lookup_for_goto_ptr();
+
+    // The softmmu_ops entries a target points at the engine.
+    static void code_write_cb(env_base* env, std::uint64_t paddr, unsigned size, std::uintptr_t retaddr);
+    static bool is_code_page_cb(const env_base* env, std::uint64_t phys_page);
+
+    // Guest instruction fetch for translators.
+    friend class translation;
+
+private:
+    translation_block* translate(tb_key k, unsigned max_insns);
+    tb_key current_key() const;
+    void run_tbs();
+    void flush_jmp_cache(std::uint64_t vaddr);
+
+    engine_options opt_;
+    std::unique_ptr<jit> jit_;
+    context ctx_;
+    tb_store tbs_;
+    env_base* env_ = nullptr;
+    target_ops ops_;
+    engine_stats stats_;
+    std::uint32_t next_cflags_ = 0;
+    std::uint64_t generation_ = 0;  // bumps on flush: chained pointers die
+    translation_block* translating_ = nullptr;
+    translation_block* interp_current_ = nullptr;
+};
+
+// What a target's translator works with for one TB.
+class translation {
+public:
+    translation(engine& e, translation_block& tb, unsigned max_insns, unsigned mmu_idx)
+        : e_(e), tb_(tb), max_insns_(max_insns), mmu_idx_(mmu_idx) {}
+
+    context& ctx() { return e_.ctx_; }
+    const tb_key& key() const { return tb_.key; }
+    env_base* env() const { return e_.env_; }
+    unsigned max_insns() const { return max_insns_; }
+
+    // exit_tb value for leaving through goto_tb slot n (chainable).
+    std::uint64_t exit_value(unsigned n) const { return reinterpret_cast<std::uintptr_t>(&tb_) | n; }
+
+    // Reads guest code, through the TLB's execute permission; records the
+    // pages it came from. A fetch fault raises the guest's exception.
+    void fetch(std::uint64_t vaddr, void* out, unsigned size);
+    std::uint8_t fetch8(std::uint64_t vaddr) {
+        std::uint8_t v;
+        fetch(vaddr, &v, 1);
+        return v;
+    }
+
+    // Begins a guest instruction (insn_start) and counts it.
+    void insn_start(std::uint64_t pc, std::uint64_t extra = 0) {
+        ctx().insn_start(pc, extra);
+        ++tb_.icount;
+    }
+    unsigned insns() const { return tb_.icount; }
+
+    // The entry check for exit requests, and its exit path at the end.
+    void tb_start();
+    void tb_end();
+    // Indirect jump: continue at the TB for the state just written, if any.
+    void lookup_and_goto_ptr();
+
+private:
+    engine& e_;
+    translation_block& tb_;
+    unsigned max_insns_;
+    unsigned mmu_idx_;
+    std::optional<label> exit_label_;
+    std::uint64_t fetch_lo_ = ~0ull, fetch_hi_ = 0;
+    friend class engine;
+};
+
+} // namespace qf::tcg

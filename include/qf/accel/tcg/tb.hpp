@@ -1,0 +1,120 @@
+#pragma once
+// Translation blocks and where they are kept: a global hash table keyed by
+// (pc, cs base, flags, cflags, physical pc), a per-vCPU direct-mapped jump
+// cache on the virtual key alone, and a per-physical-page list for
+// invalidation.
+#include "qf/accel/tcg/interpreter.hpp"
+#include "qf/accel/tcg/jit.hpp"
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace qf::tcg {
+
+// cflags: translation variants that must not share a TB.
+namespace cflag {
+inline constexpr std::uint32_t count_mask = 0x1ff;  // instruction limit (0: the engine's)
+inline constexpr std::uint32_t no_irq = 1u << 9;
+} // namespace cflag
+
+struct tb_key {
+    std::uint64_t pc = 0;
+    std::uint64_t cs_base = 0;
+    std::uint32_t flags = 0;
+    std::uint32_t cflags = 0;
+    friend bool operator==(const tb_key&, const tb_key&) = default;
+};
+
+struct translation_block {
+    tb_key key;
+    std::uint64_t phys_pc = 0;
+    std::uint64_t phys_page[2] = {~0ull, ~0ull};  // the second when it spans two pages
+    std::uint32_t guest_size = 0;
+    std::uint32_t icount = 0;
+    host_code host;
+    std::unique_ptr<interp_program> interp;
+    translation_block* jmp_dest[2] = {nullptr, nullptr};
+    std::vector<std::pair<translation_block*, unsigned>> incoming;  // chained jumps into this TB
+    bool invalid = false;
+};
+
+// exit_tb values: the TB's address with the exit index in the low bits.
+namespace tb_exit {
+inline constexpr unsigned idx0 = 0, idx1 = 1;
+inline constexpr unsigned requested = 3;  // left at the entry check: nothing ran
+inline constexpr std::uintptr_t mask = 3;
+} // namespace tb_exit
+
+struct tb_hash {
+    std::size_t operator()(const std::pair<tb_key, std::uint64_t>& k) const noexcept {
+        std::uint64_t h = k.first.pc * 0x9e3779b97f4a7c15ull;
+        h ^= (k.first.cs_base + k.first.flags * 0x100000001b3ull + k.first.cflags) * 0xff51afd7ed558ccdull;
+        h ^= k.second * 0xc4ceb9fe1a85ec53ull;
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+};
+
+class tb_store {
+public:
+    static constexpr unsigned jmp_cache_bits = 12;
+
+    translation_block* find_jmp_cache(const tb_key& k) const {
+        translation_block* tb = jmp_cache_[jc_index(k.pc)];
+        return tb && tb->key == k ? tb : nullptr;
+    }
+    translation_block* find(const tb_key& k, std::uint64_t phys_pc) const {
+        auto it = hash_.find({k, phys_pc});
+        return it == hash_.end() ? nullptr : it->second;
+    }
+    void remember(translation_block* tb) { jmp_cache_[jc_index(tb->key.pc)] = tb; }
+
+    translation_block& create() { return tbs_.emplace_back(); }
+    void drop_last() { tbs_.pop_back(); }
+    // Makes a translated TB findable and ties it to its pages. Returns the
+    // pages that held no code before (their TLB writes must now trap).
+    std::vector<std::uint64_t> insert(translation_block* tb);
+    // Unlinks every TB on a physical page; returns them.
+    std::vector<translation_block*> invalidate_page(std::uint64_t phys_page);
+    void invalidate(translation_block* tb);
+    bool page_has_code(std::uint64_t phys_page) const { return pages_.count(phys_page) != 0; }
+    std::vector<translation_block*> on_page(std::uint64_t phys_page) const {
+        auto it = pages_.find(phys_page);
+        return it == pages_.end() ? std::vector<translation_block*>{} : it->second;
+    }
+    void flush_jmp_cache(std::uint64_t vaddr);  // a page, or ~0 for all
+    void clear();
+
+    // The TB whose host code contains addr (TBs are laid out in creation
+    // order in the code buffer, so the deque is sorted by address).
+    translation_block* by_host_address(std::uintptr_t addr);
+
+    std::size_t size() const { return hash_.size(); }
+    std::size_t pages() const { return pages_.size(); }
+
+    // Chaining bookkeeping (patching is the backend's part).
+    static void link(translation_block* from, unsigned n, translation_block* to) {
+        from->jmp_dest[n] = to;
+        to->incoming.emplace_back(from, n);
+    }
+
+private:
+    static unsigned jc_index(std::uint64_t pc) {
+        return static_cast<unsigned>((pc >> 2) ^ (pc >> (2 + jmp_cache_bits))) & ((1u << jmp_cache_bits) - 1);
+    }
+    std::deque<translation_block> tbs_;
+    std::unordered_map<std::pair<tb_key, std::uint64_t>, translation_block*, tb_hash> hash_;
+    std::unordered_map<std::uint64_t, std::vector<translation_block*>> pages_;
+    std::array<translation_block*, 1u << jmp_cache_bits> jmp_cache_{};
+
+public:
+    // Called for each jump into an invalidated TB, to unpatch it.
+    void (*unchain)(void* self, translation_block* from, unsigned n) = nullptr;
+    void* unchain_self = nullptr;
+};
+
+} // namespace qf::tcg

@@ -1,0 +1,332 @@
+#include "qf/accel/tcg/engine.hpp"
+
+#include "qf/accel/tcg/disas.hpp"
+#include "qf/accel/tcg/liveness.hpp"
+#include "qf/accel/tcg/optimizer.hpp"
+#include "qf/core/log.hpp"
+
+#include <cinttypes>
+#include <csetjmp>
+#include <cstring>
+
+namespace qf::tcg {
+
+namespace {
+
+const void* lookup_tb_ptr_fn(env_base* env) { return static_cast<engine*>(env->engine)->lookup_for_goto_ptr(); }
+
+} // namespace
+
+const helper_info engine::lookup_tb_ptr =
+    make_helper<&lookup_tb_ptr_fn>("lookup_tb_ptr", helper_flag::no_write_globals | helper_flag::no_side_effects);
+
+engine::engine(engine_options opt) : opt_(opt) {
+    if (opt_.be == backend::jit) jit_ = std::make_unique<jit>(opt_.tb_size_mib << 20);
+    tbs_.unchain = [](void* self, translation_block* from, unsigned n) {
+        static_cast<engine*>(self)->jit_->patch_jump(from->host, n, nullptr);
+    };
+    tbs_.unchain_self = this;
+}
+
+engine::~engine() {
+    if (env_) {
+        env_->engine = nullptr;
+        env_->on_tlb_flush = nullptr;
+    }
+}
+
+void engine::attach(env_base* env, const target_ops& ops) {
+    env_ = env;
+    ops_ = ops;
+    env->engine = this;
+    env->on_tlb_flush = [](env_base* e, std::uint64_t vaddr) { static_cast<engine*>(e->engine)->flush_jmp_cache(vaddr); };
+    ctx_ = context();
+    ops_.init_globals(ops_.self, ctx_);
+}
+
+void engine::flush_jmp_cache(std::uint64_t vaddr) {
+    if (vaddr == ~0ull) {
+        tbs_.flush_jmp_cache(~0ull);
+        return;
+    }
+    // A TB that starts on the page before may run into this one.
+    tbs_.flush_jmp_cache(vaddr);
+    tbs_.flush_jmp_cache(vaddr - page_size);
+}
+
+void engine::code_write_cb(env_base* env, std::uint64_t paddr, unsigned size, std::uintptr_t retaddr) {
+    static_cast<engine*>(env->engine)->code_written(paddr, size, retaddr);
+}
+
+bool engine::is_code_page_cb(const env_base* env, std::uint64_t phys_page) {
+    return static_cast<const engine*>(env->engine)->is_code_page(phys_page);
+}
+
+std::size_t engine::code_used() const { return jit_ ? jit_->used() : 0; }
+
+void engine::flush() {
+    if (jit_) jit_->flush();
+    tbs_.clear();
+    ++generation_;
+    ++stats_.flushes;
+    // Pages that held code no longer do: their TLB entries lose notdirty.
+    if (env_) tlb_flush(env_);
+}
+
+tb_key engine::current_key() const {
+    tb_key k = ops_.key(ops_.self, env_);
+    if (opt_.one_insn_per_tb) k.cflags = (k.cflags & ~cflag::count_mask) | 1;
+    return k;
+}
+
+const void* engine::lookup_for_goto_ptr() {
+    const tb_key k = current_key();
+    translation_block* tb = tbs_.find_jmp_cache(k);
+    if (!tb) {
+        // The hash table, only when the code TLB entry is present: this
+        // helper must not fault.
+        const unsigned mmu = ops_.code_mmu_idx(ops_.self, k);
+        const tlb_entry& e = env_->tlb[mmu][tlb_index(k.pc)];
+        if ((e.addr_code & ~tlb_flag::all) != (k.pc & page_mask) || (e.addr_code & tlb_flag::mmio)) return nullptr;
+        const std::uint64_t phys = env_->full[mmu][tlb_index(k.pc)].phys_page | (k.pc & ~page_mask);
+        tb = tbs_.find(k, phys);
+        if (!tb || tb->phys_page[1] != ~0ull) return nullptr;
+        tbs_.remember(tb);
+    }
+    if (opt_.be == backend::jit) return tb->host.code;
+    return tb;
+}
+
+translation_block* engine::lookup(const tb_key& k) {
+    if (translation_block* tb = tbs_.find_jmp_cache(k)) return tb;
+    const unsigned mmu = ops_.code_mmu_idx(ops_.self, k);
+    const code_page cp = get_code_page(env_, k.pc, mmu);
+    translation_block* tb = tbs_.find(k, cp.phys_page | (k.pc & ~page_mask));
+    if (!tb) return nullptr;
+    if (tb->phys_page[1] != ~0ull) {
+        // The second page must still map where it did.
+        const code_page cp2 = get_code_page(env_, (k.pc & page_mask) + page_size, mmu);
+        if (cp2.phys_page != tb->phys_page[1]) return nullptr;
+    }
+    tbs_.remember(tb);
+    return tb;
+}
+
+translation_block* engine::find_or_translate(const tb_key& k) {
+    if (translation_block* tb = lookup(k)) return tb;
+    const unsigned limit = (k.cflags & cflag::count_mask) ? (k.cflags & cflag::count_mask) : opt_.max_insns;
+    return translate(k, limit);
+}
+
+translation_block* engine::translate(tb_key k, unsigned max_insns) {
+    translation_block& tb = tbs_.create();
+    tb.key = k;
+    translating_ = &tb;
+    ctx_.reset();
+    translation tr(*this, tb, max_insns, ops_.code_mmu_idx(ops_.self, k));
+    ops_.translate(ops_.self, tr);
+    if (tb.icount == 0) throw error("tcg: the translator produced a TB without instructions");
+    tb.guest_size = static_cast<std::uint32_t>(tr.fetch_hi_ - k.pc);
+    stats_.guest_insns_translated += tb.icount;
+
+    if (log_enabled(log_item::op)) logf(log_item::op, "OP:\n%s\n", format_ops(ctx_).c_str());
+    optimize(ctx_);
+    liveness_pass(ctx_);
+    if (log_enabled(log_item::op_opt))
+        logf(log_item::op_opt, "OP after optimization and liveness analysis:\n%s\n", format_ops(ctx_).c_str());
+
+    if (jit_) {
+        std::optional<host_code> hc;
+        try {
+            hc = jit_->translate(ctx_);
+        } catch (const overflow&) {
+            const unsigned fewer = tb.icount > 1 ? tb.icount / 2 : 1;
+            if (tb.icount <= 1) throw;
+            tbs_.drop_last();
+            translating_ = nullptr;
+            return translate(k, fewer);
+        }
+        if (!hc) {
+            // The code buffer is full: start again with an empty one.
+            translating_ = nullptr;
+            flush();
+            return translate(k, max_insns);
+        }
+        tb.host = std::move(*hc);
+    } else {
+        tb.interp = std::make_unique<interp_program>(ctx_);
+    }
+    for (std::uint64_t page : tbs_.insert(&tb)) tlb_mark_code_page(env_, page, true);
+    translating_ = nullptr;
+    ++stats_.translations;
+    if (jit_ && log_enabled(log_item::out_asm))
+        logf(log_item::out_asm, "OUT: [size=%u]\n%s\n", tb.host.size,
+             disassemble(tb.host.code, tb.host.size, reinterpret_cast<std::uintptr_t>(tb.host.code)).c_str());
+    return &tb;
+}
+
+std::uintptr_t engine::exec(translation_block* tb) {
+    if (jit_) return jit_->exec(env_, tb->host.code);
+    for (;;) {
+        interp_current_ = tb;
+        const interp_exit r = interpret(*tb->interp, env_);
+        if (r.goto_ptr) {
+            tb = reinterpret_cast<translation_block*>(r.goto_ptr);
+            continue;
+        }
+        // The interpreter's form of a chained jump.
+        auto* from = reinterpret_cast<translation_block*>(r.value & ~tb_exit::mask);
+        const unsigned n = r.value & tb_exit::mask;
+        if (from && n < 2 && from->jmp_dest[n]) {
+            tb = from->jmp_dest[n];
+            continue;
+        }
+        interp_current_ = nullptr;
+        return r.value;
+    }
+}
+
+void engine::chain(translation_block* from, unsigned n, translation_block* to) {
+    if (from->invalid || to->invalid || from->jmp_dest[n]) return;
+    // A direct jump skips the virtual-to-physical lookup, so it may only stay
+    // within the page the source was translated from.
+    if (((from->key.pc ^ to->key.pc) & page_mask) != 0) return;
+    if (jit_) {
+        if (from->host.jmp_insn_offset[n] == no_jump) return;
+        jit_->patch_jump(from->host, n, to->host.code);
+    }
+    tb_store::link(from, n, to);
+    ++stats_.chained;
+}
+
+void engine::restore_state(std::uintptr_t retaddr) {
+    if (!jit_) {
+        if (interp_current_) ops_.restore(ops_.self, env_, env_->insn_data);
+        return;
+    }
+    if (!retaddr) return;
+    translation_block* tb = tbs_.by_host_address(retaddr);
+    if (!tb) return;
+    if (const auto* b = find_insn(tb->host, retaddr)) ops_.restore(ops_.self, env_, b->data);
+}
+
+void engine::code_written(std::uint64_t paddr, unsigned size, std::uintptr_t retaddr) {
+    const std::uint64_t page = paddr & page_mask;
+    translation_block* current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
+    bool current_hit = false;
+    for (translation_block* tb : tbs_.on_page(page)) {
+        // The bytes of tb on this page.
+        std::uint64_t lo, hi;
+        if (tb->phys_page[0] == page) {
+            lo = tb->phys_pc;
+            hi = std::min(tb->phys_pc + tb->guest_size, page + page_size);
+        } else {
+            const std::uint64_t on_first = tb->phys_page[0] + page_size - tb->phys_pc;
+            lo = page;
+            hi = page + (tb->guest_size - on_first);
+        }
+        if (paddr >= hi || paddr + size <= lo) continue;
+        current_hit |= tb == current;
+        tbs_.invalidate(tb);
+        ++stats_.invalidated;
+    }
+    if (!tbs_.page_has_code(page)) tlb_mark_code_page(env_, page, false);
+    if (current_hit && current->icount > 1) {
+        // The running TB wrote its own code: finish this instruction alone,
+        // then translate what it wrote.
+        restore_state(retaddr);
+        next_cflags_ = 1 | cflag::no_irq;
+        cpu_loop_exit(env_);
+    }
+}
+
+void engine::run() {
+    std::jmp_buf landing;
+    env_->loop_exit = &landing;
+    if (setjmp(landing) != 0) {
+        // A guest exception or a restart: drop a TB left half-translated.
+        if (translating_) {
+            tbs_.drop_last();
+            translating_ = nullptr;
+        }
+        interp_current_ = nullptr;
+    }
+    run_tbs();
+    env_->loop_exit = nullptr;
+}
+
+void engine::run_tbs() {
+    translation_block* last = nullptr;
+    unsigned idx = 0;
+    std::uint64_t gen = generation_;
+    while (!env_->exit_request.load(std::memory_order_relaxed)) {
+        tb_key k = current_key();
+        if (next_cflags_) {
+            k.cflags = next_cflags_;
+            next_cflags_ = 0;
+        }
+        translation_block* tb = find_or_translate(k);
+        if (gen != generation_) {
+            last = nullptr;
+            gen = generation_;
+        }
+        if (last && idx < 2 && !opt_.nochain) chain(last, idx, tb);
+        if (log_enabled(log_item::exec))
+            logf(log_item::exec, "Trace 0: %p [%016" PRIx64 "/%016" PRIx64 "/%08x/%08x]\n",
+                 static_cast<const void*>(tb->host.code), k.cs_base, k.pc, k.flags, k.cflags);
+        ++stats_.tb_execs;
+        const std::uintptr_t r = exec(tb);
+        last = reinterpret_cast<translation_block*>(r & ~tb_exit::mask);
+        idx = r & tb_exit::mask;
+        if (idx == tb_exit::requested) last = nullptr;
+    }
+}
+
+void translation::fetch(std::uint64_t vaddr, void* out, unsigned size) {
+    auto* dst = static_cast<std::byte*>(out);
+    while (size) {
+        const unsigned chunk = static_cast<unsigned>(std::min<std::uint64_t>(size, page_size - (vaddr & ~page_mask)));
+        const code_page cp = get_code_page(e_.env_, vaddr, mmu_idx_);
+        if (cp.host) std::memcpy(dst, cp.host + (vaddr & ~page_mask), chunk);
+        else e_.env_->as->read(gpa{cp.phys_page | (vaddr & ~page_mask)}, std::span(dst, chunk));
+        // Record the pages: the first one the TB starts on, then one more.
+        if (tb_.phys_page[0] == ~0ull) {
+            tb_.phys_page[0] = cp.phys_page;
+            tb_.phys_pc = cp.phys_page | (tb_.key.pc & ~page_mask);
+        } else if (cp.phys_page != tb_.phys_page[0] && tb_.phys_page[1] == ~0ull) {
+            tb_.phys_page[1] = cp.phys_page;
+        } else if (cp.phys_page != tb_.phys_page[0] && cp.phys_page != tb_.phys_page[1]) {
+            throw error("tcg: a TB may span at most two pages");
+        }
+        fetch_lo_ = std::min(fetch_lo_, vaddr);
+        fetch_hi_ = std::max(fetch_hi_, vaddr + chunk);
+        vaddr += chunk;
+        dst += chunk;
+        size -= chunk;
+    }
+}
+
+void translation::tb_start() {
+    context& c = ctx();
+    exit_label_ = c.new_label();
+    const temp t = c.new_temp(type::i32);
+    c.ld(t, c.env(), memop::sl, static_cast<std::int32_t>(offsetof(env_base, exit_request)));
+    c.brcond(cond::ne, t, c.constant(type::i32, 0), *exit_label_);
+}
+
+void translation::tb_end() {
+    if (!exit_label_) return;
+    context& c = ctx();
+    c.set_label(*exit_label_);
+    c.exit_tb(exit_value(tb_exit::requested));
+}
+
+void translation::lookup_and_goto_ptr() {
+    context& c = ctx();
+    const temp p = c.new_temp(type::i64);
+    const temp args[] = {c.env()};
+    c.call(engine::lookup_tb_ptr, p, args);
+    c.goto_ptr(p);
+}
+
+} // namespace qf::tcg

@@ -1,0 +1,202 @@
+// The engine end to end on the toy guest, under both backends: chaining,
+// indirect jumps, self-modifying code, precise faults, exit requests and
+// code-buffer flushes.
+#include "toy_target.hpp"
+
+#include "qf/core/log.hpp"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+using namespace qf::tcg;
+using namespace qf::tcg::toy;
+
+namespace {
+
+std::vector<insn> sum_loop(std::int32_t n) {
+    // r0 = sum of 1..n, r1 counts down, r2 stays 0
+    return {{LI, 0, 0, 0, 0}, {LI, 1, 0, 0, n}, {ADD, 0, 0, 1, 0}, {ADDI, 1, 1, 0, -1}, {BNE, 0, 1, 2, -24},
+            {HALT, 0, 0, 0, 0}};
+}
+
+engine_options with(backend be) {
+    engine_options o;
+    o.be = be;
+    o.tb_size_mib = 16;
+    return o;
+}
+
+} // namespace
+
+TEST_CASE("a chained loop computes the same sum on the JIT and the interpreter") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        machine m(with(be));
+        m.load(0, sum_loop(100000));
+        m.run();
+        CHECK(m.cpu().halted == 1);
+        CHECK(m.cpu().r[0] == 5000050000ull);
+        CHECK(m.cpu().pc == 6 * 8);
+        CHECK(m.eng().stats().translations <= 4);
+        CHECK(m.eng().stats().chained >= 1);
+        // Chained: the loop runs without coming back to the cpu loop.
+        CHECK(m.eng().stats().tb_execs < 10);
+    }
+}
+
+TEST_CASE("-d nochain and one-insn-per-tb give the same result the slow way") {
+    engine_options o = with(backend::jit);
+    o.nochain = true;
+    machine a(o);
+    a.load(0, sum_loop(1000));
+    a.run();
+    CHECK(a.cpu().r[0] == 500500);
+    CHECK(a.eng().stats().chained == 0);
+    CHECK(a.eng().stats().tb_execs > 1000);
+
+    o.nochain = false;
+    o.one_insn_per_tb = true;
+    machine b(o);
+    b.load(0, sum_loop(1000));
+    b.run();
+    CHECK(b.cpu().r[0] == 500500);
+    CHECK(b.eng().stats().guest_insns_translated == b.eng().stats().translations);
+}
+
+TEST_CASE("indirect jumps go through the TB lookup helper") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        machine m(with(be));
+        // r3 = address of the loop head; JR back to it until r1 reaches 0.
+        m.load(0, {{LI, 1, 0, 0, 500}, {LI, 3, 0, 0, 0x2000}, {JMP, 0, 0, 0, 0x2000 - 24}});
+        m.load(0x2000, {{ADDI, 0, 0, 0, 3}, {ADDI, 1, 1, 0, -1}, {BNE, 0, 1, 2, 8}, {HALT, 0, 0, 0, 0}, {JR, 0, 3, 0, 0}});
+        m.run();
+        CHECK(m.cpu().halted == 1);
+        CHECK(m.cpu().r[0] == 1500);
+        CHECK(m.eng().stats().tb_execs < 50);  // the goto_ptr path stays in generated code
+    }
+}
+
+TEST_CASE("a store into code already translated invalidates it") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        machine m(with(be));
+        // Run the routine at 0x800 (r0 += 1) once, patch its immediate to
+        // 100 with a byte store, run it again.
+        const std::uint64_t patched = encode({ADDI, 0, 0, 0, 100});
+        m.load(0, {{LI, 5, 0, 0, 0x800}, {LI, 6, 0, 0, 0x100}, {JR, 0, 5, 0, 0}});
+        m.load(0x100, {{LI, 4, 0, 0, static_cast<std::int32_t>(patched >> 32)}, {STB, 0, 5, 4, 4},
+                       {LI, 6, 0, 0, 0x200}, {JR, 0, 5, 0, 0}});
+        m.load(0x200, {{HALT, 0, 0, 0, 0}});
+        m.load(0x800, {{ADDI, 0, 0, 0, 1}, {JR, 0, 6, 0, 0}});
+        m.run();
+        CHECK(m.cpu().halted == 1);
+        CHECK(m.cpu().r[0] == 101);
+        CHECK(m.eng().stats().invalidated >= 1);
+    }
+}
+
+TEST_CASE("a TB that rewrites its own next instruction sees the new one") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        machine m(with(be));
+        const std::uint64_t patched = encode({ADDI, 0, 0, 0, 42});
+        // 0x00: LI r4, imm-of-patched ; 0x08: LI r5, 0x20 ; 0x10: STB [r5+4], r4
+        // 0x18: ADDI r0, r0, 1  (unchanged) ; 0x20: ADDI r0, r0, 7 (patched to 42) ; 0x28: HALT
+        m.load(0, {{LI, 4, 0, 0, static_cast<std::int32_t>(patched >> 32)}, {LI, 5, 0, 0, 0x20}, {STB, 0, 5, 4, 4},
+                   {ADDI, 0, 0, 0, 1}, {ADDI, 0, 0, 0, 7}, {HALT, 0, 0, 0, 0}});
+        m.run();
+        CHECK(m.cpu().halted == 1);
+        CHECK(m.cpu().r[0] == 43);
+        CHECK(m.eng().stats().invalidated >= 1);
+    }
+}
+
+TEST_CASE("a fault leaves the state precise at the faulting instruction") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        machine m(with(be));
+        m.load(0, {{LI, 0, 0, 0, 11}, {LI, 1, 0, 0, 0x7000000}, {ADDI, 2, 0, 0, 1}, {LD, 3, 1, 0, 8}, {LI, 0, 0, 0, 99},
+                   {HALT, 0, 0, 0, 0}});
+        m.run();
+        CHECK(m.cpu().faults == 1);
+        CHECK(m.cpu().fault_addr == 0x7000008);
+        CHECK(m.cpu().pc == 3 * 8);  // the load, not the TB start
+        CHECK(m.cpu().r[2] == 12);   // earlier instructions of the TB are done
+        CHECK(m.cpu().r[0] == 11);   // later ones are not
+        CHECK(m.cpu().halted == 0);
+    }
+}
+
+TEST_CASE("an illegal instruction and MMIO stores reach their handlers") {
+    machine m(with(backend::jit));
+    m.load(0, {{LI, 1, 0, 0, static_cast<std::int32_t>(console)}, {LI, 2, 0, 0, 'o'}, {STB, 0, 1, 2, 0},
+               {LI, 2, 0, 0, 'k'}, {STB, 0, 1, 2, 0}, {0x7f, 0, 0, 0, 0}});
+    m.run();
+    CHECK(m.out == "ok");
+    CHECK(m.cpu().illegal == 1);
+    CHECK(m.cpu().pc == 5 * 8);
+}
+
+TEST_CASE("an exit request stops an endless chained loop") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        machine m(with(be));
+        m.load(0, {{ADDI, 0, 0, 0, 1}, {JMP, 0, 0, 0, -16}});
+        std::thread stopper([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            m.cpu().base.exit_request = 1;
+        });
+        m.eng().run();
+        stopper.join();
+        CHECK(m.cpu().r[0] > 0);
+        CHECK(m.cpu().pc <= 8);
+    }
+}
+
+TEST_CASE("a full code buffer is flushed and translation goes on") {
+    engine_options o = with(backend::jit);
+    o.tb_size_mib = 1;
+    machine m(o);
+    // 20000 small TBs (two instructions each) need more than 1 MiB of code.
+    std::vector<insn> prog;
+    for (int i = 0; i < 20000; ++i) {
+        prog.push_back({ADDI, 0, 0, 0, 1});
+        prog.push_back({JMP, 0, 0, 0, 0});
+    }
+    prog.push_back({HALT, 0, 0, 0, 0});
+    m.load(0, prog);
+    for (int round = 0; round < 3; ++round) {
+        m.cpu().pc = 0;
+        m.run();
+    }
+    CHECK(m.cpu().r[0] == 60000);
+    CHECK(m.eng().stats().flushes >= 1);
+}
+
+TEST_CASE("-d op, op_opt, out_asm and exec print the IR and host code") {
+    char path[] = "/tmp/qf-tcg-log-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    qf::set_log_file(path);
+    qf::set_log_mask(qf::parse_log_items("op,op_opt,out_asm,exec"));
+    machine m(with(backend::jit));
+    m.load(0, sum_loop(3));
+    m.run();
+    qf::set_log_mask(0);
+    qf::flush_log();
+    qf::set_log_file("");
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string log = ss.str();
+    std::remove(path);
+    CHECK(log.find("OP:\n") != std::string::npos);
+    CHECK(log.find(" ---- 0000000000000010") != std::string::npos);
+    CHECK(log.find("add_i64 r0,r0,r1") != std::string::npos);
+    CHECK(log.find("OP after optimization and liveness analysis:") != std::string::npos);
+    CHECK(log.find("OUT: [size=") != std::string::npos);
+    CHECK(log.find("jmp 0x") != std::string::npos);
+    CHECK(log.find("Trace 0: ") != std::string::npos);
+    CHECK(m.cpu().r[0] == 6);
+}
