@@ -87,7 +87,7 @@ accel_choice parse_accel(std::string_view arg) {
     for (auto& [k, v] : a.props) {
         bool ok = false;
         if (a.name == "tcg")
-            ok = k == "tb-size" || k == "thread" || k == "one-insn-per-tb" || k == "split-wx";
+            ok = k == "tb-size" || k == "thread" || k == "one-insn-per-tb" || k == "split-wx" || k == "interpreter";
         else if (a.name == "kvm")
             ok = k == "kernel-irqchip";
         if (!ok) throw error("-accel " + std::string(arg) + ": invalid parameter '" + k + "'");

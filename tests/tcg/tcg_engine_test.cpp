@@ -48,7 +48,7 @@ TEST_CASE("a chained loop computes the same sum on the JIT and the interpreter")
     }
 }
 
-TEST_CASE("-d nochain and one-insn-per-tb give the same result the slow way") {
+TEST_CASE("nochain and one-insn-per-tb give the same result the slow way") {
     engine_options o = with(backend::jit);
     o.nochain = true;
     machine a(o);
@@ -173,7 +173,7 @@ TEST_CASE("a full code buffer is flushed and translation goes on") {
     CHECK(m.eng().stats().flushes >= 1);
 }
 
-TEST_CASE("-d op, op_opt, out_asm and exec print the IR and host code") {
+TEST_CASE("logging op and op_opt and out_asm and exec prints the IR and host code") {
     char path[] = "/tmp/qf-tcg-log-XXXXXX";
     const int fd = mkstemp(path);
     REQUIRE(fd >= 0);

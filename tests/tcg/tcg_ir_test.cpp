@@ -31,7 +31,7 @@ TEST_CASE("the op table is complete and the builder checks arity") {
     CHECK_THROWS_AS(c.global(type::i64, 0, "late"), qf::error);  // globals come first
 }
 
-TEST_CASE("-d op prints one op a line in QEMU's style") {
+TEST_CASE("the op printer writes one op a line in the style of QEMU -d op") {
     context c;
     rig::add_globals(c);
     const temp t = c.new_temp(type::i64);

@@ -1,9 +1,16 @@
 #pragma once
 // Accelerators as types. A machine type names one; the stock binary lists
 // machine x accelerator pairs and -accel picks among them.
+#include "qf/accel/tcg/options.hpp"
+
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace qf::accel {
+
+using tcg_engine_options = qf::tcg::engine_options;
 
 // The TCG engine (issue #3). Its hook policy parameters come with it.
 template <class... Hooks>
@@ -11,6 +18,10 @@ struct tcg {
     static constexpr std::string_view name = "tcg";
     // Whether this build can run guest code with it yet.
     static constexpr bool can_run = false;
+    // -accel tcg,... properties, checked before anything starts.
+    static tcg_engine_options props(const std::vector<std::pair<std::string, std::string>>& p) {
+        return qf::tcg::parse_engine_options(p);
+    }
     static constexpr std::string_view missing =
         "running guest code is not implemented yet: the TCG engine and the x86 front end are "
         "issues #3-#5";

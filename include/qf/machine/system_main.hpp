@@ -54,8 +54,7 @@ void validate_for_machine(const options& o) {
     bool accel_ok = o.accels.empty();
     for (auto& a : o.accels) {
         if (a.name == M::accel_type::name) {
-            for (auto& [k, v] : a.props)
-                throw error("-accel " + a.name + "," + k + "=" + v + ": not implemented yet");
+            M::accel_type::props(a.props);  // throws on a bad property
             accel_ok = true;
             break;
         }

@@ -10,8 +10,8 @@
 
 namespace qf::tcg {
 
-code_buffer::code_buffer(std::size_t bytes) : size_((bytes + 4095) & ~std::size_t{4095}) {
-    const int fd = memfd_create("qforge-jit", MFD_CLOEXEC);
+code_buffer::code_buffer(std::size_t bytes, bool split) : size_((bytes + 4095) & ~std::size_t{4095}) {
+    const int fd = split ? memfd_create("qforge-jit", MFD_CLOEXEC) : -1;
     if (fd >= 0) {
         if (ftruncate(fd, static_cast<off_t>(size_)) == 0) {
             void* rw = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -21,7 +21,7 @@ const helper_info engine::lookup_tb_ptr =
     make_helper<&lookup_tb_ptr_fn>("lookup_tb_ptr", helper_flag::no_write_globals | helper_flag::no_side_effects);
 
 engine::engine(engine_options opt) : opt_(opt) {
-    if (opt_.be == backend::jit) jit_ = std::make_unique<jit>(opt_.tb_size_mib << 20);
+    if (opt_.be == backend::jit) jit_ = std::make_unique<jit>(opt_.tb_size_mib << 20, opt_.split_wx);
     tbs_.unchain = [](void* self, translation_block* from, unsigned n) {
         static_cast<engine*>(self)->jit_->patch_jump(from->host, n, nullptr);
     };

@@ -51,7 +51,7 @@ struct jit::impl {
     const std::uint8_t* epilogue_zero = nullptr;  // returns 0
     bool has_lzcnt, has_bmi1, has_popcnt;
 
-    explicit impl(std::size_t bytes) : buf(bytes), gen(buf.size(), buf.rw()) {
+    impl(std::size_t bytes, bool split) : buf(bytes, split), gen(buf.size(), buf.rw()) {
         const util::Cpu cpu;
         has_lzcnt = cpu.has(util::Cpu::tLZCNT);
         has_bmi1 = cpu.has(util::Cpu::tBMI1);
@@ -1073,7 +1073,7 @@ const host_code::insn_boundary* find_insn(const host_code& code, std::uintptr_t 
     return &*std::prev(it);
 }
 
-jit::jit(std::size_t buffer_bytes) : p_(std::make_unique<impl>(buffer_bytes)) {
+jit::jit(std::size_t buffer_bytes, bool split_wx) : p_(std::make_unique<impl>(buffer_bytes, split_wx)) {
     enter_ = reinterpret_cast<std::uintptr_t (*)(env_base*, const void*)>(
         const_cast<void*>(p_->rx(p_->gen.getCode())));
 }

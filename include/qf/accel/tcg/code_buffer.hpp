@@ -10,7 +10,8 @@ namespace qf::tcg {
 
 class code_buffer {
 public:
-    explicit code_buffer(std::size_t bytes);
+    // split: the two mappings (-accel tcg,split-wx=on, the default).
+    explicit code_buffer(std::size_t bytes, bool split = true);
     ~code_buffer();
     code_buffer(const code_buffer&) = delete;
     code_buffer& operator=(const code_buffer&) = delete;

@@ -6,6 +6,7 @@
 // The target plugs in through target_ops (called once per TB, never per
 // guest instruction); machine-type code wires it from a target type.
 #include "qf/accel/tcg/ir.hpp"
+#include "qf/accel/tcg/options.hpp"
 #include "qf/accel/tcg/softmmu.hpp"
 #include "qf/accel/tcg/tb.hpp"
 
@@ -32,15 +33,6 @@ struct target_ops {
     unsigned (*code_mmu_idx)(void* self, const tb_key& k) = nullptr;
 };
 
-enum class backend : std::uint8_t { jit, interpreter };
-
-struct engine_options {
-    backend be = backend::jit;
-    std::size_t tb_size_mib = 1024;  // -accel tcg,tb-size=N (QEMU's default)
-    unsigned max_insns = 512;
-    bool nochain = false;            // -d nochain
-    bool one_insn_per_tb = false;    // -accel tcg,one-insn-per-tb=on
-};
 
 struct engine_stats {
     std::uint64_t translations = 0;

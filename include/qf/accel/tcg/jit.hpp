@@ -49,7 +49,7 @@ class jit {
 public:
     static constexpr unsigned frame_slots = 256;
 
-    explicit jit(std::size_t buffer_bytes);
+    explicit jit(std::size_t buffer_bytes, bool split_wx = true);
     ~jit();
 
     // Generates code for ctx, on which liveness_pass must have run. Returns
