@@ -4,12 +4,14 @@
 // registers, 1 MiB of identity-mapped RAM, a console at MMIO 0x100000 and
 // faults on everything else.
 #include "qf/accel/tcg/engine.hpp"
+#include "qf/accel/tcg/hooks.hpp"
 #include "qf/memory/address_space.hpp"
 #include "qf/memory/ram.hpp"
 
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace qf::tcg::toy {
@@ -17,6 +19,7 @@ namespace qf::tcg::toy {
 enum op : std::uint8_t {
     HALT = 0x00, LI = 0x01, ADD = 0x02, ADDI = 0x03, SUB = 0x04, MUL = 0x05, XOR = 0x06, SHLI = 0x07,
     LD = 0x08, ST = 0x09, STB = 0x0a, BNE = 0x0b, JMP = 0x0c, JR = 0x0d, LDB = 0x0e, ANDI = 0x0f, SHRI = 0x10,
+    OUT = 0x11, INT = 0x12,  // OUT imm(port), rs ; INT imm(vector): r7 = vector
 };
 
 struct insn {
@@ -41,14 +44,17 @@ struct state {
 inline constexpr std::uint64_t ram_size = 1 << 20;
 inline constexpr std::uint64_t console = 0x100000;
 
-class machine {
+// Hooks: a tcg::hook_policy, or void for a translator that has no hook
+// code paths at all (the baseline the empty policy must match).
+template <class Hooks = void>
+class basic_machine {
 public:
-    explicit machine(engine_options opt = {}) : ram_(ram_size, "toy ram"), eng_(opt) {
+    explicit basic_machine(engine_options opt = {}) : ram_(ram_size, "toy ram"), eng_(opt) {
         as_.add({"ram", {0}, ram_size, region_kind::ram, ram_.data()});
         as_.add({"console", {console}, page_size, region_kind::mmio, nullptr,
                  mmio_ops{[](void*, std::uint64_t, std::span<std::byte> d) { std::memset(d.data(), 0, d.size()); },
                           [](void* self, std::uint64_t, std::span<const std::byte> d) {
-                              static_cast<machine*>(self)->out += static_cast<char>(d[0]);
+                              static_cast<basic_machine*>(self)->out += static_cast<char>(d[0]);
                           },
                           this}});
         st_.base.mmu = &mmu_;
@@ -82,8 +88,19 @@ public:
     std::string out;
 
 private:
-    static machine& of(void* self) { return *static_cast<machine*>(self); }
-    static machine& of(env_base* env) { return *static_cast<machine*>(env->owner); }
+    static constexpr bool hooked = !std::is_void_v<Hooks>;
+    static basic_machine& of(env_base* env) { return *static_cast<basic_machine*>(env->owner); }
+
+    static void port_out(env_base* env, std::uint64_t port, std::uint64_t value) {
+        if constexpr (hooked) Hooks::io(env, static_cast<std::uint16_t>(port), 1, true, static_cast<std::uint32_t>(value));
+        if (port == 0xe9) of(env).out += static_cast<char>(value);
+    }
+    static void interrupt(env_base* env, std::uint64_t vector) {
+        if constexpr (hooked) Hooks::interrupt(env, static_cast<unsigned>(vector));
+        reinterpret_cast<state&>(*env).r[7] = vector;
+    }
+    static constexpr helper_info h_out = make_helper<&port_out>("out", helper_flag::no_write_globals);
+    static constexpr helper_info h_int = make_helper<&interrupt>("int", 0);
 
     static void init_globals(void*, context& c) {
         for (int i = 0; i < 8; ++i)
@@ -150,6 +167,7 @@ private:
             const insn i{static_cast<std::uint8_t>(w), static_cast<std::uint8_t>(w >> 8), static_cast<std::uint8_t>(w >> 16),
                          static_cast<std::uint8_t>(w >> 24), static_cast<std::int32_t>(w >> 32)};
             tr.insn_start(at);
+            if constexpr (hooked) gen_insn_hook<Hooks>(tr, at);
             const std::uint64_t next = at + 8;
             const temp rd = reg(i.rd), rs = reg(i.rs), rt = reg(i.rt);
             const auto imm = static_cast<std::uint64_t>(static_cast<std::int64_t>(i.imm));
@@ -174,14 +192,18 @@ private:
             case LDB: {
                 const temp a = c.new_temp(type::i64);
                 c.addi(a, rs, imm);
-                c.qemu_ld(rd, a, i.opc == LD ? memop::uq : memop::ub, 0);
+                const std::uint32_t mop = i.opc == LD ? memop::uq : memop::ub;
+                c.qemu_ld(rd, a, mop, 0);
+                if constexpr (hooked) gen_mem_hook<Hooks>(c, a, rd, mop, false);
                 break;
             }
             case ST:
             case STB: {
                 const temp a = c.new_temp(type::i64);
                 c.addi(a, rs, imm);
-                c.qemu_st(rt, a, i.opc == ST ? memop::uq : memop::ub, 0);
+                const std::uint32_t mop = i.opc == ST ? memop::uq : memop::ub;
+                c.qemu_st(rt, a, mop, 0);
+                if constexpr (hooked) gen_mem_hook<Hooks>(c, a, rt, mop, true);
                 break;
             }
             case BNE: {
@@ -197,6 +219,16 @@ private:
                 goto_tb(tr, 0, next + imm);
                 end = true;
                 break;
+            case OUT: {
+                const temp args[] = {c.env(), c.constant(type::i64, static_cast<std::uint32_t>(i.imm)), rs};
+                c.call(h_out, temp{}, args);
+                break;
+            }
+            case INT: {
+                const temp args[] = {c.env(), c.constant(type::i64, static_cast<std::uint32_t>(i.imm))};
+                c.call(h_int, temp{}, args);
+                break;
+            }
             case JR:
                 c.mov(pc(), rs);
                 tr.lookup_and_goto_ptr();
@@ -221,5 +253,7 @@ private:
     state st_{};
     engine eng_;  // last: it refers to the state
 };
+
+using machine = basic_machine<>;
 
 } // namespace qf::tcg::toy

@@ -1,6 +1,7 @@
 #pragma once
 // Accelerators as types. A machine type names one; the stock binary lists
 // machine x accelerator pairs and -accel picks among them.
+#include "qf/accel/tcg/hooks.hpp"
 #include "qf/accel/tcg/options.hpp"
 
 #include <string>
@@ -16,6 +17,7 @@ using tcg_engine_options = qf::tcg::engine_options;
 template <class... Hooks>
 struct tcg {
     static constexpr std::string_view name = "tcg";
+    using hooks = qf::tcg::hook_policy<Hooks...>;
     // Whether this build can run guest code with it yet.
     static constexpr bool can_run = false;
     // -accel tcg,... properties, checked before anything starts.

@@ -66,7 +66,7 @@ struct softmmu_ops {
 struct env_base {
     // Non-zero asks the running TB to leave at its next entry check.
     std::atomic<std::int32_t> exit_request{0};
-    std::int32_t reserved = 0;
+    std::int32_t hook_stop = 0;     // a test-rig hook asked to stop
     const softmmu_ops* mmu = nullptr;
     const address_space* as = nullptr;
     void* owner = nullptr;          // the vCPU object that runs this state
