@@ -169,7 +169,15 @@ private:
             const temp a = input(t);
             c_.unop(o, output(t), a);
         } else if (r < 9) {
-            c_.movi(output(t), edge_value(rng_));
+            if (pick(4) == 0 && !(t == type::i64 ? ebb64_ : ebb32_).empty()) {
+                // An EBB temp's value ends here; it is written again before any read.
+                auto& ebb = t == type::i64 ? ebb64_ : ebb32_;
+                const temp d = ebb[pick(static_cast<unsigned>(ebb.size()))];
+                c_.discard(d);
+                c_.movi(d, edge_value(rng_));
+            } else {
+                c_.movi(output(t), edge_value(rng_));
+            }
         } else {
             const temp a = input(t), b = input(t);
             const temp lo = output(t);

@@ -9,6 +9,7 @@
 #include "qf/accel/tcg/optimizer.hpp"
 
 #include <catch2/catch.hpp>
+#include <array>
 #include <cinttypes>
 
 using namespace qf::tcg;
@@ -83,6 +84,7 @@ TEST_CASE("random IR programs give identical results on the interpreter and the 
     jit j(8 << 20);
     const unsigned programs = 4000;
     unsigned ops_total = 0, removed_total = 0, folded = 0;
+    std::array<std::array<unsigned, 2>, nb_opcodes> seen{};
     for (unsigned seed = 1; seed <= programs; ++seed) {
         std::mt19937_64 rng(seed);
         context ctx;
@@ -94,6 +96,7 @@ TEST_CASE("random IR programs give identical results on the interpreter and the 
         // The JIT on the unanalysed program: nothing dies early.
         const outcome plain = run_jit(r, j, ctx, seed * 7919);
 
+        for (const op& o : ctx.ops()) ++seen[static_cast<std::size_t>(o.code)][o.ty == type::i64];
         context live = ctx;
         ops_total += static_cast<unsigned>(live.ops().size());
         removed_total += liveness_pass(live);
@@ -121,4 +124,14 @@ TEST_CASE("random IR programs give identical results on the interpreter and the 
     INFO("ops " << ops_total << ", removed as dead " << removed_total << ", optimized " << folded);
     CHECK(removed_total > 0);
     CHECK(folded > 0);
+    // Every value op at both widths, many times; the TB-exit ops are the
+    // engine tests' business.
+    for (std::size_t i = 0; i < nb_opcodes; ++i) {
+        const auto o = static_cast<opc>(i);
+        if (o == opc::goto_tb || o == opc::goto_ptr || o == opc::insn_start || o == opc::exit_tb) continue;
+        const bool one_width = o == opc::set_label || o == opc::br || o == opc::call || o == opc::bswap64;
+        INFO(def_of(o).name << " seen " << seen[i][0] << " (i32) / " << seen[i][1] << " (i64)");
+        CHECK(seen[i][0] + seen[i][1] >= 50);
+        if (!one_width) CHECK(std::min(seen[i][0], seen[i][1]) >= 20);
+    }
 }

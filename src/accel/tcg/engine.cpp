@@ -21,6 +21,7 @@ const helper_info engine::lookup_tb_ptr =
     make_helper<&lookup_tb_ptr_fn>("lookup_tb_ptr", helper_flag::no_write_globals | helper_flag::no_side_effects);
 
 engine::engine(engine_options opt) : opt_(opt) {
+    opt_.nochain |= log_enabled(log_item::nochain);
     if (opt_.be == backend::jit) jit_ = std::make_unique<jit>(opt_.tb_size_mib << 20, opt_.split_wx);
     tbs_.unchain = [](void* self, translation_block* from, unsigned n) {
         static_cast<engine*>(self)->jit_->patch_jump(from->host, n, nullptr);
@@ -99,6 +100,10 @@ const void* engine::lookup_for_goto_ptr() {
 
 translation_block* engine::lookup(const tb_key& k) {
     if (translation_block* tb = tbs_.find_jmp_cache(k)) return tb;
+    return lookup_uncached(k);
+}
+
+translation_block* engine::lookup_uncached(const tb_key& k) {
     const unsigned mmu = ops_.code_mmu_idx(ops_.self, k);
     const code_page cp = get_code_page(env_, k.pc, mmu);
     translation_block* tb = tbs_.find(k, cp.phys_page | (k.pc & ~page_mask));
@@ -115,7 +120,17 @@ translation_block* engine::lookup(const tb_key& k) {
 translation_block* engine::find_or_translate(const tb_key& k) {
     if (translation_block* tb = lookup(k)) return tb;
     const unsigned limit = (k.cflags & cflag::count_mask) ? (k.cflags & cflag::count_mask) : opt_.max_insns;
-    return translate(k, limit);
+    try {
+        return translate(k, limit);
+    } catch (...) {
+        // A translator error is the emulator's: report it, but leave no
+        // half-made TB behind.
+        if (translating_) {
+            tbs_.drop_last();
+            translating_ = nullptr;
+        }
+        throw;
+    }
 }
 
 translation_block* engine::translate(tb_key k, unsigned max_insns) {

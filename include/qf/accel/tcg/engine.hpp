@@ -59,6 +59,8 @@ public:
     void run();
 
     translation_block* lookup(const tb_key& k);
+    // The hash table alone (the jump cache's miss path).
+    translation_block* lookup_uncached(const tb_key& k);
     translation_block* find_or_translate(const tb_key& k);
     std::uintptr_t exec(translation_block* tb);
     void chain(translation_block* from, unsigned n, translation_block* to);

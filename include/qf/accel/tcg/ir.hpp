@@ -52,7 +52,10 @@ struct label {
 };
 
 // Helpers are C++ functions called from generated code. Their flags let the
-// register allocator keep globals in host registers across the call.
+// register allocator keep globals in host registers across the call. A
+// helper without flags may read and write globals and may raise a guest
+// exception (cpu_loop_exit); one that does not read globals must not raise,
+// since the globals in env may then be stale.
 namespace helper_flag {
 inline constexpr std::uint8_t no_read_globals = 1u << 0;   // globals need not be stored first
 inline constexpr std::uint8_t no_write_globals = 1u << 1;  // globals need not be reloaded after
