@@ -200,3 +200,57 @@ TEST_CASE("logging op and op_opt and out_asm and exec prints the IR and host cod
     CHECK(log.find("Trace 0: ") != std::string::npos);
     CHECK(m.cpu().r[0] == 6);
 }
+
+namespace {
+struct watch_hit {
+    std::uint64_t vaddr;
+    unsigned size;
+    bool write;
+    bool operator==(const watch_hit&) const = default;
+};
+std::vector<watch_hit> watch_hits;
+bool stop_on_watch = false;
+void record_watch(env_base* env, const watchpoint&, std::uint64_t vaddr, unsigned size, bool write, std::uintptr_t ra) {
+    watch_hits.push_back({vaddr, size, write});
+    if (stop_on_watch) {
+        static_cast<engine*>(env->engine)->restore_state(ra);
+        env->exit_request = 1;
+        cpu_loop_exit(env);
+    }
+}
+} // namespace
+
+TEST_CASE("a watchpoint reports the accesses that overlap it and only those") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        watch_hits.clear();
+        stop_on_watch = false;
+        machine m(with(be));
+        m.cpu().base.on_watch = &record_watch;
+        watchpoint_insert(&m.cpu().base, 0x4008, 8, watch_kind::write);
+        m.load(0, {{LI, 1, 0, 0, 0x4000}, {LI, 2, 0, 0, 5}, {ST, 0, 1, 2, 0}, {ST, 0, 1, 2, 8}, {LD, 3, 1, 0, 8},
+                   {STB, 0, 1, 2, 15}, {LD, 4, 1, 0, 0}, {HALT, 0, 0, 0, 0}});
+        m.run();
+        CHECK(m.cpu().halted == 1);
+        CHECK(watch_hits == std::vector<watch_hit>{{0x4008, 8, true}, {0x400f, 1, true}});
+        CHECK(m.cpu().r[3] == 5);
+        CHECK(m.cpu().r[4] == 5);
+
+        // A watchpoint that stops the guest leaves it at the store, not done.
+        watch_hits.clear();
+        stop_on_watch = true;
+        m.reset();
+        std::memset(m.ram() + 0x4000, 0, 16);
+        m.run();
+        CHECK(m.cpu().halted == 0);
+        CHECK(m.cpu().pc == 3 * 8);
+        CHECK(watch_hits.size() == 1);
+        std::uint64_t v;
+        std::memcpy(&v, m.ram() + 0x4008, 8);
+        CHECK(v == 0);
+        watchpoint_remove(&m.cpu().base, 0x4008, 8, watch_kind::write);
+        watch_hits.clear();
+        m.run();
+        CHECK(m.cpu().halted == 1);
+        CHECK(watch_hits.empty());
+    }
+}

@@ -1,5 +1,6 @@
 #include "qf/accel/tcg/softmmu.hpp"
 
+#include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 
 #include <cinttypes>
@@ -43,6 +44,36 @@ void tlb_flush_page(env_base* env, std::uint64_t vaddr) {
     if (env->on_tlb_flush) env->on_tlb_flush(env, page);
 }
 
+namespace {
+// The watch kinds that cover part of a virtual page.
+unsigned watched(const env_base* env, std::uint64_t page) {
+    unsigned kinds = 0;
+    for (unsigned i = 0; i < env->nb_watch; ++i) {
+        const watchpoint& w = env->watch[i];
+        if (w.vaddr < page + page_size && page < w.vaddr + w.len) kinds |= w.kind;
+    }
+    return kinds;
+}
+} // namespace
+
+void watchpoint_insert(env_base* env, std::uint64_t vaddr, std::uint64_t len, unsigned kind) {
+    if (env->nb_watch == max_watchpoints) throw error("watchpoint: all " + std::to_string(max_watchpoints) + " are in use");
+    if (len == 0) throw error("watchpoint: zero length");
+    env->watch[env->nb_watch++] = {vaddr, len, kind};
+    for (std::uint64_t p = vaddr & page_mask; p < vaddr + len; p += page_size) tlb_flush_page(env, p);
+}
+
+void watchpoint_remove(env_base* env, std::uint64_t vaddr, std::uint64_t len, unsigned kind) {
+    for (unsigned i = 0; i < env->nb_watch; ++i) {
+        const watchpoint& w = env->watch[i];
+        if (w.vaddr == vaddr && w.len == len && w.kind == kind) {
+            env->watch[i] = env->watch[--env->nb_watch];
+            for (std::uint64_t p = vaddr & page_mask; p < vaddr + len; p += page_size) tlb_flush_page(env, p);
+            return;
+        }
+    }
+}
+
 void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx) {
     const std::uint64_t page = vaddr & page_mask;
     const std::uint64_t ppage = paddr & page_mask;
@@ -52,10 +83,12 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
                         seg->last >= ppage + page_size - 1;
     const bool rom = direct && seg->r->kind == region_kind::rom;
     std::uint64_t flags = direct ? 0 : tlb_flag::mmio;
+    const unsigned w = env->nb_watch ? watched(env, page) : 0;
     tlb_entry& e = env->tlb[mmu_idx][tlb_index(vaddr)];
     e.addend = direct ? reinterpret_cast<std::uintptr_t>(seg->r->host + (ppage - seg->r->base.value)) - page : 0;
-    e.addr_read = (prot_mask & prot::read) ? page | flags : tlb_invalid;
+    e.addr_read = (prot_mask & prot::read) ? page | flags | ((w & watch_kind::read) ? tlb_flag::watch : 0) : tlb_invalid;
     e.addr_code = (prot_mask & prot::exec) ? page | flags : tlb_invalid;
+    if (w & watch_kind::write) flags |= tlb_flag::watch;
     if (rom) flags |= tlb_flag::rom;
     else if (direct && env->mmu->is_code_page && env->mmu->is_code_page(env, ppage)) flags |= tlb_flag::notdirty;
     e.addr_write = (prot_mask & prot::write) ? page | flags : tlb_invalid;
@@ -88,6 +121,14 @@ std::uint64_t extend(std::uint64_t v, std::uint32_t mop) {
     }
 }
 
+void check_watch(env_base* env, std::uint64_t addr, unsigned size, bool write, std::uintptr_t ra) {
+    for (unsigned i = 0; i < env->nb_watch; ++i) {
+        const watchpoint w = env->watch[i];
+        if (!(w.kind & (write ? watch_kind::write : watch_kind::read))) continue;
+        if (addr < w.vaddr + w.len && w.vaddr < addr + size && env->on_watch) env->on_watch(env, w, addr, size, write, ra);
+    }
+}
+
 tlb_entry& entry_for(env_base* env, std::uint64_t addr, access_type acc, unsigned mmu, std::uintptr_t ra) {
     tlb_entry& e = env->tlb[mmu][tlb_index(addr)];
     const std::uint64_t tag = acc == access_type::read ? e.addr_read : acc == access_type::write ? e.addr_write : e.addr_code;
@@ -116,6 +157,7 @@ std::uint64_t guest_load(env_base* env, std::uint64_t addr, std::uint32_t oi, st
         return extend(v, mop);
     }
     tlb_entry& e = entry_for(env, addr, access_type::read, mmu, ra);
+    if (e.addr_read & tlb_flag::watch) check_watch(env, addr, size, false, ra);
     std::uint64_t v = 0;
     if (e.addr_read & tlb_flag::mmio) {
         const std::uint64_t pa = env->full[mmu][tlb_index(addr)].phys_page | (addr & ~page_mask);
@@ -139,6 +181,7 @@ void guest_store(env_base* env, std::uint64_t addr, std::uint64_t val, std::uint
         return;
     }
     tlb_entry& e = entry_for(env, addr, access_type::write, mmu, ra);
+    if (e.addr_write & tlb_flag::watch) check_watch(env, addr, size, true, ra);
     const std::uint64_t pa = env->full[mmu][tlb_index(addr)].phys_page | (addr & ~page_mask);
     if (e.addr_write & tlb_flag::mmio) {
         env->as->write(gpa{pa}, std::span(reinterpret_cast<const std::byte*>(&val), size));

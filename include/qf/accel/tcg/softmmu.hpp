@@ -26,7 +26,8 @@ namespace tlb_flag {
 inline constexpr std::uint64_t mmio = 1u << 0;       // MMIO or unassigned: through the address space
 inline constexpr std::uint64_t rom = 1u << 1;        // writes are dropped
 inline constexpr std::uint64_t notdirty = 1u << 2;   // holds translated code: invalidate first
-inline constexpr std::uint64_t all = mmio | rom | notdirty;
+inline constexpr std::uint64_t watch = 1u << 3;      // a watchpoint covers part of the page
+inline constexpr std::uint64_t all = mmio | rom | notdirty | watch;
 } // namespace tlb_flag
 inline constexpr std::uint64_t tlb_invalid = ~0ull;
 
@@ -48,6 +49,18 @@ inline constexpr unsigned read = 1, write = 2, exec = 4, rwx = 7;
 }
 
 struct env_base;
+
+// A data watchpoint on guest virtual addresses (a debugger's, or a test
+// rig's): accesses to its page take the slow path, which reports the ones
+// that overlap it.
+namespace watch_kind {
+inline constexpr unsigned read = 1, write = 2, access = 3;
+}
+struct watchpoint {
+    std::uint64_t vaddr = 0, len = 0;
+    unsigned kind = 0;
+};
+inline constexpr unsigned max_watchpoints = 8;
 
 // What the target and machine supply to the softmmu.
 struct softmmu_ops {
@@ -75,6 +88,12 @@ struct env_base {
     // Called when TLB entries go, so cached virtual-pc lookups go with them
     // (page_mask-aligned vaddr, or ~0 for all).
     void (*on_tlb_flush)(env_base* env, std::uint64_t vaddr) = nullptr;
+    // Watchpoints, and who hears of a hit (it may stop the guest with
+    // restore_state and cpu_loop_exit; if it returns, the access goes on).
+    watchpoint watch[max_watchpoints];
+    unsigned nb_watch = 0;
+    void (*on_watch)(env_base* env, const watchpoint& wp, std::uint64_t vaddr, unsigned size, bool write,
+                     std::uintptr_t retaddr) = nullptr;
     // The interpreter's current insn_start data (the JIT finds it from the
     // host return address instead).
     std::uint64_t insn_data[2] = {0, 0};
@@ -99,6 +118,9 @@ void tlb_flush_mmuidx(env_base* env, unsigned mmu_idx_mask);
 // Maps one page; prot is a prot:: mask. Pages not wholly RAM or ROM take the
 // MMIO path.
 void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx);
+// Throws qf::error when all max_watchpoints are in use.
+void watchpoint_insert(env_base* env, std::uint64_t vaddr, std::uint64_t len, unsigned kind);
+void watchpoint_remove(env_base* env, std::uint64_t vaddr, std::uint64_t len, unsigned kind);
 // A physical page now holds code, or no longer does: writes to it trap, or not.
 void tlb_mark_code_page(env_base* env, std::uint64_t phys_page, bool has_code);
 
