@@ -1,0 +1,109 @@
+#pragma once
+// The x86 CPU state, as generated code sees it: tcg::env_base first, then
+// the architectural registers. Arithmetic flags are lazy, as in QEMU: the
+// last flag-setting operation leaves its kind in cc_op and its operands in
+// cc_dst/cc_src/cc_src2, and OF SF ZF AF PF CF are computed only when read.
+#include "qf/accel/tcg/softmmu.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qf::x86 {
+
+enum seg_reg : unsigned { R_ES, R_CS, R_SS, R_DS, R_FS, R_GS };
+enum gp_reg : unsigned { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
+
+// A segment register with its hidden part. attr packs descriptor bits
+// 40-47 (type, S, DPL, P) in 0-7 and bits 52-55 (AVL, L, D/B, G) in 8-11.
+struct segment {
+    std::uint64_t base = 0;
+    std::uint32_t limit = 0;
+    std::uint16_t selector = 0;
+    std::uint16_t attr = 0;
+};
+namespace seg_attr {
+inline constexpr std::uint16_t accessed = 1u << 0, writable = 1u << 1, code = 1u << 3, s = 1u << 4, present = 1u << 7;
+inline constexpr std::uint16_t l = 1u << 9, db = 1u << 10, g = 1u << 11;
+constexpr unsigned dpl(std::uint16_t a) { return (a >> 5) & 3; }
+} // namespace seg_attr
+
+struct dtable {
+    std::uint64_t base = 0;
+    std::uint32_t limit = 0;
+};
+
+namespace eflags_bit {
+inline constexpr std::uint64_t cf = 1u << 0, pf = 1u << 2, af = 1u << 4, zf = 1u << 6, sf = 1u << 7, tf = 1u << 8,
+                               if_ = 1u << 9, df = 1u << 10, of = 1u << 11, iopl = 3u << 12, nt = 1u << 14,
+                               rf = 1u << 16, vm = 1u << 17, ac = 1u << 18, vif = 1u << 19, vip = 1u << 20,
+                               id = 1u << 21;
+inline constexpr std::uint64_t arith = cf | pf | af | zf | sf | of;
+inline constexpr std::uint64_t fixed1 = 1u << 1;
+} // namespace eflags_bit
+
+// The kinds of lazy flag state. Sized kinds come in b, w, l, q order so
+// that kind + size_log2 names the sized one.
+enum cc_op : std::uint32_t {
+    CC_OP_EFLAGS = 0,  // cc_src holds the flags themselves
+    CC_OP_ADDB = 4,    // cc_dst = result, cc_src = second operand
+    CC_OP_ADCB = 8,    // ... cc_src2 = carry in
+    CC_OP_SUBB = 12,   // cc_dst = result, cc_src = subtrahend
+    CC_OP_SBBB = 16,   // ... cc_src2 = borrow in
+    CC_OP_LOGICB = 20, // cc_dst = result
+    CC_OP_INCB = 24,   // cc_dst = result, cc_src = CF before
+    CC_OP_DECB = 28,   // cc_dst = result, cc_src = CF before
+    CC_OP_SHLB = 32,   // cc_dst = result, cc_src = value shifted by count - 1
+    CC_OP_SARB = 36,   // cc_dst = result, cc_src = value shifted right by count - 1
+    CC_OP_MULB = 40,   // cc_dst = low result, cc_src = non-zero when the high half matters
+    CC_OP_NB = 44,
+};
+constexpr std::uint32_t cc_sized(cc_op base, unsigned size_log2) { return base + size_log2; }
+
+// hflags: the mode bits translation depends on (part of the TB key).
+namespace hflag {
+inline constexpr std::uint32_t cpl_mask = 3;
+inline constexpr std::uint32_t cs32 = 1u << 2;   // CS.D: 32-bit default operand and address size
+inline constexpr std::uint32_t ss32 = 1u << 3;   // SS.B: 32-bit stack
+inline constexpr std::uint32_t pe = 1u << 4;     // CR0.PE
+inline constexpr std::uint32_t lma = 1u << 5;    // long mode active
+inline constexpr std::uint32_t cs64 = 1u << 6;   // 64-bit code segment
+inline constexpr std::uint32_t vm = 1u << 7;     // virtual-8086 mode
+inline constexpr std::uint32_t addseg = 1u << 8; // DS, ES or SS has a non-zero base
+inline constexpr std::uint32_t inhibit_irq = 1u << 9;  // after STI, MOV SS
+} // namespace hflag
+
+struct state {
+    tcg::env_base base;
+    std::uint64_t regs[16];
+    std::uint64_t rip;
+    std::uint64_t eflags;  // all but the arithmetic flags, which are lazy
+    std::uint64_t cc_dst, cc_src, cc_src2;
+    std::uint32_t cc_op;
+    std::uint32_t hflags;
+    std::int64_t df;       // +1 or -1: string instruction step
+    segment segs[6];
+    segment ldt, tr;
+    dtable gdt, idt;
+    std::uint64_t cr[5];
+    std::uint64_t efer;
+    std::uint64_t dr[8];
+    std::uint64_t a20_mask;
+    std::uint64_t tsc_offset;
+    std::uint64_t star, lstar, cstar, fmask, kernel_gs_base;
+    std::uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    std::uint64_t tsc_aux, pat, apic_base, misc_enable;
+    std::uint32_t halted;
+    std::int32_t exception_index;  // pending exception vector, or -1
+    std::uint32_t error_code;
+    std::uint32_t interrupt_request;
+};
+
+// The architectural flags: the stored ones with the lazy ones computed.
+std::uint64_t compute_eflags(const state& s);
+// Only CF, for ADC/SBB/INC/DEC and the carry conditions.
+std::uint64_t compute_cf(const state& s);
+// Writes EFLAGS (the bits `mask` allows), making the arithmetic flags
+// concrete (CC_OP_EFLAGS).
+void load_eflags(state& s, std::uint64_t value, std::uint64_t mask);
+
+} // namespace qf::x86
