@@ -12,6 +12,9 @@
 #include "qf/machine/machine.hpp"
 #include "qf/machine/topology.hpp"
 #include "targets/x86/cpu_defs.hpp"
+#include "targets/x86/vcpu.hpp"
+
+#include <memory>
 
 namespace qf::machines {
 
@@ -63,6 +66,54 @@ public:
                  this->rom_.data() + image.size() - isa, {}, 1});
 
         for (auto& d : o.devices) this->plug(d);
+
+        // The CPU, with the engine settings of -accel tcg,...
+        tcg::engine_options eo;
+        for (auto& a : o.accels)
+            if (a.name == Accel::name) {
+                eo = Accel::props(a.props);
+                break;
+            }
+        using hooks = typename Accel::hooks;
+        x86::translate_config cfg;
+        if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
+        if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
+        cpu_ = std::make_unique<x86::vcpu>(mem, x86::io_bus{this, &io_in, &io_out},
+                                           x86::cpu_identity{&cpuid, base::cpu_type::signature}, cfg, eo);
+    }
+
+    // system_reset: the devices, then the CPU.
+    void reset() {
+        base::reset();
+        if (cpu_) cpu_->reset();
+    }
+
+    // The main loop's side of the CPU: run until kicked; false when halted.
+    bool run_cpu() { return cpu_->run() != x86::vcpu::stop::halted; }
+    void kick_cpu() {
+        if (cpu_) cpu_->kick();
+    }
+    x86::vcpu& cpu() { return *cpu_; }
+
+private:
+    std::unique_ptr<x86::vcpu> cpu_;
+
+    static x86::cpuid_result cpuid(std::uint32_t leaf, std::uint32_t sub) {
+        const auto r = base::cpu_type::cpuid(leaf, sub);
+        return {r.eax, r.ebx, r.ecx, r.edx};
+    }
+    // IN and OUT reach the generated port dispatch (and the hook policy).
+    static std::uint32_t io_in(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size) {
+        auto& m = *static_cast<testrig*>(ctx);
+        std::uint32_t v = 0;
+        m.pio_read({port}, std::as_writable_bytes(std::span(&v, 1)).first(size));
+        Accel::hooks::io(env, port, size, false, v);
+        return v;
+    }
+    static void io_out(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size, std::uint32_t value) {
+        auto& m = *static_cast<testrig*>(ctx);
+        Accel::hooks::io(env, port, size, true, value);
+        m.pio_write({port}, std::as_bytes(std::span(&value, 1)).first(size));
     }
 };
 

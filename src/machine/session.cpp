@@ -1,10 +1,15 @@
 #include "qf/machine/session.hpp"
+
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 #include "qf/core/signals.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 #include <unistd.h>
 
 namespace qf {
@@ -95,6 +100,7 @@ device_context session::device_services() {
 void session::request_exit(int status) {
     int expected = -1;
     exit_status_.compare_exchange_strong(expected, status & 0xff);
+    if (kick_) kick_();
     loop_.notify();
 }
 
@@ -111,6 +117,45 @@ bool session::check_exit() {
         request_exit(0);
     }
     return exit_status_.load() >= 0;
+}
+
+int session::run(cpu_runner cpu) {
+    kick_ = cpu.kick;
+    std::atomic<bool> done{false};
+    std::mutex m;
+    std::condition_variable cv;
+    // The ticker: the CPU comes back to the main loop at least every 1 ms.
+    std::thread ticker([&] {
+        std::unique_lock lock(m);
+        while (!cv.wait_for(lock, std::chrono::milliseconds(1), [&] { return done.load(); })) cpu.kick();
+    });
+    bool runnable = true;
+    try {
+        while (!check_exit()) {
+            const bool running = runstate_.is_running() && runnable;
+            loop_.run_once(!running);
+            if (running && !check_exit()) runnable = cpu.run_cpu();
+        }
+    } catch (...) {
+        {
+            std::lock_guard lock(m);
+            done = true;
+        }
+        cv.notify_all();
+        ticker.join();
+        kick_ = nullptr;
+        throw;
+    }
+    {
+        std::lock_guard lock(m);
+        done = true;
+    }
+    cv.notify_all();
+    ticker.join();
+    kick_ = nullptr;
+    if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
+    std::fflush(stdout);
+    return exit_status_.load();
 }
 
 int session::run() {

@@ -18,15 +18,10 @@ template <class... Hooks>
 struct tcg {
     static constexpr std::string_view name = "tcg";
     using hooks = qf::tcg::hook_policy<Hooks...>;
-    // Whether this build can run guest code with it yet.
-    static constexpr bool can_run = false;
     // -accel tcg,... properties, checked before anything starts.
     static tcg_engine_options props(const std::vector<std::pair<std::string, std::string>>& p) {
         return qf::tcg::parse_engine_options(p);
     }
-    static constexpr std::string_view missing =
-        "running guest code is not implemented yet: the TCG engine and the x86 front end are "
-        "issues #3-#5";
 };
 
 } // namespace qf::accel

@@ -15,6 +15,7 @@
 #include "qf/machine/options.hpp"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +54,16 @@ public:
     // main_loop() until an exit request; returns the exit status.
     int run();
 
+    // The same with a CPU: between main-loop iterations the CPU runs until
+    // kicked (a ticker does so every millisecond, and so does any exit
+    // request); a halted CPU leaves the loop to block until something
+    // happens. run_cpu returns false while the CPU is halted.
+    struct cpu_runner {
+        std::function<bool()> run_cpu;
+        std::function<void()> kick;
+    };
+    int run(cpu_runner cpu);
+
 private:
     void create_chardevs(const options& o);
     bool check_exit();
@@ -67,6 +78,7 @@ private:
     daemonizer daemon_;
     std::optional<pidfile> pidfile_;
     std::atomic<int> exit_status_{-1};
+    std::function<void()> kick_;
 };
 
 } // namespace qf

@@ -72,16 +72,11 @@ int run_machine(const options& o) {
     validate_for_machine<M>(o);
     session s(o);
     M m(s.device_services());
-    m.init(o);  // machine->init(): RAM, firmware, -device
+    m.init(o);  // machine->init(): RAM, firmware, CPU, -device
     m.reset();
-    if (!o.start_stopped) {
-        if constexpr (!M::accel_type::can_run)
-            throw error("-accel " + std::string(M::accel_type::name) + ": " +
-                        std::string(M::accel_type::missing) + " (-S starts the machine stopped)");
-        s.vm_start();
-    }
+    if (!o.start_stopped) s.vm_start();
     s.ready();
-    return s.run();
+    return s.run(session::cpu_runner{[&] { return m.run_cpu(); }, [&] { m.kick_cpu(); }});
 }
 
 template <class... Ms>

@@ -275,6 +275,7 @@ void engine::run_tbs() {
     unsigned idx = 0;
     std::uint64_t gen = generation_;
     while (!env_->exit_request.load(std::memory_order_relaxed)) {
+        if (ops_.check_events && !ops_.check_events(ops_.self, env_)) break;
         tb_key k = current_key();
         if (next_cflags_) {
             k.cflags = next_cflags_;

@@ -31,6 +31,9 @@ struct target_ops {
     tb_key (*key)(void* self, const env_base* env) = nullptr;
     // The MMU index instruction fetch uses for a key.
     unsigned (*code_mmu_idx)(void* self, const tb_key& k) = nullptr;
+    // Before each TB the loop looks up: deliver pending exceptions and
+    // interrupts; false stops the loop (a halted CPU). Optional.
+    bool (*check_events)(void* self, env_base* env) = nullptr;
 };
 
 

@@ -1,0 +1,144 @@
+#include "helpers.hpp"
+
+#include "qf/accel/tcg/engine.hpp"
+#include "targets/x86/vcpu.hpp"
+
+#include <x86intrin.h>
+
+namespace qf::x86 {
+
+namespace {
+
+state& st(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
+vcpu& cpu(tcg::env_base* env) { return *static_cast<vcpu*>(env->owner); }
+#define QF_GETPC() reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
+
+std::uint64_t h_compute_eflags(tcg::env_base* env) { return compute_eflags(st(env)); }
+void h_write_eflags(tcg::env_base* env, std::uint64_t v, std::uint64_t mask) { load_eflags(st(env), v, mask); }
+void h_raise(tcg::env_base* env, std::uint64_t vector, std::uint64_t error) {
+    raise_exception(st(env), static_cast<int>(vector), static_cast<std::uint32_t>(error), 0);
+}
+std::uint64_t h_in(tcg::env_base* env, std::uint64_t port, std::uint64_t size) {
+    const io_bus& io = cpu(env).io();
+    return io.in(io.ctx, env, static_cast<std::uint16_t>(port), static_cast<unsigned>(size));
+}
+void h_out(tcg::env_base* env, std::uint64_t port, std::uint64_t size, std::uint64_t value) {
+    const io_bus& io = cpu(env).io();
+    io.out(io.ctx, env, static_cast<std::uint16_t>(port), static_cast<unsigned>(size), static_cast<std::uint32_t>(value));
+}
+void h_hlt(tcg::env_base* env) {
+    st(env).halted = 1;
+    env->exit_request = 1;
+}
+
+// DIV and IDIV on rDX:rAX; #DE on a zero divisor or a quotient that does
+// not fit.
+template <unsigned SL>
+void h_div(tcg::env_base* env, std::uint64_t divisor) {
+    state& s = st(env);
+    constexpr unsigned bits = 8u << SL;
+    constexpr std::uint64_t mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
+    divisor &= mask;
+    if (divisor == 0) raise_exception(s, EXCP_DE, 0, QF_GETPC());
+    __extension__ using u128 = unsigned __int128;
+    u128 dividend;
+    if constexpr (SL == 0) dividend = s.regs[R_EAX] & 0xffff;
+    else dividend = (static_cast<u128>(s.regs[R_EDX] & mask) << bits) | (s.regs[R_EAX] & mask);
+    const u128 q = dividend / divisor, r = dividend % divisor;
+    if (q > mask) raise_exception(s, EXCP_DE, 0, QF_GETPC());
+    if constexpr (SL == 0) {
+        s.regs[R_EAX] = (s.regs[R_EAX] & ~0xffffull) | static_cast<std::uint64_t>(q) | (static_cast<std::uint64_t>(r) << 8);
+    } else if constexpr (SL == 1) {
+        s.regs[R_EAX] = (s.regs[R_EAX] & ~0xffffull) | static_cast<std::uint64_t>(q);
+        s.regs[R_EDX] = (s.regs[R_EDX] & ~0xffffull) | static_cast<std::uint64_t>(r);
+    } else {
+        s.regs[R_EAX] = static_cast<std::uint64_t>(q);
+        s.regs[R_EDX] = static_cast<std::uint64_t>(r);
+    }
+}
+
+template <unsigned SL>
+void h_idiv(tcg::env_base* env, std::uint64_t divisor_in) {
+    state& s = st(env);
+    constexpr unsigned bits = 8u << SL;
+    __extension__ using i128 = __int128;
+    __extension__ using u128 = unsigned __int128;
+    auto sx = [](u128 v, unsigned b) -> i128 {
+        const unsigned sh = 128 - b;
+        return static_cast<i128>(v << sh) >> sh;
+    };
+    const i128 divisor = sx(divisor_in, bits);
+    if (divisor == 0) raise_exception(s, EXCP_DE, 0, QF_GETPC());
+    constexpr std::uint64_t mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
+    i128 dividend;
+    if constexpr (SL == 0) dividend = sx(s.regs[R_EAX] & 0xffff, 16);
+    else dividend = sx((static_cast<u128>(s.regs[R_EDX] & mask) << bits) | (s.regs[R_EAX] & mask), 2 * bits);
+    // The one quotient that overflows 128 bits: INT128_MIN / -1 cannot occur, as the dividend is at most 2*64 bits.
+    const i128 q = dividend / divisor, r = dividend % divisor;
+    const i128 lim = static_cast<i128>(1) << (bits - 1);
+    if (q >= lim || q < -lim) raise_exception(s, EXCP_DE, 0, QF_GETPC());
+    const auto uq = static_cast<std::uint64_t>(q) & mask, ur = static_cast<std::uint64_t>(r) & mask;
+    if constexpr (SL == 0) {
+        s.regs[R_EAX] = (s.regs[R_EAX] & ~0xffffull) | uq | (ur << 8);
+    } else if constexpr (SL == 1) {
+        s.regs[R_EAX] = (s.regs[R_EAX] & ~0xffffull) | uq;
+        s.regs[R_EDX] = (s.regs[R_EDX] & ~0xffffull) | ur;
+    } else {
+        s.regs[R_EAX] = uq;
+        s.regs[R_EDX] = ur;
+    }
+}
+
+void h_cpuid(tcg::env_base* env) {
+    state& s = st(env);
+    const cpuid_result r = cpu(env).identity().cpuid(static_cast<std::uint32_t>(s.regs[R_EAX]),
+                                                     static_cast<std::uint32_t>(s.regs[R_ECX]));
+    s.regs[R_EAX] = r.eax;
+    s.regs[R_EBX] = r.ebx;
+    s.regs[R_ECX] = r.ecx;
+    s.regs[R_EDX] = r.edx;
+}
+
+void h_rdtsc(tcg::env_base* env) {
+    state& s = st(env);
+    const std::uint64_t t = __rdtsc() + s.tsc_offset;
+    s.regs[R_EAX] = t & 0xffff'ffff;
+    s.regs[R_EDX] = t >> 32;
+}
+
+void h_load_seg(tcg::env_base* env, std::uint64_t seg, std::uint64_t selector) {
+    (void)seg;
+    (void)selector;
+    cpu(env).unimplemented("segment loads in protected mode", QF_GETPC());
+}
+
+} // namespace
+
+void raise_exception(state& s, int vector, std::uint32_t error_code, std::uintptr_t retaddr) {
+    if (retaddr) static_cast<tcg::engine*>(s.base.engine)->restore_state(retaddr);
+    s.exception_index = vector;
+    s.error_code = error_code;
+    tcg::cpu_loop_exit(&s.base);
+}
+
+namespace helper {
+using tcg::helper_flag::no_read_globals;
+using tcg::helper_flag::no_side_effects;
+using tcg::helper_flag::no_write_globals;
+using tcg::make_helper;
+const tcg::helper_info compute_eflags = make_helper<&h_compute_eflags>("compute_eflags", no_write_globals | no_side_effects);
+const tcg::helper_info write_eflags = make_helper<&h_write_eflags>("write_eflags", 0);
+const tcg::helper_info raise = make_helper<&h_raise>("raise_exception", 0);
+const tcg::helper_info in = make_helper<&h_in>("in", no_write_globals);
+const tcg::helper_info out = make_helper<&h_out>("out", no_write_globals);
+const tcg::helper_info hlt = make_helper<&h_hlt>("hlt", no_write_globals);
+const tcg::helper_info div[4] = {make_helper<&h_div<0>>("divb", 0), make_helper<&h_div<1>>("divw", 0),
+                                 make_helper<&h_div<2>>("divl", 0), make_helper<&h_div<3>>("divq", 0)};
+const tcg::helper_info idiv[4] = {make_helper<&h_idiv<0>>("idivb", 0), make_helper<&h_idiv<1>>("idivw", 0),
+                                  make_helper<&h_idiv<2>>("idivl", 0), make_helper<&h_idiv<3>>("idivq", 0)};
+const tcg::helper_info cpuid = make_helper<&h_cpuid>("cpuid", 0);
+const tcg::helper_info rdtsc = make_helper<&h_rdtsc>("rdtsc", 0);
+const tcg::helper_info load_seg = make_helper<&h_load_seg>("load_seg", 0);
+} // namespace helper
+
+} // namespace qf::x86

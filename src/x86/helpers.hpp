@@ -1,0 +1,38 @@
+#pragma once
+// Run-time helpers the x86 translator calls, and the exception path.
+// Internal to the x86 library.
+#include "qf/accel/tcg/ir.hpp"
+#include "targets/x86/cpu_state.hpp"
+
+#include <cstdint>
+
+namespace qf::x86 {
+
+// Exception vectors.
+inline constexpr int EXCP_DE = 0, EXCP_DB = 1, EXCP_BP = 3, EXCP_OF = 4, EXCP_BR = 5, EXCP_UD = 6, EXCP_NM = 7,
+                     EXCP_DF = 8, EXCP_TS = 10, EXCP_NP = 11, EXCP_SS = 12, EXCP_GP = 13, EXCP_PF = 14;
+// Software interrupts (INT n) are delivered with the next instruction's
+// eip; exceptions with the faulting one's.
+inline constexpr int EXCP_INT_FLAG = 0x100;
+// Not an exception: something the emulator cannot do yet; the loop reports it.
+inline constexpr int EXCP_UNIMPLEMENTED = 0x200;
+
+// Raises an exception at the instruction whose host return address is
+// retaddr (0: the state is already at it). Does not return.
+[[noreturn]] void raise_exception(state& s, int vector, std::uint32_t error_code, std::uintptr_t retaddr);
+
+namespace helper {
+extern const tcg::helper_info compute_eflags;
+extern const tcg::helper_info write_eflags;
+extern const tcg::helper_info raise;
+extern const tcg::helper_info in;
+extern const tcg::helper_info out;
+extern const tcg::helper_info hlt;
+extern const tcg::helper_info div[4];
+extern const tcg::helper_info idiv[4];
+extern const tcg::helper_info cpuid;
+extern const tcg::helper_info rdtsc;
+extern const tcg::helper_info load_seg;
+} // namespace helper
+
+} // namespace qf::x86

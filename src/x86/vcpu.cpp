@@ -1,0 +1,154 @@
+#include "targets/x86/vcpu.hpp"
+
+#include "helpers.hpp"
+#include "qf/core/error.hpp"
+#include "qf/core/log.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace qf::x86 {
+
+void compute_hflags(state& s) {
+    std::uint32_t h = 0;
+    const bool pe = s.cr[0] & 1;
+    const bool vm = pe && (s.eflags & eflags_bit::vm);
+    const bool lma = (s.efer >> 10) & 1;
+    if (pe) h |= hflag::pe;
+    if (vm) h |= hflag::vm;
+    if (lma) h |= hflag::lma;
+    const std::uint16_t cs = s.segs[R_CS].attr, ss = s.segs[R_SS].attr;
+    if (pe && !vm) {
+        if (lma && (cs & seg_attr::l)) h |= hflag::cs64;
+        else if (cs & seg_attr::db) h |= hflag::cs32;
+        if (ss & seg_attr::db) h |= hflag::ss32;
+        h |= s.segs[R_CS].selector & 3;  // CPL
+    } else if (vm) {
+        h |= 3;
+    }
+    s.hflags = h;
+}
+
+namespace {
+vcpu& self_of(void* p) { return *static_cast<vcpu*>(p); }
+state& st_of(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
+} // namespace
+
+vcpu::vcpu(const address_space& as, io_bus io, cpu_identity id, translate_config cfg, tcg::engine_options opt)
+    : as_(as), io_(io), id_(id), cfg_(cfg),
+      mmu_{&fill, &tcg::engine::code_write_cb, &tcg::engine::is_code_page_cb}, eng_(opt) {
+    st_.base.mmu = &mmu_;
+    st_.base.as = &as_;
+    st_.base.owner = this;
+    tcg::target_ops ops;
+    ops.self = this;
+    ops.init_globals = [](void*, tcg::context& c) { init_globals(c); };
+    ops.translate = [](void* p, tcg::translation& tr) { translate_tb(tr, self_of(p).cfg_); };
+    ops.restore = [](void*, tcg::env_base* env, const std::uint64_t data[2]) { restore_state(st_of(env), data); };
+    ops.key = [](void*, const tcg::env_base* env) { return tb_key_of(reinterpret_cast<const state&>(*env)); };
+    ops.code_mmu_idx = [](void*, const tcg::tb_key& k) { return mmu_index_of_flags(k.flags); };
+    ops.check_events = [](void* p, tcg::env_base*) { return self_of(p).check_events(); };
+    eng_.attach(&st_.base, ops);
+    reset();
+}
+
+vcpu::~vcpu() = default;
+
+void vcpu::reset() {
+    std::memset(st_.regs, 0, sizeof st_.regs);
+    st_.rip = 0xfff0;
+    st_.eflags = eflags_bit::fixed1;
+    st_.cc_op = CC_OP_EFLAGS;
+    st_.cc_src = st_.cc_dst = st_.cc_src2 = 0;
+    st_.df = 1;
+    for (auto& seg : st_.segs) seg = {0, 0xffff, 0, static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::writable | seg_attr::accessed)};
+    st_.segs[R_CS] = {0xffff'0000, 0xffff, 0xf000,
+                      static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::writable | seg_attr::accessed)};
+    st_.ldt = {0, 0xffff, 0, 0x82};
+    st_.tr = {0, 0xffff, 0, 0x8b};
+    st_.gdt = {0, 0xffff};
+    st_.idt = {0, 0xffff};
+    std::memset(st_.cr, 0, sizeof st_.cr);
+    st_.cr[0] = 0x6000'0010;
+    st_.efer = 0;
+    std::memset(st_.dr, 0, sizeof st_.dr);
+    st_.dr[6] = 0xffff'0ff0;
+    st_.dr[7] = 0x400;
+    st_.regs[R_EDX] = id_.signature;
+    st_.a20_mask = ~0ull;
+    st_.pat = 0x0007'0406'0007'0406ull;
+    st_.apic_base = 0xfee0'0000 | (1u << 11) | (1u << 8);
+    st_.halted = 0;
+    st_.exception_index = -1;
+    st_.error_code = 0;
+    st_.interrupt_request = 0;
+    compute_hflags(st_);
+    tcg::tlb_flush(&st_.base);
+}
+
+void vcpu::unimplemented(const std::string& what, std::uintptr_t retaddr) {
+    if (retaddr) eng_.restore_state(retaddr);
+    pending_error_ = what;
+    st_.exception_index = EXCP_UNIMPLEMENTED;
+    tcg::cpu_loop_exit(&st_.base);
+}
+
+void vcpu::fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type, unsigned mmu_idx, std::uintptr_t ra) {
+    state& s = st_of(env);
+    if (s.cr[0] & (1u << 31)) self_of(env->owner).unimplemented("paging", ra);
+    // Without paging, linear is physical (32 bits outside long mode), through the A20 gate.
+    std::uint64_t phys = vaddr & s.a20_mask;
+    if (!(s.hflags & hflag::lma)) phys &= 0xffff'ffff;
+    tcg::tlb_set_page(env, vaddr, phys, tcg::prot::rwx, mmu_idx);
+}
+
+void vcpu::deliver_real_mode(int vector) {
+    state& s = st_;
+    const auto phys = [&](std::uint64_t a) { return gpa{a & s.a20_mask & 0xffff'ffff}; };
+    auto push16 = [&](std::uint16_t v) {
+        const std::uint16_t sp = static_cast<std::uint16_t>(s.regs[R_ESP] - 2);
+        as_.write(phys(s.segs[R_SS].base + sp), std::as_bytes(std::span(&v, 1)));
+        s.regs[R_ESP] = (s.regs[R_ESP] & ~0xffffull) | sp;
+    };
+    std::uint16_t ivt[2];
+    as_.read(phys(s.idt.base + static_cast<std::uint64_t>(vector) * 4), std::as_writable_bytes(std::span(ivt)));
+    push16(static_cast<std::uint16_t>(compute_eflags(s)));
+    push16(s.segs[R_CS].selector);
+    push16(static_cast<std::uint16_t>(s.rip));
+    load_eflags(s, 0, eflags_bit::if_ | eflags_bit::tf | eflags_bit::ac | eflags_bit::rf);
+    s.segs[R_CS].selector = ivt[1];
+    s.segs[R_CS].base = std::uint64_t{ivt[1]} << 4;
+    s.rip = ivt[0];
+}
+
+bool vcpu::check_events() {
+    state& s = st_;
+    if (s.exception_index >= 0) {
+        const int idx = s.exception_index;
+        s.exception_index = -1;
+        if (idx == EXCP_UNIMPLEMENTED) {
+            char where[64];
+            std::snprintf(where, sizeof where, " (guest code at %04x:%08" PRIx64 ")", s.segs[R_CS].selector, s.rip);
+            throw error("x86: " + pending_error_ + " is not implemented yet" + where);
+        }
+        const int vector = idx & 0xff;
+        logf(log_item::int_, "exception/interrupt 0x%02x at %04x:%08" PRIx64 "\n", vector, s.segs[R_CS].selector, s.rip);
+        if (s.hflags & hflag::pe) {
+            char where[64];
+            std::snprintf(where, sizeof where, " (vector %d at %04x:%08" PRIx64 ")", vector, s.segs[R_CS].selector, s.rip);
+            throw error(std::string("x86: protected-mode exception delivery is not implemented yet") + where);
+        }
+        deliver_real_mode(vector);
+    }
+    return !s.halted;
+}
+
+vcpu::stop vcpu::run() {
+    if (st_.halted) return stop::halted;
+    st_.base.exit_request.store(0, std::memory_order_relaxed);
+    eng_.run();
+    return st_.halted ? stop::halted : stop::kicked;
+}
+
+} // namespace qf::x86

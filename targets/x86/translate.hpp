@@ -1,0 +1,28 @@
+#pragma once
+// The x86 front end: guest instructions to TCG IR, one TB at a time.
+// Machine-independent, so it lives in the x86 library; what the machine
+// type decides (its hook policy) arrives as translate_config.
+#include "qf/accel/tcg/engine.hpp"
+#include "targets/x86/cpu_state.hpp"
+
+namespace qf::x86 {
+
+struct translate_config {
+    // From the machine's hook policy; null when it has no hook of the kind,
+    // and then no code is emitted for it.
+    const tcg::helper_info* insn_hook = nullptr;
+    const tcg::helper_info* mem_hook = nullptr;
+};
+
+// The globals every TB uses, in this order.
+void init_globals(tcg::context& ctx);
+void translate_tb(tcg::translation& tr, const translate_config& cfg);
+// Guest state back at an instruction: its eip and the cc_op in force.
+void restore_state(state& s, const std::uint64_t data[2]);
+
+// The TB key for the current state: linear pc, CS base, hflags.
+tcg::tb_key tb_key_of(const state& s);
+unsigned mmu_index(const state& s);
+unsigned mmu_index_of_flags(std::uint32_t hflags);
+
+} // namespace qf::x86

@@ -1,0 +1,78 @@
+#pragma once
+// One x86 CPU under TCG: its state, its engine, the page walk the softmmu
+// asks for, exception and interrupt delivery, and the ports it reaches.
+// Machine-independent; a machine type gives it the address space, the
+// port bus (its statically generated dispatch) and the CPU definition.
+#include "qf/accel/tcg/engine.hpp"
+#include "qf/memory/address_space.hpp"
+#include "targets/x86/cpu_state.hpp"
+#include "targets/x86/translate.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace qf::x86 {
+
+struct cpuid_result {
+    std::uint32_t eax, ebx, ecx, edx;
+};
+using cpuid_fn = cpuid_result (*)(std::uint32_t leaf, std::uint32_t subleaf);
+
+// The CPU-side ports of the machine: what IN and OUT reach.
+struct io_bus {
+    void* ctx = nullptr;
+    std::uint32_t (*in)(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size) = nullptr;
+    void (*out)(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size, std::uint32_t value) = nullptr;
+};
+
+struct cpu_identity {
+    cpuid_fn cpuid = nullptr;
+    std::uint32_t signature = 0;  // CPUID.1:EAX, also EDX at reset
+};
+
+class vcpu {
+public:
+    vcpu(const address_space& as, io_bus io, cpu_identity id, translate_config cfg, tcg::engine_options opt);
+    ~vcpu();
+    vcpu(const vcpu&) = delete;
+    vcpu& operator=(const vcpu&) = delete;
+
+    state& st() { return st_; }
+    const state& st() const { return st_; }
+    tcg::engine& engine() { return eng_; }
+
+    // The architectural state after RESET (SDM vol. 3, 9.1.1).
+    void reset();
+
+    enum class stop : std::uint8_t { kicked, halted };
+    // Runs guest code until kick() or HLT. Throws qf::error for what the
+    // emulator cannot do yet (reported once, with the guest address).
+    stop run();
+    // From any thread: leave run() at the next TB boundary.
+    void kick() { st_.base.exit_request.store(1, std::memory_order_relaxed); }
+
+    const io_bus& io() const { return io_; }
+    const cpu_identity& identity() const { return id_; }
+
+    // For helpers: stop with an error the loop reports (not from generated code).
+    [[noreturn]] void unimplemented(const std::string& what, std::uintptr_t retaddr);
+
+private:
+    static void fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, unsigned mmu_idx, std::uintptr_t ra);
+    bool check_events();
+    void deliver_real_mode(int vector);
+
+    const address_space& as_;
+    io_bus io_;
+    cpu_identity id_;
+    translate_config cfg_;
+    tcg::softmmu_ops mmu_;
+    state st_{};
+    std::string pending_error_;
+    tcg::engine eng_;  // last: it refers to the state
+};
+
+// hflags from CR0, EFER, CS, SS and EFLAGS.
+void compute_hflags(state& s);
+
+} // namespace qf::x86
