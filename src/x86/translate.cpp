@@ -432,7 +432,10 @@ private:
         const temp vv = c_.new_local(type::i64), cc = c_.new_local(type::i64);
         c_.mov(vv, v);
         c_.mov(cc, cnt);
-        c_.brcond(cond::eq, cc, cst(0), done);  // a zero count changes nothing, not even flags
+        // A zero count changes no flags, but a 32-bit register is still
+        // written: its upper half is cleared.
+        if (sl == 2 && !dst.mem) st_reg(2, dst.reg, vv);
+        c_.brcond(cond::eq, cc, cst(0), done);
         const temp r = tmp(), s = tmp(), c1 = tmp();
         c_.addi(c1, cc, static_cast<std::uint64_t>(-1));
         switch (op) {
@@ -462,39 +465,46 @@ private:
             const temp f = eflags();
             const temp res = tmp();
             const temp n = tmp();
-            if (op == 2 || op == 3) {  // RCL/RCR: width + 1 rotation, done bit by bit in a helper-free loop
-                // count mod (bits + 1)
-                c_.binopi(opc::remu, n, cc, bits + 1);
+            if (op == 2 || op == 3) {  // RCL/RCR: rotate through CF, width + 1 bits
                 const temp cf = tmp();
                 c_.binopi(opc::and_, cf, f, 1);
-                // wide = value | cf << bits, rotated within bits+1
-                const temp wide = tmp(), out = tmp(), lo = tmp(), hi = tmp(), k = tmp();
-                c_.binopi(opc::shl, wide, cf, bits);
-                c_.binop(opc::or_, wide, wide, vv);
+                if (bits < 32) c_.binopi(opc::remu, n, cc, bits + 1);
+                else c_.mov(n, cc);
+                // n is in [0, bits]; every shift below stays under the width
+                // (a shift by bits is done as two).
+                const temp rr = tmp(), a1 = tmp(), a2 = tmp(), a3 = tmp(), k = tmp(), n1 = tmp(), ncf = tmp();
+                c_.movi(k, bits);
+                c_.sub(k, k, n);                          // bits - n
+                c_.addi(n1, n, static_cast<std::uint64_t>(-1));  // n - 1
                 if (op == 2) {  // RCL
-                    c_.binop(opc::shl, lo, wide, n);
-                    c_.movi(k, bits + 1);
-                    c_.sub(k, k, n);
-                    c_.binop(opc::shr, hi, wide, k);
+                    c_.binop(opc::shl, a1, vv, n1);
+                    c_.binopi(opc::shl, a1, a1, 1);        // v << n
+                    c_.binop(opc::shl, a2, cf, n1);        // cf << (n - 1)
+                    c_.binop(opc::shr, a3, vv, k);
+                    c_.binopi(opc::shr, a3, a3, 1);        // v >> (bits + 1 - n)
+                    c_.binop(opc::shr, ncf, vv, k);        // bit bits - n
                 } else {  // RCR
-                    c_.binop(opc::shr, lo, wide, n);
-                    c_.movi(k, bits + 1);
-                    c_.sub(k, k, n);
-                    c_.binop(opc::shl, hi, wide, k);
+                    c_.binop(opc::shr, a1, vv, n1);
+                    c_.binopi(opc::shr, a1, a1, 1);        // v >> n
+                    c_.binop(opc::shl, a2, cf, k);         // cf << (bits - n)
+                    c_.binop(opc::shl, a3, vv, k);
+                    c_.binopi(opc::shl, a3, a3, 1);        // v << (bits + 1 - n)
+                    c_.binop(opc::shr, ncf, vv, n1);       // bit n - 1
                 }
-                // n == 0 leaves the value; shifts by bits+1 = 65 are masked, so handle 64-bit RCx by movcond.
-                c_.binop(opc::or_, out, lo, hi);
-                c_.movcond(cond::eq, out, n, cst(0), wide, out);
-                c_.binopi(opc::and_, res, out, size_mask(sl));
-                const temp ncf = tmp();
-                c_.extract(opc::extract, ncf, out, bits, 1);
-                st(dst, sl, res);
-                // OF: RCL: msb(res) ^ CF; RCR: msb(res) ^ msb-1(res)
+                c_.binopi(opc::and_, ncf, ncf, 1);
+                c_.binop(opc::or_, rr, a1, a2);
+                c_.binop(opc::or_, rr, rr, a3);
+                c_.binopi(opc::and_, rr, rr, size_mask(sl));
+                // A rotation by 0 (count a multiple of width + 1) changes nothing.
+                c_.movcond(cond::eq, rr, n, cst(0), vv, rr);
+                c_.movcond(cond::eq, ncf, n, cst(0), cf, ncf);
+                st(dst, sl, rr);
+                // OF: RCL: msb(rr) ^ CF; RCR: msb(rr) ^ msb-1(rr)
                 const temp of = tmp(), t2 = tmp();
-                c_.extract(opc::extract, of, res, bits - 1, 1);
+                c_.extract(opc::extract, of, rr, bits - 1, 1);
                 if (op == 2) c_.binop(opc::xor_, of, of, ncf);
                 else {
-                    c_.extract(opc::extract, t2, res, bits - 2, 1);
+                    c_.extract(opc::extract, t2, rr, bits - 2, 1);
                     c_.binop(opc::xor_, of, of, t2);
                 }
                 flags_from(f, ncf, of);
@@ -863,7 +873,7 @@ bool translator::one_byte() {
     case 0x69:
     case 0x6b: {
         const rm_ref src = rm();
-        const temp a = ld(src, os, true), b = imm_value(os), lo = tmp(), hi = tmp();
+        const temp a = ld(src, os, true), b = sext(imm_value(os), os), lo = tmp(), hi = tmp();
         imul_flags(os, a, b, lo, hi);
         st_reg(os, d_.reg(), lo);
         return true;

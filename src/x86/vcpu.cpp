@@ -133,6 +133,11 @@ bool vcpu::check_events() {
             throw error("x86: " + pending_error_ + " is not implemented yet" + where);
         }
         const int vector = idx & 0xff;
+        if (stop_on_exception_) {
+            last_exception_ = vector;
+            stopped_by_exception_ = true;
+            return false;
+        }
         logf(log_item::int_, "exception/interrupt 0x%02x at %04x:%08" PRIx64 "\n", vector, s.segs[R_CS].selector, s.rip);
         if (s.hflags & hflag::pe) {
             char where[64];
@@ -146,8 +151,10 @@ bool vcpu::check_events() {
 
 vcpu::stop vcpu::run() {
     if (st_.halted) return stop::halted;
+    stopped_by_exception_ = false;
     st_.base.exit_request.store(0, std::memory_order_relaxed);
     eng_.run();
+    if (stopped_by_exception_) return stop::exception;
     return st_.halted ? stop::halted : stop::kicked;
 }
 

@@ -44,10 +44,16 @@ public:
     // The architectural state after RESET (SDM vol. 3, 9.1.1).
     void reset();
 
-    enum class stop : std::uint8_t { kicked, halted };
+    enum class stop : std::uint8_t { kicked, halted, exception };
     // Runs guest code until kick() or HLT. Throws qf::error for what the
     // emulator cannot do yet (reported once, with the guest address).
     stop run();
+    // For test rigs: instead of delivering an exception, stop run() with
+    // stop::exception and report its vector (the state is at the
+    // faulting instruction).
+    void stop_on_exceptions(bool on) { stop_on_exception_ = on; }
+    int last_exception() const { return last_exception_; }
+
     // From any thread: leave run() at the next TB boundary.
     void kick() { st_.base.exit_request.store(1, std::memory_order_relaxed); }
 
@@ -69,6 +75,9 @@ private:
     tcg::softmmu_ops mmu_;
     state st_{};
     std::string pending_error_;
+    bool stop_on_exception_ = false;
+    int last_exception_ = -1;
+    bool stopped_by_exception_ = false;
     tcg::engine eng_;  // last: it refers to the state
 };
 

@@ -1,0 +1,453 @@
+// The translator against the host CPU, which is the oracle: each
+// instruction form runs natively (in a forked child, registers loaded from
+// a struct and stored back after) and in the emulator (64-bit flat mode, on
+// the JIT), from the same random registers and flags; every general
+// register and the flags the SDM defines for that instruction and those
+// operands must agree. Undefined flags are masked per instruction, never
+// globally. Prints a line per family.
+#include "targets/x86/vcpu.hpp"
+
+#include "qf/memory/ram.hpp"
+
+#include <xbyak/xbyak.h>
+
+#include <catch2/catch.hpp>
+#include <csetjmp>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace qf;
+using namespace qf::x86;
+
+namespace {
+
+constexpr std::uint64_t CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
+constexpr std::uint64_t OSZAPC = CF | PF | AF | ZF | SF | OF;
+
+struct regs {
+    std::uint64_t r[16];
+    std::uint64_t flags;
+    int fault;  // native: the signal; emulated: 1 + vector
+};
+
+struct test_case {
+    std::vector<std::uint8_t> code;
+    regs in;
+    std::uint64_t flag_mask;  // flags to compare
+};
+
+// ---- native execution -------------------------------------------------------
+
+sigjmp_buf native_jmp;
+volatile sig_atomic_t native_sig = 0;
+void on_fault(int sig) {
+    native_sig = sig;
+    siglongjmp(native_jmp, 1);
+}
+
+class native_stub : public Xbyak::CodeGenerator {
+public:
+    explicit native_stub(const std::vector<std::uint8_t>& insn) : CodeGenerator(4096) {
+        using namespace Xbyak::util;
+        for (const auto& r : {rbx, rbp, r12, r13, r14, r15}) push(r);
+        push(rdi);
+        push(qword[rdi + 128]);
+        popfq();
+        const Xbyak::Reg64 order[] = {rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15};
+        for (int i = 0; i < 16; ++i)
+            if (i != 4 && i != 7) mov(order[i], qword[rdi + 8 * i]);
+        mov(rdi, qword[rdi + 56]);
+        for (std::uint8_t b : insn) db(b);
+        pushfq();
+        push(rdi);
+        mov(rdi, qword[rsp + 16]);
+        for (int i = 0; i < 16; ++i)
+            if (i != 4 && i != 7) mov(qword[rdi + 8 * i], order[i]);
+        pop(rax);
+        mov(qword[rdi + 56], rax);
+        pop(rax);
+        mov(qword[rdi + 128], rax);
+        pop(rdi);
+        for (const auto& r : {r15, r14, r13, r12, rbp, rbx}) pop(r);
+        ret();
+    }
+};
+
+// Runs every case natively in a child process; results through shared memory.
+std::vector<regs> run_native(const std::vector<test_case>& cases) {
+    const std::size_t bytes = sizeof(regs) * cases.size();
+    void* shm = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(shm != MAP_FAILED);
+    auto* out = static_cast<regs*>(shm);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::signal(SIGFPE, on_fault);
+        std::signal(SIGILL, on_fault);
+        std::signal(SIGSEGV, on_fault);
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            regs r = cases[i].in;
+            r.fault = 0;
+            native_stub stub(cases[i].code);
+            auto fn = stub.getCode<void (*)(regs*)>();
+            if (sigsetjmp(native_jmp, 1) == 0) {
+                fn(&r);
+            } else {
+                r = cases[i].in;
+                r.fault = native_sig;
+            }
+            out[i] = r;
+        }
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    std::vector<regs> res(out, out + cases.size());
+    munmap(shm, bytes);
+    return res;
+}
+
+// ---- emulated execution ----------------------------------------------------------
+
+class emulator {
+public:
+    emulator() : ram_(64 << 20, "diff ram") {
+        as_.add({"ram", {0}, ram_.size(), region_kind::ram, ram_.data()});
+        cpu_ = std::make_unique<vcpu>(as_, io_bus{}, cpu_identity{nullptr, 0}, translate_config{}, tcg::engine_options{});
+        cpu_->stop_on_exceptions(true);
+    }
+
+    regs run(const test_case& c) {
+        const std::uint64_t at = 0x10'0000 + next_++ * 32;
+        if (next_ * 32 + 0x10'0000 + 64 > ram_.size()) {
+            next_ = 0;
+            cpu_->engine().flush();
+        }
+        std::memcpy(ram_.data() + at, c.code.data(), c.code.size());
+        ram_.data()[at + c.code.size()] = std::byte{0xf4};  // HLT
+        state& s = cpu_->st();
+        cpu_->reset();
+        for (int i = 0; i < 16; ++i) s.regs[i] = c.in.r[i];
+        s.regs[R_ESP] = 0x8000;
+        s.rip = at;
+        s.cr[0] = 0x6000'0011;  // PE
+        s.efer = (1u << 8) | (1u << 10);  // LME, LMA
+        s.segs[R_CS] = {0, 0xffff'ffff, 8, static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::l | seg_attr::accessed)};
+        load_eflags(s, c.in.flags, ~0ull & ~(eflags_bit::vm | eflags_bit::rf));
+        compute_hflags(s);
+        regs r{};
+        const auto why = cpu_->run();
+        for (int i = 0; i < 16; ++i) r.r[i] = s.regs[i];
+        r.flags = compute_eflags(s);
+        r.fault = why == vcpu::stop::exception ? 1 + cpu_->last_exception() : 0;
+        return r;
+    }
+
+private:
+    host_memory ram_;
+    address_space as_;
+    std::unique_ptr<vcpu> cpu_;
+    unsigned next_ = 0;
+};
+
+// ---- instruction forms ----------------------------------------------------------------
+
+std::uint64_t edge(std::mt19937_64& rng) {
+    static constexpr std::uint64_t v[] = {0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fff'ffff, 0x8000'0000,
+                                          0xffff'ffff, 0x1'0000'0000, 0x7fff'ffff'ffff'ffff, 0x8000'0000'0000'0000,
+                                          ~0ull, ~0ull - 1, 31, 32, 63, 64};
+    switch (rng() % 3) {
+    case 0: return v[rng() % std::size(v)];
+    case 1: return rng() % 300;
+    default: return rng();
+    }
+}
+
+regs random_regs(std::mt19937_64& rng) {
+    regs r{};
+    for (auto& x : r.r) x = edge(rng);
+    r.r[4] = 0;
+    r.flags = (rng() & OSZAPC) | 2;
+    return r;
+}
+
+// A general register other than rsp.
+unsigned gpr(std::mt19937_64& rng, bool rex_ok = true) {
+    for (;;) {
+        const unsigned r = static_cast<unsigned>(rng() % (rex_ok ? 16 : 8));
+        if (r != 4) return r;
+    }
+}
+
+struct encoder {
+    std::vector<std::uint8_t> b;
+    // Operand size prefix and REX for size sl (0..3) and register fields.
+    void prefix(unsigned sl, unsigned reg, unsigned rm, bool byte_regs_need_rex) {
+        if (sl == 1) b.push_back(0x66);
+        std::uint8_t rex = 0;
+        if (sl == 3) rex |= 8;
+        if (reg & 8) rex |= 4;
+        if (rm & 8) rex |= 1;
+        if (rex || byte_regs_need_rex) b.push_back(0x40 | rex);
+    }
+    void modrm(unsigned mod, unsigned reg, unsigned rm) { b.push_back(static_cast<std::uint8_t>(mod << 6 | (reg & 7) << 3 | (rm & 7))); }
+    void imm(std::uint64_t v, unsigned bytes) {
+        for (unsigned i = 0; i < bytes; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+};
+
+
+struct family {
+    const char* name;
+    std::function<test_case(std::mt19937_64&)> make;
+};
+
+unsigned size_of(std::mt19937_64& rng) { return static_cast<unsigned>(rng() % 4); }
+unsigned imm_bytes(unsigned sl) { return sl == 0 ? 1 : sl == 1 ? 2 : 4; }
+
+std::vector<family> families() {
+    std::vector<family> f;
+    f.push_back({"ALU r/m, r (ADD OR ADC SBB AND SUB XOR CMP)", [](std::mt19937_64& rng) {
+        const unsigned op = rng() % 8, sl = size_of(rng), src = gpr(rng), dst = gpr(rng);
+        encoder e;
+        e.prefix(sl, src, dst, sl == 0 && rng() % 2);
+        e.b.push_back(static_cast<std::uint8_t>(op * 8 + (sl ? 1 : 0)));
+        e.modrm(3, src, dst);
+        const bool logic = op == 1 || op == 4 || op == 6;
+        return test_case{e.b, random_regs(rng), logic ? OSZAPC & ~AF : OSZAPC};
+    }});
+    f.push_back({"ALU r/m, imm (80 81 83)", [](std::mt19937_64& rng) {
+        const unsigned op = rng() % 8, sl = size_of(rng), dst = gpr(rng);
+        const bool short_imm = sl && rng() % 2;
+        encoder e;
+        e.prefix(sl, 0, dst, false);
+        e.b.push_back(sl == 0 ? 0x80 : short_imm ? 0x83 : 0x81);
+        e.modrm(3, op, dst);
+        e.imm(edge(rng), short_imm ? 1 : imm_bytes(sl));
+        const bool logic = op == 1 || op == 4 || op == 6;
+        return test_case{e.b, random_regs(rng), logic ? OSZAPC & ~AF : OSZAPC};
+    }});
+    f.push_back({"TEST, INC, DEC, NOT, NEG", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng), dst = gpr(rng), k = rng() % 5;
+        encoder e;
+        e.prefix(sl, 0, dst, false);
+        std::uint64_t mask = OSZAPC;
+        switch (k) {
+        case 0: e.b.push_back(sl ? 0xf7 : 0xf6); e.modrm(3, 0, dst); e.imm(edge(rng), imm_bytes(sl)); mask &= ~AF; break;
+        case 1: e.b.push_back(sl ? 0xff : 0xfe); e.modrm(3, 0, dst); break;
+        case 2: e.b.push_back(sl ? 0xff : 0xfe); e.modrm(3, 1, dst); break;
+        case 3: e.b.push_back(sl ? 0xf7 : 0xf6); e.modrm(3, 2, dst); break;
+        default: e.b.push_back(sl ? 0xf7 : 0xf6); e.modrm(3, 3, dst); break;
+        }
+        return test_case{e.b, random_regs(rng), mask};
+    }});
+    f.push_back({"MUL, IMUL (one operand)", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng), src = gpr(rng);
+        encoder e;
+        e.prefix(sl, 0, src, false);
+        e.b.push_back(sl ? 0xf7 : 0xf6);
+        e.modrm(3, 4 + static_cast<unsigned>(rng() % 2), src);
+        return test_case{e.b, random_regs(rng), CF | OF};
+    }});
+    f.push_back({"DIV, IDIV (with #DE)", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng);
+        unsigned src = gpr(rng);
+        while (src == 0 || src == 2) src = gpr(rng);  // not rAX/rDX: the common case
+        encoder e;
+        e.prefix(sl, 0, src, false);
+        e.b.push_back(sl ? 0xf7 : 0xf6);
+        e.modrm(3, 6 + static_cast<unsigned>(rng() % 2), src);
+        regs r = random_regs(rng);
+        if (rng() % 2) r.r[2] = rng() % 2 ? 0 : ~0ull;  // keep quotients in range often
+        return test_case{e.b, r, 0};
+    }});
+    f.push_back({"IMUL r, r/m (0F AF, 69, 6B)", [](std::mt19937_64& rng) {
+        const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng), src = gpr(rng), k = rng() % 3;
+        encoder e;
+        e.prefix(sl, reg, src, false);
+        if (k == 0) { e.b.push_back(0x0f); e.b.push_back(0xaf); e.modrm(3, reg, src); }
+        else if (k == 1) { e.b.push_back(0x69); e.modrm(3, reg, src); e.imm(edge(rng), imm_bytes(sl)); }
+        else { e.b.push_back(0x6b); e.modrm(3, reg, src); e.imm(edge(rng), 1); }
+        return test_case{e.b, random_regs(rng), CF | OF};
+    }});
+    f.push_back({"shifts and rotates (C0 C1 D0-D3, with RCL/RCR)", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng), dst = gpr(rng) == 1 ? 3 : gpr(rng), op = rng() % 8, form = rng() % 3;
+        encoder e;
+        e.prefix(sl, 0, dst, false);
+        regs r = random_regs(rng);
+        unsigned count;
+        if (form == 0) { e.b.push_back(sl ? 0xd1 : 0xd0); e.modrm(3, op, dst); count = 1; }
+        else if (form == 1) { count = static_cast<unsigned>(edge(rng) & 0xff); e.b.push_back(sl ? 0xc1 : 0xc0); e.modrm(3, op, dst); e.imm(count, 1); }
+        else { e.b.push_back(sl ? 0xd3 : 0xd2); e.modrm(3, op, dst); count = static_cast<unsigned>(r.r[1] & 0xff); }
+        const unsigned bits = 8u << sl, masked = count & (sl == 3 ? 63 : 31);
+        std::uint64_t mask = OSZAPC;
+        if (masked != 0) {
+            if (op < 4) {  // rotates: only CF and OF change; OF only for 1
+                if (masked != 1) mask &= ~OF;
+            } else {
+                mask &= ~AF;
+                if (masked != 1) mask &= ~OF;
+                if (masked >= bits && (op == 4 || op == 5 || op == 6)) mask &= ~CF;
+            }
+        }
+        if (dst == 1 && form == 2) mask = 0;  // shifting CL by itself: skip flag check
+        return test_case{e.b, r, mask};
+    }});
+    f.push_back({"CMOVcc, SETcc", [](std::mt19937_64& rng) {
+        const unsigned cc = rng() % 16, reg = gpr(rng), src = gpr(rng);
+        encoder e;
+        if (rng() % 2) {
+            const unsigned sl = 1 + static_cast<unsigned>(rng() % 3);
+            e.prefix(sl, reg, src, false);
+            e.b.push_back(0x0f);
+            e.b.push_back(static_cast<std::uint8_t>(0x40 + cc));
+            e.modrm(3, reg, src);
+        } else {
+            e.prefix(0, 0, src, false);
+            e.b.push_back(0x0f);
+            e.b.push_back(static_cast<std::uint8_t>(0x90 + cc));
+            e.modrm(3, 0, src);
+        }
+        return test_case{e.b, random_regs(rng), OSZAPC};
+    }});
+    f.push_back({"CMP + Jcc (the flags fast paths)", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng), a = gpr(rng), b = gpr(rng), cc = rng() % 16, k = rng() % 3;
+        encoder e;
+        e.prefix(sl, b, a, false);
+        // CMP or TEST or SUB, then Jcc over a MOV of 1 into rax; rax = 0 before.
+        e.b.push_back(static_cast<std::uint8_t>((k == 0 ? 0x38 : k == 1 ? 0x84 : 0x28) + (sl ? 1 : 0)));
+        e.modrm(3, b, a);
+        e.b.push_back(0xb8);  // mov eax, 0
+        e.imm(0, 4);
+        e.b.push_back(static_cast<std::uint8_t>(0x70 + cc));
+        e.b.push_back(5);
+        e.b.push_back(0xb8);  // mov eax, 1
+        e.imm(1, 4);
+        return test_case{e.b, random_regs(rng), OSZAPC & ~(k == 1 ? AF : 0)};
+    }});
+    f.push_back({"MOV, MOVZX, MOVSX, MOVSXD, XCHG, BSWAP, MOV imm", [](std::mt19937_64& rng) {
+        const unsigned reg = gpr(rng), src = gpr(rng), k = rng() % 7;
+        encoder e;
+        switch (k) {
+        case 0: { const unsigned sl = size_of(rng); e.prefix(sl, reg, src, false); e.b.push_back(sl ? 0x89 : 0x88); e.modrm(3, reg, src); break; }
+        case 1: { const unsigned sl = 1 + static_cast<unsigned>(rng() % 3); e.prefix(sl, reg, src, false); e.b.push_back(0x0f); e.b.push_back(static_cast<std::uint8_t>(0xb6 + rng() % 2 + (rng() % 2) * 8)); e.modrm(3, reg, src); break; }
+        case 2: e.prefix(3, reg, src, false); e.b.push_back(0x63); e.modrm(3, reg, src); break;
+        case 3: { const unsigned sl = size_of(rng); e.prefix(sl, reg, src, false); e.b.push_back(sl ? 0x87 : 0x86); e.modrm(3, reg, src); break; }
+        case 4: { const unsigned sl = 2 + static_cast<unsigned>(rng() % 2); e.prefix(sl, 0, reg, false); e.b.push_back(0x0f); e.b.push_back(static_cast<std::uint8_t>(0xc8 + (reg & 7))); break; }
+        case 5: { const unsigned sl = size_of(rng); e.prefix(sl, 0, reg, false); e.b.push_back(static_cast<std::uint8_t>((sl ? 0xb8 : 0xb0) + (reg & 7))); e.imm(edge(rng), sl == 3 ? 8 : imm_bytes(sl)); break; }
+        default: { const unsigned sl = size_of(rng); e.prefix(sl, 0, reg, false); e.b.push_back(sl ? 0xc7 : 0xc6); e.modrm(3, 0, reg); e.imm(edge(rng), imm_bytes(sl)); break; }
+        }
+        return test_case{e.b, random_regs(rng), OSZAPC};
+    }});
+    f.push_back({"LEA (every addressing form but RIP-relative)", [](std::mt19937_64& rng) {
+        const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng);
+        encoder e;
+        const bool addr32 = rng() % 3 == 0;
+        if (addr32) e.b.push_back(0x67);
+        const unsigned base = gpr(rng), index = gpr(rng);
+        const unsigned mod = rng() % 3;
+        const bool sib = rng() % 2;
+        if (sl == 1) e.b.push_back(0x66);
+        std::uint8_t rex = static_cast<std::uint8_t>((sl == 3 ? 8 : 0) | ((reg & 8) ? 4 : 0) | (sib && (index & 8) ? 2 : 0) | ((base & 8) ? 1 : 0));
+        if (rex) e.b.push_back(0x40 | rex);
+        e.b.push_back(0x8d);
+        if (sib) {
+            e.modrm(mod, reg, 4);
+            e.b.push_back(static_cast<std::uint8_t>((rng() % 4) << 6 | (index & 7) << 3 | (base & 7)));
+        } else {
+            unsigned rm = base & 7;
+            if (mod == 0 && rm == 5) rm = 3;  // not RIP-relative
+            e.modrm(mod, reg, rm == 4 ? 3 : rm);
+        }
+        const bool sib_no_base = sib && mod == 0 && (base & 7) == 5;
+        if (mod == 1) e.imm(edge(rng), 1);
+        else if (mod == 2 || sib_no_base) e.imm(edge(rng), 4);
+        return test_case{e.b, random_regs(rng), OSZAPC};
+    }});
+    f.push_back({"CBW/CWDE/CDQE, CWD/CDQ/CQO, LAHF, SAHF, CMC, CLC, STC", [](std::mt19937_64& rng) {
+        encoder e;
+        const unsigned k = rng() % 5;
+        if (k < 2) {
+            const unsigned sl = 1 + static_cast<unsigned>(rng() % 3);
+            e.prefix(sl, 0, 0, false);
+            e.b.push_back(k == 0 ? 0x98 : 0x99);
+        } else if (k == 2) {
+            e.b.push_back(rng() % 2 ? 0x9f : 0x9e);
+        } else {
+            static constexpr std::uint8_t ops[] = {0xf5, 0xf8, 0xf9};
+            e.b.push_back(ops[rng() % 3]);
+        }
+        return test_case{e.b, random_regs(rng), OSZAPC};
+    }});
+    return f;
+}
+
+std::string hex(const std::vector<std::uint8_t>& b) {
+    std::string s;
+    char x[4];
+    for (auto v : b) {
+        std::snprintf(x, sizeof x, "%02x", v);
+        s += x;
+    }
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("the translator agrees with the host CPU on every integer instruction family") {
+    emulator emu;
+    unsigned total = 0;
+    for (const family& fam : families()) {
+        std::mt19937_64 rng(std::hash<std::string>{}(fam.name));
+        std::vector<test_case> cases;
+        for (int i = 0; i < 2000; ++i) cases.push_back(fam.make(rng));
+        const std::vector<regs> native = run_native(cases);
+        unsigned bad = 0, faults = 0;
+        std::string first;
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            if (std::getenv("QF_DIFF_TRACE")) std::fprintf(stderr, "case %s\n", hex(cases[i].code).c_str());
+            const regs got = emu.run(cases[i]);
+            const regs& want = native[i];
+            bool same = (got.fault != 0) == (want.fault != 0);
+            if (want.fault) {
+                ++faults;
+                same = same && want.fault == SIGFPE && got.fault == 1 + 0;  // #DE
+            } else if (same) {
+                for (int r = 0; r < 16; ++r) same = same && (r == 4 || got.r[r] == want.r[r]);
+                same = same && ((got.flags ^ want.flags) & cases[i].flag_mask) == 0;
+            }
+            if (!same) {
+                if (++bad <= 3) {
+                    char line[512];
+                    std::snprintf(line, sizeof line, "  %s: in flags %03llx -> host %03llx fault %d, qforge %03llx fault %d\n",
+                                  hex(cases[i].code).c_str(), static_cast<unsigned long long>(cases[i].in.flags),
+                                  static_cast<unsigned long long>(want.flags & 0xfff), want.fault,
+                                  static_cast<unsigned long long>(got.flags & 0xfff), got.fault);
+                    first += line;
+                    for (int r = 0; r < 16; ++r)
+                        if (r != 4 && got.r[r] != want.r[r]) {
+                            std::snprintf(line, sizeof line, "    r%d: in %016llx host %016llx qforge %016llx\n", r,
+                                          static_cast<unsigned long long>(cases[i].in.r[r]),
+                                          static_cast<unsigned long long>(want.r[r]), static_cast<unsigned long long>(got.r[r]));
+                            first += line;
+                        }
+                }
+            }
+        }
+        total += static_cast<unsigned>(cases.size());
+        std::printf("host diff: %-58s %5zu cases, %4u faulting, %u disagree\n%s", fam.name, cases.size(), faults, bad,
+                    first.c_str());
+        INFO(fam.name << "\n" << first);
+        CHECK(bad == 0);
+    }
+    CHECK(total > 0);
+}
