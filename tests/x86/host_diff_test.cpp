@@ -5,9 +5,7 @@
 // register and the flags the SDM defines for that instruction and those
 // operands must agree. Undefined flags are masked per instruction, never
 // globally. Prints a line per family.
-#include "targets/x86/vcpu.hpp"
-
-#include "qf/memory/ram.hpp"
+#include "flat_rig.hpp"
 
 #include <xbyak/xbyak.h>
 
@@ -120,42 +118,28 @@ std::vector<regs> run_native(const std::vector<test_case>& cases) {
 
 class emulator {
 public:
-    emulator() : ram_(64 << 20, "diff ram") {
-        as_.add({"ram", {0}, ram_.size(), region_kind::ram, ram_.data()});
-        cpu_ = std::make_unique<vcpu>(as_, io_bus{}, cpu_identity{nullptr, 0}, translate_config{}, tcg::engine_options{});
-        cpu_->stop_on_exceptions(true);
-    }
-
     regs run(const test_case& c) {
         const std::uint64_t at = 0x10'0000 + next_++ * 32;
-        if (next_ * 32 + 0x10'0000 + 64 > ram_.size()) {
+        if (next_ * 32 + 0x10'0000 + 64 > rig_.ram_size()) {
             next_ = 0;
-            cpu_->engine().flush();
+            rig_.cpu().engine().flush();
         }
-        std::memcpy(ram_.data() + at, c.code.data(), c.code.size());
-        ram_.data()[at + c.code.size()] = std::byte{0xf4};  // HLT
-        state& s = cpu_->st();
-        cpu_->reset();
+        rig_.load(at, c.code.data(), c.code.size());
+        rig_.ram()[at + c.code.size()] = std::byte{0xf4};  // HLT
+        rig_.enter(at, c.in.flags);
+        state& s = rig_.st();
         for (int i = 0; i < 16; ++i) s.regs[i] = c.in.r[i];
         s.regs[R_ESP] = 0x8000;
-        s.rip = at;
-        s.cr[0] = 0x6000'0011;  // PE
-        s.efer = (1u << 8) | (1u << 10);  // LME, LMA
-        s.segs[R_CS] = {0, 0xffff'ffff, 8, static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::l | seg_attr::accessed)};
-        load_eflags(s, c.in.flags, ~0ull & ~(eflags_bit::vm | eflags_bit::rf));
-        compute_hflags(s);
         regs r{};
-        const auto why = cpu_->run();
+        const auto why = rig_.run();
         for (int i = 0; i < 16; ++i) r.r[i] = s.regs[i];
         r.flags = compute_eflags(s);
-        r.fault = why == vcpu::stop::exception ? 1 + cpu_->last_exception() : 0;
+        r.fault = why == vcpu::stop::exception ? 1 + rig_.cpu().last_exception() : 0;
         return r;
     }
 
 private:
-    host_memory ram_;
-    address_space as_;
-    std::unique_ptr<vcpu> cpu_;
+    test::flat64 rig_;
     unsigned next_ = 0;
 };
 
