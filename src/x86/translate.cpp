@@ -1,11 +1,14 @@
 #include "targets/x86/translate.hpp"
 
 #include "helpers.hpp"
+#include "qf/accel/tcg/disas.hpp"
 #include "qf/core/log.hpp"
 #include "targets/x86/decoder.hpp"
 
 #include <cinttypes>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 namespace qf::x86 {
 
@@ -32,6 +35,8 @@ std::uint64_t size_mask(unsigned sl) { return sl == 3 ? ~0ull : (1ull << (8u << 
 struct fetch_ctx {
     translation* tr;
     std::uint64_t pc;
+    std::vector<std::uint8_t>* log;  // the TB's bytes for -d in_asm, or null
+    std::uint64_t log_base;
 };
 
 class translator {
@@ -50,6 +55,7 @@ public:
     }
 
     void run() {
+        if (log_enabled(log_item::in_asm)) in_asm_ = std::make_unique<std::vector<std::uint8_t>>();
         tr_.tb_start();
         pc_ = tr_.key().pc;
         for (;;) {
@@ -60,6 +66,12 @@ public:
             if (!one_insn()) break;
         }
         tr_.tb_end();
+        if (in_asm_) {
+            const disas_mode dm = mode_ == cpu_mode::m64 ? disas_mode::x86_64
+                                : mode_ == cpu_mode::m32 ? disas_mode::x86_32
+                                                         : disas_mode::x86_16;
+            logf(log_item::in_asm, "IN: \n%s\n", disassemble(in_asm_->data(), in_asm_->size(), tr_.key().pc, dm).c_str());
+        }
     }
 
 private:
@@ -72,6 +84,7 @@ private:
     std::uint64_t cs_base_;
     std::uint64_t pc_ = 0, next_pc_ = 0;  // linear
     insn d_;
+    std::unique_ptr<std::vector<std::uint8_t>> in_asm_;
 
     // ---- small IR helpers ------------------------------------------------------
 
@@ -787,11 +800,17 @@ private:
 };
 
 bool translator::one_insn() {
-    fetch_ctx fc{&tr_, pc_};
+    fetch_ctx fc{&tr_, pc_, in_asm_.get(), tr_.key().pc};
     d_ = decode(mode_,
                 [](void* ctx, unsigned off) -> std::uint8_t {
                     auto* f = static_cast<fetch_ctx*>(ctx);
-                    return f->tr->fetch8(f->pc + off);
+                    const std::uint8_t b = f->tr->fetch8(f->pc + off);
+                    if (f->log) {
+                        const std::size_t at = f->pc + off - f->log_base;
+                        if (f->log->size() <= at) f->log->resize(at + 1);
+                        (*f->log)[at] = b;
+                    }
+                    return b;
                 },
                 &fc);
     tr_.insn_start(pc_ - cs_base_);
