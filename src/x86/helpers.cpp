@@ -106,12 +106,6 @@ void h_rdtsc(tcg::env_base* env) {
     s.regs[R_EDX] = t >> 32;
 }
 
-void h_load_seg(tcg::env_base* env, std::uint64_t seg, std::uint64_t selector) {
-    (void)seg;
-    (void)selector;
-    cpu(env).unimplemented("segment loads in protected mode", QF_GETPC());
-}
-
 } // namespace
 
 void raise_exception(state& s, int vector, std::uint32_t error_code, std::uintptr_t retaddr) {
@@ -138,7 +132,6 @@ const tcg::helper_info idiv[4] = {make_helper<&h_idiv<0>>("idivb", 0), make_help
                                   make_helper<&h_idiv<2>>("idivl", 0), make_helper<&h_idiv<3>>("idivq", 0)};
 const tcg::helper_info cpuid = make_helper<&h_cpuid>("cpuid", 0);
 const tcg::helper_info rdtsc = make_helper<&h_rdtsc>("rdtsc", 0);
-const tcg::helper_info load_seg = make_helper<&h_load_seg>("load_seg", 0);
 } // namespace helper
 
 } // namespace qf::x86

@@ -33,6 +33,14 @@ extern const tcg::helper_info idiv[4];
 extern const tcg::helper_info cpuid;
 extern const tcg::helper_info rdtsc;
 extern const tcg::helper_info load_seg;
+extern const tcg::helper_info ljmp;
+extern const tcg::helper_info lxdt;
+extern const tcg::helper_info sxdt;
+extern const tcg::helper_info write_cr;
+extern const tcg::helper_info read_cr;
+extern const tcg::helper_info wrmsr;
+extern const tcg::helper_info rdmsr;
+extern const tcg::helper_info invlpg;
 } // namespace helper
 
 } // namespace qf::x86

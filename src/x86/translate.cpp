@@ -769,6 +769,13 @@ private:
         const temp args[] = {c_.env(), cst(seg), sel};
         c_.call(helper::load_seg, temp{}, args);
     }
+    // Protected and long mode: the helper checks and loads CS and rip.
+    void far_jump(temp sel, temp off) {
+        sync_rip(eip());
+        const temp args[] = {c_.env(), sel, off};
+        c_.call(helper::ljmp, temp{}, args);
+        tr_.lookup_and_goto_ptr();
+    }
     void jump_far_real(std::uint64_t new_eip) {
         sync_rip(new_eip);
         tr_.lookup_and_goto_ptr();
@@ -1126,7 +1133,7 @@ bool translator::one_byte() {
             jump_far_real(d_.imm & eip_mask());
             return false;
         }
-        unimplemented();
+        far_jump(cst(d_.imm2), cst(d_.imm));
         return false;
     case 0xe3: {  // JCXZ
         const label taken = c_.new_label();
@@ -1223,6 +1230,20 @@ bool translator::one_byte() {
             push(ld(src, os), os);
             return true;
         }
+        if (r == 5) {  // JMP far m16:16/32/64
+            const rm_ref src = rm();
+            const unsigned osl = os == 1 ? 1 : (os == 3 ? 3 : 2);
+            const temp off = ld_mem(src.addr, osl), sa = tmp();
+            c_.addi(sa, src.addr, 1ull << osl);
+            const temp sel = ld_mem(sa, 1);
+            if (mode_ == cpu_mode::real16) {
+                load_segment(R_CS, sel);
+                jump_indirect(zext(off, 1));
+            } else {
+                far_jump(sel, off);
+            }
+            return false;
+        }
         unimplemented();
         return false;
     }
@@ -1234,6 +1255,80 @@ bool translator::two_byte() {
     const unsigned op = d_.op;
     const unsigned os = d_.osize;
     switch (op) {
+    case 0x01:
+        if (d_.mod() != 3) {
+            const unsigned r = d_.reg_low3();
+            if (r <= 3) {  // SGDT SIDT LGDT LIDT
+                const temp a = ea();
+                sync_rip(eip());
+                if (r >= 2) {
+                    const temp args[] = {c_.env(), cst(r & 1), a, cst(os)};
+                    c_.call(helper::lxdt, temp{}, args);
+                } else {
+                    const temp args[] = {c_.env(), cst(r & 1), a};
+                    c_.call(helper::sxdt, temp{}, args);
+                }
+                return true;
+            }
+            if (r == 7) {  // INVLPG
+                if (cpl_ != 0) {
+                    exception(EXCP_GP);
+                    return false;
+                }
+                const temp args[] = {c_.env(), ea()};
+                c_.call(helper::invlpg, temp{}, args);
+                end_tb_next();
+                return false;
+            }
+        }
+        unimplemented();
+        return false;
+    case 0x06:  // CLTS
+    case 0x08:  // INVD
+    case 0x09:  // WBINVD
+        if (cpl_ != 0) {
+            exception(EXCP_GP);
+            return false;
+        }
+        if (op == 0x06) {
+            sync_rip(eip());
+            const temp cr0 = tmp();
+            {
+                const temp args[] = {c_.env(), cst(0)};
+                c_.call(helper::read_cr, cr0, args);
+            }
+            c_.binopi(opc::and_, cr0, cr0, ~std::uint64_t{8});
+            const temp args[] = {c_.env(), cst(0), cr0};
+            c_.call(helper::write_cr, temp{}, args);
+        }
+        return true;
+    case 0x20:
+    case 0x22: {  // MOV r, CRn / MOV CRn, r: always the full register width
+        const unsigned sl = cs64_ ? 3 : 2;
+        sync_rip(eip());
+        if (op == 0x20) {
+            const temp v = tmp();
+            const temp args[] = {c_.env(), cst(d_.reg())};
+            c_.call(helper::read_cr, v, args);
+            st_reg(sl, d_.rm(), v);
+            return true;
+        }
+        const temp args[] = {c_.env(), cst(d_.reg()), ld_reg(sl, d_.rm())};
+        c_.call(helper::write_cr, temp{}, args);
+        end_tb_next();  // the mode may have changed
+        return false;
+    }
+    case 0x30:
+    case 0x32: {  // WRMSR, RDMSR
+        sync_rip(eip());
+        const temp args[] = {c_.env()};
+        c_.call(op == 0x30 ? helper::wrmsr : helper::rdmsr, temp{}, args);
+        if (op == 0x30) {
+            end_tb_next();
+            return false;
+        }
+        return true;
+    }
     case 0x1f: rm(); return true;  // NOP Ev (no memory access)
     case 0x0b: exception(EXCP_UD); return false;  // UD2
     case 0x31: {  // RDTSC

@@ -94,13 +94,138 @@ void vcpu::unimplemented(const std::string& what, std::uintptr_t retaddr) {
     tcg::cpu_loop_exit(&st_.base);
 }
 
-void vcpu::fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type, unsigned mmu_idx, std::uintptr_t ra) {
+namespace {
+
+// The page walk (SDM vol. 3, chapter 4): 32-bit, PAE and 4-level paging,
+// with large pages, U/S, R/W with CR0.WP, NX, and the accessed and dirty
+// bits. A page whose dirty bit is clear is mapped read-only, so that the
+// first write comes back here to set it.
+struct walk_result {
+    bool ok;
+    std::uint64_t phys;
+    unsigned prot;
+    std::uint32_t error;
+};
+
+walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::access_type acc, bool user) {
+    using tcg::access_type;
+    const bool write = acc == access_type::write, exec = acc == access_type::exec;
+    const bool nxe = (s.efer >> 11) & 1, wp = (s.cr[0] >> 16) & 1;
+    const std::uint64_t a20 = s.a20_mask;
+    auto rd = [&](std::uint64_t pa, unsigned size) {
+        std::uint64_t v = 0;
+        as.read(gpa{pa & a20}, std::span(reinterpret_cast<std::byte*>(&v), size));
+        return v;
+    };
+    auto wr = [&](std::uint64_t pa, std::uint64_t v, unsigned size) {
+        as.write(gpa{pa & a20}, std::span(reinterpret_cast<const std::byte*>(&v), size));
+    };
+    const std::uint32_t err_base = (write ? 2u : 0u) | (user ? 4u : 0u) | (exec && nxe ? 16u : 0u);
+    auto not_present = [&] { return walk_result{false, 0, 0, err_base}; };
+    constexpr std::uint64_t P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80;
+    constexpr std::uint64_t NX = 1ull << 63;
+    const std::uint64_t addr_mask = 0x000f'ffff'ffff'f000ull;
+
+    bool rw = true, us = true, nx = false;
+    std::uint64_t entry_addr[5];
+    std::uint64_t entry[5];
+    unsigned levels = 0;
+    unsigned entry_size = 8;
+    std::uint64_t page_base = 0, page_size_bits = 12;
+
+    if (s.hflags & hflag::lma || (s.cr[4] & (1u << 5))) {
+        const bool four = (s.hflags & hflag::lma) != 0;
+        std::uint64_t table;
+        int top;
+        if (four) {
+            table = s.cr[3] & addr_mask;
+            top = 3;
+        } else {  // PAE: the four PDPTEs
+            const std::uint64_t pdpte_addr = (s.cr[3] & 0xffff'ffe0) + ((va >> 30) & 3) * 8;
+            const std::uint64_t pdpte = rd(pdpte_addr, 8);
+            if (!(pdpte & P)) return not_present();
+            table = pdpte & addr_mask;
+            top = 1;
+        }
+        for (int level = top; level >= 0; --level) {
+            const unsigned shift = 12 + 9 * static_cast<unsigned>(level);
+            const std::uint64_t ea = table + ((va >> shift) & 0x1ff) * 8;
+            const std::uint64_t e = rd(ea, 8);
+            if (!(e & P)) return not_present();
+            entry_addr[levels] = ea;
+            entry[levels++] = e;
+            if (four || level < top) {
+                rw &= (e & RW) != 0;
+                us &= (e & US) != 0;
+            }
+            if (nxe) nx |= (e & NX) != 0;
+            if (level == 0 || ((e & PS) && level <= 2 && (level < 2 || four))) {
+                page_size_bits = shift;
+                page_base = e & addr_mask & ~((1ull << shift) - 1);
+                break;
+            }
+            table = e & addr_mask;
+        }
+    } else {  // 32-bit paging
+        entry_size = 4;
+        const std::uint64_t pde_addr = (s.cr[3] & 0xffff'f000) + ((va >> 22) & 0x3ff) * 4;
+        const std::uint64_t pde = rd(pde_addr, 4);
+        if (!(pde & P)) return not_present();
+        entry_addr[levels] = pde_addr;
+        entry[levels++] = pde;
+        rw &= (pde & RW) != 0;
+        us &= (pde & US) != 0;
+        if ((pde & PS) && (s.cr[4] & (1u << 4))) {
+            page_size_bits = 22;
+            page_base = (pde & 0xffc0'0000) | ((pde >> 13) & 0xff) << 32;
+        } else {
+            const std::uint64_t pte_addr = (pde & 0xffff'f000) + ((va >> 12) & 0x3ff) * 4;
+            const std::uint64_t pte = rd(pte_addr, 4);
+            if (!(pte & P)) return not_present();
+            entry_addr[levels] = pte_addr;
+            entry[levels++] = pte;
+            rw &= (pte & RW) != 0;
+            us &= (pte & US) != 0;
+            page_base = pte & 0xffff'f000;
+        }
+    }
+    // Permissions.
+    const std::uint32_t err = err_base | 1;
+    if (user && !us) return {false, 0, 0, err};
+    if (write && !rw && (user || wp)) return {false, 0, 0, err};
+    if (exec && nx) return {false, 0, 0, err};
+    // Accessed bits on every level, dirty on the last when writing.
+    for (unsigned i = 0; i < levels; ++i) {
+        std::uint64_t e = entry[i] | A;
+        if (i == levels - 1 && write) e |= D;
+        if (e != entry[i]) wr(entry_addr[i], e, entry_size);
+    }
+    const bool dirty = write || (entry[levels - 1] & D);
+    unsigned prot = tcg::prot::read;
+    if ((rw || (!user && !wp)) && dirty) prot |= tcg::prot::write;
+    if (!nx) prot |= tcg::prot::exec;
+    const std::uint64_t phys = page_base | (va & ((1ull << page_size_bits) - 1));
+    return {true, phys, prot, 0};
+}
+
+} // namespace
+
+void vcpu::fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, unsigned mmu_idx, std::uintptr_t ra) {
     state& s = st_of(env);
-    if (s.cr[0] & (1u << 31)) self_of(env->owner).unimplemented("paging", ra);
-    // Without paging, linear is physical (32 bits outside long mode), through the A20 gate.
-    std::uint64_t phys = vaddr & s.a20_mask;
-    if (!(s.hflags & hflag::lma)) phys &= 0xffff'ffff;
-    tcg::tlb_set_page(env, vaddr, phys, tcg::prot::rwx, mmu_idx);
+    vcpu& self = self_of(env->owner);
+    if (!(s.cr[0] & (1u << 31))) {
+        // Without paging, linear is physical (32 bits outside long mode), through the A20 gate.
+        std::uint64_t phys = vaddr & s.a20_mask;
+        if (!(s.hflags & hflag::lma)) phys &= 0xffff'ffff;
+        tcg::tlb_set_page(env, vaddr, phys, tcg::prot::rwx, mmu_idx);
+        return;
+    }
+    const walk_result w = walk(s, self.as_, vaddr, acc, mmu_idx == 1);
+    if (!w.ok) {
+        s.cr[2] = vaddr;
+        raise_exception(s, EXCP_PF, w.error, ra);
+    }
+    tcg::tlb_set_page(env, vaddr, w.phys, w.prot, mmu_idx);
 }
 
 void vcpu::deliver_real_mode(int vector) {

@@ -92,6 +92,7 @@ struct state {
     std::uint64_t star, lstar, cstar, fmask, kernel_gs_base;
     std::uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     std::uint64_t tsc_aux, pat, apic_base, misc_enable;
+    std::uint64_t mtrr[28];  // variable pairs, fixed ranges, default type
     std::uint32_t halted;
     std::int32_t exception_index;  // pending exception vector, or -1
     std::uint32_t error_code;

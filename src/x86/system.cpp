@@ -1,0 +1,310 @@
+// System instructions: descriptor tables, control registers, MSRs,
+// protected-mode segment loads and far jumps (SDM vol. 3, chapters 2-5).
+#include "helpers.hpp"
+
+#include "qf/accel/tcg/engine.hpp"
+#include "qf/core/log.hpp"
+#include "targets/x86/vcpu.hpp"
+
+#include <cinttypes>
+
+namespace qf::x86 {
+
+namespace {
+
+#define QF_GETPC() reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
+
+state& st(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
+vcpu& cpu(tcg::env_base* env) { return *static_cast<vcpu*>(env->owner); }
+unsigned cpl(const state& s) { return s.hflags & hflag::cpl_mask; }
+
+// Supervisor data access to a linear address, as descriptor-table reads are.
+std::uint64_t read_sys(state& s, std::uint64_t addr, std::uint32_t mop, std::uintptr_t ra) {
+    return tcg::guest_load(&s.base, addr, tcg::memop::with_mmu(mop, 0), ra);
+}
+void write_sys(state& s, std::uint64_t addr, std::uint64_t v, std::uint32_t mop, std::uintptr_t ra) {
+    tcg::guest_store(&s.base, addr, v, tcg::memop::with_mmu(mop, 0), ra);
+}
+
+void gp(state& s, std::uint32_t error, std::uintptr_t ra) { raise_exception(s, EXCP_GP, error, ra); }
+
+// The 8-byte descriptor a selector names, or #GP(selector) past the table.
+std::uint64_t read_descriptor(state& s, std::uint16_t sel, std::uint64_t& where, std::uintptr_t ra) {
+    const dtable& t = (sel & 4) ? dtable{s.ldt.base, s.ldt.limit} : s.gdt;
+    const std::uint32_t index = sel & ~7u;
+    if (index + 7 > t.limit) gp(s, sel & ~3u, ra);
+    where = t.base + index;
+    return read_sys(s, where, tcg::memop::uq, ra);
+}
+
+segment unpack(std::uint64_t d, std::uint16_t sel) {
+    segment g;
+    g.selector = sel;
+    g.base = ((d >> 16) & 0xff'ffff) | ((d >> 32) & 0xff00'0000);
+    std::uint32_t limit = static_cast<std::uint32_t>((d & 0xffff) | ((d >> 32) & 0xf'0000));
+    g.attr = static_cast<std::uint16_t>(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 8));
+    if (g.attr & seg_attr::g) limit = (limit << 12) | 0xfff;
+    g.limit = limit;
+    return g;
+}
+
+void mark_accessed(state& s, std::uint64_t where, std::uint64_t d, std::uintptr_t ra) {
+    if (!((d >> 40) & 1)) write_sys(s, where + 5, ((d >> 40) & 0xff) | 1, tcg::memop::ub, ra);
+}
+
+void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selector) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const auto sel = static_cast<std::uint16_t>(selector);
+    const unsigned seg = static_cast<unsigned>(seg_index);
+    const unsigned rpl = sel & 3, c = cpl(s);
+    if (s.hflags & hflag::vm) {  // virtual-8086: as real mode
+        s.segs[seg] = {std::uint64_t{sel} << 4, 0xffff, sel, s.segs[seg].attr};
+        return;
+    }
+    if ((sel & ~3u) == 0) {
+        if (seg == R_SS && (!(s.hflags & hflag::cs64) || rpl != c || c == 3)) gp(s, 0, ra);
+        s.segs[seg] = {0, 0, sel, 0};
+        compute_hflags(s);
+        return;
+    }
+    std::uint64_t where;
+    const std::uint64_t d = read_descriptor(s, sel, where, ra);
+    const segment g = unpack(d, sel);
+    const unsigned dpl = seg_attr::dpl(g.attr);
+    const bool code = g.attr & seg_attr::code, s_bit = g.attr & seg_attr::s;
+    const bool writable = !code && (g.attr & seg_attr::writable), readable = !code || (g.attr & seg_attr::writable);
+    if (!s_bit) gp(s, sel & ~3u, ra);
+    if (seg == R_SS) {
+        if (!writable || rpl != c || dpl != c) gp(s, sel & ~3u, ra);
+        if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_SS, sel & ~3u, ra);
+    } else {
+        if (!readable) gp(s, sel & ~3u, ra);
+        const bool conforming = code && (g.attr & 4);
+        if (!conforming && dpl < std::max(c, rpl)) gp(s, sel & ~3u, ra);
+        if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
+    }
+    mark_accessed(s, where, d, ra);
+    s.segs[seg] = g;
+    s.segs[seg].attr |= seg_attr::accessed;
+    compute_hflags(s);
+}
+
+// JMP far in protected mode to a code segment (gates and TSSes are not yet).
+void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const auto sel = static_cast<std::uint16_t>(selector);
+    if ((sel & ~3u) == 0) gp(s, 0, ra);
+    std::uint64_t where;
+    const std::uint64_t d = read_descriptor(s, sel, where, ra);
+    const segment g = unpack(d, sel);
+    const unsigned dpl = seg_attr::dpl(g.attr), rpl = sel & 3, c = cpl(s);
+    if (!(g.attr & seg_attr::s)) cpu(env).unimplemented("far jumps through gates and task switches", ra);
+    if (!(g.attr & seg_attr::code)) gp(s, sel & ~3u, ra);
+    if (g.attr & 4) {  // conforming
+        if (dpl > c) gp(s, sel & ~3u, ra);
+    } else if (rpl > c || dpl != c) {
+        gp(s, sel & ~3u, ra);
+    }
+    if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
+    const bool long_cs = (s.efer & (1u << 10)) && (g.attr & seg_attr::l);
+    if (!long_cs && offset > g.limit) gp(s, 0, ra);
+    mark_accessed(s, where, d, ra);
+    s.segs[R_CS] = g;
+    s.segs[R_CS].selector = static_cast<std::uint16_t>((sel & ~3u) | c);
+    s.segs[R_CS].attr |= seg_attr::accessed;
+    s.rip = offset;
+    compute_hflags(s);
+}
+
+// LGDT/LIDT: limit and base from memory; the base is 24 bits with a 16-bit
+// operand size, 64 bits in 64-bit mode.
+void h_lxdt(tcg::env_base* env, std::uint64_t which, std::uint64_t addr, std::uint64_t osize) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (cpl(s) != 0) gp(s, 0, ra);
+    const auto limit = static_cast<std::uint32_t>(read_sys(s, addr, tcg::memop::uw, ra));
+    std::uint64_t base = read_sys(s, addr + 2, (s.hflags & hflag::cs64) ? tcg::memop::uq : tcg::memop::ul, ra);
+    if (!(s.hflags & hflag::cs64) && osize == 1) base &= 0xff'ffff;
+    (which ? s.idt : s.gdt) = {base, limit};
+}
+
+void h_sxdt(tcg::env_base* env, std::uint64_t which, std::uint64_t addr) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const dtable& t = which ? s.idt : s.gdt;
+    write_sys(s, addr, t.limit, tcg::memop::uw, ra);
+    write_sys(s, addr + 2, t.base, (s.hflags & hflag::cs64) ? tcg::memop::uq : tcg::memop::ul, ra);
+}
+
+void flush_tlb(state& s) { tcg::tlb_flush(&s.base); }
+
+void h_write_cr(tcg::env_base* env, std::uint64_t n, std::uint64_t v) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (cpl(s) != 0) gp(s, 0, ra);
+    constexpr std::uint64_t PE = 1, PG = 1u << 31, WP = 1u << 16;
+    switch (n) {
+    case 0: {
+        if (!(s.hflags & hflag::cs64)) v &= 0xffff'ffff;
+        if (v >> 32) gp(s, 0, ra);
+        if ((v & PG) && !(v & PE)) gp(s, 0, ra);
+        const bool lme = s.efer & (1u << 8);
+        if ((v & PG) && !(s.cr[0] & PG) && lme && !(s.cr[4] & (1u << 5))) gp(s, 0, ra);  // long mode needs PAE
+        if (!(v & PG) && (s.hflags & hflag::cs64)) gp(s, 0, ra);
+        const std::uint64_t old = s.cr[0];
+        s.cr[0] = v | 0x10;  // ET is fixed
+        if ((v & PG) && lme) s.efer |= 1u << 10;  // LMA
+        if (!(v & PG)) s.efer &= ~(1ull << 10);
+        if ((old ^ v) & (PG | WP | PE)) flush_tlb(s);
+        break;
+    }
+    case 2: s.cr[2] = v; break;
+    case 3:
+        s.cr[3] = (s.hflags & hflag::lma) ? v : v & 0xffff'ffff;
+        flush_tlb(s);
+        break;
+    case 4: {
+        constexpr std::uint64_t PAE = 1u << 5;
+        if ((s.hflags & hflag::lma) && !(v & PAE)) gp(s, 0, ra);
+        const std::uint64_t known = 0x1f'fbff;  // VME..SMAP, without the bits we do not model
+        if (v & ~known) gp(s, 0, ra);
+        if ((s.cr[4] ^ v) & (PAE | (1u << 4) | (1u << 7))) flush_tlb(s);  // PAE, PSE, PGE
+        s.cr[4] = v;
+        break;
+    }
+    case 8: break;  // TPR: no APIC on this machine
+    default: raise_exception(s, EXCP_UD, 0, ra);
+    }
+    compute_hflags(s);
+}
+
+std::uint64_t h_read_cr(tcg::env_base* env, std::uint64_t n) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (cpl(s) != 0) gp(s, 0, ra);
+    switch (n) {
+    case 0: case 2: case 3: case 4: return s.cr[n];
+    case 8: return 0;
+    default: raise_exception(s, EXCP_UD, 0, ra);
+    }
+}
+
+namespace msr {
+inline constexpr std::uint32_t tsc = 0x10, apic_base = 0x1b, mtrrcap = 0xfe, sysenter_cs = 0x174,
+                               sysenter_esp = 0x175, sysenter_eip = 0x176, misc_enable = 0x1a0, pat = 0x277,
+                               mtrr_def_type = 0x2ff, efer = 0xc000'0080, star = 0xc000'0081,
+                               lstar = 0xc000'0082, cstar = 0xc000'0083, fmask = 0xc000'0084,
+                               fs_base = 0xc000'0100, gs_base = 0xc000'0101, kernel_gs_base = 0xc000'0102,
+                               tsc_aux = 0xc000'0103;
+}
+
+// MTRRs: variable ranges 0x200-0x20f and the fixed ranges; kept, not used.
+bool mtrr_slot(std::uint32_t idx, std::size_t& slot) {
+    if (idx >= 0x200 && idx <= 0x20f) slot = idx - 0x200;
+    else if (idx == 0x250) slot = 16;
+    else if (idx == 0x258 || idx == 0x259) slot = 17 + (idx - 0x258);
+    else if (idx >= 0x268 && idx <= 0x26f) slot = 19 + (idx - 0x268);
+    else if (idx == msr::mtrr_def_type) slot = 27;
+    else return false;
+    return true;
+}
+
+void h_wrmsr(tcg::env_base* env) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (cpl(s) != 0) gp(s, 0, ra);
+    const auto idx = static_cast<std::uint32_t>(s.regs[R_ECX]);
+    const std::uint64_t v = (s.regs[R_EDX] << 32) | (s.regs[R_EAX] & 0xffff'ffff);
+    std::size_t slot;
+    switch (idx) {
+    case msr::efer: {
+        constexpr std::uint64_t writable = 1 | (1u << 8) | (1u << 11);  // SCE, LME, NXE
+        if (v & ~(writable | (1u << 10))) gp(s, 0, ra);
+        if (((v ^ s.efer) & (1u << 8)) && (s.cr[0] & (1u << 31))) gp(s, 0, ra);  // LME while paging
+        s.efer = (s.efer & (1u << 10)) | (v & writable);
+        tcg::tlb_flush(&s.base);
+        break;
+    }
+    case msr::star: s.star = v; break;
+    case msr::lstar: s.lstar = v; break;
+    case msr::cstar: s.cstar = v; break;
+    case msr::fmask: s.fmask = v; break;
+    case msr::fs_base: s.segs[R_FS].base = v; break;
+    case msr::gs_base: s.segs[R_GS].base = v; break;
+    case msr::kernel_gs_base: s.kernel_gs_base = v; break;
+    case msr::tsc_aux: s.tsc_aux = v & 0xffff'ffff; break;
+    case msr::tsc: s.tsc_offset = v - __builtin_ia32_rdtsc(); break;
+    case msr::apic_base: s.apic_base = v; break;
+    case msr::pat: s.pat = v; break;
+    case msr::misc_enable: s.misc_enable = v; break;
+    case msr::sysenter_cs: s.sysenter_cs = v & 0xffff; break;
+    case msr::sysenter_esp: s.sysenter_esp = v; break;
+    case msr::sysenter_eip: s.sysenter_eip = v; break;
+    default:
+        if (mtrr_slot(idx, slot)) {
+            s.mtrr[slot] = v;
+            break;
+        }
+        logf(log_item::unimp, "wrmsr: unknown MSR 0x%x\n", idx);
+        gp(s, 0, ra);
+    }
+    compute_hflags(s);
+}
+
+void h_rdmsr(tcg::env_base* env) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (cpl(s) != 0) gp(s, 0, ra);
+    const auto idx = static_cast<std::uint32_t>(s.regs[R_ECX]);
+    std::uint64_t v = 0;
+    std::size_t slot;
+    switch (idx) {
+    case msr::efer: v = s.efer; break;
+    case msr::star: v = s.star; break;
+    case msr::lstar: v = s.lstar; break;
+    case msr::cstar: v = s.cstar; break;
+    case msr::fmask: v = s.fmask; break;
+    case msr::fs_base: v = s.segs[R_FS].base; break;
+    case msr::gs_base: v = s.segs[R_GS].base; break;
+    case msr::kernel_gs_base: v = s.kernel_gs_base; break;
+    case msr::tsc_aux: v = s.tsc_aux; break;
+    case msr::tsc: v = __builtin_ia32_rdtsc() + s.tsc_offset; break;
+    case msr::apic_base: v = s.apic_base; break;
+    case msr::pat: v = s.pat; break;
+    case msr::misc_enable: v = s.misc_enable; break;
+    case msr::mtrrcap: v = 0x508; break;  // 8 variable ranges, fixed ranges, write-combining
+    case msr::sysenter_cs: v = s.sysenter_cs; break;
+    case msr::sysenter_esp: v = s.sysenter_esp; break;
+    case msr::sysenter_eip: v = s.sysenter_eip; break;
+    default:
+        if (mtrr_slot(idx, slot)) {
+            v = s.mtrr[slot];
+            break;
+        }
+        logf(log_item::unimp, "rdmsr: unknown MSR 0x%x\n", idx);
+        gp(s, 0, ra);
+    }
+    s.regs[R_EAX] = v & 0xffff'ffff;
+    s.regs[R_EDX] = v >> 32;
+}
+
+void h_invlpg(tcg::env_base* env, std::uint64_t addr) { tcg::tlb_flush_page(env, addr); }
+
+} // namespace
+
+namespace helper {
+using tcg::make_helper;
+const tcg::helper_info load_seg = make_helper<&h_load_seg>("load_seg", 0);
+const tcg::helper_info ljmp = make_helper<&h_ljmp>("ljmp", 0);
+const tcg::helper_info lxdt = make_helper<&h_lxdt>("lxdt", 0);
+const tcg::helper_info sxdt = make_helper<&h_sxdt>("sxdt", 0);
+const tcg::helper_info write_cr = make_helper<&h_write_cr>("write_cr", 0);
+const tcg::helper_info read_cr = make_helper<&h_read_cr>("read_cr", 0);
+const tcg::helper_info wrmsr = make_helper<&h_wrmsr>("wrmsr", 0);
+const tcg::helper_info rdmsr = make_helper<&h_rdmsr>("rdmsr", 0);
+const tcg::helper_info invlpg = make_helper<&h_invlpg>("invlpg", tcg::helper_flag::no_read_globals | tcg::helper_flag::no_write_globals);
+} // namespace helper
+
+} // namespace qf::x86
