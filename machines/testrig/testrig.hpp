@@ -80,6 +80,16 @@ public:
         if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
         cpu_ = std::make_unique<x86::vcpu>(mem, x86::io_bus{this, &io_in, &io_out},
                                            x86::cpu_identity{&cpuid, base::cpu_type::signature}, cfg, eo);
+        // A triple fault resets the machine, as on a PC; -no-reboot turns
+        // that into a shutdown with status 0, as in QEMU.
+        cpu_->on_triple_fault = [this, no_reboot = o.no_reboot] {
+            if (no_reboot) {
+                this->services().request_exit(0);
+                return false;
+            }
+            reset();
+            return true;
+        };
     }
 
     // system_reset: the devices, then the CPU.

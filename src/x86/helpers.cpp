@@ -16,7 +16,7 @@ vcpu& cpu(tcg::env_base* env) { return *static_cast<vcpu*>(env->owner); }
 std::uint64_t h_compute_eflags(tcg::env_base* env) { return compute_eflags(st(env)); }
 void h_write_eflags(tcg::env_base* env, std::uint64_t v, std::uint64_t mask) { load_eflags(st(env), v, mask); }
 void h_raise(tcg::env_base* env, std::uint64_t vector, std::uint64_t error) {
-    raise_exception(st(env), static_cast<int>(vector), static_cast<std::uint32_t>(error), 0);
+    raise_exception(st(env), static_cast<int>(vector), static_cast<std::uint32_t>(error), no_restore);
 }
 std::uint64_t h_in(tcg::env_base* env, std::uint64_t port, std::uint64_t size) {
     const io_bus& io = cpu(env).io();
@@ -109,7 +109,7 @@ void h_rdtsc(tcg::env_base* env) {
 } // namespace
 
 void raise_exception(state& s, int vector, std::uint32_t error_code, std::uintptr_t retaddr) {
-    if (retaddr) static_cast<tcg::engine*>(s.base.engine)->restore_state(retaddr);
+    if (retaddr != no_restore) static_cast<tcg::engine*>(s.base.engine)->restore_state(retaddr);
     s.exception_index = vector;
     s.error_code = error_code;
     tcg::cpu_loop_exit(&s.base);

@@ -18,8 +18,14 @@ inline constexpr int EXCP_INT_FLAG = 0x100;
 inline constexpr int EXCP_UNIMPLEMENTED = 0x200;
 
 // Raises an exception at the instruction whose host return address is
-// retaddr (0: the state is already at it). Does not return.
+// retaddr; the interpreter knows its instruction without it. no_restore:
+// the state is already where the exception wants it (INT n: after it).
+// Does not return.
+inline constexpr std::uintptr_t no_restore = ~std::uintptr_t{0};
 [[noreturn]] void raise_exception(state& s, int vector, std::uint32_t error_code, std::uintptr_t retaddr);
+
+// Exception and interrupt delivery through the IDT (protected and long mode).
+void deliver_protected(state& s, int vector, bool software, std::uint32_t error);
 
 namespace helper {
 extern const tcg::helper_info compute_eflags;
@@ -41,6 +47,8 @@ extern const tcg::helper_info read_cr;
 extern const tcg::helper_info wrmsr;
 extern const tcg::helper_info rdmsr;
 extern const tcg::helper_info invlpg;
+extern const tcg::helper_info iret;
+extern const tcg::helper_info load_system;
 } // namespace helper
 
 } // namespace qf::x86

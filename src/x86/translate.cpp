@@ -1095,6 +1095,13 @@ bool translator::one_byte() {
         return true;
     }
     case 0xcc: software_interrupt(3); return false;
+    case 0xcf: {  // IRET
+        sync_rip(eip());
+        const temp args[] = {c_.env(), cst(os)};
+        c_.call(helper::iret, temp{}, args);
+        tr_.lookup_and_goto_ptr();
+        return false;
+    }
     case 0xcd: software_interrupt(static_cast<int>(d_.imm & 0xff)); return false;
     case 0xe4: case 0xe5: case 0xec: case 0xed: {  // IN
         const unsigned sl = opsz_byte(op) > 2 ? 2 : opsz_byte(op);
@@ -1283,6 +1290,27 @@ bool translator::two_byte() {
         }
         unimplemented();
         return false;
+    case 0x00: {  // SLDT STR LLDT LTR (VERR/VERW not yet)
+        const unsigned r = d_.reg_low3();
+        if (r <= 1) {
+            const rm_ref dst = rm();
+            const temp v = tmp();
+            c_.ld(v, c_.env(), memop::uw, static_cast<std::int32_t>(r == 0 ? offsetof(state, ldt) + offsetof(segment, selector)
+                                                                            : offsetof(state, tr) + offsetof(segment, selector)));
+            st(dst, dst.mem ? 1 : os, v);
+            return true;
+        }
+        if (r <= 3) {
+            const rm_ref src = rm();
+            const temp sel = ld(src, 1);
+            sync_rip(eip());
+            const temp args[] = {c_.env(), cst(r == 3), sel};
+            c_.call(helper::load_system, temp{}, args);
+            return true;
+        }
+        unimplemented();
+        return false;
+    }
     case 0x06:  // CLTS
     case 0x08:  // INVD
     case 0x09:  // WBINVD

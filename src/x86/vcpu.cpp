@@ -88,7 +88,7 @@ void vcpu::reset() {
 }
 
 void vcpu::unimplemented(const std::string& what, std::uintptr_t retaddr) {
-    if (retaddr) eng_.restore_state(retaddr);
+    if (retaddr != no_restore) eng_.restore_state(retaddr);
     pending_error_ = what;
     st_.exception_index = EXCP_UNIMPLEMENTED;
     tcg::cpu_loop_exit(&st_.base);
@@ -247,30 +247,53 @@ void vcpu::deliver_real_mode(int vector) {
     s.rip = ivt[0];
 }
 
+namespace {
+bool contributory(int v) { return v == 0 || (v >= 10 && v <= 13); }
+} // namespace
+
 bool vcpu::check_events() {
     state& s = st_;
-    if (s.exception_index >= 0) {
-        const int idx = s.exception_index;
-        s.exception_index = -1;
-        if (idx == EXCP_UNIMPLEMENTED) {
-            char where[64];
-            std::snprintf(where, sizeof where, " (guest code at %04x:%08" PRIx64 ")", s.segs[R_CS].selector, s.rip);
-            throw error("x86: " + pending_error_ + " is not implemented yet" + where);
-        }
-        const int vector = idx & 0xff;
-        if (stop_on_exception_) {
-            last_exception_ = vector;
-            stopped_by_exception_ = true;
-            return false;
-        }
-        logf(log_item::int_, "exception/interrupt 0x%02x at %04x:%08" PRIx64 "\n", vector, s.segs[R_CS].selector, s.rip);
-        if (s.hflags & hflag::pe) {
-            char where[64];
-            std::snprintf(where, sizeof where, " (vector %d at %04x:%08" PRIx64 ")", vector, s.segs[R_CS].selector, s.rip);
-            throw error(std::string("x86: protected-mode exception delivery is not implemented yet") + where);
-        }
-        deliver_real_mode(vector);
+    if (s.exception_index < 0) {
+        delivering_ = -1;
+        return !s.halted;
     }
+    const int idx = s.exception_index;
+    s.exception_index = -1;
+    if (idx == EXCP_UNIMPLEMENTED) {
+        char where[64];
+        std::snprintf(where, sizeof where, " (guest code at %04x:%08" PRIx64 ")", s.segs[R_CS].selector, s.rip);
+        throw error("x86: " + pending_error_ + " is not implemented yet" + where);
+    }
+    int vector = idx & 0xff;
+    const bool software = idx & EXCP_INT_FLAG;
+    std::uint32_t error_code = s.error_code;
+    if (stop_on_exception_) {
+        last_exception_ = vector;
+        stopped_by_exception_ = true;
+        return false;
+    }
+    // A fault while delivering another: #DF, or a triple fault.
+    if (delivering_ >= 0 && !software) {
+        const int prev = delivering_;
+        if (prev == 8) {
+            logf(log_item::guest_errors, "triple fault at %04x:%08" PRIx64 "\n", s.segs[R_CS].selector, s.rip);
+            delivering_ = -1;
+            if (on_triple_fault) return on_triple_fault();
+            reset();
+            return true;
+        }
+        if ((contributory(prev) && contributory(vector)) || (prev == 14 && (vector == 14 || contributory(vector)))) {
+            vector = 8;
+            error_code = 0;
+        }
+    }
+    logf(log_item::int_, "%s 0x%02x at %04x:%08" PRIx64 " error %x\n", software ? "interrupt" : "exception", vector,
+         s.segs[R_CS].selector, s.rip, error_code);
+    delivering_ = vector;
+    s.halted = 0;
+    if (s.hflags & hflag::pe) deliver_protected(s, vector, software, error_code);
+    else deliver_real_mode(vector);
+    delivering_ = -1;
     return !s.halted;
 }
 

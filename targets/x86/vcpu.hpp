@@ -9,6 +9,7 @@
 #include "targets/x86/translate.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace qf::x86 {
@@ -54,6 +55,10 @@ public:
     void stop_on_exceptions(bool on) { stop_on_exception_ = on; }
     int last_exception() const { return last_exception_; }
 
+    // A triple fault: the machine resets (true: go on running) or stops
+    // (-no-reboot). Without a handler the CPU alone resets.
+    std::function<bool()> on_triple_fault;
+
     // From any thread: leave run() at the next TB boundary.
     void kick() { st_.base.exit_request.store(1, std::memory_order_relaxed); }
 
@@ -77,6 +82,7 @@ private:
     std::string pending_error_;
     bool stop_on_exception_ = false;
     int last_exception_ = -1;
+    int delivering_ = -1;  // the vector being delivered, for #DF and triple faults
     bool stopped_by_exception_ = false;
     tcg::engine eng_;  // last: it refers to the state
 };

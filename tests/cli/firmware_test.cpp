@@ -16,12 +16,24 @@ struct image {
     const char* name;
     const char* expected_out;
     int expected_status;
+    std::vector<std::string> extra_args;
 };
 
 const image suite[] = {
     {"test-modes", "real mode\r\n32-bit protected mode\r\n64-bit long mode\r\npage walk and 64-bit arithmetic ok\r\n",
-     (0x21 << 1) | 1},
+     (0x21 << 1) | 1, {}},
+    {"test-exceptions",
+     "ex 00 err 00000000\r\nex 06 err 00000000\r\nex 03 err 00000000\r\nex 80 err 00000000\r\n"
+     "ex 0d err 00000050\r\nex 0e err 00000000 cr2 0000000040000000\r\n"
+     "ex 0e err 00000003 cr2 0000000000400000\r\nexceptions ok\r\n",
+     (0x42 << 1) | 1, {}},
+    {"test-triple", "triple fault next\r\n", 0, {"-no-reboot"}},
 };
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+}
 
 std::string path_of(const image& i) { return std::string(QF_FIRMWARE_DIR) + "/" + i.name + ".bin"; }
 
@@ -38,7 +50,7 @@ std::string find_qemu() {
 TEST_CASE("the firmware suite runs from the reset vector on the JIT and the interpreter") {
     for (const image& img : suite)
         for (const char* accel : {"tcg", "tcg,interpreter=on", "tcg,one-insn-per-tb=on"}) {
-            auto r = qft::run({QF_SYSTEM_BINARY, "-nographic", "-accel", accel, "-bios", path_of(img)});
+            auto r = qft::run(with({QF_SYSTEM_BINARY, "-nographic", "-accel", accel, "-bios", path_of(img)}, img.extra_args));
             INFO(img.name << " with -accel " << accel << "\nstderr: " << r.err);
             CHECK(r.out == img.expected_out);
             CHECK(r.status == img.expected_status);
@@ -53,9 +65,10 @@ TEST_CASE("the firmware suite behaves as under QEMU") {
         return;
     }
     for (const image& img : suite) {
-        auto q = qft::run({qemu, "-M", "pc", "-accel", "tcg", "-display", "none", "-nographic", "-bios", path_of(img),
-                           "-device", "isa-debug-exit,iobase=0xf4,iosize=4"});
-        auto ours = qft::run({QF_SYSTEM_BINARY, "-nographic", "-bios", path_of(img)});
+        auto q = qft::run(with({qemu, "-M", "pc", "-accel", "tcg", "-display", "none", "-nographic", "-bios", path_of(img),
+                                "-device", "isa-debug-exit,iobase=0xf4,iosize=4"},
+                               img.extra_args));
+        auto ours = qft::run(with({QF_SYSTEM_BINARY, "-nographic", "-bios", path_of(img)}, img.extra_args));
         INFO(img.name << "\nQEMU stderr: " << q.err);
         CHECK(ours.out == q.out);
         CHECK(ours.status == q.status);

@@ -254,6 +254,11 @@ private:
     irq_controller irqs_;
     device_context ctx_;
     std::tuple<Ds...> devices_;
+
+protected:
+    const device_context& services() const { return ctx_; }
+
+private:
     std::vector<std::unique_ptr<plugged_device>> plugged_;
     address_space memory_;
 };
