@@ -6,7 +6,7 @@ function(qf_add_firmware name source)
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/firmware
-    COMMAND ${QF_NASM} -f bin -w+all -w+error -I ${dir}/ -o ${out} ${source}
+    COMMAND ${QF_NASM} -f bin -w+all -w+error -I ${dir}/ -I ${PROJECT_SOURCE_DIR}/tests/firmware/ -o ${out} ${source}
     DEPENDS ${source} ${ARGN}
     COMMENT "nasm ${name}.bin"
     VERBATIM)

@@ -6,6 +6,7 @@
 #include "qf/core/log.hpp"
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -252,5 +253,35 @@ TEST_CASE("a watchpoint reports the accesses that overlap it and only those") {
         m.run();
         CHECK(m.cpu().halted == 1);
         CHECK(watch_hits.empty());
+    }
+}
+
+TEST_CASE("leaving at a chained TB's entry check resumes at that TB, not at a stale pc") {
+    for (backend be : {backend::jit, backend::interpreter}) {
+        machine m(with(be));
+        // Three rounds of an inner loop; from the second round on, the inner
+        // loop is reached by chained jumps, which skip the pc store.
+        // Long enough for the kicker to land many times, even on a loaded machine.
+        const std::int32_t n = be == backend::jit ? 20000000 : 1000000;
+        m.load(0, {{LI, 3, 0, 0, 3}, {LI, 1, 0, 0, n}, {JMP, 0, 0, 0, 0}, {ADDI, 0, 0, 0, 1}, {ADDI, 1, 1, 0, -1},
+                   {BNE, 0, 1, 2, -24}, {ADDI, 3, 3, 0, -1}, {BNE, 0, 3, 2, -56}, {HALT, 0, 0, 0, 0}});
+        std::atomic<bool> done{false};
+        std::thread kicker([&] {
+            while (!done) {
+                std::this_thread::sleep_for(std::chrono::microseconds(50));
+                m.cpu().base.exit_request = 1;
+            }
+        });
+        int runs = 0;
+        while (!m.cpu().halted && runs < 1000000) {
+            m.cpu().base.exit_request = 0;
+            m.eng().run();
+            ++runs;
+        }
+        done = true;
+        kicker.join();
+        CHECK(m.cpu().halted == 1);
+        CHECK(m.cpu().r[0] == 3 * static_cast<std::uint64_t>(n));
+        CHECK(runs > 1);
     }
 }

@@ -294,7 +294,12 @@ void engine::run_tbs() {
         const std::uintptr_t r = exec(tb);
         last = reinterpret_cast<translation_block*>(r & ~tb_exit::mask);
         idx = r & tb_exit::mask;
-        if (idx == tb_exit::requested) last = nullptr;
+        if (idx == tb_exit::requested) {
+            // Left at its entry check, perhaps reached by a chained jump that
+            // skipped the pc store: the guest is at the TB's first instruction.
+            if (last) ops_.restore(ops_.self, env_, last->start_data);
+            last = nullptr;
+        }
     }
 }
 

@@ -143,7 +143,10 @@ public:
     // Begins a guest instruction (insn_start) and counts it.
     void insn_start(std::uint64_t pc, std::uint64_t extra = 0) {
         ctx().insn_start(pc, extra);
-        ++tb_.icount;
+        if (tb_.icount++ == 0) {
+            tb_.start_data[0] = pc;
+            tb_.start_data[1] = extra;
+        }
     }
     unsigned insns() const { return tb_.icount; }
 

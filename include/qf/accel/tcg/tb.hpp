@@ -36,6 +36,9 @@ struct translation_block {
     std::uint64_t phys_page[2] = {~0ull, ~0ull};  // the second when it spans two pages
     std::uint32_t guest_size = 0;
     std::uint32_t icount = 0;
+    // The first instruction's insn_start data: where the guest is when the
+    // TB leaves at its entry check (a chained jump skips the pc store).
+    std::uint64_t start_data[2] = {0, 0};
     host_code host;
     std::unique_ptr<interp_program> interp;
     translation_block* jmp_dest[2] = {nullptr, nullptr};
