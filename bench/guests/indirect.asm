@@ -29,5 +29,5 @@ f7: dec rax
     ret
 align 8
 table: dq BASE + f0, BASE + f1, BASE + f2, BASE + f3, BASE + f4, BASE + f5, BASE + f6, BASE + f7
-msg_name: db "indirect", 0
+msg_name: db "indirect ", 0
 BOOT64_TAIL

@@ -39,5 +39,5 @@ bench:
     dec r12d
     jnz .round
     ret
-msg_name: db "pagewalk", 0
+msg_name: db "pagewalk ", 0
 BOOT64_TAIL

@@ -325,16 +325,64 @@ private:
         c_.call(helper::compute_eflags, f, args);
         return f;
     }
-    temp carry() {
-        const temp f = eflags();
-        c_.binopi(opc::and_, f, f, 1);
+    // OSZAPC (in their EFLAGS positions, other bits clear), inline when the
+    // last operation is known, through the helper otherwise.
+    temp arith_flags() {
+        const temp f = tmp();
+        if (cc_static_ == CC_OP_EFLAGS) {
+            c_.binopi(opc::and_, f, cc_src_t, eflags_bit::arith);
+            return f;
+        }
+        if (cc_static_ != cc_unknown && (cc_static_ & ~3u) == CC_OP_LOGICB) {
+            const unsigned sl = cc_static_ & 3;
+            const temp z = tmp(), sgn = tmp(), p = tmp();
+            c_.setcond(cond::eq, z, zext(cc_dst_t, sl), cst(0));
+            c_.binopi(opc::shl, f, z, 6);
+            c_.setcond(cond::lt, sgn, sext(cc_dst_t, sl), cst(0));
+            c_.binopi(opc::shl, sgn, sgn, 7);
+            c_.binop(opc::or_, f, f, sgn);
+            c_.unop(opc::ext8u, p, cc_dst_t);
+            c_.unop(opc::ctpop, p, p);
+            c_.binopi(opc::and_, p, p, 1);
+            c_.binopi(opc::xor_, p, p, 1);  // PF: an even number of ones
+            c_.binopi(opc::shl, p, p, 2);
+            c_.binop(opc::or_, f, f, p);
+            return f;
+        }
+        const temp args[] = {c_.env()};
+        c_.call(helper::compute_eflags, f, args);
+        c_.binopi(opc::and_, f, f, eflags_bit::arith);
         return f;
+    }
+    temp carry() {
+        const temp cf = tmp();
+        if (cc_static_ != cc_unknown) {
+            const unsigned sl = cc_static_ & 3, kind = cc_static_ & ~3u;
+            switch (kind) {
+            case CC_OP_ADDB: c_.setcond(cond::ltu, cf, zext(cc_dst_t, sl), zext(cc_src_t, sl)); return cf;
+            case CC_OP_SUBB: {
+                const temp a = tmp();
+                c_.add(a, cc_dst_t, cc_src_t);
+                c_.setcond(cond::ltu, cf, zext(a, sl), zext(cc_src_t, sl));
+                return cf;
+            }
+            case CC_OP_LOGICB: c_.movi(cf, 0); return cf;
+            case CC_OP_INCB:
+            case CC_OP_DECB:
+            case CC_OP_EFLAGS: c_.binopi(opc::and_, cf, cc_src_t, 1); return cf;
+            case CC_OP_MULB: c_.setcond(cond::ne, cf, cc_src_t, cst(0)); return cf;
+            default: break;
+            }
+        }
+        const temp f = eflags();
+        c_.binopi(opc::and_, cf, f, 1);
+        return cf;
     }
     // The value of condition cc (Jcc's low nibble) as 0/1.
     temp cond(unsigned cc) {
         temp fast;
         if (fast_cond(cc, fast)) return fast;
-        const temp f = eflags();
+        const temp f = arith_flags();
         const temp r = tmp();
         switch (cc >> 1) {
         case 0: c_.extract(opc::extract, r, f, 11, 1); break;  // O
@@ -474,8 +522,8 @@ private:
             set_cc(cc_sized(CC_OP_SARB, sl), r, s);
             break;
         }
-        default: {  // rotates: through flags helper for CF/OF
-            const temp f = eflags();
+        default: {  // rotates: CF and OF change, the other flags stay
+            const temp f = arith_flags();
             const temp res = tmp();
             const temp n = tmp();
             if (op == 2 || op == 3) {  // RCL/RCR: rotate through CF, width + 1 bits
@@ -1027,7 +1075,7 @@ bool translator::one_byte() {
         return true;
     }
     case 0x9f: {  // LAHF
-        const temp f = eflags();
+        const temp f = arith_flags();
         c_.binopi(opc::and_, f, f, 0xd5);
         c_.binopi(opc::or_, f, f, 2);
         st_reg(0, 4, f);
@@ -1179,7 +1227,7 @@ bool translator::one_byte() {
         return false;
     }
     case 0xf5: case 0xf8: case 0xf9: {  // CMC CLC STC
-        const temp f = eflags();
+        const temp f = arith_flags();
         if (op == 0xf5) c_.binopi(opc::xor_, f, f, 1);
         else if (op == 0xf8) c_.binopi(opc::and_, f, f, ~1ull);
         else c_.binopi(opc::or_, f, f, 1);

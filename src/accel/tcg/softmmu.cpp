@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace qf::tcg {
 
@@ -21,13 +22,17 @@ void cpu_loop_exit(env_base* env) {
 void tlb_flush(env_base* env) {
     for (auto& mode : env->tlb)
         for (auto& e : mode) e = tlb_entry{};
+    for (auto& mode : env->victim)
+        for (auto& e : mode) e = tlb_entry{};
     if (env->on_tlb_flush) env->on_tlb_flush(env, ~0ull);
 }
 
 void tlb_flush_mmuidx(env_base* env, unsigned mask) {
     for (unsigned m = 0; m < nb_mmu_modes; ++m)
-        if (mask & (1u << m))
+        if (mask & (1u << m)) {
             for (auto& e : env->tlb[m]) e = tlb_entry{};
+            for (auto& e : env->victim[m]) e = tlb_entry{};
+        }
     if (env->on_tlb_flush) env->on_tlb_flush(env, ~0ull);
 }
 
@@ -37,10 +42,16 @@ bool tag_hits(std::uint64_t tag, std::uint64_t page) { return (tag & ~tlb_flag::
 
 void tlb_flush_page(env_base* env, std::uint64_t vaddr) {
     const std::uint64_t page = vaddr & page_mask;
+    auto hits = [&](const tlb_entry& e) {
+        return tag_hits(e.addr_read, page) || tag_hits(e.addr_write, page) || tag_hits(e.addr_code, page);
+    };
     for (auto& mode : env->tlb) {
         tlb_entry& e = mode[tlb_index(vaddr)];
-        if (tag_hits(e.addr_read, page) || tag_hits(e.addr_write, page) || tag_hits(e.addr_code, page)) e = tlb_entry{};
+        if (hits(e)) e = tlb_entry{};
     }
+    for (auto& mode : env->victim)
+        for (auto& e : mode)
+            if (hits(e)) e = tlb_entry{};
     if (env->on_tlb_flush) env->on_tlb_flush(env, page);
 }
 
@@ -85,6 +96,15 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
     std::uint64_t flags = direct ? 0 : tlb_flag::mmio;
     const unsigned w = env->nb_watch ? watched(env, page) : 0;
     tlb_entry& e = env->tlb[mmu_idx][tlb_index(vaddr)];
+    // The entry this one replaces goes to the victim TLB, unless it maps
+    // the same page (a permission upgrade).
+    const bool valid = e.addr_read != tlb_invalid || e.addr_write != tlb_invalid || e.addr_code != tlb_invalid;
+    const bool same = tag_hits(e.addr_read, page) || tag_hits(e.addr_write, page) || tag_hits(e.addr_code, page);
+    if (valid && !same) {
+        const unsigned v = env->victim_next[mmu_idx]++ % victim_entries;
+        env->victim[mmu_idx][v] = e;
+        env->victim_full[mmu_idx][v] = env->full[mmu_idx][tlb_index(vaddr)];
+    }
     e.addend = direct ? reinterpret_cast<std::uintptr_t>(seg->r->host + (ppage - seg->r->base.value)) - page : 0;
     e.addr_read = (prot_mask & prot::read) ? page | flags | ((w & watch_kind::read) ? tlb_flag::watch : 0) : tlb_invalid;
     e.addr_code = (prot_mask & prot::exec) ? page | flags : tlb_invalid;
@@ -96,15 +116,16 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
 }
 
 void tlb_mark_code_page(env_base* env, std::uint64_t phys_page, bool has_code) {
-    for (unsigned m = 0; m < nb_mmu_modes; ++m)
-        for (unsigned i = 0; i < tlb_entries; ++i) {
-            tlb_entry& e = env->tlb[m][i];
-            if (e.addr_write == tlb_invalid || (e.addr_write & (tlb_flag::mmio | tlb_flag::rom)) ||
-                env->full[m][i].phys_page != phys_page)
-                continue;
-            if (has_code) e.addr_write |= tlb_flag::notdirty;
-            else e.addr_write &= ~tlb_flag::notdirty;
-        }
+    auto mark = [&](tlb_entry& e, const tlb_full& f) {
+        if (e.addr_write == tlb_invalid || (e.addr_write & (tlb_flag::mmio | tlb_flag::rom)) || f.phys_page != phys_page)
+            return;
+        if (has_code) e.addr_write |= tlb_flag::notdirty;
+        else e.addr_write &= ~tlb_flag::notdirty;
+    };
+    for (unsigned m = 0; m < nb_mmu_modes; ++m) {
+        for (unsigned i = 0; i < tlb_entries; ++i) mark(env->tlb[m][i], env->full[m][i]);
+        for (unsigned i = 0; i < victim_entries; ++i) mark(env->victim[m][i], env->victim_full[m][i]);
+    }
 }
 
 namespace {
@@ -129,10 +150,23 @@ void check_watch(env_base* env, std::uint64_t addr, unsigned size, bool write, s
     }
 }
 
+std::uint64_t tag_of(const tlb_entry& e, access_type acc) {
+    return acc == access_type::read ? e.addr_read : acc == access_type::write ? e.addr_write : e.addr_code;
+}
+
 tlb_entry& entry_for(env_base* env, std::uint64_t addr, access_type acc, unsigned mmu, std::uintptr_t ra) {
-    tlb_entry& e = env->tlb[mmu][tlb_index(addr)];
-    const std::uint64_t tag = acc == access_type::read ? e.addr_read : acc == access_type::write ? e.addr_write : e.addr_code;
+    const unsigned idx = tlb_index(addr);
+    tlb_entry& e = env->tlb[mmu][idx];
+    const std::uint64_t tag = tag_of(e, acc);
     if (!tag_hits(tag, addr & page_mask)) {
+        for (unsigned v = 0; v < victim_entries; ++v) {
+            tlb_entry& ve = env->victim[mmu][v];
+            if (tag_hits(tag_of(ve, acc), addr & page_mask)) {
+                std::swap(e, ve);
+                std::swap(env->full[mmu][idx], env->victim_full[mmu][v]);
+                return e;
+            }
+        }
         env->mmu->tlb_fill(env, addr, acc, mmu, ra);
         const std::uint64_t t2 = acc == access_type::read ? e.addr_read : acc == access_type::write ? e.addr_write : e.addr_code;
         if (!tag_hits(t2, addr & page_mask)) {

@@ -20,6 +20,11 @@ inline constexpr std::uint64_t page_mask = ~(page_size - 1);
 inline constexpr unsigned tlb_bits = 8;
 inline constexpr unsigned tlb_entries = 1u << tlb_bits;
 inline constexpr unsigned nb_mmu_modes = 8;
+// Entries evicted from the direct-mapped TLB go to a small fully
+// associative victim TLB first, as in QEMU, so two pages that share an
+// index (copying between buffers 16 MiB apart) do not walk the page
+// tables on every access.
+inline constexpr unsigned victim_entries = 8;
 
 // Low tag bits force the slow path; an all-ones tag never matches.
 namespace tlb_flag {
@@ -99,6 +104,9 @@ struct env_base {
     std::uint64_t insn_data[2] = {0, 0};
     tlb_entry tlb[nb_mmu_modes][tlb_entries];
     tlb_full full[nb_mmu_modes][tlb_entries];
+    tlb_entry victim[nb_mmu_modes][victim_entries];
+    tlb_full victim_full[nb_mmu_modes][victim_entries];
+    unsigned victim_next[nb_mmu_modes] = {};
 };
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 
