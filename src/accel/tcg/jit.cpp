@@ -984,8 +984,12 @@ private:
         const std::int32_t cmp_off = load ? static_cast<std::int32_t>(offsetof(tlb_entry, addr_read))
                                           : static_cast<std::int32_t>(offsetof(tlb_entry, addr_write));
         g_.mov(g_.rax, r64(ra));
-        g_.shr(g_.rax, static_cast<int>(page_bits - 5));
-        g_.and_(g_.eax, (tlb_entries - 1) << 5);
+        g_.shr(g_.rax, static_cast<int>(page_bits));
+        g_.mov(g_.rcx, g_.rax);
+        g_.shr(g_.rcx, static_cast<int>(tlb_fold_shift));
+        g_.xor_(g_.eax, g_.ecx);
+        g_.and_(g_.eax, tlb_entries - 1);
+        g_.shl(g_.eax, 5);
         if (size == 1) g_.mov(g_.rcx, r64(ra));
         else g_.lea(g_.rcx, g_.ptr[r64(ra) + static_cast<int>(size - 1)]);
         g_.and_(g_.rcx, static_cast<std::uint32_t>(page_mask));

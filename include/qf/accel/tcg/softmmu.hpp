@@ -113,7 +113,13 @@ static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 constexpr std::int32_t tlb_offset(unsigned mmu_idx) {
     return static_cast<std::int32_t>(offsetof(env_base, tlb) + mmu_idx * sizeof(tlb_entry) * tlb_entries);
 }
-constexpr unsigned tlb_index(std::uint64_t vaddr) { return (vaddr >> page_bits) & (tlb_entries - 1); }
+// The page number folded once, so that buffers at power-of-two distances
+// (16 MiB apart, say) do not all land on one entry. The JIT emits the same.
+inline constexpr unsigned tlb_fold_shift = 8;
+constexpr unsigned tlb_index(std::uint64_t vaddr) {
+    const std::uint64_t pn = vaddr >> page_bits;
+    return static_cast<unsigned>((pn ^ (pn >> tlb_fold_shift)) & (tlb_entries - 1));
+}
 
 // Leaves generated code and helpers for the cpu loop (a longjmp: the frames
 // it crosses must be trivially destructible).
