@@ -112,13 +112,23 @@ walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::acces
     const bool write = acc == access_type::write, exec = acc == access_type::exec;
     const bool nxe = (s.efer >> 11) & 1, wp = (s.cr[0] >> 16) & 1;
     const std::uint64_t a20 = s.a20_mask;
+    // Page tables live in RAM: read them straight from its host memory.
+    auto host = [&](std::uint64_t pa, unsigned size) -> std::byte* {
+        const auto* seg = as.find(gpa{pa});
+        if (!seg || seg->r->kind != region_kind::ram || pa + size - 1 > seg->last) return nullptr;
+        return seg->r->host + (pa - seg->r->base.value);
+    };
     auto rd = [&](std::uint64_t pa, unsigned size) {
         std::uint64_t v = 0;
-        as.read(gpa{pa & a20}, std::span(reinterpret_cast<std::byte*>(&v), size));
+        pa &= a20;
+        if (std::byte* h = host(pa, size)) std::memcpy(&v, h, size);
+        else as.read(gpa{pa}, std::span(reinterpret_cast<std::byte*>(&v), size));
         return v;
     };
     auto wr = [&](std::uint64_t pa, std::uint64_t v, unsigned size) {
-        as.write(gpa{pa & a20}, std::span(reinterpret_cast<const std::byte*>(&v), size));
+        pa &= a20;
+        if (std::byte* h = host(pa, size)) std::memcpy(h, &v, size);
+        else as.write(gpa{pa}, std::span(reinterpret_cast<const std::byte*>(&v), size));
     };
     const std::uint32_t err_base = (write ? 2u : 0u) | (user ? 4u : 0u) | (exec && nxe ? 16u : 0u);
     auto not_present = [&] { return walk_result{false, 0, 0, err_base}; };
