@@ -24,6 +24,12 @@ inline constexpr int EXCP_UNIMPLEMENTED = 0x200;
 inline constexpr std::uintptr_t no_restore = ~std::uintptr_t{0};
 [[noreturn]] void raise_exception(state& s, int vector, std::uint32_t error_code, std::uintptr_t retaddr);
 
+// Supervisor accesses to linear addresses (descriptor tables, TSS, the
+// stacks of interrupt delivery), and a descriptor's segment.
+std::uint64_t read_sys(state& s, std::uint64_t addr, std::uint32_t mop, std::uintptr_t ra);
+void write_sys(state& s, std::uint64_t addr, std::uint64_t v, std::uint32_t mop, std::uintptr_t ra);
+segment unpack_descriptor(std::uint64_t d, std::uint16_t sel);
+
 // Exception and interrupt delivery through the IDT (protected and long mode).
 void deliver_protected(state& s, int vector, bool software, std::uint32_t error);
 

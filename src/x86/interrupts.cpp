@@ -15,31 +15,13 @@ state& st(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
 vcpu& cpu_of(state& s) { return *static_cast<vcpu*>(s.base.owner); }
 unsigned cpl(const state& s) { return s.hflags & hflag::cpl_mask; }
 
-std::uint64_t rd(state& s, std::uint64_t a, std::uint32_t mop, std::uintptr_t ra) {
-    return tcg::guest_load(&s.base, a, tcg::memop::with_mmu(mop, 0), ra);
-}
-void wr(state& s, std::uint64_t a, std::uint64_t v, std::uint32_t mop, std::uintptr_t ra) {
-    tcg::guest_store(&s.base, a, v, tcg::memop::with_mmu(mop, 0), ra);
-}
-
-segment unpack(std::uint64_t d, std::uint16_t sel) {
-    segment g;
-    g.selector = sel;
-    g.base = ((d >> 16) & 0xff'ffff) | ((d >> 32) & 0xff00'0000);
-    std::uint32_t limit = static_cast<std::uint32_t>((d & 0xffff) | ((d >> 32) & 0xf'0000));
-    g.attr = static_cast<std::uint16_t>(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 8));
-    if (g.attr & seg_attr::g) limit = (limit << 12) | 0xfff;
-    g.limit = limit;
-    return g;
-}
-
 // The code/data descriptor a selector names; #GP(error) when it is null or
 // past its table.
 std::uint64_t descriptor(state& s, std::uint16_t sel, std::uint32_t error, std::uintptr_t ra) {
     if ((sel & ~3u) == 0) raise_exception(s, EXCP_GP, error, ra);
     const dtable t = (sel & 4) ? dtable{s.ldt.base, s.ldt.limit} : s.gdt;
     if ((sel & ~7u) + 7 > t.limit) raise_exception(s, EXCP_GP, sel & ~3u, ra);
-    return rd(s, t.base + (sel & ~7u), tcg::memop::uq, ra);
+    return read_sys(s, t.base + (sel & ~7u), tcg::memop::uq, ra);
 }
 
 bool has_error_code(int v) { return v == 8 || v == 10 || v == 11 || v == 12 || v == 13 || v == 14 || v == 17 || v == 21; }
@@ -54,8 +36,8 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
     const unsigned entry = lm ? 16 : 8;
     if (static_cast<std::uint64_t>(vector) * entry + entry - 1 > s.idt.limit) raise_exception(s, EXCP_GP, gate_err, no_restore);
     const std::uint64_t at = s.idt.base + static_cast<std::uint64_t>(vector) * entry;
-    const std::uint64_t lo = rd(s, at, tcg::memop::uq, 0);
-    const std::uint64_t hi = lm ? rd(s, at + 8, tcg::memop::uq, 0) : 0;
+    const std::uint64_t lo = read_sys(s, at, tcg::memop::uq, 0);
+    const std::uint64_t hi = lm ? read_sys(s, at + 8, tcg::memop::uq, 0) : 0;
     const unsigned type = (lo >> 40) & 0x1f, gate_dpl = (lo >> 45) & 3;
     if (software && gate_dpl < cpl(s)) raise_exception(s, EXCP_GP, gate_err, no_restore);
     if (!((lo >> 47) & 1)) raise_exception(s, EXCP_NP, gate_err, no_restore);
@@ -68,7 +50,7 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
     std::uint64_t offset = (lo & 0xffff) | ((lo >> 32) & 0xffff'0000);
     if (lm) offset |= hi << 32;
 
-    const segment code = unpack(descriptor(s, sel, 0, 0), sel);
+    const segment code = unpack_descriptor(descriptor(s, sel, 0, 0), sel);
     if (!(code.attr & seg_attr::s) || !(code.attr & seg_attr::code) || seg_attr::dpl(code.attr) > cpl(s))
         raise_exception(s, EXCP_GP, sel & ~3u, no_restore);
     if (!(code.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, no_restore);
@@ -85,12 +67,12 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
     if (lm) {
         const unsigned ist = (lo >> 32) & 7;
         std::uint64_t sp = old_sp;
-        if (ist) sp = rd(s, s.tr.base + 36 + (ist - 1) * 8, tcg::memop::uq, 0);
-        else if (new_cpl < old_cpl) sp = rd(s, s.tr.base + 4 + new_cpl * 8, tcg::memop::uq, 0);
+        if (ist) sp = read_sys(s, s.tr.base + 36 + (ist - 1) * 8, tcg::memop::uq, 0);
+        else if (new_cpl < old_cpl) sp = read_sys(s, s.tr.base + 4 + new_cpl * 8, tcg::memop::uq, 0);
         sp &= ~std::uint64_t{15};
         auto push = [&](std::uint64_t v) {
             sp -= 8;
-            wr(s, sp, v, tcg::memop::uq, 0);
+            write_sys(s, sp, v, tcg::memop::uq, 0);
         };
         push(old_ss);
         push(old_sp);
@@ -106,11 +88,11 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
         bool ss32 = s.hflags & hflag::ss32;
         if (new_cpl < old_cpl) {  // the inner stack from the TSS
             const bool tss32 = ((s.tr.attr & 0xf) == 0x9 || (s.tr.attr & 0xf) == 0xb);
-            const std::uint64_t esp = tss32 ? rd(s, s.tr.base + 4 + new_cpl * 8, tcg::memop::ul, 0)
-                                            : rd(s, s.tr.base + 2 + new_cpl * 4, tcg::memop::uw, 0);
-            const auto nss = static_cast<std::uint16_t>(tss32 ? rd(s, s.tr.base + 8 + new_cpl * 8, tcg::memop::uw, 0)
-                                                              : rd(s, s.tr.base + 4 + new_cpl * 4, tcg::memop::uw, 0));
-            const segment ssd = unpack(descriptor(s, nss, nss & ~3u, 0), nss);
+            const std::uint64_t esp = tss32 ? read_sys(s, s.tr.base + 4 + new_cpl * 8, tcg::memop::ul, 0)
+                                            : read_sys(s, s.tr.base + 2 + new_cpl * 4, tcg::memop::uw, 0);
+            const auto nss = static_cast<std::uint16_t>(tss32 ? read_sys(s, s.tr.base + 8 + new_cpl * 8, tcg::memop::uw, 0)
+                                                              : read_sys(s, s.tr.base + 4 + new_cpl * 4, tcg::memop::uw, 0));
+            const segment ssd = unpack_descriptor(descriptor(s, nss, nss & ~3u, 0), nss);
             if ((nss & 3) != new_cpl || seg_attr::dpl(ssd.attr) != new_cpl || (ssd.attr & seg_attr::code) ||
                 !(ssd.attr & seg_attr::writable))
                 raise_exception(s, EXCP_TS, nss & ~3u, no_restore);
@@ -124,7 +106,7 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
         const std::uint64_t mask = ss32 ? 0xffff'ffff : 0xffff;
         auto push = [&](std::uint64_t v) {
             sp = (sp - size) & mask;
-            wr(s, (ss_base + sp) & 0xffff'ffff, v, size == 4 ? tcg::memop::ul : tcg::memop::uw, 0);
+            write_sys(s, (ss_base + sp) & 0xffff'ffff, v, size == 4 ? tcg::memop::ul : tcg::memop::uw, 0);
         };
         if (new_cpl < old_cpl) {
             push(old_ss);
@@ -160,7 +142,7 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
     auto pop = [&]() {
         std::uint64_t a = s.segs[R_SS].base + sp;
         if (!(s.hflags & hflag::cs64)) a &= 0xffff'ffff;
-        const std::uint64_t v = rd(s, a, mop, ra);
+        const std::uint64_t v = read_sys(s, a, mop, ra);
         sp = (sp + size) & sp_mask;
         return v;
     };
@@ -184,7 +166,7 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
     if (!lm && (new_flags & eflags_bit::vm) && cpl(s) == 0)
         cpu_of(s).unimplemented("returns to virtual-8086 mode", ra);
     const unsigned old_cpl = cpl(s), rpl = new_cs & 3;
-    const segment code = unpack(descriptor(s, new_cs, 0, ra), new_cs);
+    const segment code = unpack_descriptor(descriptor(s, new_cs, 0, ra), new_cs);
     if (!(code.attr & seg_attr::s) || !(code.attr & seg_attr::code) || rpl < old_cpl)
         raise_exception(s, EXCP_GP, new_cs & ~3u, ra);
     const unsigned dpl = seg_attr::dpl(code.attr);
@@ -210,7 +192,7 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
         if ((new_ss & ~3u) == 0 && lm && rpl != 3) {
             s.segs[R_SS] = {0, 0, new_ss, 0};
         } else {
-            const segment ssd = unpack(descriptor(s, new_ss, new_ss & ~3u, ra), new_ss);
+            const segment ssd = unpack_descriptor(descriptor(s, new_ss, new_ss & ~3u, ra), new_ss);
             if ((new_ss & 3) != rpl || seg_attr::dpl(ssd.attr) != rpl || (ssd.attr & seg_attr::code) ||
                 !(ssd.attr & seg_attr::writable))
                 raise_exception(s, EXCP_GP, new_ss & ~3u, ra);
@@ -239,15 +221,15 @@ void h_load_system(tcg::env_base* env, std::uint64_t is_tr, std::uint64_t select
     const bool lm = s.hflags & hflag::lma;
     if ((sel & ~7u) + (lm ? 15u : 7u) > s.gdt.limit) raise_exception(s, EXCP_GP, sel & ~3u, ra);
     const std::uint64_t at = s.gdt.base + (sel & ~7u);
-    const std::uint64_t d = rd(s, at, tcg::memop::uq, ra);
-    segment g = unpack(d, sel);
+    const std::uint64_t d = read_sys(s, at, tcg::memop::uq, ra);
+    segment g = unpack_descriptor(d, sel);
     const unsigned type = g.attr & 0x1f;
     const bool ok = is_tr ? (type == 0x09 || type == 0x01) : type == 0x02;
     if (!ok) raise_exception(s, EXCP_GP, sel & ~3u, ra);
     if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
-    if (lm) g.base |= rd(s, at + 8, tcg::memop::ul, ra) << 32;
+    if (lm) g.base |= read_sys(s, at + 8, tcg::memop::ul, ra) << 32;
     if (is_tr) {
-        wr(s, at + 5, ((d >> 40) & 0xff) | 2, tcg::memop::ub, ra);  // busy
+        write_sys(s, at + 5, ((d >> 40) & 0xff) | 2, tcg::memop::ub, ra);  // busy
         g.attr |= 2;
         s.tr = g;
     } else {

@@ -10,6 +10,24 @@
 
 namespace qf::x86 {
 
+std::uint64_t read_sys(state& s, std::uint64_t addr, std::uint32_t mop, std::uintptr_t ra) {
+    return tcg::guest_load(&s.base, addr, tcg::memop::with_mmu(mop, 0), ra);
+}
+void write_sys(state& s, std::uint64_t addr, std::uint64_t v, std::uint32_t mop, std::uintptr_t ra) {
+    tcg::guest_store(&s.base, addr, v, tcg::memop::with_mmu(mop, 0), ra);
+}
+
+segment unpack_descriptor(std::uint64_t d, std::uint16_t sel) {
+    segment g;
+    g.selector = sel;
+    g.base = ((d >> 16) & 0xff'ffff) | ((d >> 32) & 0xff00'0000);
+    std::uint32_t limit = static_cast<std::uint32_t>((d & 0xffff) | ((d >> 32) & 0xf'0000));
+    g.attr = static_cast<std::uint16_t>(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 8));
+    if (g.attr & seg_attr::g) limit = (limit << 12) | 0xfff;
+    g.limit = limit;
+    return g;
+}
+
 namespace {
 
 #define QF_GETPC() reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
@@ -17,14 +35,6 @@ namespace {
 state& st(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
 vcpu& cpu(tcg::env_base* env) { return *static_cast<vcpu*>(env->owner); }
 unsigned cpl(const state& s) { return s.hflags & hflag::cpl_mask; }
-
-// Supervisor data access to a linear address, as descriptor-table reads are.
-std::uint64_t read_sys(state& s, std::uint64_t addr, std::uint32_t mop, std::uintptr_t ra) {
-    return tcg::guest_load(&s.base, addr, tcg::memop::with_mmu(mop, 0), ra);
-}
-void write_sys(state& s, std::uint64_t addr, std::uint64_t v, std::uint32_t mop, std::uintptr_t ra) {
-    tcg::guest_store(&s.base, addr, v, tcg::memop::with_mmu(mop, 0), ra);
-}
 
 void gp(state& s, std::uint32_t error, std::uintptr_t ra) { raise_exception(s, EXCP_GP, error, ra); }
 
@@ -35,17 +45,6 @@ std::uint64_t read_descriptor(state& s, std::uint16_t sel, std::uint64_t& where,
     if (index + 7 > t.limit) gp(s, sel & ~3u, ra);
     where = t.base + index;
     return read_sys(s, where, tcg::memop::uq, ra);
-}
-
-segment unpack(std::uint64_t d, std::uint16_t sel) {
-    segment g;
-    g.selector = sel;
-    g.base = ((d >> 16) & 0xff'ffff) | ((d >> 32) & 0xff00'0000);
-    std::uint32_t limit = static_cast<std::uint32_t>((d & 0xffff) | ((d >> 32) & 0xf'0000));
-    g.attr = static_cast<std::uint16_t>(((d >> 40) & 0xff) | (((d >> 52) & 0xf) << 8));
-    if (g.attr & seg_attr::g) limit = (limit << 12) | 0xfff;
-    g.limit = limit;
-    return g;
 }
 
 void mark_accessed(state& s, std::uint64_t where, std::uint64_t d, std::uintptr_t ra) {
@@ -70,7 +69,7 @@ void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selec
     }
     std::uint64_t where;
     const std::uint64_t d = read_descriptor(s, sel, where, ra);
-    const segment g = unpack(d, sel);
+    const segment g = unpack_descriptor(d, sel);
     const unsigned dpl = seg_attr::dpl(g.attr);
     const bool code = g.attr & seg_attr::code, s_bit = g.attr & seg_attr::s;
     const bool writable = !code && (g.attr & seg_attr::writable), readable = !code || (g.attr & seg_attr::writable);
@@ -98,7 +97,7 @@ void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
     if ((sel & ~3u) == 0) gp(s, 0, ra);
     std::uint64_t where;
     const std::uint64_t d = read_descriptor(s, sel, where, ra);
-    const segment g = unpack(d, sel);
+    const segment g = unpack_descriptor(d, sel);
     const unsigned dpl = seg_attr::dpl(g.attr), rpl = sel & 3, c = cpl(s);
     if (!(g.attr & seg_attr::s)) cpu(env).unimplemented("far jumps through gates and task switches", ra);
     if (!(g.attr & seg_attr::code)) gp(s, sel & ~3u, ra);

@@ -17,26 +17,9 @@
 using namespace qf::tcg;
 using namespace qf::tcg::toy;
 
-namespace {
-
-std::vector<insn> sum_loop(std::int32_t n) {
-    // r0 = sum of 1..n, r1 counts down, r2 stays 0
-    return {{LI, 0, 0, 0, 0}, {LI, 1, 0, 0, n}, {ADD, 0, 0, 1, 0}, {ADDI, 1, 1, 0, -1}, {BNE, 0, 1, 2, -24},
-            {HALT, 0, 0, 0, 0}};
-}
-
-engine_options with(backend be) {
-    engine_options o;
-    o.be = be;
-    o.tb_size_mib = 16;
-    return o;
-}
-
-} // namespace
-
 TEST_CASE("a chained loop computes the same sum on the JIT and the interpreter") {
     for (backend be : {backend::jit, backend::interpreter}) {
-        machine m(with(be));
+        machine m(options(be));
         m.load(0, sum_loop(100000));
         m.run();
         CHECK(m.cpu().halted == 1);
@@ -50,7 +33,7 @@ TEST_CASE("a chained loop computes the same sum on the JIT and the interpreter")
 }
 
 TEST_CASE("nochain and one-insn-per-tb give the same result the slow way") {
-    engine_options o = with(backend::jit);
+    engine_options o = options(backend::jit);
     o.nochain = true;
     machine a(o);
     a.load(0, sum_loop(1000));
@@ -70,7 +53,7 @@ TEST_CASE("nochain and one-insn-per-tb give the same result the slow way") {
 
 TEST_CASE("indirect jumps go through the TB lookup helper") {
     for (backend be : {backend::jit, backend::interpreter}) {
-        machine m(with(be));
+        machine m(options(be));
         // r3 = address of the loop head; JR back to it until r1 reaches 0.
         m.load(0, {{LI, 1, 0, 0, 500}, {LI, 3, 0, 0, 0x2000}, {JMP, 0, 0, 0, 0x2000 - 24}});
         m.load(0x2000, {{ADDI, 0, 0, 0, 3}, {ADDI, 1, 1, 0, -1}, {BNE, 0, 1, 2, 8}, {HALT, 0, 0, 0, 0}, {JR, 0, 3, 0, 0}});
@@ -83,7 +66,7 @@ TEST_CASE("indirect jumps go through the TB lookup helper") {
 
 TEST_CASE("a store into code already translated invalidates it") {
     for (backend be : {backend::jit, backend::interpreter}) {
-        machine m(with(be));
+        machine m(options(be));
         // Run the routine at 0x800 (r0 += 1) once, patch its immediate to
         // 100 with a byte store, run it again.
         const std::uint64_t patched = encode({ADDI, 0, 0, 0, 100});
@@ -101,7 +84,7 @@ TEST_CASE("a store into code already translated invalidates it") {
 
 TEST_CASE("a TB that rewrites its own next instruction sees the new one") {
     for (backend be : {backend::jit, backend::interpreter}) {
-        machine m(with(be));
+        machine m(options(be));
         const std::uint64_t patched = encode({ADDI, 0, 0, 0, 42});
         // 0x00: LI r4, imm-of-patched ; 0x08: LI r5, 0x20 ; 0x10: STB [r5+4], r4
         // 0x18: ADDI r0, r0, 1  (unchanged) ; 0x20: ADDI r0, r0, 7 (patched to 42) ; 0x28: HALT
@@ -116,7 +99,7 @@ TEST_CASE("a TB that rewrites its own next instruction sees the new one") {
 
 TEST_CASE("a fault leaves the state precise at the faulting instruction") {
     for (backend be : {backend::jit, backend::interpreter}) {
-        machine m(with(be));
+        machine m(options(be));
         m.load(0, {{LI, 0, 0, 0, 11}, {LI, 1, 0, 0, 0x7000000}, {ADDI, 2, 0, 0, 1}, {LD, 3, 1, 0, 8}, {LI, 0, 0, 0, 99},
                    {HALT, 0, 0, 0, 0}});
         m.run();
@@ -130,7 +113,7 @@ TEST_CASE("a fault leaves the state precise at the faulting instruction") {
 }
 
 TEST_CASE("an illegal instruction and MMIO stores reach their handlers") {
-    machine m(with(backend::jit));
+    machine m(options(backend::jit));
     m.load(0, {{LI, 1, 0, 0, static_cast<std::int32_t>(console)}, {LI, 2, 0, 0, 'o'}, {STB, 0, 1, 2, 0},
                {LI, 2, 0, 0, 'k'}, {STB, 0, 1, 2, 0}, {0x7f, 0, 0, 0, 0}});
     m.run();
@@ -141,7 +124,7 @@ TEST_CASE("an illegal instruction and MMIO stores reach their handlers") {
 
 TEST_CASE("an exit request stops an endless chained loop") {
     for (backend be : {backend::jit, backend::interpreter}) {
-        machine m(with(be));
+        machine m(options(be));
         m.load(0, {{ADDI, 0, 0, 0, 1}, {JMP, 0, 0, 0, -16}});
         std::thread stopper([&] {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -155,7 +138,7 @@ TEST_CASE("an exit request stops an endless chained loop") {
 }
 
 TEST_CASE("a full code buffer is flushed and translation goes on") {
-    engine_options o = with(backend::jit);
+    engine_options o = options(backend::jit);
     o.tb_size_mib = 1;
     machine m(o);
     // 20000 small TBs (two instructions each) need more than 1 MiB of code.
@@ -181,7 +164,7 @@ TEST_CASE("logging op and op_opt and out_asm and exec prints the IR and host cod
     close(fd);
     qf::set_log_file(path);
     qf::set_log_mask(qf::parse_log_items("op,op_opt,out_asm,exec"));
-    machine m(with(backend::jit));
+    machine m(options(backend::jit));
     m.load(0, sum_loop(3));
     m.run();
     qf::set_log_mask(0);
@@ -225,7 +208,7 @@ TEST_CASE("a watchpoint reports the accesses that overlap it and only those") {
     for (backend be : {backend::jit, backend::interpreter}) {
         watch_hits.clear();
         stop_on_watch = false;
-        machine m(with(be));
+        machine m(options(be));
         m.cpu().base.on_watch = &record_watch;
         watchpoint_insert(&m.cpu().base, 0x4008, 8, watch_kind::write);
         m.load(0, {{LI, 1, 0, 0, 0x4000}, {LI, 2, 0, 0, 5}, {ST, 0, 1, 2, 0}, {ST, 0, 1, 2, 8}, {LD, 3, 1, 0, 8},
@@ -258,7 +241,7 @@ TEST_CASE("a watchpoint reports the accesses that overlap it and only those") {
 
 TEST_CASE("leaving at a chained TB's entry check resumes at that TB, not at a stale pc") {
     for (backend be : {backend::jit, backend::interpreter}) {
-        machine m(with(be));
+        machine m(options(be));
         // Three rounds of an inner loop; from the second round on, the inner
         // loop is reached by chained jumps, which skip the pc store.
         // Long enough for the kicker to land many times, even on a loaded machine.

@@ -9,11 +9,6 @@ using namespace qf::tcg::toy;
 
 namespace {
 
-std::vector<insn> sum_loop(std::int32_t n) {
-    return {{LI, 0, 0, 0, 0}, {LI, 1, 0, 0, n}, {ADD, 0, 0, 1, 0}, {ADDI, 1, 1, 0, -1}, {BNE, 0, 1, 2, -24},
-            {HALT, 0, 0, 0, 0}};
-}
-
 struct count_insns {
     static inline std::uint64_t n = 0;
     static hook_result on_insn(env_base*, std::uint64_t) {
@@ -51,19 +46,12 @@ struct trace_io {
     }
 };
 
-engine_options with(backend be) {
-    engine_options o;
-    o.be = be;
-    o.tb_size_mib = 16;
-    return o;
-}
-
 } // namespace
 
 TEST_CASE("an instruction hook sees every executed instruction") {
     for (backend be : {backend::jit, backend::interpreter}) {
         count_insns::n = 0;
-        basic_machine<hook_policy<count_insns>> m(with(be));
+        basic_machine<hook_policy<count_insns>> m(options(be));
         m.load(0, sum_loop(100));
         m.run();
         CHECK(m.cpu().r[0] == 5050);
@@ -74,7 +62,7 @@ TEST_CASE("an instruction hook sees every executed instruction") {
 TEST_CASE("an instruction hook stops the guest before the instruction it names") {
     for (backend be : {backend::jit, backend::interpreter}) {
         stop_at::pc = 3 * 8;  // the ADDI in the loop body
-        basic_machine<hook_policy<stop_at>> m(with(be));
+        basic_machine<hook_policy<stop_at>> m(options(be));
         m.load(0, sum_loop(5));
         m.run();
         CHECK(m.cpu().base.hook_stop == 1);
@@ -93,7 +81,7 @@ TEST_CASE("an instruction hook stops the guest before the instruction it names")
 TEST_CASE("a memory hook sees each guest access with its value") {
     for (backend be : {backend::jit, backend::interpreter}) {
         trace_mem::log.clear();
-        basic_machine<hook_policy<trace_mem>> m(with(be));
+        basic_machine<hook_policy<trace_mem>> m(options(be));
         m.load(0, {{LI, 1, 0, 0, 0x4000}, {LI, 2, 0, 0, 77}, {ST, 0, 1, 2, 8}, {LDB, 3, 1, 0, 8}, {HALT, 0, 0, 0, 0}});
         m.run();
         using a = trace_mem::access;
@@ -106,7 +94,7 @@ TEST_CASE("port I/O and interrupt hooks see the target's calls and can stop it")
     trace_io::outs.clear();
     trace_io::vectors.clear();
     trace_io::stop_on_int = true;
-    basic_machine<hook_policy<trace_io, count_insns>> m(with(backend::jit));
+    basic_machine<hook_policy<trace_io, count_insns>> m(options(backend::jit));
     m.load(0, {{LI, 1, 0, 0, 'h'}, {OUT, 0, 1, 0, 0xe9}, {INT, 0, 0, 0, 0x21}, {JMP, 0, 0, 0, 0}, {LI, 0, 0, 0, 1},
                {HALT, 0, 0, 0, 0}});
     m.run();
@@ -121,9 +109,9 @@ TEST_CASE("port I/O and interrupt hooks see the target's calls and can stop it")
 }
 
 TEST_CASE("an empty hook policy generates exactly the code of no policy") {
-    basic_machine<void> bare(with(backend::jit));
-    basic_machine<hook_policy<>> empty(with(backend::jit));
-    basic_machine<hook_policy<count_insns>> hooked(with(backend::jit));
+    basic_machine<void> bare(options(backend::jit));
+    basic_machine<hook_policy<>> empty(options(backend::jit));
+    basic_machine<hook_policy<count_insns>> hooked(options(backend::jit));
     bare.load(0, sum_loop(10));
     empty.load(0, sum_loop(10));
     hooked.load(0, sum_loop(10));

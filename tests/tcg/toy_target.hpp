@@ -256,4 +256,18 @@ private:
 
 using machine = basic_machine<>;
 
+// Engine settings for tests: a backend and a small code buffer.
+inline engine_options options(backend be) {
+    engine_options o;
+    o.be = be;
+    o.tb_size_mib = 16;
+    return o;
+}
+
+// r0 = 1 + 2 + ... + n, with a chained loop; then HALT.
+inline std::vector<insn> sum_loop(std::int32_t n) {
+    return {{LI, 0, 0, 0, 0}, {LI, 1, 0, 0, n}, {ADD, 0, 0, 1, 0}, {ADDI, 1, 1, 0, -1}, {BNE, 0, 1, 2, -24},
+            {HALT, 0, 0, 0, 0}};
+}
+
 } // namespace qf::tcg::toy

@@ -74,6 +74,15 @@ interp_exit interpret(const interp_program& p, env_base* env) {
     const op* const end = first + p.ops.size();
     for (const op* o = first; o != end; ++o) {
         const type t = o->ty;
+        const std::uint16_t f = def_of(o->code).flags;
+        if (f & op_flag::unary) {
+            s.set(o->args[0], eval_unary(o->code, t, s.get(o->args[1])));
+            continue;
+        }
+        if (f & op_flag::binary) {
+            s.set(o->args[0], eval_binary(o->code, t, s.get(o->args[1]), s.get(o->args[2])));
+            continue;
+        }
         switch (o->code) {
         case opc::insn_start:
             env->insn_data[0] = o->args[0];
@@ -126,39 +135,6 @@ interp_exit interpret(const interp_program& p, env_base* env) {
         case opc::qemu_st:
             guest_store(env, s.get(o->args[1]), s.get(o->args[0]), static_cast<std::uint32_t>(o->carg(0)), 0);
             break;
-        case opc::neg:
-        case opc::not_:
-        case opc::ext8s:
-        case opc::ext8u:
-        case opc::ext16s:
-        case opc::ext16u:
-        case opc::ext32s:
-        case opc::ext32u:
-        case opc::bswap16:
-        case opc::bswap32:
-        case opc::bswap64:
-        case opc::ctpop: s.set(o->args[0], eval_unary(o->code, t, s.get(o->args[1]))); break;
-        case opc::add:
-        case opc::sub:
-        case opc::mul:
-        case opc::muluh:
-        case opc::mulsh:
-        case opc::divs:
-        case opc::divu:
-        case opc::rems:
-        case opc::remu:
-        case opc::and_:
-        case opc::or_:
-        case opc::xor_:
-        case opc::andc:
-        case opc::orc:
-        case opc::shl:
-        case opc::shr:
-        case opc::sar:
-        case opc::rotl:
-        case opc::rotr:
-        case opc::clz:
-        case opc::ctz: s.set(o->args[0], eval_binary(o->code, t, s.get(o->args[1]), s.get(o->args[2]))); break;
         case opc::mulu2:
         case opc::muls2: {
             const pair r = eval_mul2(o->code, t, s.get(o->args[2]), s.get(o->args[3]));
@@ -176,6 +152,7 @@ interp_exit interpret(const interp_program& p, env_base* env) {
             s.set(o->args[0], eval_deposit(t, s.get(o->args[1]), s.get(o->args[2]), static_cast<unsigned>(o->carg(0)),
                                            static_cast<unsigned>(o->carg(1))));
             break;
+        default: break;  // unary and binary ops: above
         }
     }
     throw error("tcg: TB ran off its end without exit_tb");

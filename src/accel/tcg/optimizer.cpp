@@ -150,6 +150,12 @@ private:
         // Constants second, so identities and the JIT's immediates see them.
         if ((flags & op_flag::commutative) && o.nb_o == 1 && is_const(o.args[1]) && !is_const(o.args[2]))
             std::swap(o.args[1], o.args[2]);
+        if (flags & op_flag::unary) {
+            if (is_const(o.args[1])) to_movi(o, eval_unary(o.code, t, cval(o.args[1])));
+            return true;
+        }
+        const bool division = o.code == opc::divs || o.code == opc::divu || o.code == opc::rems || o.code == opc::remu;
+        if ((flags & op_flag::binary) && !division) return binary(o);
         switch (o.code) {
         case opc::mov:
             if (canon(o.args[0]) == canon(o.args[1]) && kind(o.args[1]) != temp_kind::constant) {
@@ -158,38 +164,6 @@ private:
             }
             if (is_const(o.args[1])) to_movi(o, cval(o.args[1]));
             return true;
-        case opc::neg:
-        case opc::not_:
-        case opc::ext8s:
-        case opc::ext8u:
-        case opc::ext16s:
-        case opc::ext16u:
-        case opc::ext32s:
-        case opc::ext32u:
-        case opc::bswap16:
-        case opc::bswap32:
-        case opc::bswap64:
-        case opc::ctpop:
-            if (is_const(o.args[1])) to_movi(o, eval_unary(o.code, t, cval(o.args[1])));
-            return true;
-        case opc::add:
-        case opc::sub:
-        case opc::mul:
-        case opc::muluh:
-        case opc::mulsh:
-        case opc::and_:
-        case opc::or_:
-        case opc::xor_:
-        case opc::andc:
-        case opc::orc:
-        case opc::shl:
-        case opc::shr:
-        case opc::sar:
-        case opc::rotl:
-        case opc::rotr:
-        case opc::clz:
-        case opc::ctz:
-            return binary(o);
         case opc::divs:
         case opc::divu:
         case opc::rems:

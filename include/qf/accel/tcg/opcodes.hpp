@@ -21,74 +21,79 @@ inline constexpr std::uint16_t bb_exit = 1u << 3;      // leaves the TB
 inline constexpr std::uint16_t call = 1u << 4;         // argument counts live in the op
 inline constexpr std::uint16_t commutative = 1u << 5;
 inline constexpr std::uint16_t guest_mem = 1u << 6;    // goes through the softmmu
+// Values computed by op_eval.hpp's eval_unary / eval_binary (one output,
+// one or two inputs, no constants): the interpreter and the optimizer's
+// folding handle these ops as a class.
+inline constexpr std::uint16_t unary = 1u << 7;
+inline constexpr std::uint16_t binary = 1u << 8;
 } // namespace op_flag
 
 // clang-format off
 #define QF_TCG_OPCODES(X)                                                     \
     /* bookkeeping and control flow */                                        \
-    X(discard,    1, 0, 0, 0)                                                  \
-    X(set_label,  0, 0, 1, op_flag::bb_end)                                    \
-    X(br,         0, 0, 1, op_flag::bb_end)                                    \
-    X(brcond,     0, 2, 2, op_flag::bb_end | op_flag::cond_branch)             \
-    X(insn_start, 0, 0, 2, op_flag::side_effects)                              \
-    X(goto_tb,    0, 0, 1, op_flag::side_effects | op_flag::bb_end)            \
+    X(discard,    1, 0, 0, 0)                                                   \
+    X(set_label,  0, 0, 1, op_flag::bb_end)                                     \
+    X(br,         0, 0, 1, op_flag::bb_end)                                     \
+    X(brcond,     0, 2, 2, op_flag::bb_end | op_flag::cond_branch)              \
+    X(insn_start, 0, 0, 2, op_flag::side_effects)                               \
+    X(goto_tb,    0, 0, 1, op_flag::side_effects | op_flag::bb_end)             \
     X(exit_tb,    0, 0, 1, op_flag::side_effects | op_flag::bb_end | op_flag::bb_exit) \
     X(goto_ptr,   0, 1, 0, op_flag::side_effects | op_flag::bb_end | op_flag::bb_exit) \
-    X(call,       0, 0, 1, op_flag::side_effects | op_flag::call)              \
+    X(call,       0, 0, 1, op_flag::side_effects | op_flag::call)               \
     /* moves */                                                               \
-    X(mov,        1, 1, 0, 0)                                                  \
-    X(movi,       1, 0, 1, 0)                                                  \
-    X(setcond,    1, 2, 1, 0)                                                  \
-    X(movcond,    1, 4, 1, 0)                                                  \
+    X(mov,        1, 1, 0, 0)                                                   \
+    X(movi,       1, 0, 1, 0)                                                   \
+    X(setcond,    1, 2, 1, 0)                                                   \
+    X(movcond,    1, 4, 1, 0)                                                   \
     /* host memory relative to a base (the CPU state): cargs memop, offset */ \
-    X(ld,         1, 1, 2, 0)                                                  \
-    X(st,         0, 2, 2, op_flag::side_effects)                              \
+    X(ld,         1, 1, 2, 0)                                                   \
+    X(st,         0, 2, 2, op_flag::side_effects)                               \
     /* guest memory through the softmmu: carg memop | mmu_idx << 8 */         \
-    X(qemu_ld,    1, 1, 1, op_flag::side_effects | op_flag::guest_mem)         \
-    X(qemu_st,    0, 2, 1, op_flag::side_effects | op_flag::guest_mem)         \
+    X(qemu_ld,    1, 1, 1, op_flag::side_effects | op_flag::guest_mem)          \
+    X(qemu_st,    0, 2, 1, op_flag::side_effects | op_flag::guest_mem)          \
     /* arithmetic */                                                          \
-    X(add,        1, 2, 0, op_flag::commutative)                               \
-    X(sub,        1, 2, 0, 0)                                                  \
-    X(neg,        1, 1, 0, 0)                                                  \
-    X(mul,        1, 2, 0, op_flag::commutative)                               \
-    X(muluh,      1, 2, 0, op_flag::commutative)                               \
-    X(mulsh,      1, 2, 0, op_flag::commutative)                               \
-    X(mulu2,      2, 2, 0, op_flag::commutative)                               \
-    X(muls2,      2, 2, 0, op_flag::commutative)                               \
-    X(divs,       1, 2, 0, 0)                                                  \
-    X(divu,       1, 2, 0, 0)                                                  \
-    X(rems,       1, 2, 0, 0)                                                  \
-    X(remu,       1, 2, 0, 0)                                                  \
+    X(add,        1, 2, 0, op_flag::commutative | op_flag::binary)              \
+    X(sub,        1, 2, 0, op_flag::binary)                                     \
+    X(neg,        1, 1, 0, op_flag::unary)                                      \
+    X(mul,        1, 2, 0, op_flag::commutative | op_flag::binary)              \
+    X(muluh,      1, 2, 0, op_flag::commutative | op_flag::binary)              \
+    X(mulsh,      1, 2, 0, op_flag::commutative | op_flag::binary)              \
+    X(mulu2,      2, 2, 0, op_flag::commutative)                                \
+    X(muls2,      2, 2, 0, op_flag::commutative)                                \
+    X(divs,       1, 2, 0, op_flag::binary)                                     \
+    X(divu,       1, 2, 0, op_flag::binary)                                     \
+    X(rems,       1, 2, 0, op_flag::binary)                                     \
+    X(remu,       1, 2, 0, op_flag::binary)                                     \
     /* logic */                                                               \
-    X(and_,       1, 2, 0, op_flag::commutative)                               \
-    X(or_,        1, 2, 0, op_flag::commutative)                               \
-    X(xor_,       1, 2, 0, op_flag::commutative)                               \
-    X(andc,       1, 2, 0, 0)                                                  \
-    X(orc,        1, 2, 0, 0)                                                  \
-    X(not_,       1, 1, 0, 0)                                                  \
+    X(and_,       1, 2, 0, op_flag::commutative | op_flag::binary)              \
+    X(or_,        1, 2, 0, op_flag::commutative | op_flag::binary)              \
+    X(xor_,       1, 2, 0, op_flag::commutative | op_flag::binary)              \
+    X(andc,       1, 2, 0, op_flag::binary)                                     \
+    X(orc,        1, 2, 0, op_flag::binary)                                     \
+    X(not_,       1, 1, 0, op_flag::unary)                                      \
     /* shifts: the count is taken modulo the width, as x86 does */            \
-    X(shl,        1, 2, 0, 0)                                                  \
-    X(shr,        1, 2, 0, 0)                                                  \
-    X(sar,        1, 2, 0, 0)                                                  \
-    X(rotl,       1, 2, 0, 0)                                                  \
-    X(rotr,       1, 2, 0, 0)                                                  \
+    X(shl,        1, 2, 0, op_flag::binary)                                     \
+    X(shr,        1, 2, 0, op_flag::binary)                                     \
+    X(sar,        1, 2, 0, op_flag::binary)                                     \
+    X(rotl,       1, 2, 0, op_flag::binary)                                     \
+    X(rotr,       1, 2, 0, op_flag::binary)                                     \
     /* extensions and bit fields: cargs pos, len */                           \
-    X(ext8s,      1, 1, 0, 0)                                                  \
-    X(ext8u,      1, 1, 0, 0)                                                  \
-    X(ext16s,     1, 1, 0, 0)                                                  \
-    X(ext16u,     1, 1, 0, 0)                                                  \
-    X(ext32s,     1, 1, 0, 0)                                                  \
-    X(ext32u,     1, 1, 0, 0)                                                  \
-    X(extract,    1, 1, 2, 0)                                                  \
-    X(sextract,   1, 1, 2, 0)                                                  \
-    X(deposit,    1, 2, 2, 0)                                                  \
-    X(bswap16,    1, 1, 0, 0)                                                  \
-    X(bswap32,    1, 1, 0, 0)                                                  \
-    X(bswap64,    1, 1, 0, 0)                                                  \
+    X(ext8s,      1, 1, 0, op_flag::unary)                                      \
+    X(ext8u,      1, 1, 0, op_flag::unary)                                      \
+    X(ext16s,     1, 1, 0, op_flag::unary)                                      \
+    X(ext16u,     1, 1, 0, op_flag::unary)                                      \
+    X(ext32s,     1, 1, 0, op_flag::unary)                                      \
+    X(ext32u,     1, 1, 0, op_flag::unary)                                      \
+    X(extract,    1, 1, 2, 0)                                                   \
+    X(sextract,   1, 1, 2, 0)                                                   \
+    X(deposit,    1, 2, 2, 0)                                                   \
+    X(bswap16,    1, 1, 0, op_flag::unary)                                      \
+    X(bswap32,    1, 1, 0, op_flag::unary)                                      \
+    X(bswap64,    1, 1, 0, op_flag::unary)                                      \
     /* counts: clz/ctz give the second input when the first is zero */        \
-    X(clz,        1, 2, 0, 0)                                                  \
-    X(ctz,        1, 2, 0, 0)                                                  \
-    X(ctpop,      1, 1, 0, 0)
+    X(clz,        1, 2, 0, op_flag::binary)                                     \
+    X(ctz,        1, 2, 0, op_flag::binary)                                     \
+    X(ctpop,      1, 1, 0, op_flag::unary)
 // clang-format on
 
 enum class opc : std::uint8_t {
