@@ -1435,6 +1435,163 @@ bool translator::two_byte() {
         st(dst, 0, cond(op & 15));
         return true;
     }
+    case 0xa3: case 0xab: case 0xb3: case 0xbb: case 0xba: {  // BT BTS BTR BTC
+        const unsigned kind = op == 0xba ? d_.reg_low3() - 4 : ((op >> 3) & 3);  // 0 BT 1 BTS 2 BTR 3 BTC
+        const unsigned bits = 8u << os;
+        rm_ref dst = rm();
+        temp off;
+        if (op == 0xba) {
+            off = cst(d_.imm & (bits - 1));
+        } else {
+            off = ld_reg(os, d_.reg());
+            if (dst.mem) {
+                // A register bit offset reaches past the operand: the
+                // address moves by whole operands (signed).
+                const temp so = sext(off, os), step = tmp();
+                c_.binopi(opc::sar, step, so, os == 1 ? 4 : os == 2 ? 5 : 6);
+                c_.binopi(opc::shl, step, step, os);
+                const temp a = tmp();
+                c_.add(a, dst.addr, step);
+                if (!cs64_) c_.unop(opc::ext32u, a, a);
+                dst.addr = a;
+            }
+            const temp m = tmp();
+            c_.binopi(opc::and_, m, off, bits - 1);
+            off = m;
+        }
+        const temp v = ld(dst, os), bit = tmp();
+        c_.binop(opc::shr, bit, v, off);
+        c_.binopi(opc::and_, bit, bit, 1);
+        if (kind != 0) {
+            const temp mask = tmp(), r = tmp();
+            c_.binop(opc::shl, mask, cst(1), off);
+            if (kind == 1) c_.binop(opc::or_, r, v, mask);
+            else if (kind == 2) c_.binop(opc::andc, r, v, mask);
+            else c_.binop(opc::xor_, r, v, mask);
+            st(dst, os, r);
+        }
+        // CF is the bit; ZF is kept; the others are undefined (kept too).
+        const temp f = arith_flags();
+        c_.binopi(opc::and_, f, f, ~eflags_bit::cf);
+        c_.binop(opc::or_, f, f, bit);
+        c_.mov(cc_src_t, f);
+        c_.movi(cc_op_t, CC_OP_EFLAGS);
+        cc_static_ = CC_OP_EFLAGS;
+        return true;
+    }
+    case 0xbc: case 0xbd: {  // BSF BSR (TZCNT/LZCNT are not in qemu64)
+        const rm_ref src = rm();
+        const temp v = ld(src, os), old = ld_reg(os, d_.reg()), r = tmp(), z = tmp();
+        if (op == 0xbc) c_.binop(opc::ctz, r, v, old);
+        else {
+            const temp lz = tmp();
+            c_.binop(opc::clz, lz, v, cst(0));
+            c_.movi(r, 63);
+            c_.sub(r, r, lz);
+            c_.movcond(cond::eq, r, v, cst(0), old, r);
+        }
+        // ZF: the source was zero; the other flags are undefined (cleared here).
+        c_.setcond(cond::eq, z, v, cst(0));
+        // A zero source leaves the destination alone, upper half included.
+        const label skip = c_.new_label();
+        const temp zl = c_.new_local(type::i64), rl = c_.new_local(type::i64);
+        c_.mov(zl, z);
+        c_.mov(rl, r);
+        c_.binopi(opc::shl, cc_src_t, zl, 6);
+        c_.movi(cc_op_t, CC_OP_EFLAGS);
+        c_.brcond(cond::ne, zl, cst(0), skip);
+        st_reg(os, d_.reg(), rl);
+        c_.set_label(skip);
+        cc_static_ = CC_OP_EFLAGS;
+        return true;
+    }
+    case 0xb8: {  // POPCNT
+        const rm_ref src = rm();
+        const temp v = ld(src, os), r = tmp(), z = tmp();
+        c_.unop(opc::ctpop, r, v);
+        st_reg(os, d_.reg(), r);
+        c_.setcond(cond::eq, z, v, cst(0));
+        c_.binopi(opc::shl, cc_src_t, z, 6);
+        c_.movi(cc_op_t, CC_OP_EFLAGS);
+        cc_static_ = CC_OP_EFLAGS;
+        return true;
+    }
+    case 0xb0: case 0xb1: {  // CMPXCHG
+        const unsigned sl = (op & 1) ? os : 0;
+        const rm_ref dst = rm();
+        const temp cur = ld(dst, sl), acc = ld_reg(sl, R_EAX), src = ld_reg(sl, d_.reg());
+        const temp diff = tmp(), eq = tmp(), nv = tmp();
+        c_.sub(diff, acc, cur);
+        c_.setcond(cond::eq, eq, acc, cur);
+        c_.movcond(cond::ne, nv, eq, cst(0), src, cur);
+        // Memory is written either way (the old value when they differ); a
+        // register only when equal, and rAX only when not.
+        if (dst.mem) st(dst, sl, nv);
+        const label same = c_.new_label(), done = c_.new_label();
+        const temp eql = c_.new_local(type::i64), srcl = c_.new_local(type::i64), curl = c_.new_local(type::i64);
+        c_.mov(eql, eq);
+        c_.mov(srcl, src);
+        c_.mov(curl, cur);
+        set_cc(cc_sized(CC_OP_SUBB, sl), diff, cur);
+        c_.brcond(cond::ne, eql, cst(0), same);
+        st_reg(sl, R_EAX, curl);
+        c_.br(done);
+        c_.set_label(same);
+        if (!dst.mem) st_reg(sl, dst.reg, srcl);
+        c_.set_label(done);
+        cc_static_ = cc_sized(CC_OP_SUBB, sl);  // both paths set it
+        return true;
+    }
+    case 0xc0: case 0xc1: {  // XADD
+        const unsigned sl = (op & 1) ? os : 0;
+        const rm_ref dst = rm();
+        const temp cur = ld(dst, sl), src = ld_reg(sl, d_.reg()), sum = tmp();
+        c_.add(sum, cur, src);
+        st_reg(sl, d_.reg(), cur);
+        st(dst, sl, sum);
+        set_cc(cc_sized(CC_OP_ADDB, sl), sum, src);
+        return true;
+    }
+    case 0xa4: case 0xa5: case 0xac: case 0xad: {  // SHLD SHRD
+        const bool left = op < 0xac;
+        const rm_ref dst = rm();
+        const unsigned bits = 8u << os;
+        const temp count_in = (op & 1) ? ld_reg(0, R_ECX) : cst(d_.imm & 0xff);
+        const temp cnt = c_.new_local(type::i64);
+        c_.binopi(opc::and_, cnt, count_in, os == 3 ? 63 : 31);
+        const temp v = ld(dst, os), src = ld_reg(os, d_.reg());
+        const label done = c_.new_label();
+        const temp vv = c_.new_local(type::i64), ss = c_.new_local(type::i64);
+        c_.mov(vv, v);
+        c_.mov(ss, src);
+        if (os == 2 && !dst.mem) st_reg(2, dst.reg, vv);  // a 32-bit register is written even for 0
+        c_.brcond(cond::eq, cnt, cst(0), done);
+        // Work in 128 bits' worth for 64-bit operands by two shifts.
+        const temp r = tmp(), last = tmp(), k = tmp(), a = tmp(), b = tmp(), c1 = tmp();
+        c_.movi(k, bits);
+        c_.sub(k, k, cnt);  // bits - count (may be negative for 16-bit counts > 16: undefined, masked)
+        c_.binopi(opc::and_, k, k, 63);
+        c_.addi(c1, cnt, static_cast<std::uint64_t>(-1));
+        if (left) {
+            c_.binop(opc::shl, a, vv, cnt);
+            c_.binop(opc::shr, b, ss, k);
+            c_.binop(opc::shl, last, vv, c1);  // the last bit out: msb of this
+        } else {
+            c_.binop(opc::shr, a, vv, cnt);
+            c_.binop(opc::shl, b, ss, k);
+            c_.binop(opc::shr, last, vv, c1);  // the last bit out: bit 0 of this
+        }
+        c_.binop(opc::or_, r, a, b);
+        c_.binopi(opc::and_, r, r, size_mask(os));
+        st(dst, os, r);
+        // Flags as the shift of the same direction: CF the last bit out, OF
+        // (count 1) a sign change, SZP from the result.
+        // (SARB's OF, msb(src ^ dst), is SHRD's sign change for a count of 1.)
+        set_cc(cc_sized(left ? CC_OP_SHLB : CC_OP_SARB, os), r, last);
+        c_.set_label(done);
+        cc_static_ = cc_unknown;
+        return true;
+    }
     case 0xaf: {  // IMUL r, r/m
         const rm_ref src = rm();
         const temp a = ld_reg(os, d_.reg()), b = ld(src, os), lo = tmp(), hi = tmp();

@@ -372,6 +372,68 @@ std::vector<family> families() {
         }
         return test_case{e.b, random_regs(rng), OSZAPC};
     }});
+    f.push_back({"BT, BTS, BTR, BTC (register and immediate offsets)", [](std::mt19937_64& rng) {
+        const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng), dst = gpr(rng), k = rng() % 4;
+        encoder e;
+        e.prefix(sl, reg, dst, false);
+        e.b.push_back(0x0f);
+        if (rng() % 2) {
+            e.b.push_back(static_cast<std::uint8_t>(0xa3 + k * 8));
+            e.modrm(3, reg, dst);
+        } else {
+            e.b.push_back(0xba);
+            e.modrm(3, 4 + k, dst);
+            e.imm(edge(rng), 1);
+        }
+        return test_case{e.b, random_regs(rng), CF};
+    }});
+    f.push_back({"BSF, BSR, POPCNT", [](std::mt19937_64& rng) {
+        const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng), src = gpr(rng), k = rng() % 3;
+        encoder e;
+        if (k == 2) e.b.push_back(0xf3);
+        e.prefix(sl, reg, src, false);
+        e.b.push_back(0x0f);
+        e.b.push_back(k == 0 ? 0xbc : k == 1 ? 0xbd : 0xb8);
+        e.modrm(3, reg, src);
+        regs r = random_regs(rng);
+        if (rng() % 8 == 0) r.r[src] = 0;
+        return test_case{e.b, r, k == 2 ? OSZAPC : ZF};
+    }});
+    f.push_back({"CMPXCHG, XADD", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng), reg = gpr(rng), dst = gpr(rng);
+        encoder e;
+        e.prefix(sl, reg, dst, false);
+        e.b.push_back(0x0f);
+        e.b.push_back(static_cast<std::uint8_t>((rng() % 2 ? 0xb0 : 0xc0) + (sl ? 1 : 0)));
+        e.modrm(3, reg, dst);
+        regs r = random_regs(rng);
+        if (rng() % 3 == 0) r.r[0] = r.r[dst];  // equal, so CMPXCHG stores
+        return test_case{e.b, r, OSZAPC};
+    }});
+    f.push_back({"SHLD, SHRD (imm8 and CL)", [](std::mt19937_64& rng) {
+        const unsigned sl = 2 + static_cast<unsigned>(rng() % 2), reg = gpr(rng), dst = gpr(rng);
+        const bool left = rng() % 2, by_cl = rng() % 2;
+        encoder e;
+        e.prefix(sl, reg, dst, false);
+        e.b.push_back(0x0f);
+        e.b.push_back(static_cast<std::uint8_t>((left ? 0xa4 : 0xac) + (by_cl ? 1 : 0)));
+        e.modrm(3, reg, dst);
+        regs r = random_regs(rng);
+        unsigned count;
+        if (by_cl) count = static_cast<unsigned>(r.r[1] & 0xff);
+        else {
+            count = static_cast<unsigned>(edge(rng) & 0xff);
+            e.imm(count, 1);
+        }
+        const unsigned masked = count & (sl == 3 ? 63 : 31);
+        std::uint64_t mask = OSZAPC;
+        if (masked) {
+            mask &= ~AF;
+            if (masked != 1) mask &= ~OF;
+        }
+        if (by_cl && (dst == 1 || reg == 1)) mask = 0;  // CL is an operand too: flags only
+        return test_case{e.b, r, mask};
+    }});
     return f;
 }
 
