@@ -29,10 +29,16 @@ namespace {
 constexpr std::uint64_t CF = 1, PF = 4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
 constexpr std::uint64_t OSZAPC = CF | PF | AF | ZF | SF | OF;
 
+// Memory operands address a 64-byte window at the same address natively
+// (a fixed mapping in the child) and in the emulator (guest RAM).
+constexpr std::uint64_t window = 0x200'0000;
+constexpr std::size_t window_size = 64;
+
 struct regs {
     std::uint64_t r[16];
     std::uint64_t flags;
     int fault;  // native: the signal; emulated: 1 + vector
+    std::uint8_t mem[window_size];
 };
 
 struct test_case {
@@ -90,9 +96,13 @@ std::vector<regs> run_native(const std::vector<test_case>& cases) {
         std::signal(SIGFPE, on_fault);
         std::signal(SIGILL, on_fault);
         std::signal(SIGSEGV, on_fault);
+        void* w = mmap(reinterpret_cast<void*>(window), 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (w != reinterpret_cast<void*>(window)) _exit(2);
         for (std::size_t i = 0; i < cases.size(); ++i) {
             regs r = cases[i].in;
             r.fault = 0;
+            std::memcpy(w, r.mem, window_size);
             native_stub stub(cases[i].code);
             auto fn = stub.getCode<void (*)(regs*)>();
             if (sigsetjmp(native_jmp, 1) == 0) {
@@ -101,6 +111,7 @@ std::vector<regs> run_native(const std::vector<test_case>& cases) {
                 r = cases[i].in;
                 r.fault = native_sig;
             }
+            std::memcpy(r.mem, w, window_size);
             out[i] = r;
         }
         _exit(0);
@@ -126,6 +137,7 @@ public:
         }
         rig_.load(at, c.code.data(), c.code.size());
         rig_.ram()[at + c.code.size()] = std::byte{0xf4};  // HLT
+        rig_.load(window, c.in.mem, window_size);
         rig_.enter(at, c.in.flags);
         state& s = rig_.st();
         for (int i = 0; i < 16; ++i) s.regs[i] = c.in.r[i];
@@ -135,6 +147,7 @@ public:
         for (int i = 0; i < 16; ++i) r.r[i] = s.regs[i];
         r.flags = compute_eflags(s);
         r.fault = why == vcpu::stop::exception ? 1 + rig_.cpu().last_exception() : 0;
+        std::memcpy(r.mem, rig_.ram() + window, window_size);
         return r;
     }
 
@@ -161,8 +174,10 @@ regs random_regs(std::mt19937_64& rng) {
     for (auto& x : r.r) x = edge(rng);
     r.r[4] = 0;
     r.flags = (rng() & OSZAPC) | 2;
+    for (auto& b : r.mem) b = static_cast<std::uint8_t>(rng());
     return r;
 }
+
 
 // A general register other than rsp.
 unsigned gpr(std::mt19937_64& rng, bool rex_ok = true) {
@@ -170,6 +185,20 @@ unsigned gpr(std::mt19937_64& rng, bool rex_ok = true) {
         const unsigned r = static_cast<unsigned>(rng() % (rex_ok ? 16 : 8));
         if (r != 4) return r;
     }
+}
+
+// A memory operand [base + disp8] inside the window: base is neither rsp
+// nor r12 (they need a SIB byte), nor `other`.
+struct mem_operand {
+    unsigned base;
+    std::uint8_t disp;
+};
+mem_operand pick_mem(std::mt19937_64& rng, regs& r, unsigned other) {
+    unsigned b;
+    do b = gpr(rng);
+    while (b == 12 || b == other);
+    r.r[b] = window;
+    return {b, static_cast<std::uint8_t>(rng() % 40)};
 }
 
 struct encoder {
@@ -372,6 +401,64 @@ std::vector<family> families() {
         }
         return test_case{e.b, random_regs(rng), OSZAPC};
     }});
+    f.push_back({"ALU with a memory operand (m,r / r,m / m,imm)", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        const unsigned op = rng() % 8, sl = size_of(rng), reg = gpr(rng), form = rng() % 3;
+        const mem_operand m = pick_mem(rng, r, reg);
+        encoder e;
+        e.prefix(sl, form == 2 ? 0 : reg, m.base, false);
+        if (form < 2) {
+            e.b.push_back(static_cast<std::uint8_t>(op * 8 + (form == 1 ? 2 : 0) + (sl ? 1 : 0)));
+            e.modrm(1, reg, m.base);
+            e.b.push_back(m.disp);
+        } else {
+            e.b.push_back(sl ? 0x81 : 0x80);
+            e.modrm(1, op, m.base);
+            e.b.push_back(m.disp);
+            e.imm(edge(rng), imm_bytes(sl));
+        }
+        const bool logic = op == 1 || op == 4 || op == 6;
+        return test_case{e.b, r, logic ? OSZAPC & ~AF : OSZAPC};
+    }});
+    f.push_back({"INC, DEC, NOT, NEG, shifts by one on memory", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        const unsigned sl = size_of(rng), k = rng() % 5;
+        const mem_operand m = pick_mem(rng, r, 99);
+        encoder e;
+        e.prefix(sl, 0, m.base, false);
+        std::uint64_t mask = OSZAPC;
+        if (k < 4) {
+            e.b.push_back(k < 2 ? (sl ? 0xff : 0xfe) : (sl ? 0xf7 : 0xf6));
+            e.modrm(1, k < 2 ? k : k, m.base);
+        } else {
+            const unsigned op = static_cast<unsigned>(4 + rng() % 4);  // SHL SHR SAL SAR by 1
+            e.b.push_back(sl ? 0xd1 : 0xd0);
+            e.modrm(1, op, m.base);
+            mask &= ~AF;
+        }
+        e.b.push_back(m.disp);
+        return test_case{e.b, r, mask};
+    }});
+    f.push_back({"XCHG, CMPXCHG, XADD, MOVZX, MOVSX, SETcc, CMOVcc with memory", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        const unsigned reg = gpr(rng), k = rng() % 6;
+        mem_operand m = pick_mem(rng, r, reg);
+        while (k == 1 && m.base == 0) m = pick_mem(rng, r, reg);  // rAX is CMPXCHG's operand too
+        encoder e;
+        const unsigned sl = k == 4 ? 0 : 1 + static_cast<unsigned>(rng() % 3);
+        e.prefix(sl, reg, m.base, false);
+        switch (k) {
+        case 0: e.b.push_back(0x87); break;
+        case 1: e.b.insert(e.b.end(), {0x0f, 0xb1}); if (rng() % 2) { std::uint64_t v; std::memcpy(&v, r.mem + m.disp, 8); r.r[0] = v; } break;
+        case 2: e.b.insert(e.b.end(), {0x0f, 0xc1}); break;
+        case 3: e.b.insert(e.b.end(), {0x0f, static_cast<std::uint8_t>(0xb6 + rng() % 2 + (rng() % 2) * 8)}); break;
+        case 4: e.b.insert(e.b.end(), {0x0f, static_cast<std::uint8_t>(0x90 + rng() % 16)}); break;
+        default: e.b.insert(e.b.end(), {0x0f, static_cast<std::uint8_t>(0x40 + rng() % 16)}); break;
+        }
+        e.modrm(1, reg, m.base);
+        e.b.push_back(m.disp);
+        return test_case{e.b, r, OSZAPC};
+    }});
     f.push_back({"BT, BTS, BTR, BTC (register and immediate offsets)", [](std::mt19937_64& rng) {
         const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng), dst = gpr(rng), k = rng() % 4;
         encoder e;
@@ -470,6 +557,7 @@ TEST_CASE("the translator agrees with the host CPU on every integer instruction 
             } else if (same) {
                 for (int r = 0; r < 16; ++r) same = same && (r == 4 || got.r[r] == want.r[r]);
                 same = same && ((got.flags ^ want.flags) & cases[i].flag_mask) == 0;
+                same = same && std::memcmp(got.mem, want.mem, window_size) == 0;
             }
             if (!same) {
                 if (++bad <= 3) {
