@@ -53,6 +53,9 @@ extern const tcg::helper_info read_cr;
 extern const tcg::helper_info wrmsr;
 extern const tcg::helper_info rdmsr;
 extern const tcg::helper_info invlpg;
+extern const tcg::helper_info syscall;
+extern const tcg::helper_info sysret;
+extern const tcg::helper_info swapgs;
 extern const tcg::helper_info iret;
 extern const tcg::helper_info load_system;
 } // namespace helper

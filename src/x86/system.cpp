@@ -7,6 +7,7 @@
 #include "targets/x86/vcpu.hpp"
 
 #include <cinttypes>
+#include <utility>
 
 namespace qf::x86 {
 
@@ -291,6 +292,59 @@ void h_rdmsr(tcg::env_base* env) {
 
 void h_invlpg(tcg::env_base* env, std::uint64_t addr) { tcg::tlb_flush_page(env, addr); }
 
+// SYSCALL and SYSRET (64-bit mode): flat segments from STAR, no descriptor reads.
+constexpr std::uint16_t flat_code64(unsigned dpl) {
+    return static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::writable |
+                                      seg_attr::accessed | seg_attr::l | seg_attr::g | (dpl << 5));
+}
+constexpr std::uint16_t flat_code32(unsigned dpl) {
+    return static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::writable |
+                                      seg_attr::accessed | seg_attr::db | seg_attr::g | (dpl << 5));
+}
+constexpr std::uint16_t flat_data(unsigned dpl) {
+    return static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::writable | seg_attr::accessed |
+                                      seg_attr::db | seg_attr::g | (dpl << 5));
+}
+
+void h_syscall(tcg::env_base* env, std::uint64_t next_rip) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (!(s.efer & 1) || !(s.hflags & hflag::lma)) raise_exception(s, EXCP_UD, 0, ra);
+    const auto sel = static_cast<std::uint16_t>((s.star >> 32) & 0xfffc);
+    s.regs[R_ECX] = next_rip;
+    s.regs[11] = compute_eflags(s) & ~eflags_bit::rf;
+    s.segs[R_CS] = {0, 0xffff'ffff, sel, flat_code64(0)};
+    s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>(sel + 8), flat_data(0)};
+    load_eflags(s, 0, (s.fmask & 0x3f'7fd5) | eflags_bit::rf | eflags_bit::vm);
+    s.rip = (s.hflags & hflag::cs64) ? s.lstar : s.cstar;
+    compute_hflags(s);
+}
+
+void h_sysret(tcg::env_base* env, std::uint64_t rex_w) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (!(s.efer & 1) || !(s.hflags & hflag::lma)) raise_exception(s, EXCP_UD, 0, ra);
+    if (cpl(s) != 0) gp(s, 0, ra);
+    const auto base = static_cast<std::uint16_t>((s.star >> 48) & 0xffff);
+    if (rex_w) {
+        s.segs[R_CS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((base + 16) | 3), flat_code64(3)};
+        s.rip = s.regs[R_ECX];
+    } else {
+        s.segs[R_CS] = {0, 0xffff'ffff, static_cast<std::uint16_t>(base | 3), flat_code32(3)};
+        s.rip = s.regs[R_ECX] & 0xffff'ffff;
+    }
+    s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((base + 8) | 3), flat_data(3)};
+    load_eflags(s, s.regs[11], 0x3f'7fd5 & ~eflags_bit::vm);
+    compute_hflags(s);
+}
+
+void h_swapgs(tcg::env_base* env) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    if (cpl(s) != 0) gp(s, 0, ra);
+    std::swap(s.segs[R_GS].base, s.kernel_gs_base);
+}
+
 } // namespace
 
 namespace helper {
@@ -303,6 +357,9 @@ const tcg::helper_info write_cr = make_helper<&h_write_cr>("write_cr", 0);
 const tcg::helper_info read_cr = make_helper<&h_read_cr>("read_cr", 0);
 const tcg::helper_info wrmsr = make_helper<&h_wrmsr>("wrmsr", 0);
 const tcg::helper_info rdmsr = make_helper<&h_rdmsr>("rdmsr", 0);
+const tcg::helper_info syscall = make_helper<&h_syscall>("syscall", 0);
+const tcg::helper_info sysret = make_helper<&h_sysret>("sysret", 0);
+const tcg::helper_info swapgs = make_helper<&h_swapgs>("swapgs", 0);
 const tcg::helper_info invlpg = make_helper<&h_invlpg>("invlpg", tcg::helper_flag::no_read_globals | tcg::helper_flag::no_write_globals);
 } // namespace helper
 

@@ -1336,6 +1336,12 @@ bool translator::two_byte() {
                 return false;
             }
         }
+        if (d_.modrm == 0xf8 && cs64_) {  // SWAPGS
+            sync_rip(eip());
+            const temp args[] = {c_.env()};
+            c_.call(helper::swapgs, temp{}, args);
+            return true;
+        }
         unimplemented();
         return false;
     case 0x00: {  // SLDT STR LLDT LTR (VERR/VERW not yet)
@@ -1357,6 +1363,14 @@ bool translator::two_byte() {
             return true;
         }
         unimplemented();
+        return false;
+    }
+    case 0x05:  // SYSCALL
+    case 0x07: {  // SYSRET
+        sync_rip(eip());
+        const temp args[] = {c_.env(), op == 0x05 ? cst(next_eip()) : cst(d_.rex_w() ? 1 : 0)};
+        c_.call(op == 0x05 ? helper::syscall : helper::sysret, temp{}, args);
+        tr_.lookup_and_goto_ptr();
         return false;
     }
     case 0x06:  // CLTS

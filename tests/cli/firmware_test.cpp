@@ -28,6 +28,7 @@ const image suite[] = {
      "ex 0e err 00000003 cr2 0000000000400000\r\nexceptions ok\r\n",
      (0x42 << 1) | 1, {}},
     {"test-triple", "triple fault next\r\n", 0, {"-no-reboot"}},
+    {"test-syscall", "syscall from cpl 3, kernel at cpl 0\r\nback in the kernel\r\n", (0x33 << 1) | 1, {}},
 };
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
