@@ -798,6 +798,39 @@ private:
         }
     }
 
+    // CMPXCHG8B/16B at a: rDX:rAX against the memory pair; rCX:rBX stored
+    // when equal, the pair loaded into rDX:rAX when not. Only ZF changes.
+    bool cmpxchg_double(temp a, unsigned sl) {
+        const temp a2 = tmp();
+        c_.addi(a2, a, 1ull << sl);
+        const temp lo = ld_mem(a, sl), hi = ld_mem(a2, sl);
+        const temp eax = ld_reg(sl, R_EAX), edx = ld_reg(sl, R_EDX), e1 = tmp(), e2 = tmp(), eq = tmp();
+        c_.setcond(cond::eq, e1, lo, eax);
+        c_.setcond(cond::eq, e2, hi, edx);
+        c_.binop(opc::and_, eq, e1, e2);
+        const temp nlo = tmp(), nhi = tmp();
+        c_.movcond(cond::ne, nlo, eq, cst(0), ld_reg(sl, R_EBX), lo);
+        c_.movcond(cond::ne, nhi, eq, cst(0), ld_reg(sl, R_ECX), hi);
+        st_mem(a, sl, nlo);  // written either way, as the locked cycle does
+        st_mem(a2, sl, nhi);
+        const temp f = arith_flags(), z = tmp();
+        c_.binopi(opc::and_, f, f, ~eflags_bit::zf);
+        c_.binopi(opc::shl, z, eq, 6);
+        c_.binop(opc::or_, cc_src_t, f, z);
+        c_.movi(cc_op_t, CC_OP_EFLAGS);
+        cc_static_ = CC_OP_EFLAGS;
+        const label same = c_.new_label();
+        const temp eql = c_.new_local(type::i64), lol = c_.new_local(type::i64), hil = c_.new_local(type::i64);
+        c_.mov(eql, eq);
+        c_.mov(lol, lo);
+        c_.mov(hil, hi);
+        c_.brcond(cond::ne, eql, cst(0), same);
+        st_reg(sl, R_EAX, lol);
+        st_reg(sl, R_EDX, hil);
+        c_.set_label(same);
+        return true;
+    }
+
     void write_eflags(temp v, std::uint64_t mask) {
         const temp args[] = {c_.env(), v, cst(mask)};
         c_.call(helper::write_eflags, temp{}, args);
@@ -1140,6 +1173,13 @@ bool translator::one_byte() {
         const temp v = pop(os);
         pop_done(os);
         st_reg(os, R_EBP, v);
+        return true;
+    }
+    case 0xd7: {  // XLAT
+        const temp off = tmp(), al = ld_reg(0, R_EAX);
+        c_.add(off, reg_t(R_EBX), al);
+        mask_addr(off);
+        st_reg(0, R_EAX, ld_mem(linear(off, d_.seg >= 0 ? int{d_.seg} : int{R_DS}), 0));
         return true;
     }
     case 0xcc: software_interrupt(3); return false;
@@ -1493,7 +1533,23 @@ bool translator::two_byte() {
         cc_static_ = CC_OP_EFLAGS;
         return true;
     }
-    case 0xbc: case 0xbd: {  // BSF BSR (TZCNT/LZCNT are not in qemu64)
+    case 0xbc: case 0xbd: {  // BSF BSR; LZCNT (qemu64 has ABM), TZCNT is not in qemu64 (BSF then)
+        if (op == 0xbd && d_.mandatory == 0xf3) {
+            const rm_ref src = rm();
+            const unsigned bits = 8u << os;
+            const temp v = ld(src, os), r = tmp(), cf = tmp(), zf = tmp(), f = tmp();
+            c_.binop(opc::clz, r, v, cst(64));
+            c_.addi(r, r, static_cast<std::uint64_t>(-static_cast<std::int64_t>(64 - bits)));  // clz within the width
+            st_reg(os, d_.reg(), r);
+            c_.setcond(cond::eq, cf, v, cst(0));
+            c_.setcond(cond::eq, zf, r, cst(0));
+            c_.binopi(opc::shl, zf, zf, 6);
+            c_.binop(opc::or_, f, cf, zf);
+            c_.mov(cc_src_t, f);
+            c_.movi(cc_op_t, CC_OP_EFLAGS);
+            cc_static_ = CC_OP_EFLAGS;
+            return true;
+        }
         const rm_ref src = rm();
         const temp v = ld(src, os), old = ld_reg(os, d_.reg()), r = tmp(), z = tmp();
         if (op == 0xbc) c_.binop(opc::ctz, r, v, old);
@@ -1606,6 +1662,27 @@ bool translator::two_byte() {
         cc_static_ = cc_unknown;
         return true;
     }
+    case 0xc7:
+        if (d_.reg_low3() == 1 && d_.mod() != 3) {  // CMPXCHG8B / CMPXCHG16B
+            const bool wide = d_.rex_w();
+            const unsigned sl = wide ? 3 : 2;
+            const temp a = ea();
+            if (wide) {  // the operand must be 16-byte aligned
+                const temp al = tmp();
+                c_.binopi(opc::and_, al, a, 15);
+                const label ok = c_.new_label();
+                const temp all = c_.new_local(type::i64), al2 = c_.new_local(type::i64);
+                c_.mov(al2, a);
+                c_.mov(all, al);
+                c_.brcond(cond::eq, all, cst(0), ok);
+                exception(EXCP_GP);
+                c_.set_label(ok);
+                return cmpxchg_double(al2, sl);
+            }
+            return cmpxchg_double(a, sl);
+        }
+        unimplemented();
+        return false;
     case 0xaf: {  // IMUL r, r/m
         const rm_ref src = rm();
         const temp a = ld_reg(os, d_.reg()), b = ld(src, os), lo = tmp(), hi = tmp();

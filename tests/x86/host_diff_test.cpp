@@ -459,6 +459,36 @@ std::vector<family> families() {
         e.b.push_back(m.disp);
         return test_case{e.b, r, OSZAPC};
     }});
+    f.push_back({"XLAT, CMPXCHG8B, CMPXCHG16B", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        encoder e;
+        if (rng() % 3 == 0) {
+            r.r[3] = window;
+            r.r[0] = (r.r[0] & ~0xffull) | (rng() % window_size);
+            e.b.push_back(0xd7);
+            return test_case{e.b, r, OSZAPC};
+        }
+        const bool wide = rng() % 2;
+        mem_operand m;
+        do m = pick_mem(rng, r, 99);
+        while (m.base == 0 || m.base == 1 || m.base == 2 || m.base == 3);  // rAX rCX rDX rBX are operands
+        m.disp = static_cast<std::uint8_t>((rng() % 3) * 16);
+        if (rng() % 2) {  // make them equal
+            std::memcpy(&r.r[0], r.mem + m.disp, 8);
+            std::memcpy(&r.r[2], r.mem + m.disp + 8, 8);
+            if (!wide) {
+                r.r[0] &= 0xffff'ffff;
+                std::uint32_t hi;
+                std::memcpy(&hi, r.mem + m.disp + 4, 4);
+                r.r[2] = (r.r[2] & ~0xffff'ffffull) | hi;
+            }
+        }
+        e.prefix(wide ? 3 : 2, 0, m.base, false);
+        e.b.insert(e.b.end(), {0x0f, 0xc7});
+        e.modrm(1, 1, m.base);
+        e.b.push_back(m.disp);
+        return test_case{e.b, r, OSZAPC};
+    }});
     f.push_back({"BT, BTS, BTR, BTC (register and immediate offsets)", [](std::mt19937_64& rng) {
         const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng), dst = gpr(rng), k = rng() % 4;
         encoder e;
@@ -474,17 +504,17 @@ std::vector<family> families() {
         }
         return test_case{e.b, random_regs(rng), CF};
     }});
-    f.push_back({"BSF, BSR, POPCNT", [](std::mt19937_64& rng) {
-        const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng), src = gpr(rng), k = rng() % 3;
+    f.push_back({"BSF, BSR, POPCNT, LZCNT", [](std::mt19937_64& rng) {
+        const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng), src = gpr(rng), k = rng() % 4;
         encoder e;
-        if (k == 2) e.b.push_back(0xf3);
+        if (k >= 2) e.b.push_back(0xf3);
         e.prefix(sl, reg, src, false);
         e.b.push_back(0x0f);
-        e.b.push_back(k == 0 ? 0xbc : k == 1 ? 0xbd : 0xb8);
+        e.b.push_back(k == 0 ? 0xbc : k == 1 || k == 3 ? 0xbd : 0xb8);
         e.modrm(3, reg, src);
         regs r = random_regs(rng);
         if (rng() % 8 == 0) r.r[src] = 0;
-        return test_case{e.b, r, k == 2 ? OSZAPC : ZF};
+        return test_case{e.b, r, k == 2 ? OSZAPC : k == 3 ? CF | ZF : ZF};
     }});
     f.push_back({"CMPXCHG, XADD", [](std::mt19937_64& rng) {
         const unsigned sl = size_of(rng), reg = gpr(rng), dst = gpr(rng);
