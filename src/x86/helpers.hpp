@@ -54,6 +54,8 @@ extern const tcg::helper_info wrmsr;
 extern const tcg::helper_info rdmsr;
 extern const tcg::helper_info invlpg;
 extern const tcg::helper_info syscall;
+extern const tcg::helper_info lcall;
+extern const tcg::helper_info lret;
 extern const tcg::helper_info sysret;
 extern const tcg::helper_info swapgs;
 extern const tcg::helper_info iret;

@@ -118,6 +118,83 @@ void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
     compute_hflags(s);
 }
 
+// The stack as the current privilege level sees it.
+struct stack_view {
+    state& s;
+    std::uintptr_t ra;
+    std::uint64_t mask() const {
+        return (s.hflags & hflag::cs64) ? ~0ull : (s.hflags & hflag::ss32) ? 0xffff'ffffull : 0xffffull;
+    }
+    std::uint64_t addr(std::uint64_t sp) const {
+        const std::uint64_t a = s.segs[R_SS].base + (sp & mask());
+        return (s.hflags & hflag::cs64) ? a : a & 0xffff'ffff;
+    }
+    std::uint32_t mop(unsigned size) const {
+        return tcg::memop::with_mmu(size == 8 ? tcg::memop::uq : size == 4 ? tcg::memop::ul : tcg::memop::uw,
+                                    mmu_index(s));
+    }
+    std::uint64_t load(std::uint64_t sp, unsigned size) const { return tcg::guest_load(&s.base, addr(sp), mop(size), ra); }
+    void store(std::uint64_t sp, std::uint64_t v, unsigned size) const {
+        tcg::guest_store(&s.base, addr(sp), v, mop(size), ra);
+    }
+    void set_sp(std::uint64_t sp) const { s.regs[R_ESP] = (s.regs[R_ESP] & ~mask()) | (sp & mask()); }
+};
+
+// CALL far in protected mode, to a code segment (no call gates yet): the
+// pushes happen only once the target has passed its checks.
+void h_lcall(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset, std::uint64_t osize, std::uint64_t next_eip) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const stack_view stk{s, ra};
+    const unsigned size = 1u << osize;
+    const std::uint16_t old_cs = s.segs[R_CS].selector;
+    std::uint64_t sp = s.regs[R_ESP] - 2 * size;
+    // Probe the stack first, so that a fault leaves CS alone.
+    stk.store(sp + size, old_cs, size);
+    stk.store(sp, next_eip, size);
+    h_ljmp(env, selector, offset);
+    stk.set_sp(sp);
+}
+
+// RET far: same privilege, or an outer one (then SS:rSP are popped too).
+void h_lret(tcg::env_base* env, std::uint64_t osize, std::uint64_t imm) {
+    state& s = st(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const stack_view stk{s, ra};
+    const unsigned size = 1u << osize;
+    std::uint64_t sp = s.regs[R_ESP];
+    const std::uint64_t new_ip = stk.load(sp, size);
+    const auto new_cs = static_cast<std::uint16_t>(stk.load(sp + size, size));
+    sp += 2 * size + imm;
+    const unsigned c = cpl(s), rpl = new_cs & 3;
+    if ((new_cs & ~3u) == 0) gp(s, 0, ra);
+    std::uint64_t where;
+    const std::uint64_t d = read_descriptor(s, new_cs, where, ra);
+    const segment g = unpack_descriptor(d, new_cs);
+    const unsigned dpl = seg_attr::dpl(g.attr);
+    if (!(g.attr & seg_attr::s) || !(g.attr & seg_attr::code) || rpl < c) gp(s, new_cs & ~3u, ra);
+    if ((g.attr & 4) ? dpl > rpl : dpl != rpl) gp(s, new_cs & ~3u, ra);
+    if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, new_cs & ~3u, ra);
+    std::uint64_t new_sp = 0;
+    std::uint16_t new_ss = 0;
+    if (rpl > c) {
+        new_sp = stk.load(sp, size);
+        new_ss = static_cast<std::uint16_t>(stk.load(sp + size, size));
+    }
+    mark_accessed(s, where, d, ra);
+    s.segs[R_CS] = g;
+    s.segs[R_CS].attr |= seg_attr::accessed;
+    s.rip = new_ip;
+    if (rpl > c) {
+        compute_hflags(s);  // the new CPL, for the SS checks
+        h_load_seg(env, R_SS, new_ss);
+        s.regs[R_ESP] = new_sp;
+    } else {
+        stk.set_sp(sp);
+    }
+    compute_hflags(s);
+}
+
 // LGDT/LIDT: limit and base from memory; the base is 24 bits with a 16-bit
 // operand size, 64 bits in 64-bit mode.
 void h_lxdt(tcg::env_base* env, std::uint64_t which, std::uint64_t addr, std::uint64_t osize) {
@@ -358,6 +435,8 @@ const tcg::helper_info read_cr = make_helper<&h_read_cr>("read_cr", 0);
 const tcg::helper_info wrmsr = make_helper<&h_wrmsr>("wrmsr", 0);
 const tcg::helper_info rdmsr = make_helper<&h_rdmsr>("rdmsr", 0);
 const tcg::helper_info syscall = make_helper<&h_syscall>("syscall", 0);
+const tcg::helper_info lcall = make_helper<&h_lcall>("lcall", 0);
+const tcg::helper_info lret = make_helper<&h_lret>("lret", 0);
 const tcg::helper_info sysret = make_helper<&h_sysret>("sysret", 0);
 const tcg::helper_info swapgs = make_helper<&h_swapgs>("swapgs", 0);
 const tcg::helper_info invlpg = make_helper<&h_invlpg>("invlpg", tcg::helper_flag::no_read_globals | tcg::helper_flag::no_write_globals);

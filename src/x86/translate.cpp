@@ -850,6 +850,24 @@ private:
         const temp args[] = {c_.env(), cst(seg), sel};
         c_.call(helper::load_seg, temp{}, args);
     }
+    // CALL far: real mode pushes inline; protected and long mode in a helper
+    // that checks the target before anything changes.
+    void far_call(temp sel, temp off) {
+        const unsigned osl = d_.osize == 1 ? 1 : (d_.osize == 3 ? 3 : 2);
+        if (mode_ == cpu_mode::real16) {
+            const temp cs = tmp();
+            c_.ld(cs, c_.env(), memop::uw, static_cast<std::int32_t>(offsetof(state, segs) + R_CS * sizeof(segment) + offsetof(segment, selector)));
+            push(cs, osl);
+            push(cst(next_eip()), osl);
+            load_segment(R_CS, sel);
+            jump_indirect(zext(off, osl));
+            return;
+        }
+        sync_rip(eip());
+        const temp args[] = {c_.env(), sel, off, cst(osl), cst(next_eip())};
+        c_.call(helper::lcall, temp{}, args);
+        tr_.lookup_and_goto_ptr();
+    }
     // Protected and long mode: the helper checks and loads CS and rip.
     void far_jump(temp sel, temp off) {
         sync_rip(eip());
@@ -1175,6 +1193,29 @@ bool translator::one_byte() {
         st_reg(os, R_EBP, v);
         return true;
     }
+    case 0xca:
+    case 0xcb: {  // RET far
+        const std::uint64_t imm = op == 0xca ? d_.imm : 0;
+        if (mode_ == cpu_mode::real16) {
+            const temp ip = pop(os), sa = tmp();
+            c_.addi(sa, reg_t(R_ESP), 1ull << os);
+            const temp cs = ld_mem(stack_addr(sa), os);
+            const temp sp = tmp();
+            c_.addi(sp, reg_t(R_ESP), (2ull << os) + imm);
+            write_sp(sp);
+            load_segment(R_CS, cs);
+            jump_indirect(zext(ip, os));
+            return false;
+        }
+        sync_rip(eip());
+        const temp args[] = {c_.env(), cst(os), cst(imm)};
+        c_.call(helper::lret, temp{}, args);
+        tr_.lookup_and_goto_ptr();
+        return false;
+    }
+    case 0x9a:  // CALL far ptr (not in 64-bit mode)
+        far_call(cst(d_.imm2), cst(d_.imm));
+        return false;
     case 0xd7: {  // XLAT
         const temp off = tmp(), al = ld_reg(0, R_EAX);
         c_.add(off, reg_t(R_EBX), al);
@@ -1324,6 +1365,14 @@ bool translator::one_byte() {
             const rm_ref src = rm();
             push(ld(src, os), os);
             return true;
+        }
+        if (r == 3) {  // CALL far m16:16/32/64
+            const rm_ref src = rm();
+            const unsigned osl = os == 1 ? 1 : (os == 3 ? 3 : 2);
+            const temp off = ld_mem(src.addr, osl), sa = tmp();
+            c_.addi(sa, src.addr, 1ull << osl);
+            far_call(ld_mem(sa, 1), off);
+            return false;
         }
         if (r == 5) {  // JMP far m16:16/32/64
             const rm_ref src = rm();

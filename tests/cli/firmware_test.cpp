@@ -29,6 +29,9 @@ const image suite[] = {
      (0x42 << 1) | 1, {}},
     {"test-triple", "triple fault next\r\n", 0, {"-no-reboot"}},
     {"test-syscall", "syscall from cpl 3, kernel at cpl 0\r\nback in the kernel\r\n", (0x33 << 1) | 1, {}},
+    {"test-farcall",
+     "far call through m16:32\r\nfar call through m16:64\r\ncompatibility mode\r\nfar transfers ok\r\n",
+     (0x44 << 1) | 1, {}},
 };
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
