@@ -18,11 +18,39 @@ void h_write_eflags(tcg::env_base* env, std::uint64_t v, std::uint64_t mask) { l
 void h_raise(tcg::env_base* env, std::uint64_t vector, std::uint64_t error) {
     raise_exception(st(env), static_cast<int>(vector), static_cast<std::uint32_t>(error), no_restore);
 }
+// Protected mode with CPL > IOPL (and virtual-8086 mode): the TSS I/O
+// permission bitmap must clear every bit of the access, or #GP(0).
+void check_io(tcg::env_base* env, std::uint64_t port, std::uint64_t size, std::uintptr_t ra) {
+    state& s = st(env);
+    if (!(s.hflags & hflag::pe)) return;
+    const unsigned iopl = (s.eflags >> 12) & 3;
+    if (!(s.hflags & hflag::vm) && (s.hflags & hflag::cpl_mask) <= iopl) return;
+    const unsigned type = s.tr.attr & 0xf;
+    if (!(s.tr.attr & seg_attr::present) || (type != 0x9 && type != 0xb) || s.tr.limit < 0x67)
+        raise_exception(s, EXCP_GP, 0, ra);
+    const auto base = static_cast<std::uint32_t>(read_sys(s, s.tr.base + 0x66, tcg::memop::uw, ra));
+    const std::uint64_t at = base + (port >> 3);
+    if (at + 1 > s.tr.limit) raise_exception(s, EXCP_GP, 0, ra);
+    const std::uint64_t bits = read_sys(s, s.tr.base + at, tcg::memop::uw, ra);
+    const std::uint64_t mask = ((1u << size) - 1) << (port & 7);
+    if (bits & mask) raise_exception(s, EXCP_GP, 0, ra);
+}
+
+// CLI/STI outside real mode need CPL <= IOPL (virtual-8086: IOPL 3).
+void h_check_iopl(tcg::env_base* env) {
+    state& s = st(env);
+    const unsigned iopl = (s.eflags >> 12) & 3;
+    const unsigned cpl = (s.hflags & hflag::vm) ? 3 : (s.hflags & hflag::cpl_mask);
+    if ((s.hflags & hflag::pe) && cpl > iopl) raise_exception(s, EXCP_GP, 0, QF_GETPC());
+}
+
 std::uint64_t h_in(tcg::env_base* env, std::uint64_t port, std::uint64_t size) {
+    check_io(env, port, size, QF_GETPC());
     const io_bus& io = cpu(env).io();
     return io.in(io.ctx, env, static_cast<std::uint16_t>(port), static_cast<unsigned>(size));
 }
 void h_out(tcg::env_base* env, std::uint64_t port, std::uint64_t size, std::uint64_t value) {
+    check_io(env, port, size, QF_GETPC());
     const io_bus& io = cpu(env).io();
     io.out(io.ctx, env, static_cast<std::uint16_t>(port), static_cast<unsigned>(size), static_cast<std::uint32_t>(value));
 }
@@ -123,6 +151,7 @@ using tcg::make_helper;
 const tcg::helper_info compute_eflags = make_helper<&h_compute_eflags>("compute_eflags", no_write_globals | no_side_effects);
 const tcg::helper_info write_eflags = make_helper<&h_write_eflags>("write_eflags", 0);
 const tcg::helper_info raise = make_helper<&h_raise>("raise_exception", 0);
+const tcg::helper_info check_iopl = make_helper<&h_check_iopl>("check_iopl", no_write_globals);
 const tcg::helper_info in = make_helper<&h_in>("in", no_write_globals);
 const tcg::helper_info out = make_helper<&h_out>("out", no_write_globals);
 const tcg::helper_info hlt = make_helper<&h_hlt>("hlt", no_write_globals);

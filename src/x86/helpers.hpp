@@ -38,6 +38,7 @@ extern const tcg::helper_info compute_eflags;
 extern const tcg::helper_info write_eflags;
 extern const tcg::helper_info raise;
 extern const tcg::helper_info in;
+extern const tcg::helper_info check_iopl;
 extern const tcg::helper_info out;
 extern const tcg::helper_info hlt;
 extern const tcg::helper_info div[4];

@@ -1318,6 +1318,11 @@ bool translator::one_byte() {
         return true;
     }
     case 0xfa: case 0xfb: {  // CLI STI
+        if (mode_ != cpu_mode::real16 && cpl_ != 0) {
+            sync_rip(eip());
+            const temp args[] = {c_.env()};
+            c_.call(helper::check_iopl, temp{}, args);
+        }
         const temp f = tmp();
         c_.ld(f, c_.env(), memop::uq, static_cast<std::int32_t>(offsetof(state, eflags)));
         if (op == 0xfa) c_.binopi(opc::and_, f, f, ~eflags_bit::if_);

@@ -32,6 +32,10 @@ const image suite[] = {
     {"test-farcall",
      "far call through m16:32\r\nfar call through m16:64\r\ncompatibility mode\r\nfar transfers ok\r\n",
      (0x44 << 1) | 1, {}},
+    {"test-iopl",
+     "user mode prints through COM1\r\nex 0d err 00000000 in cpl 0\r\nex 0d err 00000000 in cpl 0\r\n"
+     "back in user mode\r\nud2: done\r\n",
+     (0x66 << 1) | 1, {}},
 };
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {

@@ -9,35 +9,12 @@
 %endmacro
 %define BOOT_EXTRA_PAGING RO_PAGE
 %include "boot64.inc"
+%include "idt64.inc"
 
 bits 64
 lm64:
     mov rsp, 0x90000
-    ; The IDT at 0x20000: 256 interrupt gates to the stubs below.
-    mov edi, 0x20000
-    lea rbx, [rel stubs]
-    xor ecx, ecx
-.idt:
-    mov rax, rbx
-    mov rdx, rax
-    and edx, 0xffff
-    mov r8, 0x00008e0000180000   ; present, DPL 0, interrupt gate; selector 0x18
-    or rdx, r8
-    mov r8, rax
-    shr r8, 16
-    and r8d, 0xffff
-    shl r8, 48
-    or rdx, r8
-    mov [rdi], rdx
-    mov rdx, rax
-    shr rdx, 32
-    mov [rdi + 8], rdx
-    add rdi, 16
-    add rbx, 16
-    inc ecx
-    cmp ecx, 256
-    jne .idt
-    lidt [rel idt_desc]
+    IDT_SETUP
     mov rax, cr0
     or eax, 1 << 16              ; WP
     mov cr0, rax
@@ -62,35 +39,6 @@ lm64:
     lea rsi, [rel msg_ok]
     call print
     EXIT 0x42
-
-; rsi: NUL-terminated string
-print:
-    PRINT
-    ret
-
-; rdi: value, ecx: hex digits
-print_hex:
-    mov r8, rdi
-    mov r9d, ecx
-.digit:
-    mov rax, r8
-    lea ecx, [r9d * 4 - 4]
-    shr rax, cl
-    and eax, 15
-    lea rsi, [rel hexdigits]
-    mov al, [rsi + rax]
-    mov bl, al
-    mov dx, COM1 + 5
-.wait:
-    in al, dx
-    test al, 0x20
-    jz .wait
-    mov dx, COM1
-    mov al, bl
-    out dx, al
-    dec r9d
-    jnz .digit
-    ret
 
 ex_common:
     push rax
@@ -133,26 +81,7 @@ ex_common:
     add rsp, 16                  ; vector and error code
     iretq
 
-align 16
-stubs:
-%assign v 0
-%rep 256
-  %if v == 8 || v == 10 || v == 11 || v == 12 || v == 13 || v == 14 || v == 17 || v == 21
-    push qword v
-    jmp ex_common
-  %else
-    push qword 0
-    push qword v
-    jmp ex_common
-  %endif
-    align 16
-%assign v v + 1
-%endrep
-
-idt_desc:
-    dw 256 * 16 - 1
-    dq 0x20000
-hexdigits: db "0123456789abcdef"
+IDT_CODE
 msg_ex:  db "ex ", 0
 msg_err: db " err ", 0
 msg_cr2: db " cr2 ", 0
