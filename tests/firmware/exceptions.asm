@@ -41,24 +41,7 @@ lm64:
     EXIT 0x42
 
 ex_common:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push r8
-    push r9
-    lea rsi, [rel msg_ex]
-    call print
-    mov rdi, [rsp + 64]          ; vector
-    mov ecx, 2
-    call print_hex
-    lea rsi, [rel msg_err]
-    call print
-    mov rdi, [rsp + 72]          ; error code
-    mov ecx, 8
-    call print_hex
+    EX_SAVE_AND_PRINT
     cmp qword [rsp + 64], 14
     jne .eol
     lea rsi, [rel msg_cr2]
@@ -70,15 +53,7 @@ ex_common:
     lea rsi, [rel msg_eol]
     call print
     add [rsp + 80], r15          ; skip the faulting instruction
-    pop r9
-    pop r8
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16                  ; vector and error code
+    EX_RESTORE
     iretq
 
 IDT_CODE

@@ -4,16 +4,6 @@
 ; delivered on the TSS's RSP0 stack; CLI raises #GP(0) too; the handler
 ; reports and skips each, and UD2 ends the test from the kernel.
 %include "uart.inc"
-%macro USER_PAGES 0
-    or dword [0x10000], 4
-    or dword [0x11000], 4
-    mov edi, 0x12000
-    mov ecx, 512
-%%u:
-    or dword [edi], 4
-    add edi, 8
-    loop %%u
-%endmacro
 %define BOOT_EXTRA_PAGING USER_PAGES
 %include "boot64.inc"
 %include "idt64.inc"
@@ -62,24 +52,7 @@ user:                            ; CPL 3
 ex_common:
     cmp qword [rsp], 6
     je .done
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push r8
-    push r9
-    lea rsi, [rel msg_ex]
-    call print
-    mov rdi, [rsp + 64]
-    mov ecx, 2
-    call print_hex
-    lea rsi, [rel msg_err]
-    call print
-    mov rdi, [rsp + 72]
-    mov ecx, 8
-    call print_hex
+    EX_SAVE_AND_PRINT
     mov ax, cs
     and eax, 3
     add al, '0'
@@ -92,15 +65,7 @@ ex_common:
     lea rsi, [rel msg_eol]
     call print
     add [rsp + 80], r15
-    pop r9
-    pop r8
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16
+    EX_RESTORE
     iretq
 .done:
     lea rsi, [rel msg_done]

@@ -3,16 +3,6 @@
 ; back twice: once to print its CPL (IN/OUT need the kernel at CPL 3), once
 ; to finish. SWAPGS switches GS bases on the way in.
 %include "uart.inc"
-%macro USER_PAGES 0              ; U/S on every level
-    or dword [0x10000], 4
-    or dword [0x11000], 4
-    mov edi, 0x12000
-    mov ecx, 512
-%%u:
-    or dword [edi], 4
-    add edi, 8
-    loop %%u
-%endmacro
 %define BOOT_EXTRA_PAGING USER_PAGES
 %include "boot64.inc"
 
