@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 #include <unistd.h>
 
@@ -119,47 +120,50 @@ bool session::check_exit() {
     return exit_status_.load() >= 0;
 }
 
+namespace {
+
+// Kicks the CPU every millisecond while it lives, so that guest code comes
+// back to the main loop; the jthread stops and joins it on destruction.
+class ticker {
+public:
+    explicit ticker(std::function<void()> kick)
+        : thread_([this, kick = std::move(kick)](std::stop_token stop) {
+              std::unique_lock lock(m_);
+              while (!cv_.wait_for(lock, stop, std::chrono::milliseconds(1), [] { return false; }) &&
+                     !stop.stop_requested())
+                  kick();
+          }) {}
+
+private:
+    std::mutex m_;
+    std::condition_variable_any cv_;
+    std::jthread thread_;  // last: stopped before the members it uses go
+};
+
+} // namespace
+
 int session::run(cpu_runner cpu) {
     kick_ = cpu.kick;
-    std::atomic<bool> done{false};
-    std::mutex m;
-    std::condition_variable cv;
-    // The ticker: the CPU comes back to the main loop at least every 1 ms.
-    std::thread ticker([&] {
-        std::unique_lock lock(m);
-        while (!cv.wait_for(lock, std::chrono::milliseconds(1), [&] { return done.load(); })) cpu.kick();
-    });
+    struct forget_kick {
+        std::function<void()>& k;
+        ~forget_kick() { k = nullptr; }  // the machine it kicks ends before the session
+    } forget{kick_};
+    const ticker tick(cpu.kick);
     bool runnable = true;
-    try {
-        while (!check_exit()) {
-            const bool running = runstate_.is_running() && runnable;
-            loop_.run_once(!running);
-            if (running && !check_exit()) runnable = cpu.run_cpu();
-        }
-    } catch (...) {
-        {
-            std::lock_guard lock(m);
-            done = true;
-        }
-        cv.notify_all();
-        ticker.join();
-        kick_ = nullptr;
-        throw;
+    while (!check_exit()) {
+        const bool running = runstate_.is_running() && runnable;
+        loop_.run_once(!running);
+        if (running && !check_exit()) runnable = cpu.run_cpu();
     }
-    {
-        std::lock_guard lock(m);
-        done = true;
-    }
-    cv.notify_all();
-    ticker.join();
-    kick_ = nullptr;
-    if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
-    std::fflush(stdout);
-    return exit_status_.load();
+    return finish();
 }
 
 int session::run() {
     while (!check_exit()) loop_.run_once(true);
+    return finish();
+}
+
+int session::finish() {
     if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
     std::fflush(stdout);
     return exit_status_.load();

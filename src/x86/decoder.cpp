@@ -626,7 +626,6 @@ insn decode(cpu_mode mode, fetch_fn fetch, void* ctx) {
             }
             d.vex = true;
             d.op = in.byte();
-            const bool bad_prefix = d.rep || d.repne || d.opsize || d.lock || (d.rex && !m64);
             if (xop) {
                 d.map = static_cast<std::uint8_t>(map);
                 read_modrm(in, d, false);
@@ -651,7 +650,6 @@ insn decode(cpu_mode mode, fetch_fn fetch, void* ctx) {
                 d.imm = in.byte();
             }
             // VEX and EVEX instructions (AVX and later) are not on our CPUs yet.
-            (void)bad_prefix;
             return finish(decode_status::invalid);
         }
     }

@@ -9,19 +9,16 @@ namespace qf::x86 {
 
 namespace {
 
-state& st(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
-vcpu& cpu(tcg::env_base* env) { return *static_cast<vcpu*>(env->owner); }
-#define QF_GETPC() reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
 
-std::uint64_t h_compute_eflags(tcg::env_base* env) { return compute_eflags(st(env)); }
-void h_write_eflags(tcg::env_base* env, std::uint64_t v, std::uint64_t mask) { load_eflags(st(env), v, mask); }
+std::uint64_t h_compute_eflags(tcg::env_base* env) { return compute_eflags(state_of(env)); }
+void h_write_eflags(tcg::env_base* env, std::uint64_t v, std::uint64_t mask) { load_eflags(state_of(env), v, mask); }
 void h_raise(tcg::env_base* env, std::uint64_t vector, std::uint64_t error) {
-    raise_exception(st(env), static_cast<int>(vector), static_cast<std::uint32_t>(error), no_restore);
+    raise_exception(state_of(env), static_cast<int>(vector), static_cast<std::uint32_t>(error), no_restore);
 }
 // Protected mode with CPL > IOPL (and virtual-8086 mode): the TSS I/O
 // permission bitmap must clear every bit of the access, or #GP(0).
 void check_io(tcg::env_base* env, std::uint64_t port, std::uint64_t size, std::uintptr_t ra) {
-    state& s = st(env);
+    state& s = state_of(env);
     if (!(s.hflags & hflag::pe)) return;
     const unsigned iopl = (s.eflags >> 12) & 3;
     if (!(s.hflags & hflag::vm) && (s.hflags & hflag::cpl_mask) <= iopl) return;
@@ -38,7 +35,7 @@ void check_io(tcg::env_base* env, std::uint64_t port, std::uint64_t size, std::u
 
 // CLI/STI outside real mode need CPL <= IOPL (virtual-8086: IOPL 3).
 void h_check_iopl(tcg::env_base* env) {
-    state& s = st(env);
+    state& s = state_of(env);
     const unsigned iopl = (s.eflags >> 12) & 3;
     const unsigned cpl = (s.hflags & hflag::vm) ? 3 : (s.hflags & hflag::cpl_mask);
     if ((s.hflags & hflag::pe) && cpl > iopl) raise_exception(s, EXCP_GP, 0, QF_GETPC());
@@ -46,16 +43,16 @@ void h_check_iopl(tcg::env_base* env) {
 
 std::uint64_t h_in(tcg::env_base* env, std::uint64_t port, std::uint64_t size) {
     check_io(env, port, size, QF_GETPC());
-    const io_bus& io = cpu(env).io();
+    const io_bus& io = vcpu_of(env).io();
     return io.in(io.ctx, env, static_cast<std::uint16_t>(port), static_cast<unsigned>(size));
 }
 void h_out(tcg::env_base* env, std::uint64_t port, std::uint64_t size, std::uint64_t value) {
     check_io(env, port, size, QF_GETPC());
-    const io_bus& io = cpu(env).io();
+    const io_bus& io = vcpu_of(env).io();
     io.out(io.ctx, env, static_cast<std::uint16_t>(port), static_cast<unsigned>(size), static_cast<std::uint32_t>(value));
 }
 void h_hlt(tcg::env_base* env) {
-    st(env).halted = 1;
+    state_of(env).halted = 1;
     env->exit_request = 1;
 }
 
@@ -63,7 +60,7 @@ void h_hlt(tcg::env_base* env) {
 // not fit.
 template <unsigned SL>
 void h_div(tcg::env_base* env, std::uint64_t divisor) {
-    state& s = st(env);
+    state& s = state_of(env);
     constexpr unsigned bits = 8u << SL;
     constexpr std::uint64_t mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
     divisor &= mask;
@@ -87,7 +84,7 @@ void h_div(tcg::env_base* env, std::uint64_t divisor) {
 
 template <unsigned SL>
 void h_idiv(tcg::env_base* env, std::uint64_t divisor_in) {
-    state& s = st(env);
+    state& s = state_of(env);
     constexpr unsigned bits = 8u << SL;
     __extension__ using i128 = __int128;
     __extension__ using u128 = unsigned __int128;
@@ -118,8 +115,8 @@ void h_idiv(tcg::env_base* env, std::uint64_t divisor_in) {
 }
 
 void h_cpuid(tcg::env_base* env) {
-    state& s = st(env);
-    const cpuid_result r = cpu(env).identity().cpuid(static_cast<std::uint32_t>(s.regs[R_EAX]),
+    state& s = state_of(env);
+    const cpuid_result r = vcpu_of(env).identity().cpuid(static_cast<std::uint32_t>(s.regs[R_EAX]),
                                                      static_cast<std::uint32_t>(s.regs[R_ECX]));
     s.regs[R_EAX] = r.eax;
     s.regs[R_EBX] = r.ebx;
@@ -128,7 +125,7 @@ void h_cpuid(tcg::env_base* env) {
 }
 
 void h_rdtsc(tcg::env_base* env) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uint64_t t = __rdtsc() + s.tsc_offset;
     s.regs[R_EAX] = t & 0xffff'ffff;
     s.regs[R_EDX] = t >> 32;

@@ -3,6 +3,7 @@
 // Internal to the x86 library.
 #include "qf/accel/tcg/ir.hpp"
 #include "targets/x86/cpu_state.hpp"
+#include "targets/x86/vcpu.hpp"
 
 #include <cstdint>
 
@@ -17,6 +18,13 @@ inline constexpr int EXCP_INT_FLAG = 0x100;
 // Not an exception: something the emulator cannot do yet; the loop reports it.
 inline constexpr int EXCP_UNIMPLEMENTED = 0x200;
 
+// The helpers' view of env, and the host return address a helper that may
+// raise passes on (QEMU's GETPC), which finds the guest instruction.
+inline state& state_of(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
+inline vcpu& vcpu_of(tcg::env_base* env) { return *static_cast<vcpu*>(env->owner); }
+inline unsigned cpl(const state& s) { return s.hflags & hflag::cpl_mask; }
+#define QF_GETPC() reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
+
 // Raises an exception at the instruction whose host return address is
 // retaddr; the interpreter knows its instruction without it. no_restore:
 // the state is already where the exception wants it (INT n: after it).
@@ -29,6 +37,10 @@ inline constexpr std::uintptr_t no_restore = ~std::uintptr_t{0};
 std::uint64_t read_sys(state& s, std::uint64_t addr, std::uint32_t mop, std::uintptr_t ra);
 void write_sys(state& s, std::uint64_t addr, std::uint64_t v, std::uint32_t mop, std::uintptr_t ra);
 segment unpack_descriptor(std::uint64_t d, std::uint16_t sel);
+// The 8-byte code/data descriptor a selector names (where: its address), or
+// #GP(selector) past the end of its table; and setting its accessed bit.
+std::uint64_t read_descriptor(state& s, std::uint16_t sel, std::uint64_t& where, std::uintptr_t ra);
+void mark_accessed(state& s, std::uint64_t where, std::uint64_t d, std::uintptr_t ra);
 
 // Exception and interrupt delivery through the IDT (protected and long mode).
 void deliver_protected(state& s, int vector, bool software, std::uint32_t error);

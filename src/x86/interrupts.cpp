@@ -9,19 +9,12 @@ namespace qf::x86 {
 
 namespace {
 
-#define QF_GETPC() reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
 
-state& st(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
-vcpu& cpu_of(state& s) { return *static_cast<vcpu*>(s.base.owner); }
-unsigned cpl(const state& s) { return s.hflags & hflag::cpl_mask; }
-
-// The code/data descriptor a selector names; #GP(error) when it is null or
-// past its table.
+// read_descriptor, with #GP(error) for a null selector first.
 std::uint64_t descriptor(state& s, std::uint16_t sel, std::uint32_t error, std::uintptr_t ra) {
     if ((sel & ~3u) == 0) raise_exception(s, EXCP_GP, error, ra);
-    const dtable t = (sel & 4) ? dtable{s.ldt.base, s.ldt.limit} : s.gdt;
-    if ((sel & ~7u) + 7 > t.limit) raise_exception(s, EXCP_GP, sel & ~3u, ra);
-    return read_sys(s, t.base + (sel & ~7u), tcg::memop::uq, ra);
+    std::uint64_t where;
+    return read_descriptor(s, sel, where, ra);
 }
 
 bool has_error_code(int v) { return v == 8 || v == 10 || v == 11 || v == 12 || v == 13 || v == 14 || v == 17 || v == 21; }
@@ -41,10 +34,10 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
     const unsigned type = (lo >> 40) & 0x1f, gate_dpl = (lo >> 45) & 3;
     if (software && gate_dpl < cpl(s)) raise_exception(s, EXCP_GP, gate_err, no_restore);
     if (!((lo >> 47) & 1)) raise_exception(s, EXCP_NP, gate_err, no_restore);
-    if (type == 5) cpu_of(s).unimplemented("task gates", no_restore);
+    if (type == 5) vcpu_of(&s.base).unimplemented("task gates", no_restore);
     const bool valid = lm ? (type == 0xe || type == 0xf) : (type == 6 || type == 7 || type == 0xe || type == 0xf);
     if (!valid) raise_exception(s, EXCP_GP, gate_err, no_restore);
-    if (s.hflags & hflag::vm) cpu_of(s).unimplemented("interrupts from virtual-8086 mode", no_restore);
+    if (s.hflags & hflag::vm) vcpu_of(&s.base).unimplemented("interrupts from virtual-8086 mode", no_restore);
     const bool trap = type & 1, gate32 = lm || (type & 8);
     const auto sel = static_cast<std::uint16_t>(lo >> 16);
     std::uint64_t offset = (lo & 0xffff) | ((lo >> 32) & 0xffff'0000);
@@ -131,7 +124,7 @@ namespace {
 
 // IRET: back from an interrupt, to the same or an outer privilege level.
 void h_iret(tcg::env_base* env, std::uint64_t osize) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const unsigned size = 1u << osize;
     const std::uint32_t mop = size == 8 ? tcg::memop::uq : size == 4 ? tcg::memop::ul : tcg::memop::uw;
@@ -162,9 +155,9 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
         compute_hflags(s);
         return;
     }
-    if (s.eflags & eflags_bit::nt && !lm) cpu_of(s).unimplemented("task returns (IRET with NT set)", ra);
+    if (s.eflags & eflags_bit::nt && !lm) vcpu_of(&s.base).unimplemented("task returns (IRET with NT set)", ra);
     if (!lm && (new_flags & eflags_bit::vm) && cpl(s) == 0)
-        cpu_of(s).unimplemented("returns to virtual-8086 mode", ra);
+        vcpu_of(&s.base).unimplemented("returns to virtual-8086 mode", ra);
     const unsigned old_cpl = cpl(s), rpl = new_cs & 3;
     const segment code = unpack_descriptor(descriptor(s, new_cs, 0, ra), new_cs);
     if (!(code.attr & seg_attr::s) || !(code.attr & seg_attr::code) || rpl < old_cpl)
@@ -208,7 +201,7 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
 
 // LTR and LLDT: system descriptors, 16 bytes in long mode.
 void h_load_system(tcg::env_base* env, std::uint64_t is_tr, std::uint64_t selector) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (cpl(s) != 0) raise_exception(s, EXCP_GP, 0, ra);
     const auto sel = static_cast<std::uint16_t>(selector);

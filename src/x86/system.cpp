@@ -18,6 +18,18 @@ void write_sys(state& s, std::uint64_t addr, std::uint64_t v, std::uint32_t mop,
     tcg::guest_store(&s.base, addr, v, tcg::memop::with_mmu(mop, 0), ra);
 }
 
+std::uint64_t read_descriptor(state& s, std::uint16_t sel, std::uint64_t& where, std::uintptr_t ra) {
+    const dtable& t = (sel & 4) ? dtable{s.ldt.base, s.ldt.limit} : s.gdt;
+    const std::uint32_t index = sel & ~7u;
+    if (index + 7 > t.limit) raise_exception(s, EXCP_GP, sel & ~3u, ra);
+    where = t.base + index;
+    return read_sys(s, where, tcg::memop::uq, ra);
+}
+
+void mark_accessed(state& s, std::uint64_t where, std::uint64_t d, std::uintptr_t ra) {
+    if (!((d >> 40) & 1)) write_sys(s, where + 5, ((d >> 40) & 0xff) | 1, tcg::memop::ub, ra);
+}
+
 segment unpack_descriptor(std::uint64_t d, std::uint16_t sel) {
     segment g;
     g.selector = sel;
@@ -31,29 +43,11 @@ segment unpack_descriptor(std::uint64_t d, std::uint16_t sel) {
 
 namespace {
 
-#define QF_GETPC() reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
-
-state& st(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
-vcpu& cpu(tcg::env_base* env) { return *static_cast<vcpu*>(env->owner); }
-unsigned cpl(const state& s) { return s.hflags & hflag::cpl_mask; }
 
 void gp(state& s, std::uint32_t error, std::uintptr_t ra) { raise_exception(s, EXCP_GP, error, ra); }
 
-// The 8-byte descriptor a selector names, or #GP(selector) past the table.
-std::uint64_t read_descriptor(state& s, std::uint16_t sel, std::uint64_t& where, std::uintptr_t ra) {
-    const dtable& t = (sel & 4) ? dtable{s.ldt.base, s.ldt.limit} : s.gdt;
-    const std::uint32_t index = sel & ~7u;
-    if (index + 7 > t.limit) gp(s, sel & ~3u, ra);
-    where = t.base + index;
-    return read_sys(s, where, tcg::memop::uq, ra);
-}
-
-void mark_accessed(state& s, std::uint64_t where, std::uint64_t d, std::uintptr_t ra) {
-    if (!((d >> 40) & 1)) write_sys(s, where + 5, ((d >> 40) & 0xff) | 1, tcg::memop::ub, ra);
-}
-
 void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selector) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const auto sel = static_cast<std::uint16_t>(selector);
     const unsigned seg = static_cast<unsigned>(seg_index);
@@ -92,7 +86,7 @@ void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selec
 
 // JMP far in protected mode to a code segment (gates and TSSes are not yet).
 void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const auto sel = static_cast<std::uint16_t>(selector);
     if ((sel & ~3u) == 0) gp(s, 0, ra);
@@ -100,7 +94,7 @@ void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
     const std::uint64_t d = read_descriptor(s, sel, where, ra);
     const segment g = unpack_descriptor(d, sel);
     const unsigned dpl = seg_attr::dpl(g.attr), rpl = sel & 3, c = cpl(s);
-    if (!(g.attr & seg_attr::s)) cpu(env).unimplemented("far jumps through gates and task switches", ra);
+    if (!(g.attr & seg_attr::s)) vcpu_of(env).unimplemented("far jumps through gates and task switches", ra);
     if (!(g.attr & seg_attr::code)) gp(s, sel & ~3u, ra);
     if (g.attr & 4) {  // conforming
         if (dpl > c) gp(s, sel & ~3u, ra);
@@ -143,7 +137,7 @@ struct stack_view {
 // CALL far in protected mode, to a code segment (no call gates yet): the
 // pushes happen only once the target has passed its checks.
 void h_lcall(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset, std::uint64_t osize, std::uint64_t next_eip) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const stack_view stk{s, ra};
     const unsigned size = 1u << osize;
@@ -158,7 +152,7 @@ void h_lcall(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset, s
 
 // RET far: same privilege, or an outer one (then SS:rSP are popped too).
 void h_lret(tcg::env_base* env, std::uint64_t osize, std::uint64_t imm) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const stack_view stk{s, ra};
     const unsigned size = 1u << osize;
@@ -198,7 +192,7 @@ void h_lret(tcg::env_base* env, std::uint64_t osize, std::uint64_t imm) {
 // LGDT/LIDT: limit and base from memory; the base is 24 bits with a 16-bit
 // operand size, 64 bits in 64-bit mode.
 void h_lxdt(tcg::env_base* env, std::uint64_t which, std::uint64_t addr, std::uint64_t osize) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (cpl(s) != 0) gp(s, 0, ra);
     const auto limit = static_cast<std::uint32_t>(read_sys(s, addr, tcg::memop::uw, ra));
@@ -208,7 +202,7 @@ void h_lxdt(tcg::env_base* env, std::uint64_t which, std::uint64_t addr, std::ui
 }
 
 void h_sxdt(tcg::env_base* env, std::uint64_t which, std::uint64_t addr) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const dtable& t = which ? s.idt : s.gdt;
     write_sys(s, addr, t.limit, tcg::memop::uw, ra);
@@ -218,7 +212,7 @@ void h_sxdt(tcg::env_base* env, std::uint64_t which, std::uint64_t addr) {
 void flush_tlb(state& s) { tcg::tlb_flush(&s.base); }
 
 void h_write_cr(tcg::env_base* env, std::uint64_t n, std::uint64_t v) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (cpl(s) != 0) gp(s, 0, ra);
     constexpr std::uint64_t PE = 1, PG = 1u << 31, WP = 1u << 16;
@@ -258,7 +252,7 @@ void h_write_cr(tcg::env_base* env, std::uint64_t n, std::uint64_t v) {
 }
 
 std::uint64_t h_read_cr(tcg::env_base* env, std::uint64_t n) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (cpl(s) != 0) gp(s, 0, ra);
     switch (n) {
@@ -289,7 +283,7 @@ bool mtrr_slot(std::uint32_t idx, std::size_t& slot) {
 }
 
 void h_wrmsr(tcg::env_base* env) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (cpl(s) != 0) gp(s, 0, ra);
     const auto idx = static_cast<std::uint32_t>(s.regs[R_ECX]);
@@ -331,7 +325,7 @@ void h_wrmsr(tcg::env_base* env) {
 }
 
 void h_rdmsr(tcg::env_base* env) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (cpl(s) != 0) gp(s, 0, ra);
     const auto idx = static_cast<std::uint32_t>(s.regs[R_ECX]);
@@ -384,7 +378,7 @@ constexpr std::uint16_t flat_data(unsigned dpl) {
 }
 
 void h_syscall(tcg::env_base* env, std::uint64_t next_rip) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (!(s.efer & 1) || !(s.hflags & hflag::lma)) raise_exception(s, EXCP_UD, 0, ra);
     const auto sel = static_cast<std::uint16_t>((s.star >> 32) & 0xfffc);
@@ -398,7 +392,7 @@ void h_syscall(tcg::env_base* env, std::uint64_t next_rip) {
 }
 
 void h_sysret(tcg::env_base* env, std::uint64_t rex_w) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (!(s.efer & 1) || !(s.hflags & hflag::lma)) raise_exception(s, EXCP_UD, 0, ra);
     if (cpl(s) != 0) gp(s, 0, ra);
@@ -416,7 +410,7 @@ void h_sysret(tcg::env_base* env, std::uint64_t rex_w) {
 }
 
 void h_swapgs(tcg::env_base* env) {
-    state& s = st(env);
+    state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     if (cpl(s) != 0) gp(s, 0, ra);
     std::swap(s.segs[R_GS].base, s.kernel_gs_base);

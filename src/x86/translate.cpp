@@ -450,7 +450,6 @@ private:
     void alu_op(unsigned op, unsigned sl, const rm_ref& dst, temp src) {
         const temp a = ld(dst, sl);
         const temp r = tmp();
-        const std::uint64_t m = size_mask(sl);
         switch (op) {
         case ADD:
             c_.add(r, a, src);
@@ -479,7 +478,6 @@ private:
         case OR: c_.binop(opc::or_, r, a, src); set_cc(cc_sized(CC_OP_LOGICB, sl), r, temp{}); break;
         default: c_.binop(opc::xor_, r, a, src); set_cc(cc_sized(CC_OP_LOGICB, sl), r, temp{}); break;
         }
-        (void)m;
         if (op != CMP) st(dst, sl, r);
     }
 
@@ -853,7 +851,7 @@ private:
     // CALL far: real mode pushes inline; protected and long mode in a helper
     // that checks the target before anything changes.
     void far_call(temp sel, temp off) {
-        const unsigned osl = d_.osize == 1 ? 1 : (d_.osize == 3 ? 3 : 2);
+        const unsigned osl = d_.osize;
         if (mode_ == cpu_mode::real16) {
             const temp cs = tmp();
             c_.ld(cs, c_.env(), memop::uw, static_cast<std::int32_t>(offsetof(state, segs) + R_CS * sizeof(segment) + offsetof(segment, selector)));
@@ -1371,21 +1369,14 @@ bool translator::one_byte() {
             push(ld(src, os), os);
             return true;
         }
-        if (r == 3) {  // CALL far m16:16/32/64
+        if (r == 3 || r == 5) {  // CALL/JMP far m16:16/32/64: the offset, then the selector
             const rm_ref src = rm();
-            const unsigned osl = os == 1 ? 1 : (os == 3 ? 3 : 2);
-            const temp off = ld_mem(src.addr, osl), sa = tmp();
-            c_.addi(sa, src.addr, 1ull << osl);
-            far_call(ld_mem(sa, 1), off);
-            return false;
-        }
-        if (r == 5) {  // JMP far m16:16/32/64
-            const rm_ref src = rm();
-            const unsigned osl = os == 1 ? 1 : (os == 3 ? 3 : 2);
-            const temp off = ld_mem(src.addr, osl), sa = tmp();
-            c_.addi(sa, src.addr, 1ull << osl);
+            const temp off = ld_mem(src.addr, os), sa = tmp();
+            c_.addi(sa, src.addr, 1ull << os);
             const temp sel = ld_mem(sa, 1);
-            if (mode_ == cpu_mode::real16) {
+            if (r == 3) {
+                far_call(sel, off);
+            } else if (mode_ == cpu_mode::real16) {
                 load_segment(R_CS, sel);
                 jump_indirect(zext(off, 1));
             } else {

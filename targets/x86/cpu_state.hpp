@@ -68,7 +68,6 @@ inline constexpr std::uint32_t pe = 1u << 4;     // CR0.PE
 inline constexpr std::uint32_t lma = 1u << 5;    // long mode active
 inline constexpr std::uint32_t cs64 = 1u << 6;   // 64-bit code segment
 inline constexpr std::uint32_t vm = 1u << 7;     // virtual-8086 mode
-inline constexpr std::uint32_t addseg = 1u << 8; // DS, ES or SS has a non-zero base
 inline constexpr std::uint32_t inhibit_irq = 1u << 9;  // after STI, MOV SS
 } // namespace hflag
 

@@ -5,7 +5,9 @@
 #include "process.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -45,10 +47,15 @@ std::vector<std::string> with(std::vector<std::string> args, const std::vector<s
 
 std::string path_of(const image& i) { return std::string(QF_FIRMWARE_DIR) + "/" + i.name + ".bin"; }
 
+// qemu-system-x86_64 on PATH (ctest skips this comparison when there is none).
 std::string find_qemu() {
-    for (const char* dir : {"/usr/bin", "/usr/local/bin"}) {
-        const std::string p = std::string(dir) + "/qemu-system-x86_64";
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/bin";
+    for (std::size_t at = 0; at <= dirs.size();) {
+        const std::size_t end = std::min(dirs.find(':', at), dirs.size());
+        const std::string p = dirs.substr(at, end - at) + "/qemu-system-x86_64";
         if (access(p.c_str(), X_OK) == 0) return p;
+        at = end + 1;
     }
     return {};
 }

@@ -1,6 +1,7 @@
 // The engine end to end on the toy guest, under both backends: chaining,
 // indirect jumps, self-modifying code, precise faults, exit requests and
 // code-buffer flushes.
+#include "tcg_rig.hpp"
 #include "toy_target.hpp"
 
 #include "qf/core/log.hpp"
@@ -267,4 +268,31 @@ TEST_CASE("leaving at a chained TB's entry check resumes at that TB, not at a st
         CHECK(m.cpu().r[0] == 3 * static_cast<std::uint64_t>(n));
         CHECK(runs > 1);
     }
+}
+
+TEST_CASE("a page's TLB flush drops its jump-cache entries and keeps the next page's") {
+    tb_store store;
+    std::vector<translation_block*> tbs;
+    for (std::uint64_t pc : {0x10000ull, 0x10008ull, 0x10ffcull, 0x107f0ull, 0x11000ull}) {
+        translation_block& tb = store.create();
+        tb.key = tb_key{pc, 0, 0, 0};
+        store.remember(&tb);
+        tbs.push_back(&tb);
+    }
+    store.flush_jmp_cache(0x10000);
+    for (int i = 0; i < 4; ++i) CHECK(store.find_jmp_cache(tbs[i]->key) == nullptr);
+    CHECK(store.find_jmp_cache(tbs[4]->key) == tbs[4]);
+}
+
+TEST_CASE("flushing by MMU index leaves the other indexes mapped") {
+    qf::tcg::test::rig r;
+    env_base* env = r.env();
+    const std::uint64_t va = qf::tcg::test::ram_base + 0x1000;
+    tlb_set_page(env, va, va, prot::rwx, 0);
+    tlb_set_page(env, va, va, prot::rwx, 1);
+    tlb_flush_mmuidx(env, 1u << 1);
+    CHECK(env->tlb[0][tlb_index(va)].addr_read == va);
+    CHECK(env->tlb[1][tlb_index(va)].addr_read == tlb_invalid);
+    tlb_flush_page(env, va);
+    CHECK(env->tlb[0][tlb_index(va)].addr_read == tlb_invalid);
 }

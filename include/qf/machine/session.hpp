@@ -67,6 +67,7 @@ public:
 private:
     void create_chardevs(const options& o);
     bool check_exit();
+    int finish();
 
     runstate runstate_;
     clocks clocks_;

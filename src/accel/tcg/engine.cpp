@@ -319,7 +319,6 @@ void translation::fetch(std::uint64_t vaddr, void* out, unsigned size) {
         } else if (cp.phys_page != tb_.phys_page[0] && cp.phys_page != tb_.phys_page[1]) {
             throw error("tcg: a TB may span at most two pages");
         }
-        fetch_lo_ = std::min(fetch_lo_, vaddr);
         fetch_hi_ = std::max(fetch_hi_, vaddr + chunk);
         vaddr += chunk;
         dst += chunk;

@@ -950,8 +950,7 @@ private:
         const unsigned mmu = memop::mmu_of(oi);
         // A fault unwinds to the cpu loop, which reads the globals from env.
         sync_globals();
-        const unsigned addr_arg = load ? 1 : 1;
-        const int ra = reg(o.args[addr_arg]);
+        const int ra = reg(o.args[1]);  // the address: qemu_ld's input, qemu_st's second
         slow_path& sp = slow_.emplace_back();
         sp.load = load;
         sp.ty = t;
@@ -1116,7 +1115,6 @@ std::optional<host_code> jit::translate(const context& ctx) {
 void jit::flush() {
     p_->gen.reset();
     p_->gen.setSize(p_->code_start);
-    ++flushes_;
 }
 
 std::size_t jit::used() const { return p_->gen.getSize(); }

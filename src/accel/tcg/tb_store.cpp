@@ -63,8 +63,12 @@ void tb_store::flush_jmp_cache(std::uint64_t vaddr) {
         jmp_cache_.fill(nullptr);
         return;
     }
-    for (auto& slot : jmp_cache_)
-        if (slot && ((slot->key.pc ^ vaddr) & page_mask) == 0) slot = nullptr;
+    // The pcs of one page hash to one aligned quarter of the cache (the
+    // page's bits above 2 only XOR a constant in): clear that, no search.
+    static_assert(page_size / 4 <= (1u << jmp_cache_bits));
+    constexpr unsigned block = page_size / 4;
+    const unsigned first = jc_index(vaddr & page_mask) & ~(block - 1);
+    std::fill_n(jmp_cache_.begin() + first, block, nullptr);
 }
 
 void tb_store::clear() {

@@ -19,14 +19,9 @@ public:
     std::byte* rw() const { return rw_; }
     const std::byte* rx() const { return rx_; }
     std::size_t size() const { return size_; }
-    bool dual_mapped() const { return rw_ != rx_; }
 
     const std::byte* rx_of(const std::byte* rw_ptr) const { return rx_ + (rw_ptr - rw_); }
     std::byte* rw_of(const void* rx_ptr) const { return rw_ + (static_cast<const std::byte*>(rx_ptr) - rx_); }
-    bool contains_rx(const void* p) const {
-        auto* b = static_cast<const std::byte*>(p);
-        return b >= rx_ && b < rx_ + size_;
-    }
 
 private:
     std::byte* rw_ = nullptr;

@@ -162,7 +162,7 @@ private:
     unsigned max_insns_;
     unsigned mmu_idx_;
     std::optional<label> exit_label_;
-    std::uint64_t fetch_lo_ = ~0ull, fetch_hi_ = 0;
+    std::uint64_t fetch_hi_ = 0;  // end of the guest bytes fetched
     friend class engine;
 };
 

@@ -202,9 +202,6 @@ public:
     std::uint32_t nb_labels() const { return nb_labels_; }
     std::uint32_t nb_globals() const { return nb_globals_; }
 
-    // Constants used by the optimizer when it folds an op into a movi.
-    temp constant_for(type t, std::uint64_t v) { return constant(t, v); }
-
 private:
     temp new_temp_of(type t, temp_kind k);
     std::vector<temp_info> temps_;

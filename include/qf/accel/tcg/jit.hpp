@@ -65,7 +65,6 @@ public:
     void flush();
     std::size_t used() const;
     std::size_t capacity() const;
-    std::uint64_t flush_count() const { return flushes_; }
 
     // Chaining: make goto_tb `n` of `from` jump straight to `to` (or back to
     // its exit path when to is null).
@@ -78,7 +77,6 @@ public:
 private:
     std::unique_ptr<impl> p_;
     std::uintptr_t (*enter_)(env_base*, const void*) = nullptr;
-    std::uint64_t flushes_ = 0;
 };
 
 } // namespace qf::tcg
