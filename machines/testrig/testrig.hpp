@@ -20,7 +20,7 @@ namespace qf::machines {
 
 template <class Accel = accel::tcg<>>
 class testrig
-    : public machine<topology<sockets<1>, cores<1>, threads<1>>, x86::cpu::qemu64, Accel,
+    : public machine<topology<sockets<1>, cores<1>, threads<1>>, x86::cpu::models<x86::cpu::qemu64, x86::cpu::max>, Accel,
                      devices<dev::uart16550<0x3f8, 4>, dev::isa_debugcon<0xe9>, dev::isa_debug_exit<0xf4, 4>>,
                      pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
     using base = typename testrig::machine;
@@ -40,11 +40,12 @@ public:
             throw error("-kernel " + o.kernel + ": machine testrig cannot boot a Linux kernel (use -M pc, not implemented yet)");
         if (!o.initrd.empty()) throw error("-initrd: needs -kernel, which machine testrig does not support");
         if (!o.append.empty()) throw error("-append: needs -kernel, which machine testrig does not support");
-        std::uint64_t limit = 1ull << x86::cpu::qemu64::phys_bits;
+        const unsigned phys_bits = base::cpu_type::select(o.cpu, o.cpu_features).phys_bits;
+        std::uint64_t limit = 1ull << phys_bits;
         std::uint64_t above = o.ram_size > below_4g_limit ? o.ram_size - below_4g_limit : 0;
         if (above && (1ull << 32) + above > limit)
             throw error("-m: " + std::to_string(o.ram_size >> 20) + " MiB of RAM does not fit the CPU's " +
-                        std::to_string(x86::cpu::qemu64::phys_bits) + "-bit physical address space");
+                        std::to_string(phys_bits) + "-bit physical address space");
     }
 
     // machine->init(): the run-time part of the wiring.
@@ -79,7 +80,7 @@ public:
         if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
         if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
         cpu_ = std::make_unique<x86::vcpu>(mem, x86::io_bus{this, &io_in, &io_out},
-                                           x86::cpu_identity{&cpuid, base::cpu_type::signature}, cfg, eo);
+                                           base::cpu_type::select(o.cpu, o.cpu_features), cfg, eo);
         // A triple fault resets the machine, as on a PC; -no-reboot turns
         // that into a shutdown with status 0, as in QEMU.
         cpu_->on_triple_fault = [this, no_reboot = o.no_reboot] {
@@ -108,10 +109,6 @@ public:
 private:
     std::unique_ptr<x86::vcpu> cpu_;
 
-    static x86::cpuid_result cpuid(std::uint32_t leaf, std::uint32_t sub) {
-        const auto r = base::cpu_type::cpuid(leaf, sub);
-        return {r.eax, r.ebx, r.ecx, r.edx};
-    }
     // IN and OUT reach the generated port dispatch (and the hook policy).
     static std::uint32_t io_in(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size) {
         auto& m = *static_cast<testrig*>(ctx);

@@ -87,7 +87,7 @@ constexpr table one_byte_map() {
     t[0xc5] = {static_cast<std::uint16_t>(i64 | m | memonly), i_none};  // LDS (VEX)
     t[0xc6] = {static_cast<std::uint16_t>(m | grp), i_b};
     t[0xc7] = {static_cast<std::uint16_t>(m | grp), i_z};
-    t[0xc8] = {0, i_wb};
+    t[0xc8] = {d64, i_wb};
     t[0xc9] = {d64, i_none};
     t[0xca] = {0, i_w};
     t[0xcd] = {0, i_b};

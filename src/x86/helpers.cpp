@@ -116,7 +116,7 @@ void h_idiv(tcg::env_base* env, std::uint64_t divisor_in) {
 
 void h_cpuid(tcg::env_base* env) {
     state& s = state_of(env);
-    const cpuid_result r = vcpu_of(env).identity().cpuid(static_cast<std::uint32_t>(s.regs[R_EAX]),
+    const cpuid_result r = cpuid(vcpu_of(env).model(), static_cast<std::uint32_t>(s.regs[R_EAX]),
                                                      static_cast<std::uint32_t>(s.regs[R_ECX]));
     s.regs[R_EAX] = r.eax;
     s.regs[R_EBX] = r.ebx;
@@ -129,6 +129,74 @@ void h_rdtsc(tcg::env_base* env) {
     const std::uint64_t t = __rdtsc() + s.tsc_offset;
     s.regs[R_EAX] = t & 0xffff'ffff;
     s.regs[R_EDX] = t >> 32;
+}
+
+void h_rdtscp(tcg::env_base* env) {
+    h_rdtsc(env);
+    state& s = state_of(env);
+    s.regs[R_ECX] = s.tsc_aux & 0xffff'ffff;
+}
+
+// The BCD adjustments (outside 64-bit mode), as the SDM gives them. The
+// flags the SDM leaves undefined come out as QEMU leaves them: OF from
+// before for DAA/DAS, and AAA/AAS change only AF and CF.
+void h_bcd(tcg::env_base* env, std::uint64_t kind, std::uint64_t base) {
+    state& s = state_of(env);
+    const std::uint64_t f = compute_eflags(s);
+    const bool cf = f & eflags_bit::cf, af = f & eflags_bit::af;
+    unsigned al = s.regs[R_EAX] & 0xff, ah = (s.regs[R_EAX] >> 8) & 0xff;
+    std::uint64_t nf = 0;
+    auto szp = [&](unsigned v) {
+        return (v == 0 ? eflags_bit::zf : 0) | (v & 0x80 ? eflags_bit::sf : 0) |
+               (__builtin_parity(v) ? 0 : eflags_bit::pf);
+    };
+    switch (kind) {
+    case 0: {  // DAA
+        const unsigned old = al;
+        if ((al & 0xf) > 9 || af) al = (al + 6) & 0xff, nf |= eflags_bit::af;
+        if (old > 0x99 || cf) al = (al + 0x60) & 0xff, nf |= eflags_bit::cf;
+        nf |= szp(al) | (f & eflags_bit::of);
+        break;
+    }
+    case 1: {  // DAS
+        const unsigned old = al;
+        if ((al & 0xf) > 9 || af) {
+            nf |= eflags_bit::af;
+            if (al < 6 || cf) nf |= eflags_bit::cf;
+            al = (al - 6) & 0xff;
+        }
+        if (old > 0x99 || cf) al = (al - 0x60) & 0xff, nf |= eflags_bit::cf;
+        nf |= szp(al) | (f & eflags_bit::of);
+        break;
+    }
+    case 2:    // AAA
+    case 3: {  // AAS
+        nf = f & ~(eflags_bit::af | eflags_bit::cf);
+        if ((al & 0xf) > 9 || af) {
+            const unsigned ax = ((ah << 8) | al) + (kind == 2 ? 0x106u : -0x106u);
+            al = ax & 0xf;
+            ah = (ax >> 8) & 0xff;
+            nf |= eflags_bit::af | eflags_bit::cf;
+        } else {
+            al &= 0xf;
+        }
+        break;
+    }
+    case 4:  // AAM
+        if (base == 0) raise_exception(s, EXCP_DE, 0, QF_GETPC());
+        ah = al / static_cast<unsigned>(base);
+        al = al % static_cast<unsigned>(base);
+        nf = szp(al);
+        break;
+    default:  // AAD
+        al = (al + ah * static_cast<unsigned>(base)) & 0xff;
+        ah = 0;
+        nf = szp(al);
+        break;
+    }
+    s.regs[R_EAX] = (s.regs[R_EAX] & ~0xffffull) | ah << 8 | al;
+    s.cc_src = nf & eflags_bit::arith;
+    s.cc_op = CC_OP_EFLAGS;
 }
 
 } // namespace
@@ -158,6 +226,8 @@ const tcg::helper_info idiv[4] = {make_helper<&h_idiv<0>>("idivb", 0), make_help
                                   make_helper<&h_idiv<2>>("idivl", 0), make_helper<&h_idiv<3>>("idivq", 0)};
 const tcg::helper_info cpuid = make_helper<&h_cpuid>("cpuid", 0);
 const tcg::helper_info rdtsc = make_helper<&h_rdtsc>("rdtsc", 0);
+const tcg::helper_info rdtscp = make_helper<&h_rdtscp>("rdtscp", 0);
+const tcg::helper_info bcd = make_helper<&h_bcd>("bcd", 0);
 } // namespace helper
 
 } // namespace qf::x86

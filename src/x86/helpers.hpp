@@ -57,6 +57,8 @@ extern const tcg::helper_info div[4];
 extern const tcg::helper_info idiv[4];
 extern const tcg::helper_info cpuid;
 extern const tcg::helper_info rdtsc;
+extern const tcg::helper_info rdtscp;
+extern const tcg::helper_info bcd;
 extern const tcg::helper_info load_seg;
 extern const tcg::helper_info ljmp;
 extern const tcg::helper_info lxdt;

@@ -889,11 +889,85 @@ private:
     bool one_insn();
     bool one_byte();
     bool two_byte();
+    bool three_byte_38();
     void unimplemented() {
         logf(log_item::unimp, "x86: unimplemented instruction at %016" PRIx64 " (map %u, opcode %02x)\n", pc_, d_.map, d_.op);
         exception(EXCP_UD);
     }
     unsigned opsz_byte(unsigned op) const { return (op & 1) ? d_.osize : 0; }
+    bool has(feature f) const { return cfg_.features.has(f); }
+    // #UD for an instruction of a feature the CPU model lacks.
+    bool require(feature f) {
+        if (has(f)) return true;
+        exception(EXCP_UD);
+        return false;
+    }
+    temp ld_selector(unsigned seg) {
+        const temp v = tmp();
+        c_.ld(v, c_.env(), memop::uw, static_cast<std::int32_t>(offsetof(state, segs) + seg * sizeof(segment) + offsetof(segment, selector)));
+        return v;
+    }
+    // POP into a segment register; SS ends the TB (interrupts are inhibited
+    // for one instruction, and the stack size may change).
+    bool pop_segment(unsigned seg) {
+        const temp v = pop(d_.osize);
+        load_segment(seg, v);
+        pop_done(d_.osize);
+        if (seg == R_SS || seg == R_CS) {
+            end_tb_next();
+            return false;
+        }
+        return true;
+    }
+    // LDS LES LSS LFS LGS: offset then selector from memory.
+    bool load_far_pointer(unsigned seg) {
+        if (d_.mod() == 3) {
+            exception(EXCP_UD);
+            return false;
+        }
+        const temp a = ea(), a2 = tmp();
+        const temp off = ld_mem(a, d_.osize);
+        c_.addi(a2, a, 1ull << d_.osize);
+        const temp sel = ld_mem(a2, 1);
+        load_segment(seg, sel);
+        st_reg(d_.osize, d_.reg(), off);
+        if (seg == R_SS) {
+            end_tb_next();
+            return false;
+        }
+        return true;
+    }
+    // ENTER size, level (QEMU's gen_enter: the frame pointers copied from
+    // the old frame, then FrameTemp, then the allocation).
+    void enter(unsigned size, unsigned level) {
+        const unsigned osl = d_.osize;
+        const std::uint64_t n = 1ull << osl;
+        const temp frame = tmp();
+        c_.addi(frame, reg_t(R_ESP), static_cast<std::uint64_t>(-static_cast<std::int64_t>(n)));
+        st_mem(stack_addr(frame), osl, ld_reg(osl, R_EBP));
+        level &= 31;
+        if (level) {
+            for (unsigned i = 1; i < level; ++i) {
+                const temp from = tmp(), to = tmp();
+                c_.addi(from, reg_t(R_EBP), static_cast<std::uint64_t>(-static_cast<std::int64_t>(n * i)));
+                const temp v = ld_mem(stack_addr(from), osl);
+                c_.addi(to, frame, static_cast<std::uint64_t>(-static_cast<std::int64_t>(n * i)));
+                st_mem(stack_addr(to), osl, v);
+            }
+            const temp to = tmp();
+            c_.addi(to, frame, static_cast<std::uint64_t>(-static_cast<std::int64_t>(n * level)));
+            st_mem(stack_addr(to), osl, frame);
+        }
+        st_reg(stack_sl(), R_EBP, frame);
+        const temp sp = tmp();
+        c_.addi(sp, frame, static_cast<std::uint64_t>(-static_cast<std::int64_t>(size + n * level)));
+        write_sp(sp);
+    }
+    void bcd(unsigned kind, unsigned base) {
+        const temp args[] = {c_.env(), cst(kind), cst(base)};
+        c_.call(helper::bcd, temp{}, args);
+        cc_static_ = CC_OP_EFLAGS;
+    }
     temp imm_value(unsigned sl) {
         std::uint64_t v = d_.imm;
         const unsigned bytes = d_.imm_size;
@@ -931,7 +1005,7 @@ bool translator::one_insn() {
         exception(EXCP_UD);
         return false;
     }
-    const bool go_on = d_.map == 0 ? one_byte() : d_.map == 1 ? two_byte() : (unimplemented(), false);
+    const bool go_on = d_.map == 0 ? one_byte() : d_.map == 1 ? two_byte() : d_.map == 2 ? three_byte_38() : (unimplemented(), false);
     pc_ = next_pc_;
     return go_on;
 }
@@ -976,6 +1050,42 @@ bool translator::one_byte() {
     case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
         push(ld_reg(os, d_.opreg()), os);
         return true;
+    case 0x06: case 0x0e: case 0x16: case 0x1e:  // PUSH ES CS SS DS (not in 64-bit mode)
+        push(ld_selector(op >> 3), os);
+        return true;
+    case 0x07: case 0x17: case 0x1f:  // POP ES SS DS
+        return pop_segment(op >> 3);
+    case 0x27: bcd(0, 0); return true;  // DAA
+    case 0x2f: bcd(1, 0); return true;  // DAS
+    case 0x37: bcd(2, 0); return true;  // AAA
+    case 0x3f: bcd(3, 0); return true;  // AAS
+    case 0xd4: bcd(4, static_cast<unsigned>(d_.imm & 0xff)); return true;  // AAM
+    case 0xd5: bcd(5, static_cast<unsigned>(d_.imm & 0xff)); return true;  // AAD
+    case 0x60: {  // PUSHA: the SP from before the first push
+        const temp sp0 = ld_reg(os, R_ESP);
+        for (unsigned r = 0; r < 8; ++r) push(r == R_ESP ? sp0 : ld_reg(os, r), os);
+        return true;
+    }
+    case 0x61: {  // POPA: SP's slot is skipped
+        for (unsigned i = 0; i < 8; ++i) {
+            const unsigned r = 7 - i;
+            const temp v = pop(os);
+            pop_done(os);
+            if (r != R_ESP) st_reg(os, r, v);
+        }
+        return true;
+    }
+    case 0xc4: return load_far_pointer(R_ES);  // LES (VEX in 64-bit mode, decoded as such)
+    case 0xc5: return load_far_pointer(R_DS);  // LDS
+    case 0xc8: enter(static_cast<unsigned>(d_.imm & 0xffff), static_cast<unsigned>(d_.imm2 & 0xff)); return true;
+    case 0xce: {  // INTO: a trap, with the next instruction's eip
+        const label no = c_.new_label();
+        const temp of = cond(0);
+        c_.brcond(cond::eq, of, cst(0), no);
+        software_interrupt(4);
+        c_.set_label(no);
+        return true;
+    }
     case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f: {
         const temp v = pop(os);
         pop_done(os);
@@ -1364,9 +1474,10 @@ bool translator::one_byte() {
             jump_indirect(target);
             return false;
         }
-        if (r == 6) {
+        if (r == 6) {  // PUSH r/m: 64-bit by default in 64-bit mode
+            const unsigned psl = cs64_ ? (d_.opsize ? 1 : 3) : os;
             const rm_ref src = rm();
-            push(ld(src, os), os);
+            push(ld(src, psl), psl);
             return true;
         }
         if (r == 3 || r == 5) {  // CALL/JMP far m16:16/32/64: the offset, then the selector
@@ -1420,6 +1531,12 @@ bool translator::two_byte() {
                 end_tb_next();
                 return false;
             }
+        }
+        if (d_.modrm == 0xf9) {  // RDTSCP
+            if (!require(feat::rdtscp)) return false;
+            const temp args[] = {c_.env()};
+            c_.call(helper::rdtscp, temp{}, args);
+            return true;
         }
         if (d_.modrm == 0xf8 && cs64_) {  // SWAPGS
             sync_rip(eip());
@@ -1578,8 +1695,15 @@ bool translator::two_byte() {
         cc_static_ = CC_OP_EFLAGS;
         return true;
     }
-    case 0xbc: case 0xbd: {  // BSF BSR; LZCNT (qemu64 has ABM), TZCNT is not in qemu64 (BSF then)
-        if (op == 0xbd && d_.mandatory == 0xf3) {
+    case 0xa0: case 0xa8:  // PUSH FS, PUSH GS
+        push(ld_selector(op == 0xa0 ? R_FS : R_GS), os);
+        return true;
+    case 0xa1: case 0xa9: return pop_segment(op == 0xa1 ? R_FS : R_GS);  // POP FS, POP GS
+    case 0xb2: return load_far_pointer(R_SS);  // LSS
+    case 0xb4: return load_far_pointer(R_FS);  // LFS
+    case 0xb5: return load_far_pointer(R_GS);  // LGS
+    case 0xbc: case 0xbd: {  // BSF BSR; LZCNT with ABM; TZCNT needs BMI1 (BSF without it)
+        if (op == 0xbd && d_.mandatory == 0xf3 && has(feat::abm)) {
             const rm_ref src = rm();
             const unsigned bits = 8u << os;
             const temp v = ld(src, os), r = tmp(), cf = tmp(), zf = tmp(), f = tmp();
@@ -1621,6 +1745,7 @@ bool translator::two_byte() {
         return true;
     }
     case 0xb8: {  // POPCNT
+        if (!require(feat::popcnt)) return false;
         const rm_ref src = rm();
         const temp v = ld(src, os), r = tmp(), z = tmp();
         c_.unop(opc::ctpop, r, v);
@@ -1710,6 +1835,7 @@ bool translator::two_byte() {
     case 0xc7:
         if (d_.reg_low3() == 1 && d_.mod() != 3) {  // CMPXCHG8B / CMPXCHG16B
             const bool wide = d_.rex_w();
+            if (!require(wide ? feat::cx16 : feat::cx8)) return false;
             const unsigned sl = wide ? 3 : 2;
             const temp a = ea();
             if (wide) {  // the operand must be 16-byte aligned
@@ -1758,6 +1884,33 @@ bool translator::two_byte() {
 } // namespace qf::x86
 
 namespace qf::x86 {
+
+namespace {
+bool translator::three_byte_38() {
+    const unsigned op = d_.op;
+    if (!d_.vex && (op == 0xf0 || op == 0xf1) && d_.mandatory != 0xf2) {  // MOVBE
+        if (!require(feat::movbe)) return false;
+        if (d_.mod() == 3) {
+            exception(EXCP_UD);
+            return false;
+        }
+        const unsigned os = d_.osize;
+        const temp a = ea();
+        const auto swap = [&](temp v) {
+            const temp r = tmp();
+            if (os == 1) c_.unop(opc::bswap16, r, v);
+            else if (os == 2) c_.unop(opc::bswap32, r, v);
+            else c_.unop(opc::bswap64, r, v);
+            return r;
+        };
+        if (op == 0xf0) st_reg(os, d_.reg(), swap(ld_mem(a, os)));
+        else st_mem(a, os, swap(ld_reg(os, d_.reg())));
+        return true;
+    }
+    unimplemented();
+    return false;
+}
+} // namespace
 
 void init_globals(context& c) {
     static const char* const names[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",

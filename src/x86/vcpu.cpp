@@ -35,8 +35,8 @@ vcpu& self_of(void* p) { return *static_cast<vcpu*>(p); }
 state& st_of(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
 } // namespace
 
-vcpu::vcpu(const address_space& as, io_bus io, cpu_identity id, translate_config cfg, tcg::engine_options opt)
-    : as_(as), io_(io), id_(id), cfg_(cfg),
+vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate_config cfg, tcg::engine_options opt)
+    : as_(as), io_(io), model_(model), cfg_(cfg),
       mmu_{&fill, &tcg::engine::code_write_cb, &tcg::engine::is_code_page_cb}, eng_(opt) {
     st_.base.mmu = &mmu_;
     st_.base.as = &as_;
@@ -49,6 +49,7 @@ vcpu::vcpu(const address_space& as, io_bus io, cpu_identity id, translate_config
     ops.key = [](void*, const tcg::env_base* env) { return tb_key_of(reinterpret_cast<const state&>(*env)); };
     ops.code_mmu_idx = [](void*, const tcg::tb_key& k) { return mmu_index_of_flags(k.flags); };
     ops.check_events = [](void* p, tcg::env_base*) { return self_of(p).check_events(); };
+    cfg_.features = model_.features;
     eng_.attach(&st_.base, ops);
     reset();
 }
@@ -75,7 +76,7 @@ void vcpu::reset() {
     std::memset(st_.dr, 0, sizeof st_.dr);
     st_.dr[6] = 0xffff'0ff0;
     st_.dr[7] = 0x400;
-    st_.regs[R_EDX] = id_.signature;
+    st_.regs[R_EDX] = model_.signature();
     st_.a20_mask = ~0ull;
     st_.pat = 0x0007'0406'0007'0406ull;
     st_.apic_base = 0xfee0'0000 | (1u << 11) | (1u << 8);

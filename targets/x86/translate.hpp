@@ -3,6 +3,7 @@
 // Machine-independent, so it lives in the x86 library; what the machine
 // type decides (its hook policy) arrives as translate_config.
 #include "qf/accel/tcg/engine.hpp"
+#include "targets/x86/cpu_defs.hpp"
 #include "targets/x86/cpu_state.hpp"
 
 namespace qf::x86 {
@@ -12,6 +13,8 @@ struct translate_config {
     // and then no code is emitted for it.
     const tcg::helper_info* insn_hook = nullptr;
     const tcg::helper_info* mem_hook = nullptr;
+    // The CPU model's features: instructions outside them raise #UD.
+    feature_set features = cpu::max::def.features;
 };
 
 // The globals every TB uses, in this order.

@@ -5,6 +5,7 @@
 // port bus (its statically generated dispatch) and the CPU definition.
 #include "qf/accel/tcg/engine.hpp"
 #include "qf/memory/address_space.hpp"
+#include "targets/x86/cpu_defs.hpp"
 #include "targets/x86/cpu_state.hpp"
 #include "targets/x86/translate.hpp"
 
@@ -14,11 +15,6 @@
 
 namespace qf::x86 {
 
-struct cpuid_result {
-    std::uint32_t eax, ebx, ecx, edx;
-};
-using cpuid_fn = cpuid_result (*)(std::uint32_t leaf, std::uint32_t subleaf);
-
 // The CPU-side ports of the machine: what IN and OUT reach.
 struct io_bus {
     void* ctx = nullptr;
@@ -26,14 +22,11 @@ struct io_bus {
     void (*out)(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size, std::uint32_t value) = nullptr;
 };
 
-struct cpu_identity {
-    cpuid_fn cpuid = nullptr;
-    std::uint32_t signature = 0;  // CPUID.1:EAX, also EDX at reset
-};
-
 class vcpu {
 public:
-    vcpu(const address_space& as, io_bus io, cpu_identity id, translate_config cfg, tcg::engine_options opt);
+    // The model decides CPUID and which instructions exist (cfg.features is
+    // set from it).
+    vcpu(const address_space& as, io_bus io, const cpu_model& model, translate_config cfg, tcg::engine_options opt);
     ~vcpu();
     vcpu(const vcpu&) = delete;
     vcpu& operator=(const vcpu&) = delete;
@@ -63,7 +56,7 @@ public:
     void kick() { st_.base.exit_request.store(1, std::memory_order_relaxed); }
 
     const io_bus& io() const { return io_; }
-    const cpu_identity& identity() const { return id_; }
+    const cpu_model& model() const { return model_; }
 
     // For helpers: stop with an error the loop reports (not from generated code).
     [[noreturn]] void unimplemented(const std::string& what, std::uintptr_t retaddr);
@@ -75,7 +68,7 @@ private:
 
     const address_space& as_;
     io_bus io_;
-    cpu_identity id_;
+    cpu_model model_;
     translate_config cfg_;
     tcg::softmmu_ops mmu_;
     state st_{};

@@ -8,6 +8,6 @@
 #include "qf/machine/topology.hpp"
 #include "targets/x86/cpu_defs.hpp"
 
-using bad = qf::machine<qf::topology<qf::sockets<1>, qf::cores<1>, qf::threads<1>>, qf::x86::cpu::qemu64,
+using bad = qf::machine<qf::topology<qf::sockets<1>, qf::cores<1>, qf::threads<1>>, qf::x86::cpu::models<qf::x86::cpu::qemu64>,
                         qf::accel::tcg<>, qf::devices<qf::dev::uart16550<0x3f8, 4>, qf::dev::isa_debugcon<0x3fc>>>;
 static_assert(bad::device_count == 2);

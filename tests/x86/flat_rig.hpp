@@ -13,9 +13,10 @@ namespace qf::x86::test {
 
 class flat64 {
 public:
-    explicit flat64(std::uint64_t ram_size = 64 << 20, tcg::engine_options opt = {}) : ram_(ram_size, "test ram") {
+    explicit flat64(std::uint64_t ram_size = 64 << 20, tcg::engine_options opt = {}, const cpu_model& model = cpu::max::def)
+        : ram_(ram_size, "test ram") {
         as_.add({"ram", {0}, ram_.size(), region_kind::ram, ram_.data()});
-        cpu_ = std::make_unique<vcpu>(as_, io_bus{}, cpu_identity{nullptr, 0}, translate_config{}, opt);
+        cpu_ = std::make_unique<vcpu>(as_, io_bus{}, model, translate_config{}, opt);
         cpu_->stop_on_exceptions(true);
     }
 
@@ -26,15 +27,20 @@ public:
 
     void load(std::uint64_t at, const void* bytes, std::size_t n) { std::memcpy(ram_.data() + at, bytes, n); }
 
-    // Reset, then 64-bit mode at rip with the given flags.
+    // Reset, then 64-bit mode at rip with the given flags; flat data segments.
     void enter(std::uint64_t rip, std::uint64_t flags = 2) {
         cpu_->reset();
         state& s = cpu_->st();
         s.rip = rip;
         s.cr[0] = 0x6000'0011;            // PE
         s.efer = (1u << 8) | (1u << 10);  // LME, LMA
+        for (unsigned r : {R_DS, R_ES, R_SS, R_FS, R_GS})
+            s.segs[r] = {0, 0xffff'ffff, 0x10,
+                         static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::writable |
+                                                    seg_attr::accessed | seg_attr::db | seg_attr::g)};
         s.segs[R_CS] = {0, 0xffff'ffff, 8,
-                        static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::l | seg_attr::accessed)};
+                        static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::accessed |
+                                                   seg_attr::g | seg_attr::l)};
         load_eflags(s, flags, ~(eflags_bit::vm | eflags_bit::rf));
         compute_hflags(s);
     }

@@ -56,20 +56,27 @@ void on_fault(int sig) {
     siglongjmp(native_jmp, 1);
 }
 
+// The instruction between a register load and a register store; rsp is
+// the test's when it sets one.
 class native_stub : public Xbyak::CodeGenerator {
 public:
-    explicit native_stub(const std::vector<std::uint8_t>& insn) : CodeGenerator(4096) {
+    native_stub(const std::vector<std::uint8_t>& insn, bool own_stack) : CodeGenerator(4096) {
         using namespace Xbyak::util;
+        Xbyak::Label host_rsp, test_rsp;
         for (const auto& r : {rbx, rbp, r12, r13, r14, r15}) push(r);
         push(rdi);
+        mov(ptr[rip + host_rsp], rsp);
         push(qword[rdi + 128]);
         popfq();
         const Xbyak::Reg64 order[] = {rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15};
         for (int i = 0; i < 16; ++i)
-            if (i != 4 && i != 7) mov(order[i], qword[rdi + 8 * i]);
+            if (i != 7 && (i != 4 || own_stack)) mov(order[i], qword[rdi + 8 * i]);
         mov(rdi, qword[rdi + 56]);
         for (std::uint8_t b : insn) db(b);
+        mov(ptr[rip + test_rsp], rsp);
+        mov(rsp, ptr[rip + host_rsp]);
         pushfq();
+        cld();  // the test may leave DF set; the C code after it may not
         push(rdi);
         mov(rdi, qword[rsp + 16]);
         for (int i = 0; i < 16; ++i)
@@ -78,9 +85,16 @@ public:
         mov(qword[rdi + 56], rax);
         pop(rax);
         mov(qword[rdi + 128], rax);
+        mov(rax, ptr[rip + test_rsp]);
+        mov(qword[rdi + 32], rax);
         pop(rdi);
         for (const auto& r : {r15, r14, r13, r12, rbp, rbx}) pop(r);
         ret();
+        align(8);
+        L(host_rsp);
+        dq(0);
+        L(test_rsp);
+        dq(0);
     }
 };
 
@@ -93,9 +107,16 @@ std::vector<regs> run_native(const std::vector<test_case>& cases) {
     const pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        std::signal(SIGFPE, on_fault);
-        std::signal(SIGILL, on_fault);
-        std::signal(SIGSEGV, on_fault);
+        // Faults are taken on their own stack: the test's is the window.
+        static std::uint8_t alt[64 * 1024];
+        stack_t ss{};
+        ss.ss_sp = alt;
+        ss.ss_size = sizeof alt;
+        sigaltstack(&ss, nullptr);
+        struct sigaction sa{};
+        sa.sa_handler = on_fault;
+        sa.sa_flags = SA_ONSTACK | SA_NODEFER;
+        for (int sig : {SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGTRAP}) sigaction(sig, &sa, nullptr);
         void* w = mmap(reinterpret_cast<void*>(window), 4096, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (w != reinterpret_cast<void*>(window)) _exit(2);
@@ -103,7 +124,7 @@ std::vector<regs> run_native(const std::vector<test_case>& cases) {
             regs r = cases[i].in;
             r.fault = 0;
             std::memcpy(w, r.mem, window_size);
-            native_stub stub(cases[i].code);
+            native_stub stub(cases[i].code, r.r[4] != 0);
             auto fn = stub.getCode<void (*)(regs*)>();
             if (sigsetjmp(native_jmp, 1) == 0) {
                 fn(&r);
@@ -141,7 +162,7 @@ public:
         rig_.enter(at, c.in.flags);
         state& s = rig_.st();
         for (int i = 0; i < 16; ++i) s.regs[i] = c.in.r[i];
-        s.regs[R_ESP] = 0x8000;
+        if (!c.in.r[4]) s.regs[R_ESP] = 0x8000;
         regs r{};
         const auto why = rig_.run();
         for (int i = 0; i < 16; ++i) r.r[i] = s.regs[i];
@@ -551,6 +572,99 @@ std::vector<family> families() {
         if (by_cl && (dst == 1 || reg == 1)) mask = 0;  // CL is an operand too: flags only
         return test_case{e.b, r, mask};
     }});
+
+    f.push_back({"PUSH, POP, PUSHF, POPF, ENTER, LEAVE (stack in the window)", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        r.r[4] = window + 48 + rng() % 9;  // room for five pushes below, the window's end above
+        encoder e;
+        const unsigned k = rng() % 7, reg = gpr(rng);
+        const bool o16 = rng() % 4 == 0;
+        std::uint64_t mask = OSZAPC;
+        switch (k) {
+        case 0:  // PUSH r, POP r
+            if (o16) e.b.push_back(0x66);
+            if (reg & 8) e.b.push_back(0x41);
+            e.b.push_back(static_cast<std::uint8_t>((rng() % 2 ? 0x50 : 0x58) + (reg & 7)));
+            break;
+        case 1: {  // PUSH imm8/imm32, then POP r
+            if (o16) e.b.push_back(0x66);
+            const bool i8 = rng() % 2;
+            e.b.push_back(i8 ? 0x6a : 0x68);
+            e.imm(edge(rng), i8 ? 1 : o16 ? 2 : 4);
+            if (reg & 8) e.b.push_back(0x41);
+            e.b.push_back(static_cast<std::uint8_t>(0x58 + (reg & 7)));
+            break;
+        }
+        case 2: {  // PUSH m, POP m
+            mem_operand m = pick_mem(rng, r, 99);
+            while (m.base == 5) m = pick_mem(rng, r, 99);
+            m.disp = static_cast<std::uint8_t>(rng() % 24);
+            if (o16) e.b.push_back(0x66);
+            if (m.base & 8) e.b.push_back(0x41);
+            const bool is_push = rng() % 2;
+            e.b.push_back(is_push ? 0xff : 0x8f);
+            e.modrm(1, is_push ? 6 : 0, m.base);
+            e.b.push_back(m.disp);
+            break;
+        }
+        case 3: {  // PUSHF, POPF of a value with only the arithmetic flags and DF
+            const std::uint64_t v = (rng() & (OSZAPC | 0x400)) | 2;
+            std::memcpy(r.mem + (r.r[4] - window), &v, 8);
+            r.flags |= 0x200;  // IF, which user code always runs with: PUSHF stores it
+            if (o16) e.b.push_back(0x66);
+            e.b.push_back(rng() % 2 ? 0x9c : 0x9d);
+            break;
+        }
+        case 4:
+        case 5: {  // ENTER size, level (frames copied from below rbp)
+            r.r[5] = window + 24 + rng() % 33;
+            if (o16) e.b.push_back(0x66);
+            e.b.push_back(0xc8);
+            e.imm(rng() % 16, 2);  // the new stack top stays in the window: the CPU may probe it
+            e.b.push_back(static_cast<std::uint8_t>(rng() % 4 + (rng() % 8 == 0 ? 32 : 0)));
+            break;
+        }
+        default:  // LEAVE
+            r.r[5] = window + 8 + rng() % 49;
+            if (o16) e.b.push_back(0x66);
+            e.b.push_back(0xc9);
+            break;
+        }
+        return test_case{e.b, r, mask};
+    }});
+    f.push_back({"string instructions with REP, REPE, REPNE and DF", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        const unsigned kind = rng() % 5, sl = size_of(rng);
+        static constexpr std::uint8_t ops[] = {0xa4, 0xaa, 0xac, 0xa6, 0xae};  // MOVS STOS LODS CMPS SCAS
+        const bool down = rng() % 2;
+        r.flags = (r.flags & ~0x400ull) | (down ? 0x400 : 0);
+        const unsigned rep = rng() % 3;  // none, F3, F2
+        r.r[1] = rep ? rng() % 5 : r.r[1];
+        const std::uint64_t span = (rep ? 4 : 1) << sl;  // at most this far from the start
+        auto pos = [&] { return down ? window + 56 - rng() % 8 : window + rng() % (64 - span - 8 + 1); };
+        r.r[6] = pos();
+        r.r[7] = pos();
+        if (kind >= 3 && rng() % 2) std::memcpy(r.mem + 32, r.mem, 32);  // runs of equal elements
+        if (kind == 4 && rng() % 2) std::memcpy(&r.r[0], r.mem + (r.r[7] - window), 8);
+        encoder e;
+        if (rep == 1) e.b.push_back(0xf3);
+        if (rep == 2) e.b.push_back(0xf2);
+        if (rng() % 4 == 0) e.b.push_back(0x67);  // 32-bit addresses: the window is below 4 GiB
+        e.prefix(sl, 0, 0, false);
+        e.b.push_back(static_cast<std::uint8_t>(ops[kind] + (sl ? 1 : 0)));
+        return test_case{e.b, r, OSZAPC};
+    }});
+    f.push_back({"MOVBE", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        const unsigned sl = 1 + static_cast<unsigned>(rng() % 3), reg = gpr(rng);
+        const mem_operand m = pick_mem(rng, r, reg);
+        encoder e;
+        e.prefix(sl, reg, m.base, false);
+        e.b.insert(e.b.end(), {0x0f, 0x38, static_cast<std::uint8_t>(0xf0 + rng() % 2)});
+        e.modrm(1, reg, m.base);
+        e.b.push_back(m.disp);
+        return test_case{e.b, r, OSZAPC};
+    }});
     return f;
 }
 
@@ -585,7 +699,7 @@ TEST_CASE("the translator agrees with the host CPU on every integer instruction 
                 ++faults;
                 same = same && want.fault == SIGFPE && got.fault == 1 + 0;  // #DE
             } else if (same) {
-                for (int r = 0; r < 16; ++r) same = same && (r == 4 || got.r[r] == want.r[r]);
+                for (int r = 0; r < 16; ++r) same = same && ((r == 4 && !cases[i].in.r[4]) || got.r[r] == want.r[r]);
                 same = same && ((got.flags ^ want.flags) & cases[i].flag_mask) == 0;
                 same = same && std::memcmp(got.mem, want.mem, window_size) == 0;
             }
@@ -598,7 +712,7 @@ TEST_CASE("the translator agrees with the host CPU on every integer instruction 
                                   static_cast<unsigned long long>(got.flags & 0xfff), got.fault);
                     first += line;
                     for (int r = 0; r < 16; ++r)
-                        if (r != 4 && got.r[r] != want.r[r]) {
+                        if ((r != 4 || cases[i].in.r[4]) && got.r[r] != want.r[r]) {
                             std::snprintf(line, sizeof line, "    r%d: in %016llx host %016llx qforge %016llx\n", r,
                                           static_cast<unsigned long long>(cases[i].in.r[r]),
                                           static_cast<unsigned long long>(want.r[r]), static_cast<unsigned long long>(got.r[r]));

@@ -28,12 +28,7 @@ inline std::string pad(std::string_view s, std::size_t w = 20) {
 template <class M>
 void validate_for_machine(const options& o) {
     using topo = typename M::topology_type;
-    if (!o.cpu.empty() && o.cpu != M::cpu_type::name)
-        throw error("-cpu " + o.cpu + ": unknown CPU model for machine " + std::string(M::name) +
-                    " (-cpu help lists them)");
-    if (!o.cpu_features.empty())
-        throw error("-cpu " + o.cpu + "," + o.cpu_features.front() +
-                    ": CPU feature flags are not implemented yet");
+    M::cpu_type::select(o.cpu, o.cpu_features);  // throws on an unknown model or feature
     if (o.smp) {
         auto s = *o.smp;
         unsigned threads = s.threads ? s.threads : 1, cores = s.cores ? s.cores : 1,
@@ -111,7 +106,7 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
             if (found || !(o.machine.empty() || o.machine == M::name)) return;
             found = true;
             if (o.cpu_help) {
-                out("Available CPUs:\nx86 " + pad(M::cpu_type::name) + std::string(M::cpu_type::model_id) + "\n");
+                out(M::cpu_type::help());
                 status = 0;
             } else if (o.device_help) {
                 out("Devices that -device adds to machine " + std::string(M::name) + ":\n" + M::pluggable_help());
