@@ -535,7 +535,12 @@ bool translator::one_byte() {
 bool translator::two_byte() {
     const unsigned op = d_.op;
     const unsigned os = d_.osize;
+    if (is_sse_opcode(op)) return sse();
     switch (op) {
+    case 0x0d:  // PREFETCHW, and the hint NOPs
+    case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e:
+        rm();
+        return true;
     case 0x01:
         if (d_.mod() != 3) {
             const unsigned r = d_.reg_low3();

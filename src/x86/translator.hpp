@@ -894,6 +894,19 @@ private:
     bool one_byte();
     bool two_byte();
     bool three_byte_38();
+    // SSE (translate_sse.cpp).
+    static bool is_sse_opcode(unsigned op);
+    bool sse();
+    bool sse_group15();
+    bool sse_gate();
+    temp check_aligned(temp a, unsigned n);
+    void env_load_mem(std::int32_t off, temp a, unsigned bytes);
+    void env_store_mem(temp a, std::int32_t off, unsigned bytes);
+    void env_copy(std::int32_t dst, std::int32_t from, unsigned bytes);
+    void env_zero(std::int32_t dst, unsigned bytes);
+    std::int32_t sse_source(unsigned bytes, bool aligned);
+    void call_sse(const tcg::helper_info& h, std::int32_t d, std::int32_t s, std::uint64_t imm);
+    void lanes64(opc o, bool not_first, std::int32_t d, std::int32_t s);
     void unimplemented() {
         logf(log_item::unimp, "x86: unimplemented instruction at %016" PRIx64 " (map %u, opcode %02x)\n", pc_, d_.map, d_.op);
         exception(EXCP_UD);

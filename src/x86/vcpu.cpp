@@ -27,6 +27,9 @@ void compute_hflags(state& s) {
     } else if (vm) {
         h |= 3;
     }
+    if (s.cr[4] & (1u << 9)) h |= hflag::osfxsr;
+    if (s.cr[0] & (1u << 2)) h |= hflag::em;
+    if (s.cr[0] & (1u << 3)) h |= hflag::ts;
     s.hflags = h;
 }
 
@@ -80,6 +83,14 @@ void vcpu::reset() {
     st_.a20_mask = ~0ull;
     st_.pat = 0x0007'0406'0007'0406ull;
     st_.apic_base = 0xfee0'0000 | (1u << 11) | (1u << 8);
+    // x87 and SSE after RESET (SDM vol. 3, table 9-1).
+    std::memset(st_.fpr, 0, sizeof st_.fpr);
+    st_.fcw = 0x40;
+    st_.fsw = st_.fop = 0;
+    st_.ftw = 0;
+    st_.fip = st_.fdp = 0;
+    std::memset(st_.xmm, 0, sizeof st_.xmm);
+    st_.mxcsr = 0x1f80;
     st_.halted = 0;
     st_.exception_index = -1;
     st_.error_code = 0;

@@ -27,6 +27,23 @@ inline constexpr std::uint16_t l = 1u << 9, db = 1u << 10, g = 1u << 11;
 constexpr unsigned dpl(std::uint16_t a) { return (a >> 5) & 3; }
 } // namespace seg_attr
 
+// An SSE register, in the views the instructions take of it.
+union alignas(16) xmm_reg {
+    std::uint8_t b[16];
+    std::uint16_t w[8];
+    std::uint32_t l[4];
+    std::uint64_t q[2];
+    float s[4];
+    double d[2];
+};
+
+// An x87 register: the 80-bit extended format (64-bit significand with
+// its explicit integer bit, sign and 15-bit exponent), as FXSAVE stores it.
+struct x87_reg {
+    std::uint64_t mant;
+    std::uint16_t sign_exp;
+};
+
 struct dtable {
     std::uint64_t base = 0;
     std::uint32_t limit = 0;
@@ -69,6 +86,9 @@ inline constexpr std::uint32_t lma = 1u << 5;    // long mode active
 inline constexpr std::uint32_t cs64 = 1u << 6;   // 64-bit code segment
 inline constexpr std::uint32_t vm = 1u << 7;     // virtual-8086 mode
 inline constexpr std::uint32_t inhibit_irq = 1u << 9;  // after STI, MOV SS
+inline constexpr std::uint32_t osfxsr = 1u << 10;     // CR4.OSFXSR: SSE instructions exist
+inline constexpr std::uint32_t em = 1u << 11;         // CR0.EM: x87 and SSE raise #UD (x87: #NM)
+inline constexpr std::uint32_t ts = 1u << 12;         // CR0.TS: x87 and SSE raise #NM
 } // namespace hflag
 
 struct state {
@@ -92,6 +112,16 @@ struct state {
     std::uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     std::uint64_t tsc_aux, pat, apic_base, misc_enable;
     std::uint64_t mtrr[28];  // variable pairs, fixed ranges, default type
+    // x87: the physical registers R0-R7 (ST(i) is R[(TOP + i) & 7]); FSW
+    // holds TOP in bits 11-13; FTW is the abridged tag (bit i: R[i] holds
+    // a value); the last instruction's opcode and pointers.
+    x87_reg fpr[8];
+    std::uint16_t fcw, fsw, fop;
+    std::uint8_t ftw;
+    std::uint64_t fip, fdp;
+    xmm_reg xmm[16];
+    xmm_reg xmm_t0;  // a memory operand, loaded for a helper
+    std::uint32_t mxcsr;
     std::uint32_t halted;
     std::int32_t exception_index;  // pending exception vector, or -1
     std::uint32_t error_code;

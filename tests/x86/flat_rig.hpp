@@ -33,6 +33,7 @@ public:
         state& s = cpu_->st();
         s.rip = rip;
         s.cr[0] = 0x6000'0011;            // PE
+        s.cr[4] = (1u << 9) | (1u << 10);  // OSFXSR, OSXMMEXCPT: SSE on, with #XM
         s.efer = (1u << 8) | (1u << 10);  // LME, LMA
         for (unsigned r : {R_DS, R_ES, R_SS, R_FS, R_GS})
             s.segs[r] = {0, 0xffff'ffff, 0x10,

@@ -1,0 +1,550 @@
+// The SSE, SSE2 and SSE3 instructions of the 0F map. Moves, the bitwise
+// operations and 64-bit lane arithmetic are inline IR on the XMM registers
+// in the state; everything else calls a helper (sse_helpers.hpp) with the
+// registers' offsets, a memory operand going through xmm_t0.
+#include "sse_helpers.hpp"
+#include "translator.hpp"
+
+#include <cstddef>
+
+namespace qf::x86::detail {
+
+namespace {
+
+namespace hs = helper::sse;
+
+std::int32_t xo(unsigned i) { return static_cast<std::int32_t>(offsetof(state, xmm) + 16 * i); }
+constexpr auto t0 = static_cast<std::int32_t>(offsetof(state, xmm_t0));
+
+// How the second operand is read.
+enum class src : std::uint8_t {
+    p128,  // xmm/m128, 16-byte aligned
+    m64,   // xmm/m64: the low quadword
+    s32,   // xmm/m32: a scalar single
+    s64,   // xmm/m64: a scalar double
+};
+
+struct form {
+    std::uint8_t op, pfx;
+    src s;
+    bool imm;
+    const tcg::helper_info* h;
+    feature need;
+};
+
+// The helper-backed forms. pfx is the mandatory prefix (0, 66, F3, F2).
+const form forms[] = {
+    {0x14, 0x00, src::p128, false, &hs::unpcklps, feat::sse},
+    {0x15, 0x00, src::p128, false, &hs::unpckhps, feat::sse},
+    {0x14, 0x66, src::p128, false, &hs::punpcklqdq, feat::sse2},  // UNPCKLPD: the same lanes
+    {0x15, 0x66, src::p128, false, &hs::punpckhqdq, feat::sse2},  // UNPCKHPD
+    {0x12, 0xf2, src::m64, false, &hs::movddup, feat::sse3},
+    {0x12, 0xf3, src::p128, false, &hs::movsldup, feat::sse3},
+    {0x16, 0xf3, src::p128, false, &hs::movshdup, feat::sse3},
+    {0x51, 0x00, src::p128, false, &hs::sqrtps, feat::sse},
+    {0x51, 0x66, src::p128, false, &hs::sqrtpd, feat::sse2},
+    {0x51, 0xf3, src::s32, false, &hs::sqrtss, feat::sse},
+    {0x51, 0xf2, src::s64, false, &hs::sqrtsd, feat::sse2},
+    {0x52, 0x00, src::p128, false, &hs::rsqrtps, feat::sse},
+    {0x52, 0xf3, src::s32, false, &hs::rsqrtss, feat::sse},
+    {0x53, 0x00, src::p128, false, &hs::rcpps, feat::sse},
+    {0x53, 0xf3, src::s32, false, &hs::rcpss, feat::sse},
+    {0x58, 0x00, src::p128, false, &hs::addps, feat::sse},
+    {0x58, 0x66, src::p128, false, &hs::addpd, feat::sse2},
+    {0x58, 0xf3, src::s32, false, &hs::addss, feat::sse},
+    {0x58, 0xf2, src::s64, false, &hs::addsd, feat::sse2},
+    {0x59, 0x00, src::p128, false, &hs::mulps, feat::sse},
+    {0x59, 0x66, src::p128, false, &hs::mulpd, feat::sse2},
+    {0x59, 0xf3, src::s32, false, &hs::mulss, feat::sse},
+    {0x59, 0xf2, src::s64, false, &hs::mulsd, feat::sse2},
+    {0x5a, 0x00, src::m64, false, &hs::cvtps2pd, feat::sse2},
+    {0x5a, 0x66, src::p128, false, &hs::cvtpd2ps, feat::sse2},
+    {0x5a, 0xf3, src::s32, false, &hs::cvtss2sd, feat::sse2},
+    {0x5a, 0xf2, src::s64, false, &hs::cvtsd2ss, feat::sse2},
+    {0x5b, 0x00, src::p128, false, &hs::cvtdq2ps, feat::sse2},
+    {0x5b, 0x66, src::p128, false, &hs::cvtps2dq, feat::sse2},
+    {0x5b, 0xf3, src::p128, false, &hs::cvttps2dq, feat::sse2},
+    {0x5c, 0x00, src::p128, false, &hs::subps, feat::sse},
+    {0x5c, 0x66, src::p128, false, &hs::subpd, feat::sse2},
+    {0x5c, 0xf3, src::s32, false, &hs::subss, feat::sse},
+    {0x5c, 0xf2, src::s64, false, &hs::subsd, feat::sse2},
+    {0x5d, 0x00, src::p128, false, &hs::minps, feat::sse},
+    {0x5d, 0x66, src::p128, false, &hs::minpd, feat::sse2},
+    {0x5d, 0xf3, src::s32, false, &hs::minss, feat::sse},
+    {0x5d, 0xf2, src::s64, false, &hs::minsd, feat::sse2},
+    {0x5e, 0x00, src::p128, false, &hs::divps, feat::sse},
+    {0x5e, 0x66, src::p128, false, &hs::divpd, feat::sse2},
+    {0x5e, 0xf3, src::s32, false, &hs::divss, feat::sse},
+    {0x5e, 0xf2, src::s64, false, &hs::divsd, feat::sse2},
+    {0x5f, 0x00, src::p128, false, &hs::maxps, feat::sse},
+    {0x5f, 0x66, src::p128, false, &hs::maxpd, feat::sse2},
+    {0x5f, 0xf3, src::s32, false, &hs::maxss, feat::sse},
+    {0x5f, 0xf2, src::s64, false, &hs::maxsd, feat::sse2},
+    {0x60, 0x66, src::p128, false, &hs::punpcklbw, feat::sse2},
+    {0x61, 0x66, src::p128, false, &hs::punpcklwd, feat::sse2},
+    {0x62, 0x66, src::p128, false, &hs::punpckldq, feat::sse2},
+    {0x63, 0x66, src::p128, false, &hs::packsswb, feat::sse2},
+    {0x64, 0x66, src::p128, false, &hs::pcmpgtb, feat::sse2},
+    {0x65, 0x66, src::p128, false, &hs::pcmpgtw, feat::sse2},
+    {0x66, 0x66, src::p128, false, &hs::pcmpgtd, feat::sse2},
+    {0x67, 0x66, src::p128, false, &hs::packuswb, feat::sse2},
+    {0x68, 0x66, src::p128, false, &hs::punpckhbw, feat::sse2},
+    {0x69, 0x66, src::p128, false, &hs::punpckhwd, feat::sse2},
+    {0x6a, 0x66, src::p128, false, &hs::punpckhdq, feat::sse2},
+    {0x6b, 0x66, src::p128, false, &hs::packssdw, feat::sse2},
+    {0x6c, 0x66, src::p128, false, &hs::punpcklqdq, feat::sse2},
+    {0x6d, 0x66, src::p128, false, &hs::punpckhqdq, feat::sse2},
+    {0x70, 0x66, src::p128, true, &hs::pshufd, feat::sse2},
+    {0x70, 0xf3, src::p128, true, &hs::pshufhw, feat::sse2},
+    {0x70, 0xf2, src::p128, true, &hs::pshuflw, feat::sse2},
+    {0x74, 0x66, src::p128, false, &hs::pcmpeqb, feat::sse2},
+    {0x75, 0x66, src::p128, false, &hs::pcmpeqw, feat::sse2},
+    {0x76, 0x66, src::p128, false, &hs::pcmpeqd, feat::sse2},
+    {0x7c, 0x66, src::p128, false, &hs::haddpd, feat::sse3},
+    {0x7c, 0xf2, src::p128, false, &hs::haddps, feat::sse3},
+    {0x7d, 0x66, src::p128, false, &hs::hsubpd, feat::sse3},
+    {0x7d, 0xf2, src::p128, false, &hs::hsubps, feat::sse3},
+    {0xc2, 0x00, src::p128, true, &hs::cmpps, feat::sse},
+    {0xc2, 0x66, src::p128, true, &hs::cmppd, feat::sse2},
+    {0xc2, 0xf3, src::s32, true, &hs::cmpss, feat::sse},
+    {0xc2, 0xf2, src::s64, true, &hs::cmpsd, feat::sse2},
+    {0xc6, 0x00, src::p128, true, &hs::shufps, feat::sse},
+    {0xc6, 0x66, src::p128, true, &hs::shufpd, feat::sse2},
+    {0xd0, 0x66, src::p128, false, &hs::addsubpd, feat::sse3},
+    {0xd0, 0xf2, src::p128, false, &hs::addsubps, feat::sse3},
+    {0xd1, 0x66, src::p128, false, &hs::psrlw, feat::sse2},
+    {0xd2, 0x66, src::p128, false, &hs::psrld, feat::sse2},
+    {0xd3, 0x66, src::p128, false, &hs::psrlq, feat::sse2},
+    {0xd5, 0x66, src::p128, false, &hs::pmullw, feat::sse2},
+    {0xd8, 0x66, src::p128, false, &hs::psubusb, feat::sse2},
+    {0xd9, 0x66, src::p128, false, &hs::psubusw, feat::sse2},
+    {0xda, 0x66, src::p128, false, &hs::pminub, feat::sse2},
+    {0xdc, 0x66, src::p128, false, &hs::paddusb, feat::sse2},
+    {0xdd, 0x66, src::p128, false, &hs::paddusw, feat::sse2},
+    {0xde, 0x66, src::p128, false, &hs::pmaxub, feat::sse2},
+    {0xe0, 0x66, src::p128, false, &hs::pavgb, feat::sse2},
+    {0xe1, 0x66, src::p128, false, &hs::psraw, feat::sse2},
+    {0xe2, 0x66, src::p128, false, &hs::psrad, feat::sse2},
+    {0xe3, 0x66, src::p128, false, &hs::pavgw, feat::sse2},
+    {0xe4, 0x66, src::p128, false, &hs::pmulhuw, feat::sse2},
+    {0xe5, 0x66, src::p128, false, &hs::pmulhw, feat::sse2},
+    {0xe6, 0x66, src::p128, false, &hs::cvttpd2dq, feat::sse2},
+    {0xe6, 0xf3, src::m64, false, &hs::cvtdq2pd, feat::sse2},
+    {0xe6, 0xf2, src::p128, false, &hs::cvtpd2dq, feat::sse2},
+    {0xe8, 0x66, src::p128, false, &hs::psubsb, feat::sse2},
+    {0xe9, 0x66, src::p128, false, &hs::psubsw, feat::sse2},
+    {0xea, 0x66, src::p128, false, &hs::pminsw, feat::sse2},
+    {0xec, 0x66, src::p128, false, &hs::paddsb, feat::sse2},
+    {0xed, 0x66, src::p128, false, &hs::paddsw, feat::sse2},
+    {0xee, 0x66, src::p128, false, &hs::pmaxsw, feat::sse2},
+    {0xf1, 0x66, src::p128, false, &hs::psllw, feat::sse2},
+    {0xf2, 0x66, src::p128, false, &hs::pslld, feat::sse2},
+    {0xf3, 0x66, src::p128, false, &hs::psllq, feat::sse2},
+    {0xf4, 0x66, src::p128, false, &hs::pmuludq, feat::sse2},
+    {0xf5, 0x66, src::p128, false, &hs::pmaddwd, feat::sse2},
+    {0xf6, 0x66, src::p128, false, &hs::psadbw, feat::sse2},
+    {0xf8, 0x66, src::p128, false, &hs::psubb, feat::sse2},
+    {0xf9, 0x66, src::p128, false, &hs::psubw, feat::sse2},
+    {0xfa, 0x66, src::p128, false, &hs::psubd, feat::sse2},
+    {0xfc, 0x66, src::p128, false, &hs::paddb, feat::sse2},
+    {0xfd, 0x66, src::p128, false, &hs::paddw, feat::sse2},
+    {0xfe, 0x66, src::p128, false, &hs::paddd, feat::sse2},
+};
+
+} // namespace
+
+bool translator::is_sse_opcode(unsigned op) {
+    return (op >= 0x10 && op <= 0x17) || (op >= 0x28 && op <= 0x2f) || (op >= 0x50 && op <= 0x7f) ||
+           (op >= 0xc2 && op <= 0xc6) || op >= 0xd0 || op == 0xae;
+}
+
+// CR0.EM, CR4.OSFXSR and CR0.TS, as the SDM orders them for SSE.
+bool translator::sse_gate() {
+    const std::uint32_t hf = tr_.key().flags;
+    if ((hf & hflag::em) || !(hf & hflag::osfxsr)) {
+        exception(EXCP_UD);
+        return false;
+    }
+    if (hf & hflag::ts) {
+        exception(EXCP_NM);
+        return false;
+    }
+    return true;
+}
+
+temp translator::check_aligned(temp a, unsigned n) {
+    const temp low = tmp();
+    c_.binopi(opc::and_, low, a, n - 1);
+    const label ok = c_.new_label();
+    const temp keep = c_.new_local(type::i64), lowl = c_.new_local(type::i64);
+    c_.mov(keep, a);
+    c_.mov(lowl, low);
+    c_.brcond(cond::eq, lowl, cst(0), ok);
+    exception(EXCP_GP);
+    c_.set_label(ok);
+    return keep;
+}
+
+void translator::env_load_mem(std::int32_t off, temp a, unsigned bytes) {
+    if (bytes == 4) {
+        c_.st(ld_mem(a, 2), c_.env(), memop::ul, off);
+        return;
+    }
+    c_.st(ld_mem(a, 3), c_.env(), memop::uq, off);
+    if (bytes == 16) {
+        const temp a8 = tmp();
+        c_.addi(a8, a, 8);
+        c_.st(ld_mem(a8, 3), c_.env(), memop::uq, off + 8);
+    }
+}
+
+void translator::env_store_mem(temp a, std::int32_t off, unsigned bytes) {
+    const temp v = tmp();
+    if (bytes == 4) {
+        c_.ld(v, c_.env(), memop::ul, off);
+        st_mem(a, 2, v);
+        return;
+    }
+    c_.ld(v, c_.env(), memop::uq, off);
+    st_mem(a, 3, v);
+    if (bytes == 16) {
+        const temp a8 = tmp(), v8 = tmp();
+        c_.addi(a8, a, 8);
+        c_.ld(v8, c_.env(), memop::uq, off + 8);
+        st_mem(a8, 3, v8);
+    }
+}
+
+void translator::env_copy(std::int32_t dst, std::int32_t from, unsigned bytes) {
+    for (unsigned at = 0; at < bytes; at += 8) {
+        const temp v = tmp();
+        const std::uint32_t mop = bytes == 4 ? memop::ul : memop::uq;
+        c_.ld(v, c_.env(), mop, from + static_cast<std::int32_t>(at));
+        c_.st(v, c_.env(), mop, dst + static_cast<std::int32_t>(at));
+    }
+}
+
+void translator::env_zero(std::int32_t dst, unsigned bytes) {
+    for (unsigned at = 0; at < bytes; at += 8) c_.st(cst(0), c_.env(), memop::uq, dst + static_cast<std::int32_t>(at));
+}
+
+// The second operand's offset: its register's, or xmm_t0 with the memory
+// operand in it.
+std::int32_t translator::sse_source(unsigned bytes, bool aligned) {
+    if (d_.mod() == 3) return xo(d_.rm());
+    temp a = ea();
+    if (aligned) a = check_aligned(a, 16);
+    env_load_mem(t0, a, bytes);
+    return t0;
+}
+
+void translator::call_sse(const tcg::helper_info& h, std::int32_t d, std::int32_t s, std::uint64_t imm) {
+    const temp args[] = {c_.env(), cst(static_cast<std::uint64_t>(d)), cst(static_cast<std::uint64_t>(s)), cst(imm)};
+    c_.call(h, temp{}, args);
+}
+
+// Two 64-bit lanes: d = op(d, s); AND-NOT complements d first.
+void translator::lanes64(opc o, bool not_first, std::int32_t d, std::int32_t s) {
+    for (std::int32_t lane = 0; lane < 16; lane += 8) {
+        const temp a = tmp(), b = tmp(), r = tmp();
+        c_.ld(a, c_.env(), memop::uq, d + lane);
+        c_.ld(b, c_.env(), memop::uq, s + lane);
+        if (not_first) c_.unop(opc::not_, a, a);
+        c_.binop(o, r, a, b);
+        c_.st(r, c_.env(), memop::uq, d + lane);
+    }
+}
+
+bool translator::sse() {
+    const unsigned op = d_.op, pfx = d_.mandatory;
+    if (op == 0xae) return sse_group15();
+    if (!sse_gate()) return false;
+    const unsigned r = d_.reg();
+    const bool mem = d_.mod() != 3;
+
+    for (const form& f : forms) {
+        if (f.op != op || f.pfx != pfx) continue;
+        if (!require(f.need)) return false;
+        const std::int32_t s = f.s == src::p128 ? sse_source(16, true)
+                             : f.s == src::s32  ? sse_source(4, false)
+                                                : sse_source(8, false);
+        call_sse(*f.h, xo(r), s, f.imm ? d_.imm & 0xff : 0);
+        return true;
+    }
+
+    switch (op) {
+    case 0x10:    // MOVUPS MOVUPD MOVSS MOVSD (load)
+    case 0x11: {  // ... (store)
+        if (!require(pfx == 0x00 || pfx == 0xf3 ? feat::sse : feat::sse2)) return false;
+        const unsigned bytes = pfx == 0xf3 ? 4 : pfx == 0xf2 ? 8 : 16;
+        if (op == 0x10) {
+            if (mem) {
+                env_load_mem(xo(r), ea(), bytes);
+                if (bytes == 4) c_.st(cst(0), c_.env(), memop::ul, xo(r) + 4);
+                if (bytes < 16) env_zero(xo(r) + 8, 8);
+            } else {
+                env_copy(xo(r), xo(d_.rm()), bytes);
+            }
+        } else {
+            if (mem) env_store_mem(ea(), xo(r), bytes);
+            else env_copy(xo(d_.rm()), xo(r), bytes);
+        }
+        return true;
+    }
+    case 0x12:  // MOVLPS MOVLPD (load), MOVHLPS
+    case 0x16:  // MOVHPS MOVHPD (load), MOVLHPS
+        if (pfx != 0x00 && pfx != 0x66) break;
+        if (!require(pfx == 0x00 ? feat::sse : feat::sse2)) return false;
+        if (mem) env_load_mem(xo(r) + (op == 0x16 ? 8 : 0), ea(), 8);
+        else if (pfx == 0x00) env_copy(xo(r) + (op == 0x16 ? 8 : 0), xo(d_.rm()) + (op == 0x16 ? 0 : 8), 8);
+        else break;
+        return true;
+    case 0x13:  // MOVLPS MOVLPD (store)
+    case 0x17:  // MOVHPS MOVHPD (store)
+        if ((pfx != 0x00 && pfx != 0x66) || !mem) break;
+        if (!require(pfx == 0x00 ? feat::sse : feat::sse2)) return false;
+        env_store_mem(ea(), xo(r) + (op == 0x17 ? 8 : 0), 8);
+        return true;
+    case 0x28:  // MOVAPS MOVAPD (load)
+    case 0x29:  // ... (store)
+    case 0x2b:  // MOVNTPS MOVNTPD
+        if (pfx != 0x00 && pfx != 0x66) break;
+        if (op == 0x2b && !mem) break;
+        if (!require(pfx == 0x00 ? feat::sse : feat::sse2)) return false;
+        if (!mem) {
+            if (op == 0x28) env_copy(xo(r), xo(d_.rm()), 16);
+            else env_copy(xo(d_.rm()), xo(r), 16);
+        } else if (op == 0x28) {
+            env_load_mem(xo(r), check_aligned(ea(), 16), 16);
+        } else {
+            env_store_mem(check_aligned(ea(), 16), xo(r), 16);
+        }
+        return true;
+    case 0x2a: {  // CVTSI2SS CVTSI2SD
+        if (pfx != 0xf3 && pfx != 0xf2) break;
+        if (!require(pfx == 0xf3 ? feat::sse : feat::sse2)) return false;
+        const bool w = d_.rex_w();
+        const temp v = ld(rm(), w ? 3 : 2);
+        const temp args[] = {c_.env(), cst(static_cast<std::uint64_t>(xo(r))), v, cst(w)};
+        c_.call(pfx == 0xf3 ? hs::cvtsi2ss : hs::cvtsi2sd, temp{}, args);
+        return true;
+    }
+    case 0x2c:    // CVTTSS2SI CVTTSD2SI
+    case 0x2d: {  // CVTSS2SI CVTSD2SI
+        if (pfx != 0xf3 && pfx != 0xf2) break;
+        if (!require(pfx == 0xf3 ? feat::sse : feat::sse2)) return false;
+        const bool w = d_.rex_w();
+        const std::int32_t s = sse_source(pfx == 0xf3 ? 4 : 8, false);
+        const temp v = tmp();
+        const temp args[] = {c_.env(), cst(static_cast<std::uint64_t>(s)), cst(w)};
+        c_.call(pfx == 0xf3 ? (op == 0x2c ? hs::cvttss2si : hs::cvtss2si) : (op == 0x2c ? hs::cvttsd2si : hs::cvtsd2si),
+                v, args);
+        st_reg(w ? 3 : 2, r, v);
+        return true;
+    }
+    case 0x2e:    // UCOMISS UCOMISD
+    case 0x2f: {  // COMISS COMISD
+        if (pfx != 0x00 && pfx != 0x66) break;
+        if (!require(pfx == 0x00 ? feat::sse : feat::sse2)) return false;
+        const std::int32_t s = sse_source(pfx == 0x00 ? 4 : 8, false);
+        const temp args[] = {c_.env(), cst(static_cast<std::uint64_t>(xo(r))), cst(static_cast<std::uint64_t>(s))};
+        c_.call(pfx == 0x00 ? (op == 0x2e ? hs::ucomiss : hs::comiss) : (op == 0x2e ? hs::ucomisd : hs::comisd), temp{},
+                args);
+        cc_static_ = CC_OP_EFLAGS;
+        return true;
+    }
+    case 0x50:    // MOVMSKPS MOVMSKPD
+    case 0xd7: {  // PMOVMSKB
+        if (mem || (op == 0x50 && pfx != 0x00 && pfx != 0x66) || (op == 0xd7 && pfx != 0x66)) break;
+        if (!require(op == 0x50 && pfx == 0x00 ? feat::sse : feat::sse2)) return false;
+        const temp v = tmp();
+        const temp args[] = {c_.env(), cst(static_cast<std::uint64_t>(xo(d_.rm())))};
+        c_.call(op == 0xd7 ? hs::pmovmskb : pfx == 0x00 ? hs::movmskps : hs::movmskpd, v, args);
+        st_reg(2, r, v);
+        return true;
+    }
+    case 0x54: case 0x55: case 0x56: case 0x57:  // ANDPS ANDNPS ORPS XORPS (and PD)
+    case 0xdb: case 0xdf: case 0xeb: case 0xef:  // PAND PANDN POR PXOR
+    case 0xd4: case 0xfb: {                      // PADDQ PSUBQ
+        if (op >= 0xd0 ? pfx != 0x66 : (pfx != 0x00 && pfx != 0x66)) break;
+        if (!require(pfx == 0x00 ? feat::sse : feat::sse2)) return false;
+        const std::int32_t s = sse_source(16, true);
+        const unsigned k = op < 0x58 ? op - 0x54 : op == 0xdb ? 0 : op == 0xdf ? 1 : op == 0xeb ? 2 : op == 0xef ? 3 : op == 0xd4 ? 4 : 5;
+        static constexpr opc ops[] = {opc::and_, opc::and_, opc::or_, opc::xor_, opc::add, opc::sub};
+        lanes64(ops[k], k == 1, xo(r), s);
+        return true;
+    }
+    case 0x6e: {  // MOVD/MOVQ xmm, r/m
+        if (pfx != 0x66) break;
+        if (!require(feat::sse2)) return false;
+        const temp v = ld(rm(), d_.rex_w() ? 3 : 2);
+        c_.st(v, c_.env(), memop::uq, xo(r));
+        env_zero(xo(r) + 8, 8);
+        return true;
+    }
+    case 0x7e:  // MOVD/MOVQ r/m, xmm; MOVQ xmm, xmm/m64
+        if (pfx == 0x66) {
+            if (!require(feat::sse2)) return false;
+            const temp v = tmp();
+            const bool w = d_.rex_w();
+            c_.ld(v, c_.env(), w ? memop::uq : memop::ul, xo(r));
+            st(rm(), w ? 3 : 2, v);
+            return true;
+        }
+        if (pfx == 0xf3) {
+            if (!require(feat::sse2)) return false;
+            if (mem) env_load_mem(xo(r), ea(), 8);
+            else env_copy(xo(r), xo(d_.rm()), 8);
+            env_zero(xo(r) + 8, 8);
+            return true;
+        }
+        break;
+    case 0x6f:  // MOVDQA MOVDQU (load)
+    case 0x7f:  // ... (store)
+        if (pfx != 0x66 && pfx != 0xf3) break;
+        if (!require(feat::sse2)) return false;
+        if (!mem) {
+            if (op == 0x6f) env_copy(xo(r), xo(d_.rm()), 16);
+            else env_copy(xo(d_.rm()), xo(r), 16);
+        } else {
+            temp a = ea();
+            if (pfx == 0x66) a = check_aligned(a, 16);
+            if (op == 0x6f) env_load_mem(xo(r), a, 16);
+            else env_store_mem(a, xo(r), 16);
+        }
+        return true;
+    case 0xf0:  // LDDQU
+        if (pfx != 0xf2 || !mem) break;
+        if (!require(feat::sse3)) return false;
+        env_load_mem(xo(r), ea(), 16);
+        return true;
+    case 0xe7:  // MOVNTDQ
+        if (pfx != 0x66 || !mem) break;
+        if (!require(feat::sse2)) return false;
+        env_store_mem(check_aligned(ea(), 16), xo(r), 16);
+        return true;
+    case 0xd6:  // MOVQ xmm/m64, xmm
+        if (pfx != 0x66) break;
+        if (!require(feat::sse2)) return false;
+        if (mem) {
+            env_store_mem(ea(), xo(r), 8);
+        } else {
+            env_copy(xo(d_.rm()), xo(r), 8);
+            env_zero(xo(d_.rm()) + 8, 8);
+        }
+        return true;
+    case 0xc3:  // MOVNTI
+        if (pfx != 0x00 || !mem) break;
+        if (!require(feat::sse2)) return false;
+        {
+            const unsigned sl = d_.rex_w() ? 3 : 2;
+            const rm_ref dst = rm();
+            st(dst, sl, ld_reg(sl, r));
+        }
+        return true;
+    case 0xc4: {  // PINSRW xmm, r32/m16, imm8
+        if (pfx != 0x66) break;
+        if (!require(feat::sse2)) return false;
+        const temp v = ld(rm(), 1);
+        c_.st(v, c_.env(), memop::uw, xo(r) + 2 * static_cast<std::int32_t>(d_.imm & 7));
+        return true;
+    }
+    case 0xc5: {  // PEXTRW r32, xmm, imm8
+        if (pfx != 0x66 || mem) break;
+        if (!require(feat::sse2)) return false;
+        const temp v = tmp();
+        c_.ld(v, c_.env(), memop::uw, xo(d_.rm()) + 2 * static_cast<std::int32_t>(d_.imm & 7));
+        st_reg(2, r, v);
+        return true;
+    }
+    case 0x71: case 0x72: case 0x73: {  // shifts by an immediate
+        if (pfx != 0x66 || mem) break;
+        if (!require(feat::sse2)) return false;
+        const unsigned k = d_.reg_low3();
+        static const tcg::helper_info* const by[3][8] = {
+            {nullptr, nullptr, &hs::psrlw_i, nullptr, &hs::psraw_i, nullptr, &hs::psllw_i, nullptr},
+            {nullptr, nullptr, &hs::psrld_i, nullptr, &hs::psrad_i, nullptr, &hs::pslld_i, nullptr},
+            {nullptr, nullptr, &hs::psrlq_i, &hs::psrldq_i, nullptr, nullptr, &hs::psllq_i, &hs::pslldq_i},
+        };
+        const tcg::helper_info* h = by[op - 0x71][k];
+        if (!h) break;
+        call_sse(*h, xo(d_.rm()), xo(d_.rm()), d_.imm & 0xff);
+        return true;
+    }
+    case 0xf7: {  // MASKMOVDQU: the bytes whose mask byte has its top bit set, to DS:rDI
+        if (pfx != 0x66 || mem) break;
+        if (!require(feat::sse2)) return false;
+        const temp base = c_.new_local(type::i64);
+        c_.mov(base, linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS}));
+        for (unsigned i = 0; i < 16; ++i) {
+            const label skip = c_.new_label();
+            const temp m = tmp();
+            c_.ld(m, c_.env(), memop::ub, xo(d_.rm()) + static_cast<std::int32_t>(i));
+            c_.binopi(opc::and_, m, m, 0x80);
+            c_.brcond(cond::eq, m, cst(0), skip);
+            const temp v = tmp(), a = tmp();
+            c_.ld(v, c_.env(), memop::ub, xo(r) + static_cast<std::int32_t>(i));
+            c_.addi(a, base, i);
+            st_mem(a, 0, v);
+            c_.set_label(skip);
+        }
+        return true;
+    }
+    default: break;
+    }
+    unimplemented();
+    return false;
+}
+
+// 0F AE: FXSAVE FXRSTOR LDMXCSR STMXCSR CLFLUSH with memory; the fences
+// with a register form.
+bool translator::sse_group15() {
+    const unsigned k = d_.reg_low3();
+    const std::uint32_t hf = tr_.key().flags;
+    if (d_.mod() == 3) {
+        if (d_.mandatory == 0 && k >= 5) return require(k == 6 ? feat::sse2 : feat::sse);  // LFENCE MFENCE SFENCE
+        unimplemented();
+        return false;
+    }
+    if (d_.mandatory != 0) {
+        unimplemented();
+        return false;
+    }
+    switch (k) {
+    case 0:    // FXSAVE
+    case 1: {  // FXRSTOR
+        if (!require(feat::fxsr)) return false;
+        if (hf & (hflag::em | hflag::ts)) {
+            exception(EXCP_NM);
+            return false;
+        }
+        const temp args[] = {c_.env(), ea(), cst(d_.rex_w())};
+        sync_rip(eip());
+        c_.call(k == 0 ? hs::fxsave : hs::fxrstor, temp{}, args);
+        return true;
+    }
+    case 2:    // LDMXCSR
+    case 3: {  // STMXCSR
+        if (!require(feat::sse) || !sse_gate()) return false;
+        const temp a = ea();
+        if (k == 2) {
+            const temp args[] = {c_.env(), ld_mem(a, 2)};
+            c_.call(hs::ldmxcsr, temp{}, args);
+        } else {
+            const temp v = tmp();
+            c_.ld(v, c_.env(), memop::ul, static_cast<std::int32_t>(offsetof(state, mxcsr)));
+            st_mem(a, 2, v);
+        }
+        return true;
+    }
+    case 7:  // CLFLUSH: nothing is cached here
+        if (!require(feat::clflush)) return false;
+        ea();
+        return true;
+    default:  // XSAVE and friends: no XSAVE feature
+        exception(EXCP_UD);
+        return false;
+    }
+}
+
+} // namespace qf::x86::detail
