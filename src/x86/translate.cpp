@@ -85,6 +85,8 @@ bool translator::one_byte() {
         return true;
     case 0x07: case 0x17: case 0x1f:  // POP ES SS DS
         return pop_segment(op >> 3);
+    case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf: return x87();
+    case 0x9b: return fwait();
     case 0x27: bcd(0, 0); return true;  // DAA
     case 0x2f: bcd(1, 0); return true;  // DAS
     case 0x37: bcd(2, 0); return true;  // AAA

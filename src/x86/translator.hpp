@@ -894,6 +894,9 @@ private:
     bool one_byte();
     bool two_byte();
     bool three_byte_38();
+    // x87 (translate_x87.cpp).
+    bool x87();
+    bool fwait();
     // SSE (translate_sse.cpp).
     static bool is_sse_opcode(unsigned op);
     bool sse();

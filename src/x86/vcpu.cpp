@@ -30,6 +30,7 @@ void compute_hflags(state& s) {
     if (s.cr[4] & (1u << 9)) h |= hflag::osfxsr;
     if (s.cr[0] & (1u << 2)) h |= hflag::em;
     if (s.cr[0] & (1u << 3)) h |= hflag::ts;
+    if (s.cr[0] & (1u << 1)) h |= hflag::mp;
     s.hflags = h;
 }
 

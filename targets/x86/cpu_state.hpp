@@ -89,6 +89,7 @@ inline constexpr std::uint32_t inhibit_irq = 1u << 9;  // after STI, MOV SS
 inline constexpr std::uint32_t osfxsr = 1u << 10;     // CR4.OSFXSR: SSE instructions exist
 inline constexpr std::uint32_t em = 1u << 11;         // CR0.EM: x87 and SSE raise #UD (x87: #NM)
 inline constexpr std::uint32_t ts = 1u << 12;         // CR0.TS: x87 and SSE raise #NM
+inline constexpr std::uint32_t mp = 1u << 13;         // CR0.MP: WAIT/FWAIT raises #NM with TS
 } // namespace hflag
 
 struct state {

@@ -43,12 +43,14 @@ struct regs {
     std::uint8_t mem[window_size];
     alignas(16) std::uint8_t xmm[16][16];
     std::uint32_t mxcsr = 0x1f80;
+    alignas(16) std::uint8_t fx[512];  // x87 state as FXSAVE lays it out, for x87 cases
 };
 
 struct test_case {
     std::vector<std::uint8_t> code;
     regs in;
     std::uint64_t flag_mask;  // flags to compare
+    bool x87 = false;         // with the x87 state of in.fx
 };
 
 // ---- native execution -------------------------------------------------------
@@ -64,13 +66,14 @@ void on_fault(int sig) {
 // the test's when it sets one.
 class native_stub : public Xbyak::CodeGenerator {
 public:
-    native_stub(const std::vector<std::uint8_t>& insn, bool own_stack) : CodeGenerator(4096) {
+    native_stub(const std::vector<std::uint8_t>& insn, bool own_stack, bool x87) : CodeGenerator(4096) {
         using namespace Xbyak::util;
         Xbyak::Label host_rsp, test_rsp, host_mxcsr;
         for (const auto& r : {rbx, rbp, r12, r13, r14, r15}) push(r);
         push(rdi);
         mov(ptr[rip + host_rsp], rsp);
         stmxcsr(ptr[rip + host_mxcsr]);
+        if (x87) fxrstor64(ptr[rdi + offsetof(regs, fx)]);
         for (int i = 0; i < 16; ++i) movdqu(Xbyak::Xmm(i), ptr[rdi + offsetof(regs, xmm) + 16 * i]);
         ldmxcsr(ptr[rdi + offsetof(regs, mxcsr)]);
         push(qword[rdi + 128]);
@@ -96,6 +99,10 @@ public:
         mov(qword[rdi + 32], rax);
         for (int i = 0; i < 16; ++i) movdqu(ptr[rdi + offsetof(regs, xmm) + 16 * i], Xbyak::Xmm(i));
         stmxcsr(ptr[rdi + offsetof(regs, mxcsr)]);
+        if (x87) {
+            db(0x48), db(0x0f), db(0xae), db(0x87), dd(offsetof(regs, fx));  // fxsave64 [rdi + fx]
+            fninit();  // a pending unmasked exception would trap the C code
+        }
         ldmxcsr(ptr[rip + host_mxcsr]);
         pop(rdi);
         for (const auto& r : {r15, r14, r13, r12, rbp, rbx}) pop(r);
@@ -136,12 +143,13 @@ std::vector<regs> run_native(const std::vector<test_case>& cases) {
             regs r = cases[i].in;
             r.fault = 0;
             std::memcpy(w, r.mem, window_size);
-            native_stub stub(cases[i].code, r.r[4] != 0);
+            native_stub stub(cases[i].code, r.r[4] != 0, cases[i].x87);
             auto fn = stub.getCode<void (*)(regs*)>();
             if (sigsetjmp(native_jmp, 1) == 0) {
                 fn(&r);
             } else {
                 _mm_setcsr(0x1f80);  // the test's MXCSR may unmask exceptions
+                asm volatile("fninit");
                 r = cases[i].in;
                 r.fault = native_sig;
             }
@@ -159,13 +167,44 @@ std::vector<regs> run_native(const std::vector<test_case>& cases) {
     return res;
 }
 
+// ---- x87 state in the FXSAVE layout -------------------------------------------------
+
+void fx_to_state(const std::uint8_t* fx, state& s) {
+    std::memcpy(&s.fcw, fx, 2);
+    std::memcpy(&s.fsw, fx + 2, 2);
+    s.ftw = fx[4];
+    const unsigned top = (s.fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; ++i) {
+        std::memcpy(&s.fpr[(top + i) & 7].mant, fx + 32 + 16 * i, 8);
+        std::memcpy(&s.fpr[(top + i) & 7].sign_exp, fx + 40 + 16 * i, 2);
+    }
+}
+void state_to_fx(const state& s, std::uint8_t* fx) {
+    std::memcpy(fx, &s.fcw, 2);
+    std::memcpy(fx + 2, &s.fsw, 2);
+    fx[4] = s.ftw;
+    const unsigned top = (s.fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; ++i) {
+        std::memcpy(fx + 32 + 16 * i, &s.fpr[(top + i) & 7].mant, 8);
+        std::memcpy(fx + 40 + 16 * i, &s.fpr[(top + i) & 7].sign_exp, 2);
+    }
+}
+// What FXSAVE stores that the x87 cases compare: control, status, tags and
+// the eight registers (not the last-instruction pointers).
+bool same_x87(const std::uint8_t* a, const std::uint8_t* b) {
+    if (std::memcmp(a, b, 5) != 0) return false;
+    for (unsigned i = 0; i < 8; ++i)
+        if (std::memcmp(a + 32 + 16 * i, b + 32 + 16 * i, 10) != 0) return false;
+    return true;
+}
+
 // ---- emulated execution ----------------------------------------------------------
 
 class emulator {
 public:
     regs run(const test_case& c) {
         const std::uint64_t at = 0x10'0000 + next_++ * 32;
-        if (next_ * 32 + 0x10'0000 + 64 > rig_.ram_size()) {
+        if (next_ * 32 + 0x10'0000 + 64 > window) {  // code stays below the window
             next_ = 0;
             rig_.cpu().engine().flush();
         }
@@ -177,6 +216,7 @@ public:
         for (int i = 0; i < 16; ++i) s.regs[i] = c.in.r[i];
         std::memcpy(s.xmm, c.in.xmm, sizeof s.xmm);
         s.mxcsr = c.in.mxcsr;
+        if (c.x87) fx_to_state(c.in.fx, s);
         if (!c.in.r[4]) s.regs[R_ESP] = 0x8000;
         regs r{};
         const auto why = rig_.run();
@@ -185,6 +225,7 @@ public:
         r.fault = why == vcpu::stop::exception ? 1 + rig_.cpu().last_exception() : 0;
         std::memcpy(r.xmm, s.xmm, sizeof r.xmm);
         r.mxcsr = s.mxcsr;
+        if (c.x87) state_to_fx(s, r.fx);
         std::memcpy(r.mem, rig_.ram() + window, window_size);
         return r;
     }
@@ -359,6 +400,54 @@ test_case sse_case(std::mt19937_64& rng, regs& r, const sse_op& o, bool scalar) 
     }
     if (o.imm) e.b.push_back(static_cast<std::uint8_t>(rng()));
     return test_case{e.b, r, OSZAPC};
+}
+
+// ---- x87 operands --------------------------------------------------------------
+
+// An 80-bit value: zeros, ones, normals near 1 and at the extremes of the
+// exponent, denormals, infinities, NaNs, and invalid encodings (unnormals).
+void x87_value(std::mt19937_64& rng, std::uint8_t* at) {
+    std::uint64_t mant;
+    std::uint16_t exp;
+    switch (rng() % 8) {
+    case 0: exp = 0; mant = rng() % 2 ? 0 : rng() >> 1; break;                      // zero, denormal
+    case 1: exp = 0x7fff; mant = rng() % 2 ? 1ull << 63 : (1ull << 63) | rng(); break;  // inf, NaN
+    case 2: exp = static_cast<std::uint16_t>(rng() % 2 ? 1 : 0x7ffe); mant = (1ull << 63) | rng(); break;
+    case 3: exp = static_cast<std::uint16_t>(rng()); mant = rng() >> 1; break;      // unnormal
+    case 4: exp = 0x3fff; mant = 1ull << 63; break;                                 // 1
+    default: exp = static_cast<std::uint16_t>(0x3fff - 40 + rng() % 80); mant = (1ull << 63) | (rng() % 3 ? rng() & ~0xffffull : rng()); break;
+    }
+    if (rng() % 2) exp |= 0x8000;
+    std::memcpy(at, &mant, 8);
+    std::memcpy(at + 8, &exp, 2);
+}
+
+// A random x87 state: precision and rounding control, sometimes exceptions
+// unmasked (and then pending flags make the next instruction fault), TOP,
+// condition codes, tags and values.
+regs x87_regs(std::mt19937_64& rng) {
+    regs r = random_regs(rng);
+    std::memset(r.fx, 0, sizeof r.fx);
+    static constexpr std::uint16_t pc[] = {0x000, 0x200, 0x300, 0x300};
+    std::uint16_t fcw = static_cast<std::uint16_t>(0x40 | 0x3f | pc[rng() % 4] | (rng() % 4) << 10);
+    if (rng() % 6 == 0) fcw &= static_cast<std::uint16_t>(~(rng() & 0x3f));
+    std::uint16_t fsw = static_cast<std::uint16_t>((rng() % 8) << 11 | (rng() & 0x4700));
+    if (rng() % 5 == 0) fsw |= static_cast<std::uint16_t>(rng() & 0x3f);
+    if (fsw & ~fcw & 0x3f) fsw |= 0x8080;
+    std::memcpy(r.fx, &fcw, 2);
+    std::memcpy(r.fx + 2, &fsw, 2);
+    r.fx[4] = static_cast<std::uint8_t>(rng() % 3 ? 0xff : rng() % 2 ? rng() : 0);
+    for (unsigned i = 0; i < 8; ++i) x87_value(rng, r.fx + 32 + 16 * i);
+    // Memory operands: integers, floats and 80-bit values of each kind.
+    for (std::size_t at = 0; at + 10 <= window_size; at += 10 + rng() % 6) {
+        switch (rng() % 4) {
+        case 0: x87_value(rng, r.mem + at); break;
+        case 1: { const std::uint64_t d = double_bits(rng); std::memcpy(r.mem + at, &d, 8); break; }
+        case 2: { const std::uint32_t f = float_bits(rng); std::memcpy(r.mem + at, &f, 4); break; }
+        default: { const std::uint64_t v = edge(rng); std::memcpy(r.mem + at, &v, 8); break; }
+        }
+    }
+    return r;
 }
 
 struct family {
@@ -925,6 +1014,68 @@ std::vector<family> families() {
         const auto& x = e[rng() % std::size(e)];
         return sse_case(rng, r, {x[0], x[1]}, x[0] == 0xf2 && x[1] == 0x12);
     }});
+
+    // ---- x87 ----------------------------------------------------------------------
+    f.push_back({"x87 register forms: arithmetic, compares, FCOMI, FCMOVcc, FXCH, constants, transcendentals", [](std::mt19937_64& rng) {
+        regs r = x87_regs(rng);
+        static const std::vector<std::pair<std::uint8_t, std::uint8_t>> ops = [] {
+            std::vector<std::pair<std::uint8_t, std::uint8_t>> v;
+            for (unsigned m = 0xc0; m < 0x100; ++m) v.emplace_back(0xd8, m);  // FADD..FDIVR ST0, STi; FCOM, FCOMP
+            for (unsigned m = 0xc0; m < 0xd0; ++m) v.emplace_back(0xdc, m);   // FADD FMUL STi, ST0
+            for (unsigned m = 0xe0; m < 0x100; ++m) v.emplace_back(0xdc, m);  // FSUBR FSUB FDIVR FDIV STi, ST0
+            for (unsigned m = 0xc0; m < 0xd0; ++m) v.emplace_back(0xde, m);   // FADDP FMULP
+            for (unsigned m = 0xe0; m < 0x100; ++m) v.emplace_back(0xde, m);  // FSUBRP FSUBP FDIVRP FDIVP
+            v.emplace_back(0xde, 0xd9);                                       // FCOMPP
+            for (unsigned m = 0xc0; m < 0xd0; ++m) v.emplace_back(0xd9, m);   // FLD STi, FXCH
+            for (unsigned m : {0xd0, 0xe0, 0xe1, 0xe4, 0xe5, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xf0, 0xf1, 0xf2,
+                               0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff})
+                v.emplace_back(0xd9, m);
+            for (unsigned m = 0xc0; m < 0xc8; ++m) v.emplace_back(0xdd, m);   // FFREE
+            for (unsigned m = 0xd0; m < 0xf0; ++m) v.emplace_back(0xdd, m);   // FST FSTP STi, FUCOM FUCOMP
+            v.emplace_back(0xda, 0xe9);                                       // FUCOMPP
+            for (unsigned m = 0xc0; m < 0xe0; ++m) {                          // FCMOVcc
+                v.emplace_back(0xda, m);
+                v.emplace_back(0xdb, m);
+            }
+            for (unsigned m = 0xe8; m < 0xf8; ++m) {                          // FUCOMI FCOMI (P)
+                v.emplace_back(0xdb, m);
+                v.emplace_back(0xdf, m);
+            }
+            v.emplace_back(0xdb, 0xe2);  // FNCLEX
+            v.emplace_back(0xdb, 0xe3);  // FNINIT
+            v.emplace_back(0xdf, 0xe0);  // FNSTSW AX
+            return v;
+        }();
+        const auto& o = ops[rng() % ops.size()];
+        test_case t{{o.first, o.second}, r, OSZAPC};
+        t.x87 = true;
+        return t;
+    }});
+    f.push_back({"x87 memory forms: FLD FST FSTP FILD FIST FISTP FISTTP FBLD FBSTP, m32/m64/m80/int arithmetic, FLDCW FNSTCW FNSTSW", [](std::mt19937_64& rng) {
+        regs r = x87_regs(rng);
+        static constexpr std::uint8_t forms[][2] = {
+            {0xd8, 0}, {0xd8, 1}, {0xd8, 2}, {0xd8, 3}, {0xd8, 4}, {0xd8, 5}, {0xd8, 6}, {0xd8, 7}, {0xdc, 0}, {0xdc, 1},
+            {0xdc, 2}, {0xdc, 3}, {0xdc, 4}, {0xdc, 5}, {0xdc, 6}, {0xdc, 7}, {0xda, 0}, {0xda, 1}, {0xda, 2}, {0xda, 3},
+            {0xda, 4}, {0xda, 5}, {0xda, 6}, {0xda, 7}, {0xde, 0}, {0xde, 1}, {0xde, 2}, {0xde, 3}, {0xde, 4}, {0xde, 5},
+            {0xde, 6}, {0xde, 7}, {0xd9, 0}, {0xd9, 2}, {0xd9, 3}, {0xd9, 5}, {0xd9, 7}, {0xdd, 0}, {0xdd, 1}, {0xdd, 2},
+            {0xdd, 3}, {0xdd, 7}, {0xdb, 0}, {0xdb, 1}, {0xdb, 2}, {0xdb, 3}, {0xdb, 5}, {0xdb, 7}, {0xdf, 0}, {0xdf, 1},
+            {0xdf, 2}, {0xdf, 3}, {0xdf, 4}, {0xdf, 5}, {0xdf, 6}, {0xdf, 7}};
+        const auto& fm = forms[rng() % std::size(forms)];
+        mem_operand m = pick_mem(rng, r, 99);
+        m.disp = static_cast<std::uint8_t>(rng() % 54);
+        if (fm[0] == 0xd9 && fm[1] == 5) {  // FLDCW: a sensible control word, sometimes unmasking
+            const std::uint16_t cw = static_cast<std::uint16_t>((0x37f & ~(rng() % 4 == 0 ? rng() & 0x3f : 0)) | (rng() % 4) << 10);
+            std::memcpy(r.mem + m.disp, &cw, 2);
+        }
+        encoder e;
+        if (m.base & 8) e.b.push_back(0x41);
+        e.b.push_back(fm[0]);
+        e.modrm(1, fm[1], m.base);
+        e.b.push_back(m.disp);
+        test_case t{e.b, r, OSZAPC};
+        t.x87 = true;
+        return t;
+    }});
     return f;
 }
 
@@ -969,14 +1120,15 @@ TEST_CASE("the translator agrees with the host CPU on every integer instruction 
             bool same = (got.fault != 0) == (want.fault != 0);
             if (want.fault) {
                 ++faults;
-                // #DE and #XM are SIGFPE, #GP is SIGSEGV.
-                same = same && ((want.fault == SIGFPE && (got.fault == 1 + 0 || got.fault == 1 + 19)) ||
+                // #DE, #MF and #XM are SIGFPE, #GP is SIGSEGV.
+                same = same && ((want.fault == SIGFPE && (got.fault == 1 + 0 || got.fault == 1 + 16 || got.fault == 1 + 19)) ||
                                 (want.fault == SIGSEGV && got.fault == 1 + 13));
             } else if (same) {
                 for (int r = 0; r < 16; ++r) same = same && ((r == 4 && !cases[i].in.r[4]) || got.r[r] == want.r[r]);
                 same = same && ((got.flags ^ want.flags) & cases[i].flag_mask) == 0;
                 same = same && std::memcmp(got.mem, want.mem, window_size) == 0;
                 same = same && std::memcmp(got.xmm, want.xmm, sizeof got.xmm) == 0 && got.mxcsr == want.mxcsr;
+                same = same && (!cases[i].x87 || same_x87(got.fx, want.fx));
             }
             if (!same) {
                 if (++bad <= 3) {
@@ -1000,6 +1152,40 @@ TEST_CASE("the translator agrees with the host CPU on every integer instruction 
                                           hex16(got.xmm[x]).c_str());
                             first += line;
                         }
+                    if (cases[i].x87 && !same_x87(got.fx, want.fx)) {
+                        std::uint16_t w[3], g[3];
+                        std::memcpy(w, want.fx, 6);
+                        std::memcpy(g, got.fx, 6);
+                        std::snprintf(line, sizeof line, "    x87 fcw/fsw/ftw in %04x %04x %02x host %04x %04x %02x qforge %04x %04x %02x\n",
+                                      cases[i].in.fx[0] | cases[i].in.fx[1] << 8, cases[i].in.fx[2] | cases[i].in.fx[3] << 8,
+                                      cases[i].in.fx[4], w[0], w[1], w[2] & 0xff, g[0], g[1], g[2] & 0xff);
+                        first += line;
+                        for (unsigned k = 0; k < 8; ++k)
+                            if (std::memcmp(got.fx + 32 + 16 * k, want.fx + 32 + 16 * k, 10) != 0) {
+                                std::uint64_t wm, gm, im;
+                                std::uint16_t we, ge, ie;
+                                std::memcpy(&wm, want.fx + 32 + 16 * k, 8);
+                                std::memcpy(&we, want.fx + 40 + 16 * k, 2);
+                                std::memcpy(&gm, got.fx + 32 + 16 * k, 8);
+                                std::memcpy(&ge, got.fx + 40 + 16 * k, 2);
+                                std::memcpy(&im, cases[i].in.fx + 32 + 16 * k, 8);
+                                std::memcpy(&ie, cases[i].in.fx + 40 + 16 * k, 2);
+                                std::snprintf(line, sizeof line, "    st%u: in %04x:%016llx host %04x:%016llx qforge %04x:%016llx\n", k,
+                                              ie, static_cast<unsigned long long>(im), we,
+                                              static_cast<unsigned long long>(wm), ge, static_cast<unsigned long long>(gm));
+                                first += line;
+                            }
+                    }
+                    if (std::memcmp(got.mem, want.mem, window_size) != 0) {
+                        std::string m = "    memory (offset: in host qforge):";
+                        for (std::size_t k = 0; k < window_size; ++k)
+                            if (got.mem[k] != want.mem[k]) {
+                                char b[32];
+                                std::snprintf(b, sizeof b, " %zu: %02x %02x %02x", k, cases[i].in.mem[k], want.mem[k], got.mem[k]);
+                                m += b;
+                            }
+                        first += m + "\n";
+                    }
                     if (got.mxcsr != want.mxcsr) {
                         std::snprintf(line, sizeof line, "    mxcsr: in %08x host %08x qforge %08x\n", cases[i].in.mxcsr,
                                       want.mxcsr, got.mxcsr);
