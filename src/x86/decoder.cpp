@@ -355,6 +355,23 @@ bool x87_valid(const insn& d) {
     }
 }
 
+// The VEX-encoded BMI1/BMI2 instructions (VEX.L 0): ANDN, BLSR/BLSMSK/BLSI,
+// BZHI, PEXT, PDEP, MULX, BEXTR, SHLX, SARX, SHRX (0F38) and RORX (0F3A).
+bool bmi_valid(const insn& d) {
+    if (d.vex_l) return false;
+    const std::uint8_t pp = d.mandatory;
+    if (d.map == 3) return d.op == 0xf0 && pp == 0xf2 && d.vex_vvvv == 0;  // RORX: no vvvv operand
+    if (d.map != 2) return false;
+    switch (d.op) {
+    case 0xf2: return pp == 0;
+    case 0xf3: return pp == 0 && d.reg_low3() >= 1 && d.reg_low3() <= 3;
+    case 0xf5: return pp != 0x66;
+    case 0xf6: return pp == 0xf2;
+    case 0xf7: return true;
+    default: return false;
+    }
+}
+
 // 0F 01 with a register-form ModRM: each encoding is its own instruction.
 bool group7_reg_valid(const insn& d) {
     const std::uint8_t m = d.modrm;
@@ -604,12 +621,16 @@ insn decode(cpu_mode mode, fetch_fn fetch, void* ctx) {
         const bool is_prefix = b == 0x8f ? (nb & 0x1f) >= 8 : (m64 || (nb & 0xc0) == 0xc0);
         if (is_prefix) {
             vex_like = true;
+            // 66, F2, F3, LOCK or REX before VEX: #UD.
+            const bool legacy_prefix = d.opsize || d.rep || d.repne || d.lock || d.rex;
             unsigned map = 1;
             bool evex = b == 0x62, xop = b == 0x8f;
+            static constexpr std::uint8_t pp_prefix[4] = {0, 0x66, 0xf3, 0xf2};
             if (b == 0xc5) {
                 const std::uint8_t p = in.byte();
                 d.vex_vvvv = static_cast<std::uint8_t>((~p >> 3) & 15);
                 d.vex_l = (p >> 2) & 1;
+                d.mandatory = pp_prefix[p & 3];
                 if (!(p & 0x80)) d.rex |= 4;
             } else if (evex) {
                 const std::uint8_t p0 = in.byte(), p1 = in.byte();
@@ -622,6 +643,7 @@ insn decode(cpu_mode mode, fetch_fn fetch, void* ctx) {
                 d.vex_w = p1 >> 7;
                 d.vex_vvvv = static_cast<std::uint8_t>((~p1 >> 3) & 15);
                 d.vex_l = (p1 >> 2) & 1;
+                d.mandatory = pp_prefix[p1 & 3];
                 if (m64) d.rex = static_cast<std::uint8_t>(0x40 | ((~p0 >> 5) & 7) | (d.vex_w << 3));
             }
             d.vex = true;
@@ -649,7 +671,9 @@ insn decode(cpu_mode mode, fetch_fn fetch, void* ctx) {
                 d.imm_size = 1;
                 d.imm = in.byte();
             }
-            // VEX and EVEX instructions (AVX and later) are not on our CPUs yet.
+            // Of VEX, the BMI1/BMI2 general-register instructions; AVX and
+            // EVEX are not on our CPUs yet.
+            if (!evex && !legacy_prefix && bmi_valid(d)) return finish(decode_status::ok);
             return finish(decode_status::invalid);
         }
     }

@@ -199,6 +199,20 @@ void h_bcd(tcg::env_base* env, std::uint64_t kind, std::uint64_t base) {
     s.cc_op = CC_OP_EFLAGS;
 }
 
+// PDEP and PEXT bit by bit (the host may not have BMI2).
+std::uint64_t h_pdep(std::uint64_t src, std::uint64_t mask) {
+    std::uint64_t r = 0;
+    for (std::uint64_t k = 1; mask; mask &= mask - 1, k <<= 1)
+        if (src & k) r |= mask & -mask;
+    return r;
+}
+std::uint64_t h_pext(std::uint64_t src, std::uint64_t mask) {
+    std::uint64_t r = 0;
+    for (std::uint64_t k = 1; mask; mask &= mask - 1, k <<= 1)
+        if (src & mask & -mask) r |= k;
+    return r;
+}
+
 } // namespace
 
 void raise_exception(state& s, int vector, std::uint32_t error_code, std::uintptr_t retaddr) {
@@ -228,6 +242,8 @@ const tcg::helper_info cpuid = make_helper<&h_cpuid>("cpuid", 0);
 const tcg::helper_info rdtsc = make_helper<&h_rdtsc>("rdtsc", 0);
 const tcg::helper_info rdtscp = make_helper<&h_rdtscp>("rdtscp", 0);
 const tcg::helper_info bcd = make_helper<&h_bcd>("bcd", 0);
+const tcg::helper_info pdep = make_helper<&h_pdep>("pdep", no_read_globals | no_write_globals | no_side_effects);
+const tcg::helper_info pext = make_helper<&h_pext>("pext", no_read_globals | no_write_globals | no_side_effects);
 } // namespace helper
 
 } // namespace qf::x86

@@ -35,7 +35,7 @@ bool translator::one_insn() {
         exception(EXCP_UD);
         return false;
     }
-    const bool go_on = d_.map == 0 ? one_byte() : d_.map == 1 ? two_byte() : d_.map == 2 ? three_byte_38() : (unimplemented(), false);
+    const bool go_on = d_.map == 0 ? one_byte() : d_.map == 1 ? two_byte() : d_.map == 2 ? three_byte_38() : d_.map == 3 ? three_byte_3a() : (unimplemented(), false);
     pc_ = next_pc_;
     return go_on;
 }
@@ -739,7 +739,22 @@ bool translator::two_byte() {
     case 0xb2: return load_far_pointer(R_SS);  // LSS
     case 0xb4: return load_far_pointer(R_FS);  // LFS
     case 0xb5: return load_far_pointer(R_GS);  // LGS
-    case 0xbc: case 0xbd: {  // BSF BSR; LZCNT with ABM; TZCNT needs BMI1 (BSF without it)
+    case 0xbc: case 0xbd: {  // BSF BSR; LZCNT with ABM; TZCNT with BMI1 (BSF and BSR without them)
+        if (op == 0xbc && d_.mandatory == 0xf3 && has(feat::bmi1)) {  // TZCNT: the width for 0, CF when 0
+            const rm_ref src = rm();
+            const unsigned bits = 8u << os;
+            const temp v = ld(src, os), r = tmp(), cf = tmp(), zf = tmp(), f = tmp();
+            c_.binop(opc::ctz, r, v, cst(bits));
+            st_reg(os, d_.reg(), r);
+            c_.setcond(cond::eq, cf, v, cst(0));
+            c_.setcond(cond::eq, zf, r, cst(0));
+            c_.binopi(opc::shl, zf, zf, 6);
+            c_.binop(opc::or_, f, cf, zf);
+            c_.mov(cc_src_t, f);
+            c_.movi(cc_op_t, CC_OP_EFLAGS);
+            cc_static_ = CC_OP_EFLAGS;
+            return true;
+        }
         if (op == 0xbd && d_.mandatory == 0xf3 && has(feat::abm)) {
             const rm_ref src = rm();
             const unsigned bits = 8u << os;
@@ -918,7 +933,8 @@ bool translator::two_byte() {
 
 bool translator::three_byte_38() {
     const unsigned op = d_.op;
-    if (!d_.vex && (op == 0xf0 || op == 0xf1) && d_.mandatory != 0xf2) {  // MOVBE
+    if (d_.vex) return bmi();
+    if ((op == 0xf0 || op == 0xf1) && d_.mandatory != 0xf2) {  // MOVBE
         if (!require(feat::movbe)) return false;
         if (d_.mod() == 3) {
             exception(EXCP_UD);
@@ -939,6 +955,148 @@ bool translator::three_byte_38() {
     }
     unimplemented();
     return false;
+}
+
+bool translator::three_byte_3a() {
+    if (d_.vex) return bmi();
+    unimplemented();
+    return false;
+}
+
+// Flags of the BMI instructions: ZF and SF from the result, CF as given,
+// OF clear (AF and PF are undefined: clear).
+void translator::bmi_flags(unsigned sl, temp res, temp cf) {
+    const temp f = tmp(), z = tmp(), sgn = tmp();
+    c_.setcond(cond::eq, z, zext(res, sl), cst(0));
+    c_.binopi(opc::shl, f, z, 6);
+    c_.setcond(cond::lt, sgn, sext(res, sl), cst(0));
+    c_.binopi(opc::shl, sgn, sgn, 7);
+    c_.binop(opc::or_, f, f, sgn);
+    c_.binop(opc::or_, cc_src_t, f, cf);
+    c_.movi(cc_op_t, CC_OP_EFLAGS);
+    cc_static_ = CC_OP_EFLAGS;
+}
+
+// The VEX-encoded BMI1 and BMI2 instructions on general registers.
+bool translator::bmi() {
+    const unsigned op = d_.op, pfx = d_.mandatory;
+    const unsigned sl = cs64_ && d_.vex_w ? 3 : 2, bits = 8u << sl;
+    const unsigned v = cs64_ ? d_.vex_vvvv : d_.vex_vvvv & 7;
+    const bool bmi2 = (d_.map == 3) || op == 0xf5 || op == 0xf6 || (op == 0xf7 && pfx != 0);
+    if (!require(bmi2 ? feat::bmi2 : feat::bmi1)) return false;
+    const rm_ref src = rm();
+    const temp a = ld(src, sl);
+    const temp r = tmp();
+    if (d_.map == 3) {  // RORX r, r/m, imm8
+        const unsigned n = static_cast<unsigned>(d_.imm) & (bits - 1);
+        if (sl == 3) {
+            c_.binopi(opc::rotr, r, a, n);
+        } else if (n == 0) {
+            c_.mov(r, a);
+        } else {
+            const temp lo = tmp(), hi = tmp();
+            c_.binopi(opc::shr, lo, a, n);
+            c_.binopi(opc::shl, hi, a, 32 - n);
+            c_.binop(opc::or_, r, lo, hi);
+        }
+        st_reg(sl, d_.reg(), r);
+        return true;
+    }
+    const temp b = ld_reg(sl, v);
+    switch (op) {
+    case 0xf2: {  // ANDN r, vvvv, r/m
+        const temp nb = tmp();
+        c_.unop(opc::not_, nb, b);
+        c_.binop(opc::and_, r, nb, a);
+        st_reg(sl, d_.reg(), r);
+        set_cc(cc_sized(CC_OP_LOGICB, sl), r, temp{});
+        return true;
+    }
+    case 0xf3: {  // BLSR BLSMSK BLSI vvvv, r/m
+        const unsigned k = d_.reg_low3();
+        const temp t = tmp(), cf = tmp();
+        if (k == 3) {
+            c_.unop(opc::neg, t, a);
+            c_.binop(opc::and_, r, a, t);
+            c_.setcond(cond::ne, cf, zext(a, sl), cst(0));
+        } else {
+            c_.addi(t, a, static_cast<std::uint64_t>(-1));
+            c_.binop(k == 1 ? opc::and_ : opc::xor_, r, a, t);
+            c_.setcond(cond::eq, cf, zext(a, sl), cst(0));
+        }
+        st_reg(sl, v, r);
+        bmi_flags(sl, r, cf);
+        return true;
+    }
+    case 0xf5:
+        if (pfx == 0) {  // BZHI r, r/m, vvvv: bits from n up cleared
+            const temp n = tmp(), cf = tmp(), mask = tmp(), one = tmp();
+            c_.unop(opc::ext8u, n, b);
+            c_.setcond(cond::geu, cf, n, cst(bits));
+            c_.movi(one, 1);
+            const temp sh = tmp();
+            c_.binop(opc::shl, sh, one, n);  // n < 64 when used
+            c_.addi(mask, sh, static_cast<std::uint64_t>(-1));
+            c_.binop(opc::and_, r, a, mask);
+            c_.movcond(cond::ne, r, cf, cst(0), a, r);
+            st_reg(sl, d_.reg(), r);
+            bmi_flags(sl, r, cf);
+            return true;
+        } else {  // PEXT (F3), PDEP (F2) r, vvvv, r/m
+            const temp args[] = {b, a};
+            c_.call(pfx == 0xf3 ? helper::pext : helper::pdep, r, args);
+            st_reg(sl, d_.reg(), r);
+            return true;
+        }
+    case 0xf6: {  // MULX r(high), vvvv(low), r/m: rDX times r/m, no flags
+        const temp dx = ld_reg(sl, R_EDX), lo = tmp(), hi = tmp();
+        if (sl == 3) {
+            c_.mul2(opc::mulu2, lo, hi, dx, a);
+        } else {
+            c_.binop(opc::mul, lo, dx, a);
+            c_.binopi(opc::shr, hi, lo, 32);
+        }
+        st_reg(sl, v, lo);
+        st_reg(sl, d_.reg(), hi);
+        return true;
+    }
+    default: {  // F7: BEXTR (no prefix), SHLX (66), SARX (F3), SHRX (F2)
+        if (pfx == 0) {
+            const temp start = tmp(), len = tmp(), sh = tmp(), mask = tmp(), one = tmp(), big = tmp(), full = tmp();
+            c_.unop(opc::ext8u, start, b);
+            c_.extract(opc::extract, len, b, 8, 8);
+            // start past the width gives 0; len past it keeps every bit.
+            c_.movi(full, bits);
+            c_.movcond(cond::geu, start, start, full, full, start);
+            const temp shifted = tmp(), half = tmp();
+            // a >> start for start up to `bits` (a shift by 64 done as two).
+            c_.binopi(opc::shr, half, start, 1);
+            c_.binop(opc::shr, shifted, a, half);
+            const temp rest = tmp();
+            c_.sub(rest, start, half);
+            c_.binop(opc::shr, sh, shifted, rest);
+            c_.movi(one, 1);
+            c_.setcond(cond::geu, big, len, cst(64));
+            const temp l63 = tmp(), m = tmp();
+            c_.binopi(opc::and_, l63, len, 63);
+            c_.binop(opc::shl, m, one, l63);
+            c_.addi(mask, m, static_cast<std::uint64_t>(-1));
+            c_.movcond(cond::ne, mask, big, cst(0), cst(~0ull), mask);
+            c_.binop(opc::and_, r, sh, mask);
+            c_.mov(r, zext(r, sl));
+            st_reg(sl, d_.reg(), r);
+            bmi_flags(sl, r, cst(0));
+            return true;
+        }
+        const temp n = tmp();
+        c_.binopi(opc::and_, n, b, bits - 1);
+        if (pfx == 0x66) c_.binop(opc::shl, r, a, n);
+        else if (pfx == 0xf2) c_.binop(opc::shr, r, a, n);
+        else c_.binop(opc::sar, r, sext(a, sl), n);
+        st_reg(sl, d_.reg(), r);
+        return true;
+    }
+    }
 }
 } // namespace detail
 

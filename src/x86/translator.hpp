@@ -894,6 +894,9 @@ private:
     bool one_byte();
     bool two_byte();
     bool three_byte_38();
+    bool three_byte_3a();
+    bool bmi();
+    void bmi_flags(unsigned sl, temp res, temp cf);
     // x87 (translate_x87.cpp).
     bool x87();
     bool fwait();

@@ -92,11 +92,11 @@ struct qemu64 {
 };
 
 // Everything the emulator implements: qemu64 and the extensions beyond it
-// (POPCNT, MOVBE, LZCNT, RDTSCP).
+// (POPCNT, MOVBE, LZCNT, RDTSCP, BMI1, BMI2).
 struct max {
     static constexpr cpu_model def{
         "max", "QEMU TCG CPU version 2.5+", "AuthenticAMD", 15, 107, 1, 40, 0xd, 0x8000'000a,
-        {{0x078b'fbfd, 0x8000'2001 | 1u << 22 | 1u << 23, 0, 0, 0, 0x2010'0800 | 1u << 27, 0x0000'0021}}};
+        {{0x078b'fbfd, 0x8000'2001 | 1u << 22 | 1u << 23, 1u << 3 | 1u << 8, 0, 0, 0x2010'0800 | 1u << 27, 0x0000'0021}}};
 };
 
 // The models a machine offers; the first is the default.

@@ -68,10 +68,19 @@ TEST_CASE("instructions of features the model lacks raise #UD") {
     CHECK(r.vector == 6);
 }
 
-TEST_CASE("LZCNT runs as BSR without ABM") {
+TEST_CASE("LZCNT runs as BSR without ABM and TZCNT as BSF without BMI1") {
     const std::vector<std::uint8_t> lzcnt = {0xf3, 0x48, 0x0f, 0xbd, 0xc1};  // lzcnt rax, rcx
     CHECK(run(cpu::max::def, lzcnt, 0, 0x100).regs[R_EAX] == 55);
     CHECK(run(cpu::qemu64::def, lzcnt, 0, 0x100).regs[R_EAX] == 8);  // the index of the top bit
+    const std::vector<std::uint8_t> tzcnt = {0xf3, 0x48, 0x0f, 0xbc, 0xc1};  // tzcnt rax, rcx
+    CHECK(run(cpu::max::def, tzcnt, 77, 0).regs[R_EAX] == 64);  // the width for 0
+    CHECK(run(cpu::qemu64::def, tzcnt, 77, 0).regs[R_EAX] == 77);  // BSF leaves it
+    // ANDN (VEX, BMI1) is #UD on qemu64.
+    const std::vector<std::uint8_t> andn = {0xc4, 0xe2, 0xf0, 0xf2, 0xc2};  // andn rax, rcx, rdx
+    const auto r = run(cpu::qemu64::def, andn);
+    CHECK(r.why == vcpu::stop::exception);
+    CHECK(r.vector == 6);
+    CHECK(run(cpu::max::def, andn).why == vcpu::stop::halted);
 }
 
 TEST_CASE("CPUID answers from the model and its features") {
