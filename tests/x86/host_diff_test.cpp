@@ -926,6 +926,83 @@ std::vector<family> families() {
         if (!mem && rng() % 8 == 0) r.r[rmr] = 0;
         return test_case{e.b, r, CF | ZF};
     }});
+    f.push_back({"LOCK forms (and LOCK where it is #UD)", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        const unsigned reg = gpr(rng), sl = 1 + static_cast<unsigned>(rng() % 3), k = rng() % 8;
+        mem_operand m = pick_mem(rng, r, reg);
+        while (m.base == 0) m = pick_mem(rng, r, reg);  // rAX is CMPXCHG's operand
+        m.disp = static_cast<std::uint8_t>(rng() % 48);
+        const bool reg_form = rng() % 10 == 0;  // LOCK with a register operand: #UD
+        encoder e;
+        e.b.push_back(0xf0);
+        e.prefix(sl, reg, m.base, false);
+        unsigned modreg = reg;
+        switch (k) {
+        case 0: e.b.push_back(static_cast<std::uint8_t>((rng() % 7) * 8 + 1)); break;  // ADD OR ADC SBB AND SUB XOR m, r
+        case 1: e.b.insert(e.b.end(), {0x0f, 0xc1}); break;                         // XADD
+        case 2: e.b.insert(e.b.end(), {0x0f, 0xb1}); break;                         // CMPXCHG
+        case 3: e.b.push_back(0x87); break;                                         // XCHG
+        case 4: e.b.push_back(0xff); modreg = rng() % 2; break;                     // INC DEC
+        case 5: e.b.push_back(0xf7); modreg = 2 + rng() % 2; break;                 // NOT NEG
+        case 6: e.b.insert(e.b.end(), {0x0f, static_cast<std::uint8_t>(0xab + (rng() % 3) * 8)}); break;  // BTS BTR BTC m, r
+        default: e.b.push_back(0x39); break;                                        // CMP: never lockable, #UD
+        }
+        if (k == 6) r.r[reg] &= 0x7f;  // bit offsets inside the window
+        if (reg_form) e.modrm(3, modreg, m.base);
+        else {
+            e.modrm(1, modreg, m.base);
+            e.b.push_back(m.disp);
+        }
+        return test_case{e.b, r, OSZAPC & ~(k == 0 ? AF : 0)};
+    }});
+    f.push_back({"near CALL and RET (imm16), indirect CALL and JMP, LOOP/LOOPE/LOOPNE, JrCXZ", [](std::mt19937_64& rng) {
+        regs r = random_regs(rng);
+        r.r[4] = window + 48 + (rng() % 2) * 8;
+        encoder e;
+        const unsigned k = rng() % 4;
+        if (k == 0) {  // CALL L; clear the return slot; JMP end; L: RET [imm16]
+            const unsigned imm = rng() % 2 ? 0 : (rng() % 3) * 8;
+            const std::uint32_t slot = static_cast<std::uint32_t>(-8 - static_cast<int>(imm));
+            e.b.insert(e.b.end(), {0xe8, 11, 0, 0, 0});                       // call L (over the next 11 bytes)
+            e.b.insert(e.b.end(), {0x48, 0xc7, 0x84, 0x24});                  // mov qword [rsp + slot], 0
+            e.imm(slot, 4);
+            e.b.push_back(0x00);
+            e.b.insert(e.b.end(), {0x00, 0x00, 0x00});
+            // The MOV above is 12 bytes: fix the call to skip it and the JMP.
+            e.b[1] = 12 + 2;
+            e.b.insert(e.b.end(), {0xeb, static_cast<std::uint8_t>(imm ? 3 : 1)});  // jmp end
+            if (imm) e.b.insert(e.b.end(), {0xc2, static_cast<std::uint8_t>(imm), 0});
+            else e.b.push_back(0xc3);
+            return test_case{e.b, r, OSZAPC};
+        }
+        if (k == 1) {  // CALL/JMP through a register holding a target: LEA rax, [rip + L]
+            const bool call = rng() % 2;
+            e.b.insert(e.b.end(), {0x48, 0x8d, 0x05, call ? std::uint8_t{13} : std::uint8_t{4}, 0, 0, 0});  // lea rax, [rip + L]
+            if (call) {
+                e.b.insert(e.b.end(), {0xff, 0xd0});                          // call rax
+                e.b.insert(e.b.end(), {0x48, 0xc7, 0x44, 0x24, 0xf8, 0, 0, 0, 0});  // mov qword [rsp - 8], 0
+                e.b.insert(e.b.end(), {0xeb, 0x03});                          // jmp end
+                e.b.insert(e.b.end(), {0xb1, 0x07});                          // L: mov cl, 7
+                e.b.push_back(0xc3);                                          // ret
+            } else {
+                e.b.insert(e.b.end(), {0xff, 0xe0});                          // jmp rax
+                e.b.insert(e.b.end(), {0xb1, 0x05});                          // mov cl, 5 (skipped)
+                e.b.insert(e.b.end(), {0xb2, 0x09});                          // L: mov dl, 9
+            }
+            e.b.insert(e.b.end(), {0x31, 0xc0});                              // end: xor eax, eax
+            return test_case{e.b, r, 0};
+        }
+        // LOOP/LOOPE/LOOPNE/JrCXZ over a MOV, with rCX small, after a CMP.
+        r.r[1] = rng() % 3 ? rng() % 3 : edge(rng);
+        const bool a32 = rng() % 3 == 0;
+        e.b.insert(e.b.end(), {0x48, 0x39, 0xda});  // cmp rdx, rbx
+        if (rng() % 2) r.r[2] = r.r[3];
+        if (a32) e.b.push_back(0x67);
+        e.b.push_back(static_cast<std::uint8_t>(0xe0 + rng() % 4));  // LOOPNE LOOPE LOOP JrCXZ
+        e.b.push_back(2);
+        e.b.insert(e.b.end(), {0xb0, 0x01});  // mov al, 1
+        return test_case{e.b, r, OSZAPC};
+    }});
     // ---- SSE ----------------------------------------------------------------
     f.push_back({"SSE/SSE2 moves (reg and memory, aligned and not)", [](std::mt19937_64& rng) {
         regs r = sse_regs(rng);
@@ -1150,7 +1227,7 @@ std::string hex(const std::vector<std::uint8_t>& b) {
 
 } // namespace
 
-TEST_CASE("the translator agrees with the host CPU on every integer instruction family") {
+TEST_CASE("the translator agrees with the host CPU on every instruction family") {
     emulator emu;
     unsigned total = 0;
     // QF_DIFF_CASES=N runs N cases a family instead of 2000 (for deeper runs by hand).
