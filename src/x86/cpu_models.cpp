@@ -102,6 +102,15 @@ cpuid_result cpuid(const cpu_model& m, std::uint32_t leaf, std::uint32_t subleaf
     }
 }
 
+feature_set host_usable(feature_set f) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("sse3")) f.set(feat::sse3, false);
+    if (!__builtin_cpu_supports("ssse3")) f.set(feat::ssse3, false);
+    if (!__builtin_cpu_supports("sse4.1")) f.set(feat::sse4_1, false);
+    if (!__builtin_cpu_supports("sse4.2")) f.set(feat::sse4_2, false);
+    return f;
+}
+
 cpu_model apply_features(cpu_model m, const std::vector<std::string>& list) {
     for (const std::string& item : list) {
         std::string_view name = item;

@@ -1,72 +1,11 @@
 #include "sse_helpers.hpp"
 
 #include "helpers.hpp"
-
-#include <immintrin.h>
+#include "sse_fp.hpp"
 
 namespace qf::x86 {
 
-namespace {
-
-std::uint8_t* bytes(tcg::env_base* env) { return reinterpret_cast<std::uint8_t*>(env); }
-__m128i ld(tcg::env_base* env, std::uint64_t off) { return _mm_load_si128(reinterpret_cast<const __m128i*>(bytes(env) + off)); }
-void st(tcg::env_base* env, std::uint64_t off, __m128i v) { _mm_store_si128(reinterpret_cast<__m128i*>(bytes(env) + off), v); }
-xmm_reg& reg(tcg::env_base* env, std::uint64_t off) { return *reinterpret_cast<xmm_reg*>(bytes(env) + off); }
-
-constexpr std::uint32_t mxcsr_flags = 0x3f, mxcsr_masks = 0x1f80, mxcsr_mask_supported = 0xffff;
-
-// The guest's MXCSR on the host for one operation: its rounding, DAZ and
-// FTZ, every exception masked (an unmasked one would trap the emulator).
-// finish() puts the host's back and reports the flags: the guest's MXCSR
-// takes them, and an unmasked one raises #XM (#UD without OSXMMEXCPT).
-class fp_scope {
-public:
-    explicit fp_scope(state& s) : s_(s), host_(_mm_getcsr()) {
-        _mm_setcsr((s.mxcsr & ~mxcsr_flags) | mxcsr_masks);
-        asm volatile("" ::: "memory");  // the operands are loaded after this
-    }
-    void finish(std::uintptr_t ra, std::uint32_t extra = 0) {
-        const std::uint32_t flags = (_mm_getcsr() & mxcsr_flags) | extra;
-        _mm_setcsr(host_);
-        s_.mxcsr |= flags;
-        if (flags & ~(s_.mxcsr >> 7) & mxcsr_flags)
-            raise_exception(s_, (s_.cr[4] & (1u << 10)) ? 19 : EXCP_UD, 0, ra);
-    }
-
-private:
-    state& s_;
-    std::uint32_t host_;
-};
-
-// Which lanes of a result are floating-point results that can be tiny.
-enum class tiny : std::uint8_t { none, ps, pd, ss, sd };
-
-// Underflow unmasked signals every tiny result, exact or not (SDM vol. 1,
-// 11.5.2.4); computed with it masked, an exact one sets no flag, so the
-// result itself is looked at: a denormal lane is a tiny result.
-std::uint32_t unmasked_underflow(const state& s, __m128i r, tiny t) {
-    constexpr std::uint32_t ue = 0x10;
-    if (t == tiny::none || (s.mxcsr & (ue << 7))) return 0;
-    xmm_reg x;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(&x), r);
-    const unsigned n = t == tiny::ps ? 4 : t == tiny::pd ? 2 : 1;
-    for (unsigned i = 0; i < n; ++i) {
-        const bool denormal = t == tiny::ps || t == tiny::ss
-                                  ? (x.l[i] & 0x7f80'0000) == 0 && (x.l[i] & 0x7f'ffff) != 0
-                                  : (x.q[i] & 0x7ff0'0000'0000'0000) == 0 && (x.q[i] & 0xf'ffff'ffff'ffff) != 0;
-        if (denormal) return ue;
-    }
-    return 0;
-}
-
-// The result is computed before the flags are read (the compiler does not
-// know that MXCSR orders floating-point work).
-template <class T>
-void pin(T& v) {
-    asm volatile("" : "+x"(v));
-}
-
-} // namespace
+using namespace sse_fp;
 
 // Integer and shuffle operations: no MXCSR. a = d's register, b = s's.
 #define QF_INT(name, ...)                                                                              \
@@ -78,17 +17,15 @@ void pin(T& v) {
 // Floating-point operations under the guest's MXCSR; the views of a and b
 // as ps (a, b), pd (ad, bd) and integers (ai, bi).
 #define QF_FP_T(tgt, name, t, ...)                                                                    \
-    __attribute__((target(tgt))) static void h_##name(tcg::env_base* env, std::uint64_t d,           \
-                                                         std::uint64_t s, std::uint64_t imm) {           \
-        state& stt = state_of(env);                                                                      \
-        fp_scope scope(stt);                                                                             \
-        const __m128i ai = ld(env, d), bi = ld(env, s);                                                  \
-        const __m128 a = _mm_castsi128_ps(ai), b = _mm_castsi128_ps(bi);                                \
-        const __m128d ad = _mm_castsi128_pd(ai), bd = _mm_castsi128_pd(bi);                             \
-        (void)a, (void)b, (void)ad, (void)bd, (void)imm;                                                 \
-        __m128i r = __VA_ARGS__;                                                                         \
-        pin(r);                                                                                          \
-        scope.finish(QF_GETPC(), unmasked_underflow(stt, r, tiny::t));                                   \
+    __attribute__((target(tgt))) static void h_##name(tcg::env_base* env, std::uint64_t d,              \
+                                                      std::uint64_t s, std::uint64_t imm) {              \
+        const __m128i r = fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target(tgt))) {        \
+            const __m128i ai = ld(env, d), bi = ld(env, s);                                              \
+            const __m128 a = _mm_castsi128_ps(ai), b = _mm_castsi128_ps(bi);                            \
+            const __m128d ad = _mm_castsi128_pd(ai), bd = _mm_castsi128_pd(bi);                         \
+            (void)a, (void)b, (void)ad, (void)bd, (void)imm;                                             \
+            return __m128i(__VA_ARGS__);                                                                 \
+        });                                                                                              \
         st(env, d, r);                                                                                   \
     }
 #define QF_FP(name, t, ...) QF_FP_T("sse2", name, t, __VA_ARGS__)

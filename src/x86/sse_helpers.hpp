@@ -31,9 +31,24 @@ namespace qf::x86::helper::sse {
     X(cmpsd) X(cvtps2pd) X(cvtpd2ps) X(cvtss2sd) X(cvtsd2ss) X(cvtdq2ps) X(cvtps2dq) X(cvttps2dq) X(cvttpd2dq)    \
     X(cvtdq2pd) X(cvtpd2dq) X(haddps) X(haddpd) X(hsubps) X(hsubpd) X(addsubps) X(addsubpd)
 
+// SSSE3, SSE4.1 and SSE4.2 (sse4_helpers.cpp), the same way:
+#define QF_SSE4_INT(X)                                                                                         \
+    X(pshufb) X(phaddw) X(phaddd) X(phaddsw) X(pmaddubsw) X(phsubw) X(phsubd) X(phsubsw) X(psignb) X(psignw)     \
+    X(psignd) X(pmulhrsw) X(pabsb) X(pabsw) X(pabsd) X(pblendvb) X(pmovsxbw) X(pmovsxbd) X(pmovsxbq) X(pmovsxwd) \
+    X(pmovsxwq) X(pmovsxdq) X(pmovzxbw) X(pmovzxbd) X(pmovzxbq) X(pmovzxwd) X(pmovzxwq) X(pmovzxdq) X(pmuldq)    \
+    X(pcmpeqq) X(packusdw) X(pminsb) X(pminsd) X(pminuw) X(pminud) X(pmaxsb) X(pmaxsd) X(pmaxuw) X(pmaxud)       \
+    X(pmulld) X(phminposuw) X(blendvps) X(blendvpd) X(pcmpgtq) X(palignr) X(blendps) X(blendpd) X(pblendw)       \
+    X(insertps) X(mpsadbw)
+// (these read general registers, set flags or may raise #XM)
+#define QF_SSE4_FP(X)                                                                                          \
+    X(roundps) X(roundpd) X(roundss) X(roundsd) X(dpps) X(dppd) X(ptest) X(pcmpestri) X(pcmpestrm) X(pcmpistri)  \
+    X(pcmpistrm)
+
 #define QF_SSE_DECLARE(name) extern const tcg::helper_info name;
 QF_SSE_INT(QF_SSE_DECLARE)
 QF_SSE_FP(QF_SSE_DECLARE)
+QF_SSE4_INT(QF_SSE_DECLARE)
+QF_SSE4_FP(QF_SSE_DECLARE)
 #undef QF_SSE_DECLARE
 
 // (env, s, is64) -> the integer: CVT(T)SS2SI, CVT(T)SD2SI.
@@ -44,6 +59,8 @@ extern const tcg::helper_info cvtsi2ss, cvtsi2sd;
 extern const tcg::helper_info movmskps, movmskpd, pmovmskb;
 // (env, a, b): COMISS/UCOMISS/COMISD/UCOMISD set ZF PF CF (OF SF AF clear).
 extern const tcg::helper_info comiss, ucomiss, comisd, ucomisd;
+// (crc, value, bytes) -> crc: CRC32 (SSE4.2) over the value's low bytes.
+extern const tcg::helper_info crc32;
 // (env, value): LDMXCSR (#GP for reserved bits).
 extern const tcg::helper_info ldmxcsr;
 // (env, addr, rex_w): FXSAVE and FXRSTOR of the 512-byte area at addr.

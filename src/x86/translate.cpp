@@ -934,6 +934,8 @@ bool translator::two_byte() {
 bool translator::three_byte_38() {
     const unsigned op = d_.op;
     if (d_.vex) return bmi();
+    if ((d_.mandatory == 0x66 && op != 0xf0 && op != 0xf1) || (d_.mandatory == 0xf2 && (op == 0xf0 || op == 0xf1)))
+        return sse4(false);
     if ((op == 0xf0 || op == 0xf1) && d_.mandatory != 0xf2) {  // MOVBE
         if (!require(feat::movbe)) return false;
         if (d_.mod() == 3) {
@@ -959,6 +961,7 @@ bool translator::three_byte_38() {
 
 bool translator::three_byte_3a() {
     if (d_.vex) return bmi();
+    if (d_.mandatory == 0x66) return sse4(true);
     unimplemented();
     return false;
 }

@@ -19,6 +19,8 @@ constexpr auto t0 = static_cast<std::int32_t>(offsetof(state, xmm_t0));
 // How the second operand is read.
 enum class src : std::uint8_t {
     p128,  // xmm/m128, 16-byte aligned
+    u128,  // xmm/m128, any alignment
+    m16,   // xmm/m16: the low word
     m64,   // xmm/m64: the low quadword
     s32,   // xmm/m32: a scalar single
     s64,   // xmm/m64: a scalar double
@@ -151,6 +153,73 @@ const form forms[] = {
     {0xfe, 0x66, src::p128, false, &hs::paddd, feat::sse2},
 };
 
+// 66 0F38 and 66 0F3A: SSSE3, SSE4.1, SSE4.2.
+const form forms38[] = {
+    {0x00, 0x66, src::p128, false, &hs::pshufb, feat::ssse3},
+    {0x01, 0x66, src::p128, false, &hs::phaddw, feat::ssse3},
+    {0x02, 0x66, src::p128, false, &hs::phaddd, feat::ssse3},
+    {0x03, 0x66, src::p128, false, &hs::phaddsw, feat::ssse3},
+    {0x04, 0x66, src::p128, false, &hs::pmaddubsw, feat::ssse3},
+    {0x05, 0x66, src::p128, false, &hs::phsubw, feat::ssse3},
+    {0x06, 0x66, src::p128, false, &hs::phsubd, feat::ssse3},
+    {0x07, 0x66, src::p128, false, &hs::phsubsw, feat::ssse3},
+    {0x08, 0x66, src::p128, false, &hs::psignb, feat::ssse3},
+    {0x09, 0x66, src::p128, false, &hs::psignw, feat::ssse3},
+    {0x0a, 0x66, src::p128, false, &hs::psignd, feat::ssse3},
+    {0x0b, 0x66, src::p128, false, &hs::pmulhrsw, feat::ssse3},
+    {0x10, 0x66, src::p128, false, &hs::pblendvb, feat::sse4_1},
+    {0x14, 0x66, src::p128, false, &hs::blendvps, feat::sse4_1},
+    {0x15, 0x66, src::p128, false, &hs::blendvpd, feat::sse4_1},
+    {0x17, 0x66, src::p128, false, &hs::ptest, feat::sse4_1},
+    {0x1c, 0x66, src::p128, false, &hs::pabsb, feat::ssse3},
+    {0x1d, 0x66, src::p128, false, &hs::pabsw, feat::ssse3},
+    {0x1e, 0x66, src::p128, false, &hs::pabsd, feat::ssse3},
+    {0x20, 0x66, src::m64, false, &hs::pmovsxbw, feat::sse4_1},
+    {0x21, 0x66, src::s32, false, &hs::pmovsxbd, feat::sse4_1},
+    {0x22, 0x66, src::m16, false, &hs::pmovsxbq, feat::sse4_1},
+    {0x23, 0x66, src::m64, false, &hs::pmovsxwd, feat::sse4_1},
+    {0x24, 0x66, src::s32, false, &hs::pmovsxwq, feat::sse4_1},
+    {0x25, 0x66, src::m64, false, &hs::pmovsxdq, feat::sse4_1},
+    {0x28, 0x66, src::p128, false, &hs::pmuldq, feat::sse4_1},
+    {0x29, 0x66, src::p128, false, &hs::pcmpeqq, feat::sse4_1},
+    {0x2b, 0x66, src::p128, false, &hs::packusdw, feat::sse4_1},
+    {0x30, 0x66, src::m64, false, &hs::pmovzxbw, feat::sse4_1},
+    {0x31, 0x66, src::s32, false, &hs::pmovzxbd, feat::sse4_1},
+    {0x32, 0x66, src::m16, false, &hs::pmovzxbq, feat::sse4_1},
+    {0x33, 0x66, src::m64, false, &hs::pmovzxwd, feat::sse4_1},
+    {0x34, 0x66, src::s32, false, &hs::pmovzxwq, feat::sse4_1},
+    {0x35, 0x66, src::m64, false, &hs::pmovzxdq, feat::sse4_1},
+    {0x37, 0x66, src::p128, false, &hs::pcmpgtq, feat::sse4_2},
+    {0x38, 0x66, src::p128, false, &hs::pminsb, feat::sse4_1},
+    {0x39, 0x66, src::p128, false, &hs::pminsd, feat::sse4_1},
+    {0x3a, 0x66, src::p128, false, &hs::pminuw, feat::sse4_1},
+    {0x3b, 0x66, src::p128, false, &hs::pminud, feat::sse4_1},
+    {0x3c, 0x66, src::p128, false, &hs::pmaxsb, feat::sse4_1},
+    {0x3d, 0x66, src::p128, false, &hs::pmaxsd, feat::sse4_1},
+    {0x3e, 0x66, src::p128, false, &hs::pmaxuw, feat::sse4_1},
+    {0x3f, 0x66, src::p128, false, &hs::pmaxud, feat::sse4_1},
+    {0x40, 0x66, src::p128, false, &hs::pmulld, feat::sse4_1},
+    {0x41, 0x66, src::p128, false, &hs::phminposuw, feat::sse4_1},
+};
+const form forms3a[] = {
+    {0x08, 0x66, src::p128, true, &hs::roundps, feat::sse4_1},
+    {0x09, 0x66, src::p128, true, &hs::roundpd, feat::sse4_1},
+    {0x0a, 0x66, src::s32, true, &hs::roundss, feat::sse4_1},
+    {0x0b, 0x66, src::s64, true, &hs::roundsd, feat::sse4_1},
+    {0x0c, 0x66, src::p128, true, &hs::blendps, feat::sse4_1},
+    {0x0d, 0x66, src::p128, true, &hs::blendpd, feat::sse4_1},
+    {0x0e, 0x66, src::p128, true, &hs::pblendw, feat::sse4_1},
+    {0x0f, 0x66, src::p128, true, &hs::palignr, feat::ssse3},
+    {0x21, 0x66, src::s32, true, &hs::insertps, feat::sse4_1},
+    {0x40, 0x66, src::p128, true, &hs::dpps, feat::sse4_1},
+    {0x41, 0x66, src::p128, true, &hs::dppd, feat::sse4_1},
+    {0x42, 0x66, src::p128, true, &hs::mpsadbw, feat::sse4_1},
+    {0x60, 0x66, src::u128, true, &hs::pcmpestrm, feat::sse4_2},
+    {0x61, 0x66, src::u128, true, &hs::pcmpestri, feat::sse4_2},
+    {0x62, 0x66, src::u128, true, &hs::pcmpistrm, feat::sse4_2},
+    {0x63, 0x66, src::u128, true, &hs::pcmpistri, feat::sse4_2},
+};
+
 } // namespace
 
 bool translator::is_sse_opcode(unsigned op) {
@@ -186,6 +255,10 @@ temp translator::check_aligned(temp a, unsigned n) {
 }
 
 void translator::env_load_mem(std::int32_t off, temp a, unsigned bytes) {
+    if (bytes == 2) {
+        c_.st(ld_mem(a, 1), c_.env(), memop::uw, off);
+        return;
+    }
     if (bytes == 4) {
         c_.st(ld_mem(a, 2), c_.env(), memop::ul, off);
         return;
@@ -255,6 +328,75 @@ void translator::lanes64(opc o, bool not_first, std::int32_t d, std::int32_t s) 
     }
 }
 
+// The helper-backed form for this opcode and prefix: 1 translated, 0 ended
+// the TB (an exception), -1 none.
+int translator::sse_table(const void* table, std::size_t n) {
+    const auto* fs = static_cast<const form*>(table);
+    for (std::size_t i = 0; i < n; ++i) {
+        const form& f = fs[i];
+        if (f.op != d_.op || f.pfx != d_.mandatory) continue;
+        if (!require(f.need)) return 0;
+        const std::int32_t s = f.s == src::p128 ? sse_source(16, true)
+                             : f.s == src::u128 ? sse_source(16, false)
+                             : f.s == src::m16  ? sse_source(2, false)
+                             : f.s == src::s32  ? sse_source(4, false)
+                                                : sse_source(8, false);
+        std::uint64_t imm = f.imm ? d_.imm & 0xff : 0;
+        if (f.h == &hs::pcmpestri || f.h == &hs::pcmpestrm) imm |= static_cast<std::uint64_t>(d_.rex_w()) << 8;
+        call_sse(*f.h, xo(d_.reg()), s, imm);
+        return 1;
+    }
+    return -1;
+}
+
+// 0F38 and 0F3A without VEX: SSSE3, SSE4.1, SSE4.2.
+bool translator::sse4(bool map3a) {
+    const unsigned op = d_.op, pfx = d_.mandatory, r = d_.reg();
+    const bool mem = d_.mod() != 3;
+    if (!map3a && (op == 0xf0 || op == 0xf1) && pfx == 0xf2) {  // CRC32 r, r/m8 / r/m16/32/64
+        if (!require(feat::sse4_2)) return false;
+        const unsigned sl = op == 0xf0 ? 0 : d_.osize;
+        const temp v = ld(rm(), sl), crc = tmp();
+        const unsigned dsl = d_.rex_w() ? 3 : 2;
+        const temp args[] = {ld_reg(2, r), v, cst(1u << sl)};
+        c_.call(hs::crc32, crc, args);
+        st_reg(dsl, r, crc);
+        return true;
+    }
+    if (!sse_gate()) return false;
+    if (const int done = map3a ? sse_table(forms3a, std::size(forms3a)) : sse_table(forms38, std::size(forms38)); done >= 0)
+        return done != 0;
+    if (pfx == 0x66 && !map3a && op == 0x2a && mem) {  // MOVNTDQA
+        if (!require(feat::sse4_1)) return false;
+        env_load_mem(xo(r), check_aligned(ea(), 16), 16);
+        return true;
+    }
+    if (pfx == 0x66 && map3a && op >= 0x14 && op <= 0x17) {  // PEXTRB PEXTRW PEXTRD/Q EXTRACTPS to r/m
+        if (!require(feat::sse4_1)) return false;
+        const unsigned sl = op == 0x14 ? 0 : op == 0x15 ? 1 : (op == 0x16 && d_.rex_w()) ? 3 : 2;
+        const unsigned lanes = 16u >> sl;
+        const temp v = tmp();
+        const std::int32_t at = xo(r) + static_cast<std::int32_t>((d_.imm & (lanes - 1)) << sl);
+        c_.ld(v, c_.env(), sl == 0 ? memop::ub : sl == 1 ? memop::uw : sl == 2 ? memop::ul : memop::uq, at);
+        const rm_ref dst = rm();
+        if (dst.mem) st_mem(dst.addr, sl, v);
+        else st_reg(sl == 3 ? 3 : 2, dst.reg, v);  // a register gets the lane zero-extended
+        return true;
+    }
+    if (pfx == 0x66 && map3a && (op == 0x20 || op == 0x22)) {  // PINSRB, PINSRD/Q from r/m
+        if (!require(feat::sse4_1)) return false;
+        const unsigned sl = op == 0x20 ? 0 : d_.rex_w() ? 3 : 2;
+        const unsigned lanes = 16u >> sl;
+        const rm_ref from = rm();
+        const temp v = ld(from, from.mem || sl != 0 ? sl : 2);  // PINSRB's register is r32, not a byte register
+        const std::int32_t at = xo(r) + static_cast<std::int32_t>((d_.imm & (lanes - 1)) << sl);
+        c_.st(v, c_.env(), sl == 0 ? memop::ub : sl == 2 ? memop::ul : memop::uq, at);
+        return true;
+    }
+    unimplemented();
+    return false;
+}
+
 bool translator::sse() {
     const unsigned op = d_.op, pfx = d_.mandatory;
     if (op == 0xae) return sse_group15();
@@ -262,15 +404,7 @@ bool translator::sse() {
     const unsigned r = d_.reg();
     const bool mem = d_.mod() != 3;
 
-    for (const form& f : forms) {
-        if (f.op != op || f.pfx != pfx) continue;
-        if (!require(f.need)) return false;
-        const std::int32_t s = f.s == src::p128 ? sse_source(16, true)
-                             : f.s == src::s32  ? sse_source(4, false)
-                                                : sse_source(8, false);
-        call_sse(*f.h, xo(r), s, f.imm ? d_.imm & 0xff : 0);
-        return true;
-    }
+    if (const int done = sse_table(forms, std::size(forms)); done >= 0) return done != 0;
 
     switch (op) {
     case 0x10:    // MOVUPS MOVUPD MOVSS MOVSD (load)

@@ -903,6 +903,8 @@ private:
     // SSE (translate_sse.cpp).
     static bool is_sse_opcode(unsigned op);
     bool sse();
+    bool sse4(bool map3a);
+    int sse_table(const void* table, std::size_t n);
     bool sse_group15();
     bool sse_gate();
     temp check_aligned(temp a, unsigned n);

@@ -53,6 +53,7 @@ vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate
     ops.key = [](void*, const tcg::env_base* env) { return tb_key_of(reinterpret_cast<const state&>(*env)); };
     ops.code_mmu_idx = [](void*, const tcg::tb_key& k) { return mmu_index_of_flags(k.flags); };
     ops.check_events = [](void* p, tcg::env_base*) { return self_of(p).check_events(); };
+    model_.features = host_usable(model_.features);
     cfg_.features = model_.features;
     eng_.attach(&st_.base, ops);
     reset();

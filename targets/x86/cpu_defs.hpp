@@ -78,6 +78,10 @@ cpu_model apply_features(cpu_model m, const std::vector<std::string>& list);
 // The known feature names, for -cpu help.
 std::string feature_names();
 
+// The SSE3 to SSE4.2 helpers run the host's own instructions: a model
+// offers them only where the host has them (x86-64 guarantees SSE2).
+feature_set host_usable(feature_set f);
+
 namespace cpu {
 
 // QEMU's qemu64 (target/i386/cpu.c) as QEMU's TCG presents it: the
@@ -92,11 +96,12 @@ struct qemu64 {
 };
 
 // Everything the emulator implements: qemu64 and the extensions beyond it
-// (POPCNT, MOVBE, LZCNT, RDTSCP, BMI1, BMI2).
+// (SSSE3, SSE4.1, SSE4.2, POPCNT, MOVBE, LZCNT, RDTSCP, BMI1, BMI2).
 struct max {
     static constexpr cpu_model def{
         "max", "QEMU TCG CPU version 2.5+", "AuthenticAMD", 15, 107, 1, 40, 0xd, 0x8000'000a,
-        {{0x078b'fbfd, 0x8000'2001 | 1u << 22 | 1u << 23, 1u << 3 | 1u << 8, 0, 0, 0x2010'0800 | 1u << 27, 0x0000'0021}}};
+        {{0x078b'fbfd, 0x8000'2001 | 1u << 9 | 1u << 19 | 1u << 20 | 1u << 22 | 1u << 23, 1u << 3 | 1u << 8, 0, 0,
+          0x2010'0800 | 1u << 27, 0x0000'0021}}};
 };
 
 // The models a machine offers; the first is the default.

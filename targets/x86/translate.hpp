@@ -14,7 +14,7 @@ struct translate_config {
     const tcg::helper_info* insn_hook = nullptr;
     const tcg::helper_info* mem_hook = nullptr;
     // The CPU model's features: instructions outside them raise #UD.
-    feature_set features = cpu::max::def.features;
+    feature_set features = host_usable(cpu::max::def.features);
 };
 
 // The globals every TB uses, in this order.

@@ -374,6 +374,7 @@ struct sse_op {
     std::uint8_t pfx, op;
     bool mem_only = false;
     bool imm = false;
+    std::uint8_t escape = 0;  // 0x38 or 0x3a for the three-byte maps
 };
 
 // pfx 0F op /r with xmm registers, or a memory operand in the window:
@@ -388,14 +389,18 @@ test_case sse_case(std::mt19937_64& rng, regs& r, const sse_op& o, bool scalar) 
         m.disp = static_cast<std::uint8_t>(scalar ? rng() % 56 : rng() % 8 == 0 ? rng() % 48 : (rng() % 4) * 16);
         const std::uint8_t rex = static_cast<std::uint8_t>((reg & 8 ? 4 : 0) | (m.base & 8 ? 1 : 0));
         if (rex) e.b.push_back(0x40 | rex);
-        e.b.insert(e.b.end(), {0x0f, o.op});
+        e.b.push_back(0x0f);
+        if (o.escape) e.b.push_back(o.escape);
+        e.b.push_back(o.op);
         e.modrm(1, reg, m.base);
         e.b.push_back(m.disp);
     } else {
         const unsigned rmr = rng() % 16;
         const std::uint8_t rex = static_cast<std::uint8_t>((reg & 8 ? 4 : 0) | (rmr & 8 ? 1 : 0));
         if (rex) e.b.push_back(0x40 | rex);
-        e.b.insert(e.b.end(), {0x0f, o.op});
+        e.b.push_back(0x0f);
+        if (o.escape) e.b.push_back(o.escape);
+        e.b.push_back(o.op);
         e.modrm(3, reg, rmr);
     }
     if (o.imm) e.b.push_back(static_cast<std::uint8_t>(rng()));
@@ -1202,6 +1207,57 @@ std::vector<family> families() {
         test_case t{e.b, r, OSZAPC};
         t.x87 = true;
         return t;
+    }});
+
+    f.push_back({"SSSE3, SSE4.1, SSE4.2 (0F38, 0F3A, CRC32, PCMPxSTRx)", [](std::mt19937_64& rng) {
+        regs r = sse_regs(rng);
+        r.mxcsr = random_mxcsr(rng);
+        const unsigned k = rng() % 6;
+        encoder e;
+        if (k <= 2) {  // 66 0F38 xx
+            static constexpr std::uint8_t ops[] = {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
+                                                   0x10, 0x14, 0x15, 0x17, 0x1c, 0x1d, 0x1e, 0x20, 0x21, 0x22, 0x23, 0x24,
+                                                   0x25, 0x28, 0x29, 0x2a, 0x2b, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x37,
+                                                   0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x40, 0x41};
+            const std::uint8_t op = ops[rng() % std::size(ops)];
+            const bool small = (op >= 0x20 && op <= 0x25) || (op >= 0x30 && op <= 0x35);
+            return sse_case(rng, r, {0x66, op, op == 0x2a, false, 0x38}, small);  // MOVNTDQA: memory only
+        }
+        if (k <= 4) {  // 66 0F3A xx ib
+            static constexpr std::uint8_t ops[] = {0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x21, 0x40,
+                                                   0x41, 0x42, 0x60, 0x61, 0x62, 0x63};
+            const std::uint8_t op = ops[rng() % std::size(ops)];
+            if (op >= 0x60) {  // explicit lengths, small mostly
+                r.r[0] = rng() % 4 ? rng() % 20 : edge(rng);
+                r.r[2] = rng() % 4 ? rng() % 20 : edge(rng);
+            }
+            test_case t = sse_case(rng, r, {0x66, op, false, true, 0x3a}, op == 0x0a || op == 0x0b || op == 0x21 || op >= 0x60);
+            if (op >= 0x60 && rng() % 2) {  // REX.W: 64-bit lengths (the REX, if any, follows the 66)
+                if ((t.code[1] & 0xf0) == 0x40) t.code[1] |= 8;
+                else t.code.insert(t.code.begin() + 1, 0x48);
+            }
+            return t;
+        }
+        // PEXTRx/EXTRACTPS, PINSRB/D/Q with general registers, CRC32.
+        const unsigned x = rng() % 16, g = gpr(rng), which = rng() % 7;
+        const bool w = rng() % 2;
+        if (which == 6) {  // CRC32 r, r/m8 or r/m16/32/64
+            const unsigned sl = size_of(rng), src = gpr(rng);
+            e.b.push_back(0xf2);
+            e.prefix(sl, g, src, false);
+            e.b.insert(e.b.end(), {0x0f, 0x38, static_cast<std::uint8_t>(sl ? 0xf1 : 0xf0)});
+            e.modrm(3, g, src);
+            return test_case{e.b, r, OSZAPC};
+        }
+        static constexpr std::uint8_t ops[] = {0x14, 0x15, 0x16, 0x17, 0x20, 0x22};
+        const std::uint8_t op = ops[which];
+        e.b.push_back(0x66);
+        const std::uint8_t rex = static_cast<std::uint8_t>((w ? 8 : 0) | (x & 8 ? 4 : 0) | (g & 8 ? 1 : 0));
+        if (rex) e.b.push_back(0x40 | rex);
+        e.b.insert(e.b.end(), {0x0f, 0x3a, op});
+        e.modrm(3, x, g);
+        e.b.push_back(static_cast<std::uint8_t>(rng()));
+        return test_case{e.b, r, OSZAPC};
     }});
     return f;
 }

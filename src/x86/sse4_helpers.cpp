@@ -1,0 +1,312 @@
+// SSSE3, SSE4.1 and SSE4.2 helpers (declared in sse_helpers.hpp). Like the
+// SSE2 ones they run the host's own instruction; those that take an
+// immediate the instruction encodes are dispatched through a table with
+// one instantiation per immediate value.
+#include "helpers.hpp"
+#include "sse_fp.hpp"
+#include "sse_helpers.hpp"
+
+#include <immintrin.h>
+
+#include <array>
+#include <cstring>
+#include <utility>
+
+namespace qf::x86 {
+
+namespace {
+
+using namespace sse_fp;
+
+__m128i xmm0(tcg::env_base* env) { return _mm_load_si128(reinterpret_cast<const __m128i*>(&state_of(env).xmm[0])); }
+
+#define QF_S3(name, ...)                                                                                   \
+    __attribute__((target("ssse3"))) void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s,    \
+                                                   std::uint64_t) {                                          \
+        const __m128i a = ld(env, d), b = ld(env, s);                                                       \
+        (void)a, (void)b;                                                                                   \
+        st(env, d, __VA_ARGS__);                                                                            \
+    }
+#define QF_S41(name, ...)                                                                                  \
+    __attribute__((target("sse4.1"))) void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s,   \
+                                                    std::uint64_t) {                                         \
+        const __m128i a = ld(env, d), b = ld(env, s);                                                       \
+        (void)a, (void)b;                                                                                   \
+        st(env, d, __VA_ARGS__);                                                                            \
+    }
+
+QF_S3(pshufb, _mm_shuffle_epi8(a, b))
+QF_S3(phaddw, _mm_hadd_epi16(a, b))
+QF_S3(phaddd, _mm_hadd_epi32(a, b))
+QF_S3(phaddsw, _mm_hadds_epi16(a, b))
+QF_S3(pmaddubsw, _mm_maddubs_epi16(a, b))
+QF_S3(phsubw, _mm_hsub_epi16(a, b))
+QF_S3(phsubd, _mm_hsub_epi32(a, b))
+QF_S3(phsubsw, _mm_hsubs_epi16(a, b))
+QF_S3(psignb, _mm_sign_epi8(a, b))
+QF_S3(psignw, _mm_sign_epi16(a, b))
+QF_S3(psignd, _mm_sign_epi32(a, b))
+QF_S3(pmulhrsw, _mm_mulhrs_epi16(a, b))
+QF_S3(pabsb, _mm_abs_epi8(b))
+QF_S3(pabsw, _mm_abs_epi16(b))
+QF_S3(pabsd, _mm_abs_epi32(b))
+QF_S41(pblendvb, _mm_blendv_epi8(a, b, xmm0(env)))
+QF_S41(pmovsxbw, _mm_cvtepi8_epi16(b))
+QF_S41(pmovsxbd, _mm_cvtepi8_epi32(b))
+QF_S41(pmovsxbq, _mm_cvtepi8_epi64(b))
+QF_S41(pmovsxwd, _mm_cvtepi16_epi32(b))
+QF_S41(pmovsxwq, _mm_cvtepi16_epi64(b))
+QF_S41(pmovsxdq, _mm_cvtepi32_epi64(b))
+QF_S41(pmovzxbw, _mm_cvtepu8_epi16(b))
+QF_S41(pmovzxbd, _mm_cvtepu8_epi32(b))
+QF_S41(pmovzxbq, _mm_cvtepu8_epi64(b))
+QF_S41(pmovzxwd, _mm_cvtepu16_epi32(b))
+QF_S41(pmovzxwq, _mm_cvtepu16_epi64(b))
+QF_S41(pmovzxdq, _mm_cvtepu32_epi64(b))
+QF_S41(pmuldq, _mm_mul_epi32(a, b))
+QF_S41(pcmpeqq, _mm_cmpeq_epi64(a, b))
+QF_S41(packusdw, _mm_packus_epi32(a, b))
+QF_S41(pminsb, _mm_min_epi8(a, b))
+QF_S41(pminsd, _mm_min_epi32(a, b))
+QF_S41(pminuw, _mm_min_epu16(a, b))
+QF_S41(pminud, _mm_min_epu32(a, b))
+QF_S41(pmaxsb, _mm_max_epi8(a, b))
+QF_S41(pmaxsd, _mm_max_epi32(a, b))
+QF_S41(pmaxuw, _mm_max_epu16(a, b))
+QF_S41(pmaxud, _mm_max_epu32(a, b))
+QF_S41(pmulld, _mm_mullo_epi32(a, b))
+QF_S41(phminposuw, _mm_minpos_epu16(b))
+QF_S41(blendvps, _mm_castps_si128(_mm_blendv_ps(_mm_castsi128_ps(a), _mm_castsi128_ps(b), _mm_castsi128_ps(xmm0(env)))))
+QF_S41(blendvpd, _mm_castpd_si128(_mm_blendv_pd(_mm_castsi128_pd(a), _mm_castsi128_pd(b), _mm_castsi128_pd(xmm0(env)))))
+__attribute__((target("sse4.2"))) void h_pcmpgtq(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t) {
+    st(env, d, _mm_cmpgt_epi64(ld(env, d), ld(env, s)));
+}
+
+// Immediates by lane, in C++.
+void h_palignr(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    std::uint8_t t[32];
+    std::memcpy(t, &reg(env, s), 16);
+    std::memcpy(t + 16, &reg(env, d), 16);
+    xmm_reg& r = reg(env, d);
+    for (unsigned i = 0; i < 16; ++i) r.b[i] = i + imm < 32 ? t[i + imm] : 0;
+}
+void h_blendps(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    const xmm_reg b = reg(env, s);
+    for (unsigned i = 0; i < 4; ++i)
+        if ((imm >> i) & 1) reg(env, d).l[i] = b.l[i];
+}
+void h_blendpd(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    const xmm_reg b = reg(env, s);
+    for (unsigned i = 0; i < 2; ++i)
+        if ((imm >> i) & 1) reg(env, d).q[i] = b.q[i];
+}
+void h_pblendw(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    const xmm_reg b = reg(env, s);
+    for (unsigned i = 0; i < 8; ++i)
+        if ((imm >> i) & 1) reg(env, d).w[i] = b.w[i];
+}
+void h_insertps(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    // The source lane (register form) or the 32-bit memory operand (lane 0 of xmm_t0).
+    const std::uint32_t v = reg(env, s).l[s == offsetof(state, xmm_t0) ? 0 : (imm >> 6) & 3];
+    xmm_reg& r = reg(env, d);
+    r.l[(imm >> 4) & 3] = v;
+    for (unsigned i = 0; i < 4; ++i)
+        if ((imm >> i) & 1) r.l[i] = 0;
+}
+
+// One instantiation per immediate value.
+using helper_fn = void (*)(tcg::env_base*, std::uint64_t, std::uint64_t);
+template <template <int> class Op, std::size_t... I>
+constexpr std::array<helper_fn, sizeof...(I)> table(std::index_sequence<I...>) {
+    return {&Op<static_cast<int>(I)>::run...};
+}
+
+template <int Imm>
+struct round_ps {
+    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
+        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
+            return _mm_castps_si128(_mm_round_ps(_mm_castsi128_ps(ld(env, s)), Imm));
+        }));
+    }
+};
+template <int Imm>
+struct round_pd {
+    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
+        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
+            return _mm_castpd_si128(_mm_round_pd(_mm_castsi128_pd(ld(env, s)), Imm));
+        }));
+    }
+};
+template <int Imm>
+struct round_ss {
+    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
+        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
+            return _mm_castps_si128(_mm_round_ss(_mm_castsi128_ps(ld(env, d)), _mm_castsi128_ps(ld(env, s)), Imm));
+        }));
+    }
+};
+template <int Imm>
+struct round_sd {
+    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
+        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
+            return _mm_castpd_si128(_mm_round_sd(_mm_castsi128_pd(ld(env, d)), _mm_castsi128_pd(ld(env, s)), Imm));
+        }));
+    }
+};
+template <int Imm>
+struct dp_ps {
+    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
+        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
+            return _mm_castps_si128(_mm_dp_ps(_mm_castsi128_ps(ld(env, d)), _mm_castsi128_ps(ld(env, s)), Imm));
+        }));
+    }
+};
+template <int Imm>
+struct dp_pd {
+    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
+        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
+            return _mm_castpd_si128(_mm_dp_pd(_mm_castsi128_pd(ld(env, d)), _mm_castsi128_pd(ld(env, s)), Imm));
+        }));
+    }
+};
+template <int Imm>
+struct mpsadbw {
+    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
+        st(env, d, _mm_mpsadbw_epu8(ld(env, d), ld(env, s), Imm));
+    }
+};
+
+// PCMPxSTRx: the index to ECX or the mask to XMM0, and the flags: CF ZF
+// SF OF from the instruction, AF and PF clear.
+// The explicit lengths: EAX/EDX, or with REX.W RAX/RDX, which the 32-bit
+// form sees saturated (the instruction saturates their magnitude at 16).
+std::uint32_t str_length(std::uint64_t v, bool w) {
+    if (!w) return static_cast<std::uint32_t>(v);
+    const auto x = static_cast<std::int64_t>(v);
+    return static_cast<std::uint32_t>(x > 0x7fff'ffff ? 0x7fff'ffff : x < -0x7fff'ffff ? -0x7fff'ffff : x);
+}
+
+template <int Imm, bool Explicit, bool Mask>
+struct pcmpstr {
+    __attribute__((target("sse4.2"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s, bool w) {
+        state& stt = state_of(env);
+        const __m128i a = ld(env, d), b = ld(env, s);
+        const std::uint32_t la = str_length(stt.regs[R_EAX], w), lb = str_length(stt.regs[R_EDX], w);
+        unsigned char c, z, sg, o;
+        if constexpr (Mask) {
+            __m128i m;
+            if constexpr (Explicit)
+                asm("pcmpestrm %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
+                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=Yz"(m)
+                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b), "a"(la), "d"(lb)
+                    : "cc");
+            else
+                asm("pcmpistrm %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
+                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=Yz"(m)
+                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b)
+                    : "cc");
+            st(env, offsetof(state, xmm), m);
+        } else {
+            std::uint32_t idx;
+            if constexpr (Explicit)
+                asm("pcmpestri %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
+                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=c"(idx)
+                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b), "a"(la), "d"(lb)
+                    : "cc");
+            else
+                asm("pcmpistri %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
+                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=c"(idx)
+                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b)
+                    : "cc");
+            stt.regs[R_ECX] = idx;
+        }
+        stt.cc_src = (c ? eflags_bit::cf : 0) | (z ? eflags_bit::zf : 0) | (sg ? eflags_bit::sf : 0) | (o ? eflags_bit::of : 0);
+        stt.cc_op = CC_OP_EFLAGS;
+    }
+};
+template <int Imm> using pcmpestri = pcmpstr<Imm, true, false>;
+template <int Imm> using pcmpestrm = pcmpstr<Imm, true, true>;
+template <int Imm> using pcmpistri = pcmpstr<Imm, false, false>;
+template <int Imm> using pcmpistrm = pcmpstr<Imm, false, true>;
+
+template <int I> struct pcmpestri_t : pcmpestri<I> {};
+template <int I> struct pcmpestrm_t : pcmpestrm<I> {};
+template <int I> struct pcmpistri_t : pcmpistri<I> {};
+template <int I> struct pcmpistrm_t : pcmpistrm<I> {};
+using str_fn = void (*)(tcg::env_base*, std::uint64_t, std::uint64_t, bool);
+template <template <int> class Op, std::size_t... I>
+constexpr std::array<str_fn, sizeof...(I)> str_table(std::index_sequence<I...>) {
+    return {&Op<static_cast<int>(I)>::run...};
+}
+
+constexpr auto round_ps_table = table<round_ps>(std::make_index_sequence<16>());
+constexpr auto round_pd_table = table<round_pd>(std::make_index_sequence<16>());
+constexpr auto round_ss_table = table<round_ss>(std::make_index_sequence<16>());
+constexpr auto round_sd_table = table<round_sd>(std::make_index_sequence<16>());
+constexpr auto dp_ps_table = table<dp_ps>(std::make_index_sequence<256>());
+constexpr auto dp_pd_table = table<dp_pd>(std::make_index_sequence<256>());
+constexpr auto mpsadbw_table = table<mpsadbw>(std::make_index_sequence<8>());
+constexpr auto pcmpestri_table = str_table<pcmpestri_t>(std::make_index_sequence<256>());
+constexpr auto pcmpestrm_table = str_table<pcmpestrm_t>(std::make_index_sequence<256>());
+constexpr auto pcmpistri_table = str_table<pcmpistri_t>(std::make_index_sequence<256>());
+constexpr auto pcmpistrm_table = str_table<pcmpistrm_t>(std::make_index_sequence<256>());
+
+#define QF_IMM(name, tbl, mask)                                                                     \
+    void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {          \
+        tbl[imm & (mask)](env, d, s);                                                                \
+    }
+QF_IMM(roundps, round_ps_table, 15)
+QF_IMM(roundpd, round_pd_table, 15)
+QF_IMM(roundss, round_ss_table, 15)
+QF_IMM(roundsd, round_sd_table, 15)
+QF_IMM(dpps, dp_ps_table, 255)
+QF_IMM(dppd, dp_pd_table, 255)
+QF_IMM(mpsadbw, mpsadbw_table, 7)
+#undef QF_IMM
+// imm bit 8: REX.W (64-bit lengths).
+#define QF_STR(name)                                                                                 \
+    void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {          \
+        name##_table[imm & 255](env, d, s, (imm >> 8) & 1);                                           \
+    }
+QF_STR(pcmpestri)
+QF_STR(pcmpestrm)
+QF_STR(pcmpistri)
+QF_STR(pcmpistrm)
+#undef QF_STR
+
+// PTEST: ZF when a AND b is zero, CF when b AND NOT a is zero.
+__attribute__((target("sse4.1"))) void h_ptest(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t) {
+    state& stt = state_of(env);
+    const __m128i a = ld(env, d), b = ld(env, s);
+    stt.cc_src = (_mm_testz_si128(a, b) ? eflags_bit::zf : 0) | (_mm_testc_si128(a, b) ? eflags_bit::cf : 0);
+    stt.cc_op = CC_OP_EFLAGS;
+}
+
+// CRC32 (Castagnoli), as the instruction computes it, bit by bit: the host
+// may not have SSE4.2.
+std::uint64_t h_crc32(std::uint64_t crc, std::uint64_t v, std::uint64_t bytes) {
+    auto c = static_cast<std::uint32_t>(crc);
+    for (unsigned i = 0; i < bytes; ++i) {
+        c ^= static_cast<std::uint8_t>(v >> (8 * i));
+        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0x82f6'3b78u & (0u - (c & 1)));
+    }
+    return c;
+}
+
+} // namespace
+
+namespace helper::sse {
+using tcg::make_helper;
+using tcg::helper_flag::no_read_globals;
+using tcg::helper_flag::no_side_effects;
+using tcg::helper_flag::no_write_globals;
+#define QF_DEFINE_INT(name) const tcg::helper_info name = make_helper<&h_##name>(#name, no_read_globals | no_write_globals);
+#define QF_DEFINE_FP(name) const tcg::helper_info name = make_helper<&h_##name>(#name, 0);
+QF_SSE4_INT(QF_DEFINE_INT)
+QF_SSE4_FP(QF_DEFINE_FP)
+#undef QF_DEFINE_INT
+#undef QF_DEFINE_FP
+const tcg::helper_info crc32 = make_helper<&h_crc32>("crc32", no_read_globals | no_write_globals | no_side_effects);
+} // namespace helper::sse
+
+} // namespace qf::x86

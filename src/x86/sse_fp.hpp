@@ -1,0 +1,75 @@
+#pragma once
+// What the SSE helper files share: the XMM registers by offset, and the
+// guest's MXCSR around a floating-point operation on the host. Internal to
+// the x86 library.
+#include "helpers.hpp"
+
+#include <immintrin.h>
+
+namespace qf::x86::sse_fp {
+
+inline std::uint8_t* bytes(tcg::env_base* env) { return reinterpret_cast<std::uint8_t*>(env); }
+inline __m128i ld(tcg::env_base* env, std::uint64_t off) { return _mm_load_si128(reinterpret_cast<const __m128i*>(bytes(env) + off)); }
+inline void st(tcg::env_base* env, std::uint64_t off, __m128i v) { _mm_store_si128(reinterpret_cast<__m128i*>(bytes(env) + off), v); }
+inline xmm_reg& reg(tcg::env_base* env, std::uint64_t off) { return *reinterpret_cast<xmm_reg*>(bytes(env) + off); }
+
+inline constexpr std::uint32_t mxcsr_flags = 0x3f, mxcsr_masks = 0x1f80, mxcsr_mask_supported = 0xffff;
+
+// The guest's MXCSR on the host for one operation: its rounding, DAZ and
+// FTZ, every exception masked (an unmasked one would trap the emulator).
+// finish() puts the host's back and reports the flags: the guest's MXCSR
+// takes them, and an unmasked one raises #XM (#UD without OSXMMEXCPT).
+class fp_scope {
+public:
+    explicit fp_scope(state& s) : s_(s), host_(_mm_getcsr()) {
+        _mm_setcsr((s.mxcsr & ~mxcsr_flags) | mxcsr_masks);
+        asm volatile("" ::: "memory");  // the operands are loaded after this
+    }
+    void finish(std::uintptr_t ra, std::uint32_t extra = 0) {
+        const std::uint32_t flags = (_mm_getcsr() & mxcsr_flags) | extra;
+        _mm_setcsr(host_);
+        s_.mxcsr |= flags;
+        if (flags & ~(s_.mxcsr >> 7) & mxcsr_flags)
+            raise_exception(s_, (s_.cr[4] & (1u << 10)) ? 19 : EXCP_UD, 0, ra);
+    }
+
+private:
+    state& s_;
+    std::uint32_t host_;
+};
+
+// The result is computed before the flags are read (the compiler does not
+// know that MXCSR orders floating-point work).
+template <class T>
+void pin(T& v) {
+    asm volatile("" : "+x"(v));
+}
+
+// op() (which loads its operands itself) under the guest's MXCSR, as
+// fp_scope; its result. With underflow unmasked every tiny result, exact
+// or not and intermediate ones too (DPPS), must raise #XM (SDM vol. 1,
+// 11.5.2.4), which the masked computation flags only when inexact: op()
+// then runs again with FTZ, which flags every tiny result.
+template <class F>
+auto fp_exec(state& s, std::uintptr_t ra, F&& op) {
+    constexpr std::uint32_t ue = 0x10, ftz = 0x8000;
+    const std::uint32_t host = _mm_getcsr(), base = (s.mxcsr & ~mxcsr_flags) | mxcsr_masks;
+    _mm_setcsr(base);
+    asm volatile("" ::: "memory");
+    auto r = op();
+    pin(r);
+    std::uint32_t flags = _mm_getcsr() & mxcsr_flags;
+    if (!(s.mxcsr & (ue << 7)) && !(flags & ue)) {
+        _mm_setcsr(base | ftz);
+        asm volatile("" ::: "memory");
+        auto again = op();
+        pin(again);
+        flags |= _mm_getcsr() & ue;
+    }
+    _mm_setcsr(host);
+    s.mxcsr |= flags;
+    if (flags & ~(s.mxcsr >> 7) & mxcsr_flags) raise_exception(s, (s.cr[4] & (1u << 10)) ? 19 : EXCP_UD, 0, ra);
+    return r;
+}
+
+} // namespace qf::x86::sse_fp
