@@ -154,102 +154,17 @@ struct round_sd {
     }
 };
 template <int Imm>
-struct dp_ps {
-    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
-        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
-            return _mm_castps_si128(_mm_dp_ps(_mm_castsi128_ps(ld(env, d)), _mm_castsi128_ps(ld(env, s)), Imm));
-        }));
-    }
-};
-template <int Imm>
-struct dp_pd {
-    __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
-        st(env, d, fp_exec(state_of(env), QF_GETPC(), [&]() __attribute__((target("sse4.1"))) {
-            return _mm_castpd_si128(_mm_dp_pd(_mm_castsi128_pd(ld(env, d)), _mm_castsi128_pd(ld(env, s)), Imm));
-        }));
-    }
-};
-template <int Imm>
 struct mpsadbw {
     __attribute__((target("sse4.1"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s) {
         st(env, d, _mm_mpsadbw_epu8(ld(env, d), ld(env, s), Imm));
     }
 };
 
-// PCMPxSTRx: the index to ECX or the mask to XMM0, and the flags: CF ZF
-// SF OF from the instruction, AF and PF clear.
-// The explicit lengths: EAX/EDX, or with REX.W RAX/RDX, which the 32-bit
-// form sees saturated (the instruction saturates their magnitude at 16).
-std::uint32_t str_length(std::uint64_t v, bool w) {
-    if (!w) return static_cast<std::uint32_t>(v);
-    const auto x = static_cast<std::int64_t>(v);
-    return static_cast<std::uint32_t>(x > 0x7fff'ffff ? 0x7fff'ffff : x < -0x7fff'ffff ? -0x7fff'ffff : x);
-}
-
-template <int Imm, bool Explicit, bool Mask>
-struct pcmpstr {
-    __attribute__((target("sse4.2"))) static void run(tcg::env_base* env, std::uint64_t d, std::uint64_t s, bool w) {
-        state& stt = state_of(env);
-        const __m128i a = ld(env, d), b = ld(env, s);
-        const std::uint32_t la = str_length(stt.regs[R_EAX], w), lb = str_length(stt.regs[R_EDX], w);
-        unsigned char c, z, sg, o;
-        if constexpr (Mask) {
-            __m128i m;
-            if constexpr (Explicit)
-                asm("pcmpestrm %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
-                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=Yz"(m)
-                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b), "a"(la), "d"(lb)
-                    : "cc");
-            else
-                asm("pcmpistrm %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
-                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=Yz"(m)
-                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b)
-                    : "cc");
-            st(env, offsetof(state, xmm), m);
-        } else {
-            std::uint32_t idx;
-            if constexpr (Explicit)
-                asm("pcmpestri %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
-                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=c"(idx)
-                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b), "a"(la), "d"(lb)
-                    : "cc");
-            else
-                asm("pcmpistri %[i], %[b], %[a]\n\tsetc %0\n\tsetz %1\n\tsets %2\n\tseto %3"
-                    : "=q"(c), "=q"(z), "=q"(sg), "=q"(o), "=c"(idx)
-                    : [i] "i"(Imm), [a] "x"(a), [b] "xm"(b)
-                    : "cc");
-            stt.regs[R_ECX] = idx;
-        }
-        stt.cc_src = (c ? eflags_bit::cf : 0) | (z ? eflags_bit::zf : 0) | (sg ? eflags_bit::sf : 0) | (o ? eflags_bit::of : 0);
-        stt.cc_op = CC_OP_EFLAGS;
-    }
-};
-template <int Imm> using pcmpestri = pcmpstr<Imm, true, false>;
-template <int Imm> using pcmpestrm = pcmpstr<Imm, true, true>;
-template <int Imm> using pcmpistri = pcmpstr<Imm, false, false>;
-template <int Imm> using pcmpistrm = pcmpstr<Imm, false, true>;
-
-template <int I> struct pcmpestri_t : pcmpestri<I> {};
-template <int I> struct pcmpestrm_t : pcmpestrm<I> {};
-template <int I> struct pcmpistri_t : pcmpistri<I> {};
-template <int I> struct pcmpistrm_t : pcmpistrm<I> {};
-using str_fn = void (*)(tcg::env_base*, std::uint64_t, std::uint64_t, bool);
-template <template <int> class Op, std::size_t... I>
-constexpr std::array<str_fn, sizeof...(I)> str_table(std::index_sequence<I...>) {
-    return {&Op<static_cast<int>(I)>::run...};
-}
-
 constexpr auto round_ps_table = table<round_ps>(std::make_index_sequence<16>());
 constexpr auto round_pd_table = table<round_pd>(std::make_index_sequence<16>());
 constexpr auto round_ss_table = table<round_ss>(std::make_index_sequence<16>());
 constexpr auto round_sd_table = table<round_sd>(std::make_index_sequence<16>());
-constexpr auto dp_ps_table = table<dp_ps>(std::make_index_sequence<256>());
-constexpr auto dp_pd_table = table<dp_pd>(std::make_index_sequence<256>());
 constexpr auto mpsadbw_table = table<mpsadbw>(std::make_index_sequence<8>());
-constexpr auto pcmpestri_table = str_table<pcmpestri_t>(std::make_index_sequence<256>());
-constexpr auto pcmpestrm_table = str_table<pcmpestrm_t>(std::make_index_sequence<256>());
-constexpr auto pcmpistri_table = str_table<pcmpistri_t>(std::make_index_sequence<256>());
-constexpr auto pcmpistrm_table = str_table<pcmpistrm_t>(std::make_index_sequence<256>());
 
 #define QF_IMM(name, tbl, mask)                                                                     \
     void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {          \
@@ -259,20 +174,122 @@ QF_IMM(roundps, round_ps_table, 15)
 QF_IMM(roundpd, round_pd_table, 15)
 QF_IMM(roundss, round_ss_table, 15)
 QF_IMM(roundsd, round_sd_table, 15)
-QF_IMM(dpps, dp_ps_table, 255)
-QF_IMM(dppd, dp_pd_table, 255)
 QF_IMM(mpsadbw, mpsadbw_table, 7)
 #undef QF_IMM
-// imm bit 8: REX.W (64-bit lengths).
-#define QF_STR(name)                                                                                 \
-    void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {          \
-        name##_table[imm & 255](env, d, s, (imm >> 8) & 1);                                           \
+// DPPS and DPPD as the SDM computes them: the selected products, summed
+// pairwise, each step rounded under MXCSR (asm keeps each operation and its
+// operand order: with two NaNs the first one's is the result).
+float mul(float a, float b) { asm("mulss %1, %0" : "+x"(a) : "x"(b)); return a; }
+float add(float a, float b) { asm("addss %1, %0" : "+x"(a) : "x"(b)); return a; }
+double mul(double a, double b) { asm("mulsd %1, %0" : "+x"(a) : "x"(b)); return a; }
+double add(double a, double b) { asm("addsd %1, %0" : "+x"(a) : "x"(b)); return a; }
+
+void h_dpps(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    const __m128i r = fp_exec(state_of(env), QF_GETPC(), [&] {
+        const xmm_reg a = reg(env, d), b = reg(env, s);
+        float t[4];
+        for (unsigned i = 0; i < 4; ++i) t[i] = (imm >> (4 + i)) & 1 ? mul(a.s[i], b.s[i]) : 0.0f;
+        const float sum = add(add(t[0], t[1]), add(t[2], t[3]));
+        xmm_reg x;
+        for (unsigned i = 0; i < 4; ++i) x.s[i] = (imm >> i) & 1 ? sum : 0.0f;
+        return _mm_load_si128(reinterpret_cast<const __m128i*>(&x));
+    });
+    st(env, d, r);
+}
+void h_dppd(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    const __m128i r = fp_exec(state_of(env), QF_GETPC(), [&] {
+        const xmm_reg a = reg(env, d), b = reg(env, s);
+        double t[2];
+        for (unsigned i = 0; i < 2; ++i) t[i] = (imm >> (4 + i)) & 1 ? mul(a.d[i], b.d[i]) : 0.0;
+        const double sum = add(t[0], t[1]);
+        xmm_reg x;
+        for (unsigned i = 0; i < 2; ++i) x.d[i] = (imm >> i) & 1 ? sum : 0.0;
+        return _mm_load_si128(reinterpret_cast<const __m128i*>(&x));
+    });
+    st(env, d, r);
+}
+
+// PCMPESTRI/PCMPESTRM/PCMPISTRI/PCMPISTRM (SDM vol. 2, 4.1): compare the
+// elements of a (xmm1) with those of b (xmm2/m128) as imm says, aggregate,
+// apply the polarity, and give an index in ECX or a mask in XMM0. Flags:
+// CF result not zero, ZF b shorter than the register, SF a shorter, OF
+// result bit 0, AF and PF clear.
+template <bool Explicit, bool Mask>
+void pcmpstr(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm_w) {
+    state& st_ = state_of(env);
+    const unsigned imm = imm_w & 0xff;
+    const bool w = (imm_w >> 8) & 1, words = imm & 1, sgn = (imm >> 1) & 1;
+    const unsigned n = words ? 8 : 16, agg = (imm >> 2) & 3, pol = (imm >> 4) & 3;
+    const xmm_reg a = reg(env, d), b = reg(env, s);
+    auto elem = [&](const xmm_reg& x, unsigned i) -> std::int32_t {
+        if (words) return sgn ? static_cast<std::int16_t>(x.w[i]) : x.w[i];
+        return sgn ? static_cast<std::int8_t>(x.b[i]) : x.b[i];
+    };
+    auto explicit_len = [&](std::uint64_t v) {
+        const std::int64_t x = w ? static_cast<std::int64_t>(v) : static_cast<std::int32_t>(v);
+        const std::uint64_t mag = x < 0 ? 0 - static_cast<std::uint64_t>(x) : static_cast<std::uint64_t>(x);
+        return static_cast<unsigned>(mag > n ? n : mag);
+    };
+    auto implicit_len = [&](const xmm_reg& x) {
+        unsigned i = 0;
+        while (i < n && elem(x, i) != 0) ++i;
+        return i;
+    };
+    const unsigned la = Explicit ? explicit_len(st_.regs[R_EAX]) : implicit_len(a);
+    const unsigned lb = Explicit ? explicit_len(st_.regs[R_EDX]) : implicit_len(b);
+    unsigned res = 0;
+    for (unsigned j = 0; j < n; ++j) {
+        bool bit = false;
+        switch (agg) {
+        case 0:  // equal any: b[j] is in the set a
+            for (unsigned i = 0; i < la && j < lb; ++i) bit = bit || elem(a, i) == elem(b, j);
+            break;
+        case 1:  // ranges: a holds pairs [lo, hi]
+            for (unsigned i = 0; i + 1 < la && j < lb; i += 2)
+                bit = bit || (elem(b, j) >= elem(a, i) && elem(b, j) <= elem(a, i + 1));
+            break;
+        case 2:  // equal each
+            bit = (j >= la && j >= lb) ? true : (j >= la || j >= lb) ? false : elem(a, j) == elem(b, j);
+            break;
+        default:  // equal ordered: a starts at b[j]
+            bit = true;
+            for (unsigned i = 0; i < n - j && bit; ++i) {
+                if (i >= la) break;                    // the needle ended: a match so far
+                if (j + i >= lb) bit = false;          // the haystack ended first
+                else bit = elem(a, i) == elem(b, j + i);
+            }
+            break;
+        }
+        if (bit) res |= 1u << j;
     }
-QF_STR(pcmpestri)
-QF_STR(pcmpestrm)
-QF_STR(pcmpistri)
-QF_STR(pcmpistrm)
-#undef QF_STR
+    const unsigned all = (1u << n) - 1;
+    if (pol == 1) res ^= all;
+    else if (pol == 3) res ^= (1u << lb) - 1;
+    if constexpr (Mask) {
+        xmm_reg m{};
+        if ((imm >> 6) & 1) {
+            for (unsigned j = 0; j < n; ++j)
+                if ((res >> j) & 1) {
+                    if (words) m.w[j] = 0xffff;
+                    else m.b[j] = 0xff;
+                }
+        } else {
+            m.l[0] = res;
+        }
+        st_.xmm[0] = m;
+    } else {
+        unsigned idx = n;
+        if (res) idx = (imm >> 6) & 1 ? 31 - static_cast<unsigned>(__builtin_clz(res)) : static_cast<unsigned>(__builtin_ctz(res));
+        st_.regs[R_ECX] = idx;
+    }
+    st_.cc_src = (res ? eflags_bit::cf : 0) | (lb < n ? eflags_bit::zf : 0) | (la < n ? eflags_bit::sf : 0) |
+                 (res & 1 ? eflags_bit::of : 0);
+    st_.cc_op = CC_OP_EFLAGS;
+}
+void h_pcmpestri(tcg::env_base* e, std::uint64_t d, std::uint64_t s, std::uint64_t i) { pcmpstr<true, false>(e, d, s, i); }
+void h_pcmpestrm(tcg::env_base* e, std::uint64_t d, std::uint64_t s, std::uint64_t i) { pcmpstr<true, true>(e, d, s, i); }
+void h_pcmpistri(tcg::env_base* e, std::uint64_t d, std::uint64_t s, std::uint64_t i) { pcmpstr<false, false>(e, d, s, i); }
+void h_pcmpistrm(tcg::env_base* e, std::uint64_t d, std::uint64_t s, std::uint64_t i) { pcmpstr<false, true>(e, d, s, i); }
 
 // PTEST: ZF when a AND b is zero, CF when b AND NOT a is zero.
 __attribute__((target("sse4.1"))) void h_ptest(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t) {
