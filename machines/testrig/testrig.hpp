@@ -1,11 +1,13 @@
 #pragma once
 // testrig: the smallest machine a firmware test needs - one x86 CPU, RAM, a
 // -bios image at the top of 4 GiB (its last 128 KiB also below 1 MiB, as
-// QEMU's isa-bios alias), a 16550A at 0x3f8 (IRQ 4), a debug console at 0xe9
-// and isa-debug-exit at 0xf4. No PIC, no PCI: it boots test firmware, not an
-// operating system.
+// QEMU's isa-bios alias), the PC's 8259A pair and 8254 timer, a 16550A at
+// 0x3f8 (IRQ 4), a debug console at 0xe9 and isa-debug-exit at 0xf4. No
+// local APIC, no PCI: it boots test firmware, not an operating system.
 #include "qf/accel/accel.hpp"
 #include "qf/devices/isa_debug_exit.hpp"
+#include "qf/devices/i8254_pit.hpp"
+#include "qf/devices/i8259_pic.hpp"
 #include "qf/devices/isa_debugcon.hpp"
 #include "qf/devices/uart16550.hpp"
 #include "qf/machine/firmware.hpp"
@@ -21,13 +23,14 @@ namespace qf::machines {
 template <class Accel = accel::tcg<>>
 class testrig
     : public machine<topology<sockets<1>, cores<1>, threads<1>>, x86::cpu::models<x86::cpu::qemu64, x86::cpu::max>, Accel,
-                     devices<dev::uart16550<0x3f8, 4>, dev::isa_debugcon<0xe9>, dev::isa_debug_exit<0xf4, 4>>,
+                     devices<dev::i8259_pair, dev::i8254_pit, dev::uart16550<0x3f8, 4>, dev::isa_debugcon<0xe9>,
+                             dev::isa_debug_exit<0xf4, 4>>,
                      pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
     using base = typename testrig::machine;
 
 public:
     static constexpr std::string_view name = "testrig";
-    static constexpr std::string_view description = "qforge firmware test rig (1 CPU, RAM, -bios, COM1, 0xe9, 0xf4)";
+    static constexpr std::string_view description = "qforge firmware test rig (1 CPU, RAM, -bios, PIC, PIT, COM1, 0xe9, 0xf4)";
     static constexpr std::string_view default_bios = "qforge-demo.bin";
     // RAM below 4 GiB ends here; the rest starts at 4 GiB (the hole holds the BIOS).
     static constexpr std::uint64_t below_4g_limit = 0xc000'0000;
@@ -81,6 +84,13 @@ public:
         if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
         cpu_ = std::make_unique<x86::vcpu>(mem, x86::io_bus{this, &io_in, &io_out},
                                            base::cpu_type::select(o.cpu, o.cpu_features), cfg, eo);
+        // ISA lines into the PIC, its INTR into the CPU.
+        auto& pic = this->template device<dev::i8259_pair>();
+        this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
+        for (unsigned n = 0; n < 16; ++n)
+            if (this->irqs().level(n)) pic.set_irq(n, true);
+        pic.on_intr = [this](bool level) { cpu_->set_intr(level); };
+        cpu_->interrupt_ack = [&pic] { return pic.acknowledge(); };
         // A triple fault resets the machine, as on a PC; -no-reboot turns
         // that into a shutdown with status 0, as in QEMU.
         cpu_->on_triple_fault = [this, no_reboot = o.no_reboot] {
@@ -101,6 +111,7 @@ public:
 
     // The main loop's side of the CPU: run until kicked; false when halted.
     bool run_cpu() { return cpu_->run() != x86::vcpu::stop::halted; }
+    bool cpu_runnable() const { return cpu_ && cpu_->runnable(); }
     void kick_cpu() {
         if (cpu_) cpu_->kick();
     }

@@ -151,9 +151,11 @@ int session::run(cpu_runner cpu) {
     const ticker tick(cpu.kick);
     bool runnable = true;
     while (!check_exit()) {
+        if (!runnable && cpu.runnable) runnable = cpu.runnable();
         const bool running = runstate_.is_running() && runnable;
         loop_.run_once(!running);
-        if (running && !check_exit()) runnable = cpu.run_cpu();
+        if (!runnable && cpu.runnable) runnable = cpu.runnable();  // a timer may have raised an interrupt
+        if (runstate_.is_running() && runnable && !check_exit()) runnable = cpu.run_cpu();
     }
     return finish();
 }

@@ -43,7 +43,8 @@ std::uint64_t read_descriptor(state& s, std::uint16_t sel, std::uint64_t& where,
 void mark_accessed(state& s, std::uint64_t where, std::uint64_t d, std::uintptr_t ra);
 
 // Exception and interrupt delivery through the IDT (protected and long mode).
-void deliver_protected(state& s, int vector, bool software, std::uint32_t error);
+// An external interrupt pushes no error code whatever its vector.
+void deliver_protected(state& s, int vector, bool software, std::uint32_t error, bool external = false);
 
 namespace helper {
 extern const tcg::helper_info compute_eflags;

@@ -23,7 +23,7 @@ constexpr std::uint64_t clear_on_delivery = eflags_bit::tf | eflags_bit::nt | ef
 
 } // namespace
 
-void deliver_protected(state& s, int vector, bool software, std::uint32_t error) {
+void deliver_protected(state& s, int vector, bool software, std::uint32_t error, bool external) {
     const bool lm = s.hflags & hflag::lma;
     const std::uint32_t gate_err = static_cast<std::uint32_t>(vector) * 8 + 2;
     const unsigned entry = lm ? 16 : 8;
@@ -72,7 +72,7 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
         push(flags);
         push(old_cs);
         push(old_ip);
-        if (has_error_code(vector) && !software) push(error);
+        if (has_error_code(vector) && !software && !external) push(error);
         if (new_cpl < old_cpl) s.segs[R_SS] = {0, 0, static_cast<std::uint16_t>(new_cpl), 0};
         s.regs[R_ESP] = sp;
     } else {
@@ -108,7 +108,7 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error)
         push(flags);
         push(old_cs);
         push(old_ip);
-        if (has_error_code(vector) && !software) push(error);
+        if (has_error_code(vector) && !software && !external) push(error);
         s.regs[R_ESP] = ss32 ? sp : (s.regs[R_ESP] & ~0xffffull) | sp;
         if (!ss32 && new_cpl < old_cpl) s.regs[R_ESP] = sp;
     }

@@ -205,6 +205,7 @@ bool translator::one_byte() {
         const temp v = ld(src, 1);
         load_segment(d_.reg_low3(), v);
         if (d_.reg_low3() == R_SS) {  // interrupts are inhibited after MOV SS: end the TB
+            inhibit_irq();
             end_tb_next();
             return false;
         }
@@ -468,7 +469,8 @@ bool translator::one_byte() {
         if (op == 0xfa) c_.binopi(opc::and_, f, f, ~eflags_bit::if_);
         else c_.binopi(opc::or_, f, f, eflags_bit::if_);
         c_.st(f, c_.env(), memop::uq, static_cast<std::int32_t>(offsetof(state, eflags)));
-        if (op == 0xfb) {  // interrupts may be deliverable now
+        if (op == 0xfb) {  // interrupts are deliverable after the next instruction
+            inhibit_irq();
             end_tb_next();
             return false;
         }

@@ -440,6 +440,14 @@ private:
         sync_rip(next_eip());
         c_.exit_tb(0);
     }
+    // Interrupts wait until after the next instruction (STI, MOV SS, POP SS).
+    void inhibit_irq() {
+        const temp h = tmp();
+        const auto off = static_cast<std::int32_t>(offsetof(state, hflags));
+        c_.ld(h, c_.env(), memop::ul, off);
+        c_.binopi(opc::or_, h, h, hflag::inhibit_irq);
+        c_.st(h, c_.env(), memop::ul, off);
+    }
     void exception(int vector, std::uint32_t error_code = 0) {
         sync_rip(eip());
         const temp args[] = {c_.env(), c_.constant(type::i64, static_cast<std::uint64_t>(vector)),
@@ -938,6 +946,7 @@ private:
         const temp v = pop(d_.osize);
         load_segment(seg, v);
         pop_done(d_.osize);
+        if (seg == R_SS) inhibit_irq();
         if (seg == R_SS || seg == R_CS) {
             end_tb_next();
             return false;

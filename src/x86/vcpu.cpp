@@ -275,10 +275,37 @@ namespace {
 bool contributory(int v) { return v == 0 || (v >= 10 && v <= 13); }
 } // namespace
 
+void vcpu::set_intr(bool level) {
+    st_.interrupt_request = level;
+    if (level) kick();
+}
+
+bool vcpu::interrupt_deliverable() const {
+    return st_.interrupt_request && (st_.eflags & eflags_bit::if_) && !(st_.hflags & hflag::inhibit_irq) && interrupt_ack;
+}
+
+bool vcpu::runnable() const { return !st_.halted || interrupt_deliverable(); }
+
 bool vcpu::check_events() {
     state& s = st_;
     if (s.exception_index < 0) {
         delivering_ = -1;
+        if (s.hflags & hflag::inhibit_irq) {
+            // STI, MOV SS, POP SS: no interrupt before the next instruction
+            // has run, so it runs alone.
+            s.hflags &= ~hflag::inhibit_irq;
+            eng_.set_next_cflags(1);
+            return !s.halted;
+        }
+        if (interrupt_deliverable()) {
+            const std::uint8_t vector = interrupt_ack();
+            logf(log_item::int_, "external interrupt 0x%02x at %04x:%08" PRIx64 "\n", vector, s.segs[R_CS].selector, s.rip);
+            s.halted = 0;
+            delivering_ = vector;
+            if (s.hflags & hflag::pe) deliver_protected(s, vector, false, 0, true);
+            else deliver_real_mode(vector);
+            delivering_ = -1;
+        }
         return !s.halted;
     }
     const int idx = s.exception_index;
@@ -322,7 +349,8 @@ bool vcpu::check_events() {
 }
 
 vcpu::stop vcpu::run() {
-    if (st_.halted) return stop::halted;
+    if (!runnable()) return stop::halted;
+    st_.halted = 0;
     stopped_by_exception_ = false;
     st_.base.exit_request.store(0, std::memory_order_relaxed);
     eng_.run();

@@ -55,6 +55,15 @@ public:
     // From any thread: leave run() at the next TB boundary.
     void kick() { st_.base.exit_request.store(1, std::memory_order_relaxed); }
 
+    // The INTR pin, from the interrupt controller. While it is high and
+    // EFLAGS.IF allows, the CPU asks interrupt_ack for the vector between
+    // instructions and delivers it; it also ends HLT.
+    void set_intr(bool level);
+    std::function<std::uint8_t()> interrupt_ack;
+    // Whether run() would do anything: not halted, or halted with an
+    // interrupt it can take.
+    bool runnable() const;
+
     const io_bus& io() const { return io_; }
     const cpu_model& model() const { return model_; }
 
@@ -64,6 +73,7 @@ public:
 private:
     static void fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, unsigned mmu_idx, std::uintptr_t ra);
     bool check_events();
+    bool interrupt_deliverable() const;
     void deliver_real_mode(int vector);
 
     const address_space& as_;

@@ -43,6 +43,7 @@ const image suite[] = {
     {"test-legacy32",
      "daa das aaa aas 2aec45c5\r\naam aad 3257bbc5\r\npusha popa push pop lds les inc dec into 8e86b8b1\r\n",
      (0x55 << 1) | 1, {}},
+    {"test-irq", "10 timer interrupts\r\nlatched count in range\r\nuart interrupt\r\n", (0x77 << 1) | 1, {}},
     {"test-cpuid",
      "cpuid 00000000 : 0000000d 68747541 444d4163 69746e65 \r\n"
      "cpuid 00000001 : 00060fb1 00000800 80002001 078bfbfd \r\n"

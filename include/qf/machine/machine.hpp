@@ -161,7 +161,7 @@ private:
         constexpr port_range r = D::ports[R];
         std::uint16_t off = std::uint16_t(port - r.base);
         if (off >= r.length || off + size > r.length) return false;
-        fn(std::get<I>(devices_), off);
+        fn(std::get<I>(devices_), off, R);
         return true;
     }
     template <std::size_t I, class Fn>
@@ -177,13 +177,20 @@ private:
     }
     template <std::size_t... I>
     bool dispatch_read(std::uint16_t port, std::span<std::byte> data, std::index_sequence<I...>) {
-        auto rd = [&](auto& dev, std::uint16_t off) { dev.pio_read(off, data); };
+        // A device with several port ranges is told which one (pio_read(range, offset, data)).
+        auto rd = [&](auto& dev, std::uint16_t off, std::size_t r) {
+            if constexpr (std::decay_t<decltype(dev)>::ports.size() > 1) dev.pio_read(r, off, data);
+            else dev.pio_read(off, data);
+        };
         if ((try_device<I>(port, data.size(), rd) || ...)) return true;
         return plugged_.empty() ? false : plugged_read(port, data);
     }
     template <std::size_t... I>
     bool dispatch_write(std::uint16_t port, std::span<const std::byte> data, std::index_sequence<I...>) {
-        auto wr = [&](auto& dev, std::uint16_t off) { dev.pio_write(off, data); };
+        auto wr = [&](auto& dev, std::uint16_t off, std::size_t r) {
+            if constexpr (std::decay_t<decltype(dev)>::ports.size() > 1) dev.pio_write(r, off, data);
+            else dev.pio_write(off, data);
+        };
         if ((try_device<I>(port, data.size(), wr) || ...)) return true;
         return plugged_.empty() ? false : plugged_write(port, data);
     }

@@ -57,10 +57,12 @@ public:
     // The same with a CPU: between main-loop iterations the CPU runs until
     // kicked (a ticker does so every millisecond, and so does any exit
     // request); a halted CPU leaves the loop to block until something
-    // happens. run_cpu returns false while the CPU is halted.
+    // happens (a timer, a file descriptor) that makes it runnable again,
+    // such as an interrupt. run_cpu returns false while the CPU is halted.
     struct cpu_runner {
         std::function<bool()> run_cpu;
         std::function<void()> kick;
+        std::function<bool()> runnable;  // may run_cpu do anything now (HLT with an interrupt)?
     };
     int run(cpu_runner cpu);
 
