@@ -20,12 +20,16 @@
 
 namespace qf::machines {
 
-template <class Accel = accel::tcg<>>
+// The device set a firmware test rig has by default.
+using testrig_devices = devices<dev::i8259_pair, dev::i8254_pit, dev::uart16550<0x3f8, 4>, dev::isa_debugcon<0xe9>,
+                                dev::isa_debug_exit<0xf4, 4>>;
+
+// Devices is a choice too: a tailored rig compiles in only what it lists
+// (without the PIC, no external interrupts reach the CPU).
+template <class Accel = accel::tcg<>, class Devices = testrig_devices>
 class testrig
     : public machine<topology<sockets<1>, cores<1>, threads<1>>, x86::cpu::models<x86::cpu::qemu64, x86::cpu::max>, Accel,
-                     devices<dev::i8259_pair, dev::i8254_pit, dev::uart16550<0x3f8, 4>, dev::isa_debugcon<0xe9>,
-                             dev::isa_debug_exit<0xf4, 4>>,
-                     pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
+                     Devices, pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
     using base = typename testrig::machine;
 
 public:
@@ -60,8 +64,9 @@ public:
         if (o.ram_size > low)
             mem.add({"ram-above-4g", {1ull << 32}, o.ram_size - low, region_kind::ram, this->ram_.data() + low});
 
-        auto path = find_firmware("-bios", o.bios.empty() ? std::string(default_bios) : o.bios, o.datadirs);
-        auto image = load_bios_image(path);
+        auto image = !o.bios_image.empty()
+                         ? check_bios_image(o.bios.empty() ? "(in memory)" : o.bios, o.bios_image)
+                         : load_bios_image(find_firmware("-bios", o.bios.empty() ? std::string(default_bios) : o.bios, o.datadirs));
         this->rom_ = host_memory(image.size(), "testrig.bios");
         std::memcpy(this->rom_.data(), image.data(), image.size());
         mem.add({"bios", {(1ull << 32) - image.size()}, image.size(), region_kind::rom, this->rom_.data()});
@@ -85,12 +90,14 @@ public:
         cpu_ = std::make_unique<x86::vcpu>(mem, x86::io_bus{this, &io_in, &io_out},
                                            base::cpu_type::select(o.cpu, o.cpu_features), cfg, eo);
         // ISA lines into the PIC, its INTR into the CPU.
-        auto& pic = this->template device<dev::i8259_pair>();
-        this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
-        for (unsigned n = 0; n < 16; ++n)
-            if (this->irqs().level(n)) pic.set_irq(n, true);
-        pic.on_intr = [this](bool level) { cpu_->set_intr(level); };
-        cpu_->interrupt_ack = [&pic] { return pic.acknowledge(); };
+        if constexpr (boost::hana::contains(base::device_types, boost::hana::type_c<dev::i8259_pair>)) {
+            auto& pic = this->template device<dev::i8259_pair>();
+            this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
+            for (unsigned n = 0; n < 16; ++n)
+                if (this->irqs().level(n)) pic.set_irq(n, true);
+            pic.on_intr = [this](bool level) { cpu_->set_intr(level); };
+            cpu_->interrupt_ack = [&pic] { return pic.acknowledge(); };
+        }
         // A triple fault resets the machine, as on a PC; -no-reboot turns
         // that into a shutdown with status 0, as in QEMU.
         cpu_->on_triple_fault = [this, no_reboot = o.no_reboot] {

@@ -55,10 +55,14 @@ std::vector<std::byte> load_bios_image(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (16 << 20))
         throw error("-bios " + path + ": image is larger than 16 MiB");
-    auto data = read_file("-bios", path);
-    if (data.empty()) throw error("-bios " + path + ": image is empty");
+    return check_bios_image(path, read_file("-bios", path));
+}
+
+std::vector<std::byte> check_bios_image(const std::string& name, std::vector<std::byte> data) {
+    if (data.empty()) throw error("-bios " + name + ": image is empty");
+    if (data.size() > (16u << 20)) throw error("-bios " + name + ": image is larger than 16 MiB");
     if (data.size() % 65536)
-        throw error("-bios " + path + ": image size " + std::to_string(data.size()) +
+        throw error("-bios " + name + ": image size " + std::to_string(data.size()) +
                     " is not a multiple of 64 KiB");
     return data;
 }

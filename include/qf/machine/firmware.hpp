@@ -15,6 +15,8 @@ std::string find_firmware(const std::string& option, const std::string& name,
 // Reads a -bios image: refused if empty, not a multiple of 64 KiB or larger
 // than 16 MiB (what fits below 4 GiB on the PC's flash window).
 std::vector<std::byte> load_bios_image(const std::string& path);
+// The same checks on an image already in memory (name: for messages).
+std::vector<std::byte> check_bios_image(const std::string& name, std::vector<std::byte> image);
 
 std::vector<std::byte> read_file(const std::string& option, const std::string& path);
 

@@ -42,6 +42,9 @@ struct options {
     std::uint64_t ram_size = 128ull << 20;
     std::optional<smp_config> smp;
     std::string bios, kernel, initrd, append;
+    // Not from the command line: a -bios image already in memory (an
+    // embedding harness's); when set, bios is only its name in messages.
+    std::vector<std::byte> bios_image;
     std::vector<std::string> datadirs;  // -L
     std::vector<chardev_spec> chardevs;
     std::vector<std::optional<chardev_spec>> serials;  // nullopt: -serial none

@@ -42,10 +42,12 @@ struct hook_policy {
     static constexpr bool has_io = (detail::has_on_io<Hs> || ...);
     static constexpr bool has_interrupt = (detail::has_on_interrupt<Hs> || ...);
 
-    // Every hook of the kind runs; any one may ask to stop.
+    // The hooks of a kind run in the order listed, and any one may ask to
+    // stop. An instruction hook that stops one ends the list for it: the
+    // later ones never see an instruction that does not run.
     static hook_result insn(env_base* env, std::uint64_t pc) {
         bool stop = false;
-        ([&] { if constexpr (detail::has_on_insn<Hs>) stop |= Hs::on_insn(env, pc) == hook_result::stop; }(), ...);
+        ([&] { if constexpr (detail::has_on_insn<Hs>) stop = stop || Hs::on_insn(env, pc) == hook_result::stop; }(), ...);
         return stop ? hook_result::stop : hook_result::go_on;
     }
     static hook_result mem(env_base* env, std::uint64_t vaddr, std::uint64_t value, std::uint32_t info) {
