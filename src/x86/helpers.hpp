@@ -75,6 +75,7 @@ extern const tcg::helper_info lcall;
 extern const tcg::helper_info lret;
 extern const tcg::helper_info sysret;
 extern const tcg::helper_info swapgs;
+extern const tcg::helper_info sysenter, sysexit;
 extern const tcg::helper_info iret;
 extern const tcg::helper_info load_system;
 } // namespace helper

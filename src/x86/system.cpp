@@ -380,8 +380,17 @@ constexpr std::uint16_t flat_data(unsigned dpl) {
 void h_syscall(tcg::env_base* env, std::uint64_t next_rip) {
     state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
-    if (!(s.efer & 1) || !(s.hflags & hflag::lma)) raise_exception(s, EXCP_UD, 0, ra);
+    if (!(s.efer & 1)) raise_exception(s, EXCP_UD, 0, ra);
     const auto sel = static_cast<std::uint16_t>((s.star >> 32) & 0xfffc);
+    if (!(s.hflags & hflag::lma)) {  // legacy mode (AMD's, as QEMU has it): STAR's EIP, flat CPL 0
+        s.regs[R_ECX] = next_rip & 0xffff'ffff;
+        s.segs[R_CS] = {0, 0xffff'ffff, sel, flat_code32(0)};
+        s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>(sel + 8), flat_data(0)};
+        load_eflags(s, 0, eflags_bit::if_ | eflags_bit::rf | eflags_bit::vm);
+        s.rip = s.star & 0xffff'ffff;
+        compute_hflags(s);
+        return;
+    }
     s.regs[R_ECX] = next_rip;
     s.regs[11] = compute_eflags(s) & ~eflags_bit::rf;
     s.segs[R_CS] = {0, 0xffff'ffff, sel, flat_code64(0)};
@@ -394,9 +403,17 @@ void h_syscall(tcg::env_base* env, std::uint64_t next_rip) {
 void h_sysret(tcg::env_base* env, std::uint64_t rex_w) {
     state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
-    if (!(s.efer & 1) || !(s.hflags & hflag::lma)) raise_exception(s, EXCP_UD, 0, ra);
-    if (cpl(s) != 0) gp(s, 0, ra);
+    if (!(s.efer & 1)) raise_exception(s, EXCP_UD, 0, ra);
+    if (!(s.hflags & hflag::pe) || cpl(s) != 0) gp(s, 0, ra);
     const auto base = static_cast<std::uint16_t>((s.star >> 48) & 0xffff);
+    if (!(s.hflags & hflag::lma)) {  // legacy mode: ECX's EIP, flat CPL 3, interrupts on
+        s.segs[R_CS] = {0, 0xffff'ffff, static_cast<std::uint16_t>(base | 3), flat_code32(3)};
+        s.rip = s.regs[R_ECX] & 0xffff'ffff;
+        s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((base + 8) | 3), flat_data(3)};
+        load_eflags(s, eflags_bit::if_, eflags_bit::if_);
+        compute_hflags(s);
+        return;
+    }
     if (rex_w) {
         s.segs[R_CS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((base + 16) | 3), flat_code64(3)};
         s.rip = s.regs[R_ECX];
@@ -406,6 +423,41 @@ void h_sysret(tcg::env_base* env, std::uint64_t rex_w) {
     }
     s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((base + 8) | 3), flat_data(3)};
     load_eflags(s, s.regs[11], 0x3f'7fd5 & ~eflags_bit::vm);
+    compute_hflags(s);
+}
+
+// SYSENTER and SYSEXIT (SDM vol. 2B): flat segments from IA32_SYSENTER_CS,
+// in IA-32e mode 64-bit ones (as QEMU, whatever the vendor).
+void h_sysenter(tcg::env_base* env) {
+    state& s = state_of(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const auto cs = static_cast<std::uint16_t>(s.sysenter_cs & 0xfffc);
+    if (!(s.hflags & hflag::pe) || cs == 0) gp(s, 0, ra);
+    const bool lm = s.hflags & hflag::lma;
+    load_eflags(s, 0, eflags_bit::vm | eflags_bit::if_ | eflags_bit::rf);
+    s.segs[R_CS] = {0, 0xffff'ffff, cs, lm ? flat_code64(0) : flat_code32(0)};
+    s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>(cs + 8), flat_data(0)};
+    s.regs[R_ESP] = lm ? s.sysenter_esp : s.sysenter_esp & 0xffff'ffff;
+    s.rip = lm ? s.sysenter_eip : s.sysenter_eip & 0xffff'ffff;
+    compute_hflags(s);
+}
+
+void h_sysexit(tcg::env_base* env, std::uint64_t rex_w) {
+    state& s = state_of(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const auto cs = static_cast<std::uint16_t>(s.sysenter_cs & 0xfffc);
+    if (!(s.hflags & hflag::pe) || cs == 0 || cpl(s) != 0) gp(s, 0, ra);
+    if (rex_w) {
+        s.segs[R_CS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((cs + 32) | 3), flat_code64(3)};
+        s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((cs + 40) | 3), flat_data(3)};
+        s.regs[R_ESP] = s.regs[R_ECX];
+        s.rip = s.regs[R_EDX];
+    } else {
+        s.segs[R_CS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((cs + 16) | 3), flat_code32(3)};
+        s.segs[R_SS] = {0, 0xffff'ffff, static_cast<std::uint16_t>((cs + 24) | 3), flat_data(3)};
+        s.regs[R_ESP] = s.regs[R_ECX] & 0xffff'ffff;
+        s.rip = s.regs[R_EDX] & 0xffff'ffff;
+    }
     compute_hflags(s);
 }
 
@@ -421,6 +473,8 @@ void h_swapgs(tcg::env_base* env) {
 namespace helper {
 using tcg::make_helper;
 const tcg::helper_info load_seg = make_helper<&h_load_seg>("load_seg", 0);
+const tcg::helper_info sysenter = make_helper<&h_sysenter>("sysenter", 0);
+const tcg::helper_info sysexit = make_helper<&h_sysexit>("sysexit", 0);
 const tcg::helper_info ljmp = make_helper<&h_ljmp>("ljmp", 0);
 const tcg::helper_info lxdt = make_helper<&h_lxdt>("lxdt", 0);
 const tcg::helper_info sxdt = make_helper<&h_sxdt>("sxdt", 0);

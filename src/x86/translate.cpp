@@ -614,6 +614,26 @@ bool translator::two_byte() {
         tr_.lookup_and_goto_ptr();
         return false;
     }
+    case 0x34:    // SYSENTER
+    case 0x35: {  // SYSEXIT
+        if (!require(feat::sep)) return false;
+        // AMD's CPUs have them outside long mode only; QEMU refuses them in
+        // 64-bit code unless the vendor is Intel, and so do we.
+        if (cs64_ && !is_intel_) {
+            exception(EXCP_UD);
+            return false;
+        }
+        sync_rip(eip());
+        if (op == 0x34) {
+            const temp args[] = {c_.env()};
+            c_.call(helper::sysenter, temp{}, args);
+        } else {
+            const temp args[] = {c_.env(), cst(d_.rex_w() ? 1 : 0)};
+            c_.call(helper::sysexit, temp{}, args);
+        }
+        tr_.lookup_and_goto_ptr();
+        return false;
+    }
     case 0x06:  // CLTS
     case 0x08:  // INVD
     case 0x09:  // WBINVD

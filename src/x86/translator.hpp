@@ -56,6 +56,7 @@ public:
         cpl_ = hf & hflag::cpl_mask;
         mmu_ = mmu_index_of_flags(hf);
         cs_base_ = tr.key().cs_base;
+        is_intel_ = cfg.intel;
     }
 
     void run() {
@@ -83,7 +84,7 @@ private:
     context& c_;
     const translate_config& cfg_;
     cpu_mode mode_;
-    bool cs64_, ss32_;
+    bool cs64_, ss32_, is_intel_;
     unsigned cpl_, mmu_;
     std::uint64_t cs_base_;
     std::uint64_t pc_ = 0, next_pc_ = 0;  // linear

@@ -55,6 +55,7 @@ vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate
     ops.check_events = [](void* p, tcg::env_base*) { return self_of(p).check_events(); };
     model_.features = host_usable(model_.features);
     cfg_.features = model_.features;
+    cfg_.intel = model_.vendor == "GenuineIntel";
     eng_.attach(&st_.base, ops);
     reset();
 }

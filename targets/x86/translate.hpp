@@ -15,6 +15,7 @@ struct translate_config {
     const tcg::helper_info* mem_hook = nullptr;
     // The CPU model's features: instructions outside them raise #UD.
     feature_set features = host_usable(cpu::max::def.features);
+    bool intel = false;  // the model's vendor is GenuineIntel (vendor-specific instructions)
 };
 
 // The globals every TB uses, in this order.

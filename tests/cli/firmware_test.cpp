@@ -44,6 +44,9 @@ const image suite[] = {
      "daa das aaa aas 2aec45c5\r\naam aad 3257bbc5\r\npusha popa push pop lds les inc dec into 8e86b8b1\r\n",
      (0x55 << 1) | 1, {}},
     {"test-irq", "10 timer interrupts\r\nlatched count in range\r\nuart interrupt\r\n", (0x77 << 1) | 1, {}},
+    {"test-sys32",
+     "user code at cpl 3\r\nsysenter: kernel at cpl 0\r\nuser code at cpl 3\r\nsyscall: kernel at cpl 0\r\n",
+     (0x32 << 1) | 1, {}},
     {"test-cpuid",
      "cpuid 00000000 : 0000000d 68747541 444d4163 69746e65 \r\n"
      "cpuid 00000001 : 00060fb1 00000800 80002001 078bfbfd \r\n"
