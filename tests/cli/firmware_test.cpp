@@ -47,6 +47,15 @@ const image suite[] = {
     {"test-sys32",
      "user code at cpl 3\r\nsysenter: kernel at cpl 0\r\nuser code at cpl 3\r\nsyscall: kernel at cpl 0\r\n",
      (0x32 << 1) | 1, {}},
+    {"test-segments",
+     "ex 0b err 00000040\r\nex 0d err 00000048\r\nex 0d err 00000080\r\nex 0d err 00000050\r\n"
+     "readable code segment loads into DS\r\nex 0d err 00000010\r\nnull SS at CPL 0\r\n",
+     (0x46 << 1) | 1, {}},
+    {"test-smc",
+     "smc: same block 0000002a, calls 00000001 00000002, loop 0000002d\r\n"
+     "ex 0e err 00000000 cr2 0000000000401000 rcx 0008\r\n"
+     "copy across the page boundary resumed: 1122334455667788\r\n",
+     (0x5c << 1) | 1, {}},
     {"test-cpuid",
      "cpuid 00000000 : 0000000d 68747541 444d4163 69746e65 \r\n"
      "cpuid 00000001 : 00060fb1 00000800 80002001 078bfbfd \r\n"
