@@ -24,7 +24,8 @@ engine::engine(engine_options opt) : opt_(opt) {
     opt_.nochain |= log_enabled(log_item::nochain);
     if (opt_.be == backend::jit) jit_ = std::make_unique<jit>(opt_.tb_size_mib << 20, opt_.split_wx);
     tbs_.unchain = [](void* self, translation_block* from, unsigned n) {
-        static_cast<engine*>(self)->jit_->patch_jump(from->host, n, nullptr);
+        // The interpreter follows the links in the TBs; only JIT code is patched.
+        if (jit* j = static_cast<engine*>(self)->jit_.get()) j->patch_jump(from->host, n, nullptr);
     };
     tbs_.unchain_self = this;
 }
