@@ -7,8 +7,55 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 namespace qf::x86 {
+
+namespace {
+
+// The CPU state as QEMU's x86_cpu_dump_state prints it (-d cpu, cpu_reset).
+void log_state(log_item item, const state& s) {
+    static const char* const names[16] = {"RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "RSP",
+                                          "R8 ", "R9 ", "R10", "R11", "R12", "R13", "R14", "R15"};
+    static constexpr unsigned order[16] = {R_EAX, R_EBX, R_ECX, R_EDX, R_ESI, R_EDI, R_EBP, R_ESP,
+                                           8, 9, 10, 11, 12, 13, 14, 15};
+    std::string out;
+    char line[160];
+    for (unsigned i = 0; i < 16; ++i) {
+        std::snprintf(line, sizeof line, "%s=%016" PRIx64 "%s", names[i], s.regs[order[i]], i % 4 == 3 ? "\n" : " ");
+        out += line;
+    }
+    const std::uint64_t f = compute_eflags(s);
+    std::snprintf(line, sizeof line, "RIP=%016" PRIx64 " RFL=%08" PRIx64 " [%c%c%c%c%c%c%c] CPL=%u II=%d A20=%d SMM=0 HLT=%u\n",
+                  s.rip, f, f & eflags_bit::df ? 'D' : '-', f & eflags_bit::of ? 'O' : '-', f & eflags_bit::sf ? 'S' : '-',
+                  f & eflags_bit::zf ? 'Z' : '-', f & eflags_bit::af ? 'A' : '-', f & eflags_bit::pf ? 'P' : '-',
+                  f & eflags_bit::cf ? 'C' : '-', s.hflags & hflag::cpl_mask, (s.hflags & hflag::inhibit_irq) ? 1 : 0,
+                  ((s.a20_mask >> 20) & 1) ? 1 : 0, s.halted);
+    out += line;
+    static const char* const segs[6] = {"ES =", "CS =", "SS =", "DS =", "FS =", "GS ="};
+    auto seg_line = [&](const char* n, const segment& g) {
+        // QEMU prints descriptor bits 32-63 as the "flags" word.
+        const std::uint32_t flags = static_cast<std::uint32_t>(g.attr & 0xff) << 8 | static_cast<std::uint32_t>(g.attr >> 8) << 20;
+        std::snprintf(line, sizeof line, "%s%04x %016" PRIx64 " %08x %08x\n", n, g.selector, g.base, g.limit, flags);
+        out += line;
+    };
+    for (unsigned i = 0; i < 6; ++i) seg_line(segs[i], s.segs[i]);
+    seg_line("LDT=", s.ldt);
+    seg_line("TR =", s.tr);
+    std::snprintf(line, sizeof line, "GDT=     %016" PRIx64 " %08x\nIDT=     %016" PRIx64 " %08x\n", s.gdt.base, s.gdt.limit,
+                  s.idt.base, s.idt.limit);
+    out += line;
+    std::snprintf(line, sizeof line, "CR0=%08" PRIx64 " CR2=%016" PRIx64 " CR3=%016" PRIx64 " CR4=%08" PRIx64 "\n", s.cr[0],
+                  s.cr[2], s.cr[3], s.cr[4]);
+    out += line;
+    std::snprintf(line, sizeof line, "CCS=%016" PRIx64 " CCD=%016" PRIx64 " CCO=%u\nEFER=%016" PRIx64 "\n", s.cc_src, s.cc_dst,
+                  s.cc_op, s.efer);
+    out += line;
+    logf(item, "%s", out.c_str());
+}
+
+} // namespace
+
 
 void compute_hflags(state& s) {
     std::uint32_t h = 0;
@@ -63,6 +110,10 @@ vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate
 vcpu::~vcpu() = default;
 
 void vcpu::reset() {
+    if (log_enabled(log_item::cpu_reset)) {
+        logf(log_item::cpu_reset, "CPU Reset (CPU 0)\n");
+        log_state(log_item::cpu_reset, st_);
+    }
     std::memset(st_.regs, 0, sizeof st_.regs);
     st_.rip = 0xfff0;
     st_.eflags = eflags_bit::fixed1;
@@ -289,6 +340,7 @@ bool vcpu::runnable() const { return !st_.halted || interrupt_deliverable(); }
 
 bool vcpu::check_events() {
     state& s = st_;
+    if (log_enabled(log_item::cpu) && s.exception_index < 0) log_state(log_item::cpu, s);
     if (s.exception_index < 0) {
         delivering_ = -1;
         if (s.hflags & hflag::inhibit_irq) {

@@ -117,6 +117,28 @@ TEST_CASE("the demo firmware runs from the reset vector to isa-debug-exit on bot
     }
 }
 
+TEST_CASE("option -d with -D logs the guest code, the CPU state and resets to the file, not to stdout") {
+    const std::string log = tmp("d.log");
+    auto r = qft::run(cmd({"-nographic", "-d", "in_asm,cpu,cpu_reset,exec", "-D", log}));
+    CHECK(r.status == 1);
+    CHECK(r.out == "Hello from qforge: the demo firmware is running on machine testrig.\r\n");
+    std::string text;
+    {
+        FILE* f = fopen(log.c_str(), "r");
+        REQUIRE(f);
+        char buf[4096];
+        std::size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        fclose(f);
+    }
+    unlink(log.c_str());
+    CHECK_THAT(text, Contains("CPU Reset (CPU 0)"));
+    CHECK_THAT(text, Contains("RIP=000000000000fff0 RFL=00000002"));  // the reset vector
+    CHECK_THAT(text, Contains("CS =f000 00000000ffff0000 0000ffff"));
+    CHECK_THAT(text, Contains("IN: "));
+    CHECK_THAT(text, Contains("Trace 0:"));
+}
+
 TEST_CASE("SIGTERM and SIGINT shut down in order with QEMU's exit status 0") {
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
         std::string pid = tmp("sig.pid");
