@@ -9,6 +9,7 @@
 #include "qf/devices/i8254_pit.hpp"
 #include "qf/devices/i8259_pic.hpp"
 #include "qf/devices/isa_debugcon.hpp"
+#include "qf/devices/port92.hpp"
 #include "qf/devices/uart16550.hpp"
 #include "qf/machine/firmware.hpp"
 #include "qf/machine/machine.hpp"
@@ -21,8 +22,8 @@
 namespace qf::machines {
 
 // The device set a firmware test rig has by default.
-using testrig_devices = devices<dev::i8259_pair, dev::i8254_pit, dev::uart16550<0x3f8, 4>, dev::isa_debugcon<0xe9>,
-                                dev::isa_debug_exit<0xf4, 4>>;
+using testrig_devices = devices<dev::i8259_pair, dev::i8254_pit, dev::port92, dev::uart16550<0x3f8, 4>,
+                                dev::isa_debugcon<0xe9>, dev::isa_debug_exit<0xf4, 4>>;
 
 // Devices is a choice too: a tailored rig compiles in only what it lists
 // (without the PIC, no external interrupts reach the CPU).
@@ -98,8 +99,18 @@ public:
             pic.on_intr = [this](bool level) { cpu_->set_intr(level); };
             cpu_->interrupt_ack = [&pic] { return pic.acknowledge(); };
         }
+        // Port 92: the A20 gate, and a reset at the next instruction boundary.
+        if constexpr (boost::hana::contains(base::device_types, boost::hana::type_c<dev::port92>)) {
+            auto& p92 = this->template device<dev::port92>();
+            p92.on_a20 = [this](bool on) { cpu_->set_a20(on); };
+            p92.on_reset = [this] {
+                reset_requested_ = true;
+                cpu_->kick();
+            };
+        }
         // A triple fault resets the machine, as on a PC; -no-reboot turns
         // that into a shutdown with status 0, as in QEMU.
+        no_reboot_ = o.no_reboot;
         cpu_->on_triple_fault = [this, no_reboot = o.no_reboot] {
             if (no_reboot) {
                 this->services().request_exit(0);
@@ -117,7 +128,16 @@ public:
     }
 
     // The main loop's side of the CPU: run until kicked; false when halted.
-    bool run_cpu() { return cpu_->run() != x86::vcpu::stop::halted; }
+    bool run_cpu() {
+        const bool go_on = cpu_->run() != x86::vcpu::stop::halted;
+        if (reset_requested_) {  // port 92's reset, as QEMU's system reset request (-no-reboot: shutdown)
+            reset_requested_ = false;
+            if (no_reboot_) this->services().request_exit(0);
+            else reset();
+            return true;
+        }
+        return go_on;
+    }
     bool cpu_runnable() const { return cpu_ && cpu_->runnable(); }
     void kick_cpu() {
         if (cpu_) cpu_->kick();
@@ -126,6 +146,7 @@ public:
 
 private:
     std::unique_ptr<x86::vcpu> cpu_;
+    bool reset_requested_ = false, no_reboot_ = false;
 
     // IN and OUT reach the generated port dispatch (and the hook policy).
     static std::uint32_t io_in(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size) {

@@ -280,7 +280,7 @@ walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::acces
     unsigned prot = tcg::prot::read;
     if ((rw || (!user && !wp)) && dirty) prot |= tcg::prot::write;
     if (!nx) prot |= tcg::prot::exec;
-    const std::uint64_t phys = page_base | (va & ((1ull << page_size_bits) - 1));
+    const std::uint64_t phys = (page_base | (va & ((1ull << page_size_bits) - 1))) & a20;
     return {true, phys, prot, 0};
 }
 
@@ -326,6 +326,14 @@ void vcpu::deliver_real_mode(int vector) {
 namespace {
 bool contributory(int v) { return v == 0 || (v >= 10 && v <= 13); }
 } // namespace
+
+void vcpu::set_a20(bool enabled) {
+    const std::uint64_t mask = enabled ? ~0ull : ~(1ull << 20);
+    if (mask == st_.a20_mask) return;
+    st_.a20_mask = mask;
+    tcg::tlb_flush(&st_.base);
+    kick();  // the running TB was translated from addresses the gate now changes
+}
 
 void vcpu::set_intr(bool level) {
     st_.interrupt_request = level;

@@ -59,6 +59,9 @@ public:
     // EFLAGS.IF allows, the CPU asks interrupt_ack for the vector between
     // instructions and delivers it; it also ends HLT.
     void set_intr(bool level);
+    // The A20 gate: closed, physical address bit 20 is always 0 (the 8086's
+    // 1 MiB wrap-around). Flushes the TLB.
+    void set_a20(bool enabled);
     std::function<std::uint8_t()> interrupt_ack;
     // Whether run() would do anything: not halted, or halted with an
     // interrupt it can take.

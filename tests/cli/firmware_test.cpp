@@ -56,6 +56,10 @@ const image suite[] = {
      "ex 0e err 00000000 cr2 0000000000401000 rcx 0008\r\n"
      "copy across the page boundary resumed: 1122334455667788\r\n",
      (0x5c << 1) | 1, {}},
+    {"test-a20",
+     "port 92: 00\r\ngate open, [100000] = 22222222\r\ngate closed, [100000] = 11111111\r\nport 92: 02\r\n"
+     "written at 100004 while closed, [000004] = 33333333\r\nand [100004] = 00000000\r\n",
+     (0x20 << 1) | 1, {}},
     {"test-cpuid",
      "cpuid 00000000 : 0000000d 68747541 444d4163 69746e65 \r\n"
      "cpuid 00000001 : 00060fb1 00000800 80002001 078bfbfd \r\n"

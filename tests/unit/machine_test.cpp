@@ -57,17 +57,18 @@ std::uint8_t inb(testrig& m, std::uint16_t port) {
 } // namespace
 
 TEST_CASE("the port map is computed from the device list / sorted") {
-    static_assert(testrig::device_count == 5);
+    static_assert(testrig::device_count == 6);
     constexpr auto& map = testrig::port_map;
-    static_assert(map.size() == 8);  // the PIC's and the PIT's several ranges each count
+    static_assert(map.size() == 9);  // the PIC's and the PIT's several ranges each count
     static_assert(map[0].base == 0x20 && map[0].last == 0x21);
     static_assert(map[1].base == 0x40 && map[1].last == 0x43);
     static_assert(map[2].base == 0x61 && map[2].last == 0x61);
-    static_assert(map[3].base == 0xa0 && map[3].last == 0xa1);
-    static_assert(map[4].base == 0xe9 && map[4].last == 0xe9);
-    static_assert(map[5].base == 0xf4 && map[5].last == 0xf7);
-    static_assert(map[6].base == 0x3f8 && map[6].last == 0x3ff);
-    static_assert(map[7].base == 0x4d0 && map[7].last == 0x4d1);
+    static_assert(map[3].base == 0x92 && map[3].last == 0x92);
+    static_assert(map[4].base == 0xa0 && map[4].last == 0xa1);
+    static_assert(map[5].base == 0xe9 && map[5].last == 0xe9);
+    static_assert(map[6].base == 0xf4 && map[6].last == 0xf7);
+    static_assert(map[7].base == 0x3f8 && map[7].last == 0x3ff);
+    static_assert(map[8].base == 0x4d0 && map[8].last == 0x4d1);
     SUCCEED();
 }
 
@@ -124,9 +125,9 @@ TEST_CASE("device state is reflected: dump and snapshot round trip") {
     outb(m, 0x3fb, 0x03);
     outb(m, 0x3ff, 0x5a);
     auto dump = m.info_devices();
-    CHECK_THAT(dump, Catch::Matchers::Contains("uart16550#2.divider = 0x1234"));
-    CHECK_THAT(dump, Catch::Matchers::Contains("uart16550#2.scr = 0x5a"));
-    CHECK_THAT(dump, Catch::Matchers::Contains("isa-debug-exit#4.last_value = 0x0"));
+    CHECK_THAT(dump, Catch::Matchers::Contains("uart16550#3.divider = 0x1234"));
+    CHECK_THAT(dump, Catch::Matchers::Contains("uart16550#3.scr = 0x5a"));
+    CHECK_THAT(dump, Catch::Matchers::Contains("isa-debug-exit#5.last_value = 0x0"));
     auto snap = m.save_devices();
     auto before = m.device<qf::dev::uart16550<0x3f8, 4>>().state();
     m.reset();
