@@ -85,33 +85,6 @@ void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selec
 }
 
 // JMP far in protected mode to a code segment (gates and TSSes are not yet).
-void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
-    state& s = state_of(env);
-    const std::uintptr_t ra = QF_GETPC();
-    const auto sel = static_cast<std::uint16_t>(selector);
-    if ((sel & ~3u) == 0) gp(s, 0, ra);
-    std::uint64_t where;
-    const std::uint64_t d = read_descriptor(s, sel, where, ra);
-    const segment g = unpack_descriptor(d, sel);
-    const unsigned dpl = seg_attr::dpl(g.attr), rpl = sel & 3, c = cpl(s);
-    if (!(g.attr & seg_attr::s)) vcpu_of(env).unimplemented("far jumps through gates and task switches", ra);
-    if (!(g.attr & seg_attr::code)) gp(s, sel & ~3u, ra);
-    if (g.attr & 4) {  // conforming
-        if (dpl > c) gp(s, sel & ~3u, ra);
-    } else if (rpl > c || dpl != c) {
-        gp(s, sel & ~3u, ra);
-    }
-    if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
-    const bool long_cs = (s.efer & (1u << 10)) && (g.attr & seg_attr::l);
-    if (!long_cs && offset > g.limit) gp(s, 0, ra);
-    mark_accessed(s, where, d, ra);
-    s.segs[R_CS] = g;
-    s.segs[R_CS].selector = static_cast<std::uint16_t>((sel & ~3u) | c);
-    s.segs[R_CS].attr |= seg_attr::accessed;
-    s.rip = offset;
-    compute_hflags(s);
-}
-
 // The stack as the current privilege level sees it.
 struct stack_view {
     state& s;
@@ -134,6 +107,133 @@ struct stack_view {
     void set_sp(std::uint64_t sp) const { s.regs[R_ESP] = (s.regs[R_ESP] & ~mask()) | (sp & mask()); }
 };
 
+// A far CALL or JMP through a call gate (SDM vol. 3, 5.8.3-5.8.6): the
+// gate names the code segment and offset; a CALL to a more privileged
+// non-conforming segment switches to that level's stack from the TSS and
+// copies the gate's parameters (none in long mode).
+void through_gate(tcg::env_base* env, std::uint16_t sel, std::uint64_t d, std::uint64_t where, bool call,
+                  std::uint64_t next_eip, std::uintptr_t ra) {
+    state& s = state_of(env);
+    const bool lm = s.hflags & hflag::lma;
+    const unsigned type = (d >> 40) & 0xf, gate_dpl = (d >> 45) & 3, c = cpl(s), rpl = sel & 3;
+    if (type == 1 || type == 3 || type == 5 || type == 9 || type == 0xb)
+        vcpu_of(env).unimplemented("task switches (far transfers to a TSS or task gate)", ra);
+    const bool gate16 = type == 4 && !lm;
+    if (type != 0xc && !gate16) gp(s, sel & ~3u, ra);
+    if (gate_dpl < c || gate_dpl < rpl) gp(s, sel & ~3u, ra);
+    if (!((d >> 47) & 1)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
+    std::uint64_t offset = (d & 0xffff) | ((d >> 32) & 0xffff'0000);
+    if (gate16) offset &= 0xffff;
+    if (lm) {
+        const std::uint64_t hi = read_sys(s, where + 8, tcg::memop::uq, ra);
+        if ((hi >> 8) & 0x1f) gp(s, sel & ~3u, ra);  // the upper half's type must be 0
+        offset |= (hi & 0xffff'ffff) << 32;
+    }
+    const auto tsel = static_cast<std::uint16_t>(d >> 16);
+    const unsigned params = (d >> 32) & 0x1f;
+    if ((tsel & ~3u) == 0) gp(s, 0, ra);
+    std::uint64_t twhere;
+    const std::uint64_t td = read_descriptor(s, tsel, twhere, ra);
+    const segment tg = unpack_descriptor(td, tsel);
+    const unsigned tdpl = seg_attr::dpl(tg.attr);
+    if (!(tg.attr & seg_attr::s) || !(tg.attr & seg_attr::code) || tdpl > c) gp(s, tsel & ~3u, ra);
+    if (lm && (!(tg.attr & seg_attr::l) || (tg.attr & seg_attr::db))) gp(s, tsel & ~3u, ra);
+    if (!(tg.attr & seg_attr::present)) raise_exception(s, EXCP_NP, tsel & ~3u, ra);
+    const bool conforming = tg.attr & 4;
+    const bool inner = call && !conforming && tdpl < c;
+    if (!call && !conforming && tdpl != c) gp(s, tsel & ~3u, ra);
+    const unsigned new_cpl = inner ? tdpl : c;
+    const unsigned size = lm ? 8 : gate16 ? 2 : 4;
+    const std::uint32_t mop = size == 8 ? tcg::memop::uq : size == 4 ? tcg::memop::ul : tcg::memop::uw;
+
+    if (call && inner) {
+        // The new stack: RSP from the 64-bit TSS with a null SS, or SS:ESP
+        // (SS:SP) for the new level from the 32-bit (16-bit) TSS.
+        const bool tss32 = (s.tr.attr & 0xf) == 0x9 || (s.tr.attr & 0xf) == 0xb;
+        std::uint64_t new_sp;
+        std::uint16_t new_ss;
+        segment ss{0, 0, static_cast<std::uint16_t>(new_cpl), 0};
+        if (lm) {
+            new_sp = read_sys(s, s.tr.base + 4 + 8 * new_cpl, tcg::memop::uq, ra);
+            new_ss = static_cast<std::uint16_t>(new_cpl);
+        } else {
+            new_sp = read_sys(s, s.tr.base + (tss32 ? 4 + 8 * new_cpl : 2 + 4 * new_cpl), tss32 ? tcg::memop::ul : tcg::memop::uw, ra);
+            new_ss = static_cast<std::uint16_t>(read_sys(s, s.tr.base + (tss32 ? 8 + 8 * new_cpl : 4 + 4 * new_cpl), tcg::memop::uw, ra));
+            if ((new_ss & ~3u) == 0 || (new_ss & 3) != new_cpl) raise_exception(s, EXCP_TS, new_ss & ~3u, ra);
+            std::uint64_t sw;
+            const std::uint64_t sd = read_descriptor(s, new_ss, sw, ra);
+            ss = unpack_descriptor(sd, new_ss);
+            if (!(ss.attr & seg_attr::s) || (ss.attr & seg_attr::code) || !(ss.attr & seg_attr::writable) ||
+                seg_attr::dpl(ss.attr) != new_cpl)
+                raise_exception(s, EXCP_TS, new_ss & ~3u, ra);
+            if (!(ss.attr & seg_attr::present)) raise_exception(s, EXCP_SS, new_ss & ~3u, ra);
+        }
+        // The caller's parameters, read before anything changes.
+        const stack_view old{s, ra};
+        std::uint64_t param[32];
+        for (unsigned i = 0; i < (lm ? 0 : params); ++i) param[i] = old.load(s.regs[R_ESP] + i * size, size);
+        const std::uint64_t old_ss = s.segs[R_SS].selector, old_sp = s.regs[R_ESP];
+        const std::uint64_t old_cs = s.segs[R_CS].selector;
+        const bool ss32 = lm || (ss.attr & seg_attr::db);
+        const std::uint64_t spmask = lm ? ~0ull : ss32 ? 0xffff'ffff : 0xffff;
+        std::uint64_t sp = new_sp;
+        auto push = [&](std::uint64_t v) {
+            sp -= size;
+            write_sys(s, (ss.base + (sp & spmask)) & (lm ? ~0ull : 0xffff'ffffull), v, mop, ra);
+        };
+        push(old_ss);
+        push(old_sp);
+        for (unsigned i = lm ? 0 : params; i-- > 0;) push(param[i]);
+        push(old_cs);
+        push(next_eip);
+        mark_accessed(s, twhere, td, ra);
+        s.segs[R_SS] = ss;
+        s.regs[R_ESP] = lm ? sp : (s.regs[R_ESP] & ~spmask) | (sp & spmask);
+    } else if (call) {
+        const stack_view stk{s, ra};
+        const std::uint64_t sp = s.regs[R_ESP] - 2 * size;
+        stk.store(sp + size, s.segs[R_CS].selector, size);
+        stk.store(sp, next_eip, size);
+        mark_accessed(s, twhere, td, ra);
+        stk.set_sp(sp);
+    } else {
+        mark_accessed(s, twhere, td, ra);
+    }
+    s.segs[R_CS] = tg;
+    s.segs[R_CS].selector = static_cast<std::uint16_t>((tsel & ~3u) | new_cpl);
+    s.segs[R_CS].attr |= seg_attr::accessed;
+    s.rip = lm ? offset : offset & 0xffff'ffff;
+    compute_hflags(s);
+}
+
+void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
+    state& s = state_of(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const auto sel = static_cast<std::uint16_t>(selector);
+    if ((sel & ~3u) == 0) gp(s, 0, ra);
+    std::uint64_t where;
+    const std::uint64_t d = read_descriptor(s, sel, where, ra);
+    const segment g = unpack_descriptor(d, sel);
+    const unsigned dpl = seg_attr::dpl(g.attr), rpl = sel & 3, c = cpl(s);
+    if (!(g.attr & seg_attr::s)) return through_gate(env, sel, d, where, false, 0, ra);
+    if (!(g.attr & seg_attr::code)) gp(s, sel & ~3u, ra);
+    if (g.attr & 4) {  // conforming
+        if (dpl > c) gp(s, sel & ~3u, ra);
+    } else if (rpl > c || dpl != c) {
+        gp(s, sel & ~3u, ra);
+    }
+    if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
+    const bool long_cs = (s.efer & (1u << 10)) && (g.attr & seg_attr::l);
+    if (!long_cs && offset > g.limit) gp(s, 0, ra);
+    mark_accessed(s, where, d, ra);
+    s.segs[R_CS] = g;
+    s.segs[R_CS].selector = static_cast<std::uint16_t>((sel & ~3u) | c);
+    s.segs[R_CS].attr |= seg_attr::accessed;
+    s.rip = offset;
+    compute_hflags(s);
+}
+
+
 // CALL far in protected mode, to a code segment (no call gates yet): the
 // pushes happen only once the target has passed its checks.
 void h_lcall(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset, std::uint64_t osize, std::uint64_t next_eip) {
@@ -142,6 +242,11 @@ void h_lcall(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset, s
     const stack_view stk{s, ra};
     const unsigned size = 1u << osize;
     const std::uint16_t old_cs = s.segs[R_CS].selector;
+    if (const auto sel = static_cast<std::uint16_t>(selector); (sel & ~3u) != 0) {
+        std::uint64_t where;
+        const std::uint64_t d = read_descriptor(s, sel, where, ra);
+        if (!((d >> 44) & 1)) return through_gate(env, sel, d, where, true, next_eip, ra);  // a system descriptor
+    }
     std::uint64_t sp = s.regs[R_ESP] - 2 * size;
     // Probe the stack first, so that a fault leaves CS alone.
     stk.store(sp + size, old_cs, size);

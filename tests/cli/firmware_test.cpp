@@ -45,8 +45,13 @@ const image suite[] = {
      (0x55 << 1) | 1, {}},
     {"test-irq", "10 timer interrupts\r\nlatched count in range\r\nuart interrupt\r\n", (0x77 << 1) | 1, {}},
     {"test-sys32",
-     "user code at cpl 3\r\nsysenter: kernel at cpl 0\r\nuser code at cpl 3\r\nsyscall: kernel at cpl 0\r\n",
+     "user code at cpl 3\r\nsysenter: kernel at cpl 0\r\nuser code at cpl 3\r\nsyscall: kernel at cpl 0\r\n"
+     "call gate: kernel at cpl 0\r\n000f0181 0000001b 00002222 00001111 0007eff8 00000023 \r\n",
      (0x32 << 1) | 1, {}},
+    {"test-callgate",
+     "call gate: cpl 0, rsp 0008efe0, caller's cs:rsp:ss 002b:00080000:0023\r\n"
+     "call gate: cpl 0, rsp 0008efe0, caller's cs:rsp:ss 002b:00080000:0023\r\n",
+     (0x47 << 1) | 1, {}},
     {"test-segments",
      "ex 0b err 00000040\r\nex 0d err 00000048\r\nex 0d err 00000080\r\nex 0d err 00000050\r\n"
      "readable code segment loads into DS\r\nex 0d err 00000010\r\nnull SS at CPL 0\r\n",

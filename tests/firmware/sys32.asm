@@ -1,7 +1,8 @@
 ; The fast system calls of 32-bit protected mode: SYSENTER/SYSEXIT from the
 ; SYSENTER MSRs, and AMD's legacy SYSCALL/SYSRET from STAR. The kernel
 ; leaves for CPL 3 (with IOPL 3, so user code may print) each way, and user
-; code comes back once each.
+; code comes back once each. Then a 32-bit call gate with two parameters
+; from CPL 3: the TSS's SS0:ESP0 as the new stack, the parameters copied.
 %include "uart.inc"
 
 BASE equ 0xf0000
@@ -74,10 +75,76 @@ user2:                           ; CPL 3
 syscall_entry:                   ; CPL 0, interrupts off
     mov esi, BASE + msg_call
     call print_cpl
+    ; A GDT in RAM: the ROM's five entries, a TSS at 0x28, a gate at 0x30.
+    mov esi, BASE + gdt
+    mov edi, 0x50000
+    mov ecx, 10
+    rep movsd
+    mov dword [0x50028], 0x00000067       ; TSS at 0x30000, limit 0x67
+    mov dword [0x5002c], 0x00008903
+    mov eax, BASE + gate32
+    mov edx, eax
+    and edx, 0xffff
+    or edx, 0x08 << 16                    ; the target: the kernel's code
+    mov [0x50030], edx
+    and eax, 0xffff0000
+    or eax, 0xec02                        ; present, DPL 3, 32-bit call gate, 2 parameters
+    mov [0x50034], eax
+    lgdt [BASE + gdt2_desc]
+    mov edi, 0x30000
+    xor eax, eax
+    mov ecx, 0x68 / 4
+    rep stosd
+    mov dword [0x30004], 0x87000          ; ESP0
+    mov dword [0x30008], 0x10             ; SS0
+    mov ax, 0x28
+    ltr ax
+    push 0x23                             ; to CPL 3 with IOPL 3
+    push 0x7f000
+    push 0x3002
+    push 0x1b
+    push BASE + user3
+    iretd
+
+user3:                           ; CPL 3
+    push 0x1111
+    push 0x2222
+    call 0x33:0                  ; through the gate (the offset is the gate's)
+
+gate32:                          ; CPL 0, on SS0:ESP0
+    mov ebp, esp
+    mov esi, BASE + msg_gate
+    call print_cpl
+    mov ecx, 6                   ; EIP CS param param ESP SS
+    xor ebx, ebx
+.frame:
+    mov edi, [ebp + ebx * 4]
+    call hex32
+    inc ebx
+    loop .frame
+    mov esi, BASE + msg_eol
+    PRINT
     EXIT 0x32
 
 bad:
     EXIT 0x7e
+
+; edi as eight hex digits and a space (keeps ecx).
+hex32:
+    push ecx
+    mov ecx, 8
+.digit:
+    rol edi, 4
+    mov eax, edi
+    and eax, 15
+    mov al, [BASE + hexdigits + eax]
+    mov dx, COM1
+    out dx, al
+    loop .digit
+    mov al, ' '
+    out dx, al
+    pop ecx
+    ret
 
 ; esi: a message, then the CPL and a line end.
 print_cpl:
@@ -94,7 +161,9 @@ print_cpl:
 msg_user:  db "user code at cpl ", 0
 msg_enter: db "sysenter: kernel at cpl ", 0
 msg_call:  db "syscall: kernel at cpl ", 0
+msg_gate:  db "call gate: kernel at cpl ", 0
 msg_eol:   db 13, 10, 0
+hexdigits: db "0123456789abcdef"
 
 align 8
 gdt:
@@ -107,6 +176,9 @@ gdt_end:
 gdt_desc:
     dw gdt_end - gdt - 1
     dd BASE + gdt
+gdt2_desc:
+    dw 0x37
+    dd 0x50000
 
     times 0xfff0 - ($ - $$) db 0xff
 bits 16
