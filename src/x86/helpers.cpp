@@ -131,6 +131,20 @@ void h_rdtsc(tcg::env_base* env) {
     s.regs[R_EDX] = t >> 32;
 }
 
+// POPF: the arithmetic flags, TF, DF, NT, AC, ID always; IOPL at CPL 0; IF
+// where CPL <= IOPL. In virtual-8086 mode IOPL must be 3 (#GP) and stays.
+void h_popf(tcg::env_base* env, std::uint64_t v, std::uint64_t osize) {
+    state& s = state_of(env);
+    const unsigned iopl = (s.eflags >> 12) & 3, c = cpl(s);
+    const bool vm = s.hflags & hflag::vm;
+    if (vm && iopl != 3) raise_exception(s, EXCP_GP, 0, QF_GETPC());
+    std::uint64_t mask = eflags_bit::arith | eflags_bit::tf | eflags_bit::df | eflags_bit::nt | eflags_bit::ac | eflags_bit::id;
+    if (c == 0 && !vm) mask |= eflags_bit::iopl;
+    if (c <= iopl) mask |= eflags_bit::if_;
+    if (osize == 1) mask &= 0xffff;
+    load_eflags(s, v, mask);
+}
+
 void h_rdtscp(tcg::env_base* env) {
     h_rdtsc(env);
     state& s = state_of(env);
@@ -241,6 +255,7 @@ const tcg::helper_info idiv[4] = {make_helper<&h_idiv<0>>("idivb", 0), make_help
 const tcg::helper_info cpuid = make_helper<&h_cpuid>("cpuid", 0);
 const tcg::helper_info rdtsc = make_helper<&h_rdtsc>("rdtsc", 0);
 const tcg::helper_info rdtscp = make_helper<&h_rdtscp>("rdtscp", 0);
+const tcg::helper_info popf = make_helper<&h_popf>("popf", 0);
 const tcg::helper_info bcd = make_helper<&h_bcd>("bcd", 0);
 const tcg::helper_info pdep = make_helper<&h_pdep>("pdep", no_read_globals | no_write_globals | no_side_effects);
 const tcg::helper_info pext = make_helper<&h_pext>("pext", no_read_globals | no_write_globals | no_side_effects);

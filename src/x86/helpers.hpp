@@ -59,6 +59,7 @@ extern const tcg::helper_info idiv[4];
 extern const tcg::helper_info cpuid;
 extern const tcg::helper_info rdtsc;
 extern const tcg::helper_info rdtscp;
+extern const tcg::helper_info popf;
 extern const tcg::helper_info bcd;
 extern const tcg::helper_info pdep, pext;  // (src, mask): BMI2
 extern const tcg::helper_info load_seg;

@@ -37,7 +37,9 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
     if (type == 5) vcpu_of(&s.base).unimplemented("task gates", no_restore);
     const bool valid = lm ? (type == 0xe || type == 0xf) : (type == 6 || type == 7 || type == 0xe || type == 0xf);
     if (!valid) raise_exception(s, EXCP_GP, gate_err, no_restore);
-    if (s.hflags & hflag::vm) vcpu_of(&s.base).unimplemented("interrupts from virtual-8086 mode", no_restore);
+    const bool from_v86 = s.hflags & hflag::vm;
+    // INT n in virtual-8086 mode is IOPL-sensitive.
+    if (from_v86 && software && ((s.eflags >> 12) & 3) != 3) raise_exception(s, EXCP_GP, 0, no_restore);
     const bool trap = type & 1, gate32 = lm || (type & 8);
     const auto sel = static_cast<std::uint16_t>(lo >> 16);
     std::uint64_t offset = (lo & 0xffff) | ((lo >> 32) & 0xffff'0000);
@@ -50,6 +52,8 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
     if (lm && (!(code.attr & seg_attr::l) || (code.attr & seg_attr::db))) raise_exception(s, EXCP_GP, sel & ~3u, no_restore);
     const unsigned old_cpl = cpl(s);
     const unsigned new_cpl = (code.attr & 4) ? old_cpl : seg_attr::dpl(code.attr);
+    // From virtual-8086 mode only to a non-conforming CPL 0 handler, on its stack.
+    if (from_v86 && (new_cpl != 0 || (code.attr & 4) || lm)) raise_exception(s, EXCP_GP, sel & ~3u, no_restore);
 
     const std::uint64_t flags = compute_eflags(s);
     const std::uint16_t old_ss = s.segs[R_SS].selector;
@@ -101,6 +105,13 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
             sp = (sp - size) & mask;
             write_sys(s, (ss_base + sp) & 0xffff'ffff, v, size == 4 ? tcg::memop::ul : tcg::memop::uw, 0);
         };
+        if (from_v86) {  // the real-mode segment registers go on the stack, then become null
+            push(s.segs[R_GS].selector);
+            push(s.segs[R_FS].selector);
+            push(s.segs[R_DS].selector);
+            push(s.segs[R_ES].selector);
+            for (unsigned r : {R_ES, R_DS, R_FS, R_GS}) s.segs[r] = {0, 0, 0, 0};
+        }
         if (new_cpl < old_cpl) {
             push(old_ss);
             push(old_sp);
@@ -156,8 +167,29 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
         return;
     }
     if (s.eflags & eflags_bit::nt && !lm) vcpu_of(&s.base).unimplemented("task returns (IRET with NT set)", ra);
-    if (!lm && (new_flags & eflags_bit::vm) && cpl(s) == 0)
-        vcpu_of(&s.base).unimplemented("returns to virtual-8086 mode", ra);
+    if (!lm && (new_flags & eflags_bit::vm) && cpl(s) == 0 && size == 4) {
+        // To virtual-8086 mode: ESP, SS, ES, DS, FS, GS follow, and every
+        // segment becomes a real-mode one.
+        const std::uint64_t new_sp = pop();
+        std::uint16_t sel[5];
+        for (auto& x : sel) x = static_cast<std::uint16_t>(pop());  // SS ES DS FS GS
+        load_eflags(s, new_flags, ~0ull & 0x3f'7fd5);
+        const auto v86_seg = [](std::uint16_t v, bool code) {
+            return segment{std::uint64_t{v} << 4, 0xffff, v,
+                           static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::accessed |
+                                                      (code ? seg_attr::code : 0) | seg_attr::writable | (3u << 5))};
+        };
+        s.segs[R_CS] = v86_seg(new_cs, true);
+        s.segs[R_SS] = v86_seg(sel[0], false);
+        s.segs[R_ES] = v86_seg(sel[1], false);
+        s.segs[R_DS] = v86_seg(sel[2], false);
+        s.segs[R_FS] = v86_seg(sel[3], false);
+        s.segs[R_GS] = v86_seg(sel[4], false);
+        s.rip = new_ip & 0xffff;
+        s.regs[R_ESP] = new_sp;
+        compute_hflags(s);
+        return;
+    }
     const unsigned old_cpl = cpl(s), rpl = new_cs & 3;
     const segment code = unpack_descriptor(descriptor(s, new_cs, 0, ra), new_cs);
     if (!(code.attr & seg_attr::s) || !(code.attr & seg_attr::code) || rpl < old_cpl)

@@ -244,20 +244,24 @@ bool translator::one_byte() {
         st_reg(os, R_EDX, s);
         return true;
     }
-    case 0x9c: {  // PUSHF
+    case 0x9c: {  // PUSHF (IOPL-sensitive in virtual-8086 mode)
+        if (tr_.key().flags & hflag::vm) {
+            sync_rip(eip());
+            const temp args[] = {c_.env()};
+            c_.call(helper::check_iopl, temp{}, args);
+        }
         const temp f = eflags();
         c_.binopi(opc::and_, f, f, ~(eflags_bit::vm | eflags_bit::rf));
         push(f, os);
         return true;
     }
-    case 0x9d: {  // POPF
+    case 0x9d: {  // POPF: what it may change depends on CPL and IOPL, known at run time
         const temp v = pop(os);
+        sync_rip(eip());
+        const temp args[] = {c_.env(), v, cst(os)};
+        c_.call(helper::popf, temp{}, args);
         pop_done(os);
-        std::uint64_t mask = eflags_bit::arith | eflags_bit::tf | eflags_bit::df | eflags_bit::nt | eflags_bit::ac |
-                             eflags_bit::id;
-        if (cpl_ == 0) mask |= eflags_bit::iopl | eflags_bit::if_;
-        if (os == 1) mask &= 0xffff;
-        write_eflags(v, mask);
+        cc_static_ = CC_OP_EFLAGS;
         end_tb_next();
         return false;
     }

@@ -65,6 +65,11 @@ const image suite[] = {
      "port 92: 00\r\ngate open, [100000] = 22222222\r\ngate closed, [100000] = 11111111\r\nport 92: 02\r\n"
      "written at 100004 while closed, [000004] = 33333333\r\nand [100004] = 00000000\r\n",
      (0x20 << 1) | 1, {}},
+    {"test-v86",
+     "real-mode code in virtual-8086 mode\r\n"
+     "int 30 from v86, frame: 00007013 00000000 00023046 00000ff0 00000600 00000000 00000800 00000000 00000000 00000000 \r\n"
+     "back in virtual-8086 mode\r\n#GP from v86: 00000000 0000701b 00000000 \r\n",
+     (0x56 << 1) | 1, {}},
     {"test-cpuid",
      "cpuid 00000000 : 0000000d 68747541 444d4163 69746e65 \r\n"
      "cpuid 00000001 : 00060fb1 00000800 80002001 078bfbfd \r\n"
