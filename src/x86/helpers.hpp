@@ -42,6 +42,14 @@ segment unpack_descriptor(std::uint64_t d, std::uint16_t sel);
 std::uint64_t read_descriptor(state& s, std::uint16_t sel, std::uint64_t& where, std::uintptr_t ra);
 void mark_accessed(state& s, std::uint64_t where, std::uint64_t d, std::uintptr_t ra);
 
+// A hardware task switch to the TSS sel names (desc: its descriptor, at
+// where in the GDT), for JMP, for CALL (and INT or an exception through a
+// task gate: a nested task), or for IRET with NT; next_eip: where the old
+// task resumes.
+enum class task_source : std::uint8_t { jmp, call, iret };
+void switch_task(state& s, std::uint16_t sel, std::uint64_t desc, std::uint64_t where, task_source src,
+                 std::uint64_t next_eip, std::uintptr_t ra);
+
 // Exception and interrupt delivery through the IDT (protected and long mode).
 // An external interrupt pushes no error code whatever its vector.
 void deliver_protected(state& s, int vector, bool software, std::uint32_t error, bool external = false);

@@ -34,7 +34,23 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
     const unsigned type = (lo >> 40) & 0x1f, gate_dpl = (lo >> 45) & 3;
     if (software && gate_dpl < cpl(s)) raise_exception(s, EXCP_GP, gate_err, no_restore);
     if (!((lo >> 47) & 1)) raise_exception(s, EXCP_NP, gate_err, no_restore);
-    if (type == 5) vcpu_of(&s.base).unimplemented("task gates", no_restore);
+    if (type == 5) {  // a task gate: the handler is a task of its own
+        if (lm) raise_exception(s, EXCP_GP, gate_err, no_restore);
+        const auto tss_sel = static_cast<std::uint16_t>(lo >> 16);
+        if (tss_sel & 4) raise_exception(s, EXCP_TS, tss_sel & ~3u, no_restore);
+        std::uint64_t where;
+        const std::uint64_t td = read_descriptor(s, tss_sel, where, no_restore);
+        switch_task(s, tss_sel, td, where, task_source::call, s.rip, no_restore);
+        if (has_error_code(vector) && !software && !external) {  // on the new task's stack
+            const bool ss32 = s.segs[R_SS].attr & seg_attr::db;
+            const std::uint64_t mask = ss32 ? 0xffff'ffff : 0xffff;
+            const unsigned size = (s.tr.attr & 8) ? 4 : 2;
+            const std::uint64_t sp = (s.regs[R_ESP] - size) & mask;
+            write_sys(s, (s.segs[R_SS].base + sp) & 0xffff'ffff, error, size == 4 ? tcg::memop::ul : tcg::memop::uw, 0);
+            s.regs[R_ESP] = (s.regs[R_ESP] & ~mask) | sp;
+        }
+        return;
+    }
     const bool valid = lm ? (type == 0xe || type == 0xf) : (type == 6 || type == 7 || type == 0xe || type == 0xf);
     if (!valid) raise_exception(s, EXCP_GP, gate_err, no_restore);
     const bool from_v86 = s.hflags & hflag::vm;
@@ -134,7 +150,7 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
 namespace {
 
 // IRET: back from an interrupt, to the same or an outer privilege level.
-void h_iret(tcg::env_base* env, std::uint64_t osize) {
+void h_iret(tcg::env_base* env, std::uint64_t osize, std::uint64_t next_eip) {
     state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const unsigned size = 1u << osize;
@@ -150,6 +166,14 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
         sp = (sp + size) & sp_mask;
         return v;
     };
+    if (pe && !vm && !lm && (s.eflags & eflags_bit::nt)) {  // back to the task that called this one
+        const auto link = static_cast<std::uint16_t>(read_sys(s, s.tr.base, tcg::memop::uw, ra));
+        if (link & 4) raise_exception(s, EXCP_TS, link & ~3u, ra);
+        std::uint64_t where;
+        const std::uint64_t d = read_descriptor(s, link, where, ra);
+        switch_task(s, link, d, where, task_source::iret, next_eip, ra);
+        return;
+    }
     const std::uint64_t new_ip = pop();
     const auto new_cs = static_cast<std::uint16_t>(pop());
     const std::uint64_t new_flags = pop();
@@ -166,7 +190,6 @@ void h_iret(tcg::env_base* env, std::uint64_t osize) {
         compute_hflags(s);
         return;
     }
-    if (s.eflags & eflags_bit::nt && !lm) vcpu_of(&s.base).unimplemented("task returns (IRET with NT set)", ra);
     if (!lm && (new_flags & eflags_bit::vm) && cpl(s) == 0 && size == 4) {
         // To virtual-8086 mode: ESP, SS, ES, DS, FS, GS follow, and every
         // segment becomes a real-mode one.

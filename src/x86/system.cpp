@@ -116,8 +116,22 @@ void through_gate(tcg::env_base* env, std::uint16_t sel, std::uint64_t d, std::u
     state& s = state_of(env);
     const bool lm = s.hflags & hflag::lma;
     const unsigned type = (d >> 40) & 0xf, gate_dpl = (d >> 45) & 3, c = cpl(s), rpl = sel & 3;
-    if (type == 1 || type == 3 || type == 5 || type == 9 || type == 0xb)
-        vcpu_of(env).unimplemented("task switches (far transfers to a TSS or task gate)", ra);
+    const task_source how = call ? task_source::call : task_source::jmp;
+    if (type == 1 || type == 3 || type == 9 || type == 0xb) {  // straight to a TSS
+        if (gate_dpl < c || gate_dpl < rpl) gp(s, sel & ~3u, ra);
+        switch_task(s, sel, d, where, how, next_eip, ra);
+        return;
+    }
+    if (type == 5) {  // a task gate: the TSS it names
+        if (gate_dpl < c || gate_dpl < rpl) gp(s, sel & ~3u, ra);
+        if (!((d >> 47) & 1)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
+        const auto tss_sel = static_cast<std::uint16_t>(d >> 16);
+        if (tss_sel & 4) gp(s, tss_sel & ~3u, ra);
+        std::uint64_t twhere;
+        const std::uint64_t td = read_descriptor(s, tss_sel, twhere, ra);
+        switch_task(s, tss_sel, td, twhere, how, next_eip, ra);
+        return;
+    }
     const bool gate16 = type == 4 && !lm;
     if (type != 0xc && !gate16) gp(s, sel & ~3u, ra);
     if (gate_dpl < c || gate_dpl < rpl) gp(s, sel & ~3u, ra);
@@ -206,7 +220,7 @@ void through_gate(tcg::env_base* env, std::uint16_t sel, std::uint64_t d, std::u
     compute_hflags(s);
 }
 
-void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
+void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset, std::uint64_t next_eip) {
     state& s = state_of(env);
     const std::uintptr_t ra = QF_GETPC();
     const auto sel = static_cast<std::uint16_t>(selector);
@@ -215,7 +229,7 @@ void h_ljmp(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset) {
     const std::uint64_t d = read_descriptor(s, sel, where, ra);
     const segment g = unpack_descriptor(d, sel);
     const unsigned dpl = seg_attr::dpl(g.attr), rpl = sel & 3, c = cpl(s);
-    if (!(g.attr & seg_attr::s)) return through_gate(env, sel, d, where, false, 0, ra);
+    if (!(g.attr & seg_attr::s)) return through_gate(env, sel, d, where, false, next_eip, ra);
     if (!(g.attr & seg_attr::code)) gp(s, sel & ~3u, ra);
     if (g.attr & 4) {  // conforming
         if (dpl > c) gp(s, sel & ~3u, ra);
@@ -251,7 +265,7 @@ void h_lcall(tcg::env_base* env, std::uint64_t selector, std::uint64_t offset, s
     // Probe the stack first, so that a fault leaves CS alone.
     stk.store(sp + size, old_cs, size);
     stk.store(sp, next_eip, size);
-    h_ljmp(env, selector, offset);
+    h_ljmp(env, selector, offset, next_eip);
     stk.set_sp(sp);
 }
 

@@ -371,7 +371,7 @@ bool translator::one_byte() {
     case 0xcc: software_interrupt(3); return false;
     case 0xcf: {  // IRET
         sync_rip(eip());
-        const temp args[] = {c_.env(), cst(os)};
+        const temp args[] = {c_.env(), cst(os), cst(next_eip())};
         c_.call(helper::iret, temp{}, args);
         tr_.lookup_and_goto_ptr();
         return false;

@@ -882,7 +882,7 @@ private:
     // Protected and long mode: the helper checks and loads CS and rip.
     void far_jump(temp sel, temp off) {
         sync_rip(eip());
-        const temp args[] = {c_.env(), sel, off};
+        const temp args[] = {c_.env(), sel, off, cst(next_eip())};
         c_.call(helper::ljmp, temp{}, args);
         tr_.lookup_and_goto_ptr();
     }

@@ -70,6 +70,11 @@ const image suite[] = {
      "int 30 from v86, frame: 00007013 00000000 00023046 00000ff0 00000600 00000000 00000800 00000000 00000000 00000000 \r\n"
      "back in virtual-8086 mode\r\n#GP from v86: 00000000 0000701b 00000000 \r\n",
      (0x56 << 1) | 1, {}},
+    {"test-tasks",
+     "task B: link, NT, TR = 00000020 00000001 00000028 \r\n"
+     "task A again: TR, CR0.TS, B's descriptor = 00000020 00000001 00008903 \r\n"
+     "task B resumed after its IRET: NT, A's descriptor = 00000000 00008903 \r\n",
+     (0x58 << 1) | 1, {}},
     {"test-cpuid",
      "cpuid 00000000 : 0000000d 68747541 444d4163 69746e65 \r\n"
      "cpuid 00000001 : 00060fb1 00000800 80002001 078bfbfd \r\n"
