@@ -768,33 +768,20 @@ bool translator::two_byte() {
     case 0xbc: case 0xbd: {  // BSF BSR; LZCNT with ABM; TZCNT with BMI1 (BSF and BSR without them)
         if (op == 0xbc && d_.mandatory == 0xf3 && has(feat::bmi1)) {  // TZCNT: the width for 0, CF when 0
             const rm_ref src = rm();
-            const unsigned bits = 8u << os;
-            const temp v = ld(src, os), r = tmp(), cf = tmp(), zf = tmp(), f = tmp();
-            c_.binop(opc::ctz, r, v, cst(bits));
+            const temp v = ld(src, os), r = tmp();
+            c_.binop(opc::ctz, r, v, cst(8u << os));
             st_reg(os, d_.reg(), r);
-            c_.setcond(cond::eq, cf, v, cst(0));
-            c_.setcond(cond::eq, zf, r, cst(0));
-            c_.binopi(opc::shl, zf, zf, 6);
-            c_.binop(opc::or_, f, cf, zf);
-            c_.mov(cc_src_t, f);
-            c_.movi(cc_op_t, CC_OP_EFLAGS);
-            cc_static_ = CC_OP_EFLAGS;
+            count_flags(v, r);
             return true;
         }
         if (op == 0xbd && d_.mandatory == 0xf3 && has(feat::abm)) {
             const rm_ref src = rm();
             const unsigned bits = 8u << os;
-            const temp v = ld(src, os), r = tmp(), cf = tmp(), zf = tmp(), f = tmp();
+            const temp v = ld(src, os), r = tmp();
             c_.binop(opc::clz, r, v, cst(64));
             c_.addi(r, r, static_cast<std::uint64_t>(-static_cast<std::int64_t>(64 - bits)));  // clz within the width
             st_reg(os, d_.reg(), r);
-            c_.setcond(cond::eq, cf, v, cst(0));
-            c_.setcond(cond::eq, zf, r, cst(0));
-            c_.binopi(opc::shl, zf, zf, 6);
-            c_.binop(opc::or_, f, cf, zf);
-            c_.mov(cc_src_t, f);
-            c_.movi(cc_op_t, CC_OP_EFLAGS);
-            cc_static_ = CC_OP_EFLAGS;
+            count_flags(v, r);
             return true;
         }
         const rm_ref src = rm();
@@ -916,19 +903,7 @@ bool translator::two_byte() {
             if (!require(wide ? feat::cx16 : feat::cx8)) return false;
             const unsigned sl = wide ? 3 : 2;
             const temp a = ea();
-            if (wide) {  // the operand must be 16-byte aligned
-                const temp al = tmp();
-                c_.binopi(opc::and_, al, a, 15);
-                const label ok = c_.new_label();
-                const temp all = c_.new_local(type::i64), al2 = c_.new_local(type::i64);
-                c_.mov(al2, a);
-                c_.mov(all, al);
-                c_.brcond(cond::eq, all, cst(0), ok);
-                exception(EXCP_GP);
-                c_.set_label(ok);
-                return cmpxchg_double(al2, sl);
-            }
-            return cmpxchg_double(a, sl);
+            return cmpxchg_double(wide ? check_aligned(a, 16) : a, sl);  // CMPXCHG16B's operand: 16-byte aligned
         }
         unimplemented();
         return false;
@@ -995,13 +970,7 @@ bool translator::three_byte_3a() {
 // Flags of the BMI instructions: ZF and SF from the result, CF as given,
 // OF clear (AF and PF are undefined: clear).
 void translator::bmi_flags(unsigned sl, temp res, temp cf) {
-    const temp f = tmp(), z = tmp(), sgn = tmp();
-    c_.setcond(cond::eq, z, zext(res, sl), cst(0));
-    c_.binopi(opc::shl, f, z, 6);
-    c_.setcond(cond::lt, sgn, sext(res, sl), cst(0));
-    c_.binopi(opc::shl, sgn, sgn, 7);
-    c_.binop(opc::or_, f, f, sgn);
-    c_.binop(opc::or_, cc_src_t, f, cf);
+    c_.binop(opc::or_, cc_src_t, zf_sf(res, sl), cf);
     c_.movi(cc_op_t, CC_OP_EFLAGS);
     cc_static_ = CC_OP_EFLAGS;
 }

@@ -324,6 +324,27 @@ private:
         out = r;
         return true;
     }
+    // ZF and SF (in their EFLAGS positions) of a result of size sl.
+    temp zf_sf(temp res, unsigned sl) {
+        const temp f = tmp(), z = tmp(), sgn = tmp();
+        c_.setcond(cond::eq, z, zext(res, sl), cst(0));
+        c_.binopi(opc::shl, f, z, 6);
+        c_.setcond(cond::lt, sgn, sext(res, sl), cst(0));
+        c_.binopi(opc::shl, sgn, sgn, 7);
+        c_.binop(opc::or_, f, f, sgn);
+        return f;
+    }
+    // LZCNT and TZCNT: CF when the source is 0, ZF when the count is.
+    void count_flags(temp src, temp count) {
+        const temp cf = tmp(), zf = tmp(), f = tmp();
+        c_.setcond(cond::eq, cf, src, cst(0));
+        c_.setcond(cond::eq, zf, count, cst(0));
+        c_.binopi(opc::shl, zf, zf, 6);
+        c_.binop(opc::or_, f, cf, zf);
+        c_.mov(cc_src_t, f);
+        c_.movi(cc_op_t, CC_OP_EFLAGS);
+        cc_static_ = CC_OP_EFLAGS;
+    }
     temp eflags() {
         const temp f = tmp();
         const temp args[] = {c_.env()};
@@ -340,12 +361,8 @@ private:
         }
         if (cc_static_ != cc_unknown && (cc_static_ & ~3u) == CC_OP_LOGICB) {
             const unsigned sl = cc_static_ & 3;
-            const temp z = tmp(), sgn = tmp(), p = tmp();
-            c_.setcond(cond::eq, z, zext(cc_dst_t, sl), cst(0));
-            c_.binopi(opc::shl, f, z, 6);
-            c_.setcond(cond::lt, sgn, sext(cc_dst_t, sl), cst(0));
-            c_.binopi(opc::shl, sgn, sgn, 7);
-            c_.binop(opc::or_, f, f, sgn);
+            const temp p = tmp();
+            c_.mov(f, zf_sf(cc_dst_t, sl));
             c_.unop(opc::ext8u, p, cc_dst_t);
             c_.unop(opc::ctpop, p, p);
             c_.binopi(opc::and_, p, p, 1);

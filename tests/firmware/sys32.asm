@@ -4,22 +4,8 @@
 ; code comes back once each. Then a 32-bit call gate with two parameters
 ; from CPL 3: the TSS's SS0:ESP0 as the new stack, the parameters copied.
 %include "uart.inc"
+%include "boot32.inc"
 
-BASE equ 0xf0000
-
-bits 16
-section .text start=0 vstart=0
-start:
-    cli
-    cld
-    mov ax, cs
-    mov ds, ax
-    UART_INIT
-    lgdt [gdt_desc]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp dword 0x08:(BASE + pm32)
 
 bits 32
 pm32:
@@ -129,22 +115,7 @@ gate32:                          ; CPL 0, on SS0:ESP0
 bad:
     EXIT 0x7e
 
-; edi as eight hex digits and a space (keeps ecx).
-hex32:
-    push ecx
-    mov ecx, 8
-.digit:
-    rol edi, 4
-    mov eax, edi
-    and eax, 15
-    mov al, [BASE + hexdigits + eax]
-    mov dx, COM1
-    out dx, al
-    loop .digit
-    mov al, ' '
-    out dx, al
-    pop ecx
-    ret
+HEX32_CODE
 
 ; esi: a message, then the CPL and a line end.
 print_cpl:
@@ -163,7 +134,6 @@ msg_enter: db "sysenter: kernel at cpl ", 0
 msg_call:  db "syscall: kernel at cpl ", 0
 msg_gate:  db "call gate: kernel at cpl ", 0
 msg_eol:   db 13, 10, 0
-hexdigits: db "0123456789abcdef"
 
 align 8
 gdt:
@@ -173,15 +143,8 @@ gdt:
     dq 0x00cffb000000ffff    ; 0x18: user 32-bit code
     dq 0x00cff3000000ffff    ; 0x20: user data
 gdt_end:
-gdt_desc:
-    dw gdt_end - gdt - 1
-    dd BASE + gdt
 gdt2_desc:
     dw 0x37
     dd 0x50000
 
-    times 0xfff0 - ($ - $$) db 0xff
-bits 16
-reset_vector:
-    jmp 0xf000:start
-    times 0x10000 - ($ - $$) db 0xff
+BOOT32_TAIL

@@ -3,25 +3,11 @@
 ; back link, NT), IRET back to the caller, then JMP through a task gate to
 ; the same task, which resumes after its IRET.
 %include "uart.inc"
+%include "boot32.inc"
 
-BASE equ 0xf0000
 GDT2 equ 0x50000
 TSS_A equ 0x31000
 TSS_B equ 0x32000
-
-bits 16
-section .text start=0 vstart=0
-start:
-    cli
-    cld
-    mov ax, cs
-    mov ds, ax
-    UART_INIT
-    lgdt [gdt_desc]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp dword 0x08:(BASE + pm32)
 
 bits 32
 pm32:
@@ -109,28 +95,12 @@ print:
     PRINT
     ret
 
-; edi as eight hex digits and a space.
-hex32:
-    push ecx
-    mov ecx, 8
-.digit:
-    rol edi, 4
-    mov eax, edi
-    and eax, 15
-    mov al, [BASE + hexdigits + eax]
-    mov dx, COM1
-    out dx, al
-    loop .digit
-    mov al, ' '
-    out dx, al
-    pop ecx
-    ret
+HEX32_CODE
 
 msg_b:     db "task B: link, NT, TR = ", 0
 msg_back:  db "task A again: TR, CR0.TS, B's descriptor = ", 0
 msg_again: db "task B resumed after its IRET: NT, A's descriptor = ", 0
 msg_eol:   db 13, 10, 0
-hexdigits: db "0123456789abcdef"
 
 align 8
 gdt:
@@ -139,15 +109,8 @@ gdt:
     dq 0x00cf93000000ffff    ; 0x10: data
     dq 0
 gdt_end:
-gdt_desc:
-    dw gdt_end - gdt - 1
-    dd BASE + gdt
 gdt2_desc:
     dw 0x37
     dd GDT2
 
-    times 0xfff0 - ($ - $$) db 0xff
-bits 16
-reset_vector:
-    jmp 0xf000:start
-    times 0x10000 - ($ - $$) db 0xff
+BOOT32_TAIL

@@ -4,24 +4,10 @@
 ; SS0:ESP0 with the real-mode segment registers pushed and nulled; IRETD
 ; goes back; HLT, privileged, is #GP(0) from virtual-8086 mode.
 %include "uart.inc"
+%include "boot32.inc"
 
-BASE equ 0xf0000
 TSS equ 0x30000
 IDT equ 0x20000
-
-bits 16
-section .text start=0 vstart=0
-start:
-    cli
-    cld
-    mov ax, cs
-    mov ds, ax
-    UART_INIT
-    lgdt [gdt_desc]
-    mov eax, cr0
-    or al, 1
-    mov cr0, eax
-    jmp dword 0x08:(BASE + pm32)
 
 bits 32
 pm32:
@@ -121,22 +107,7 @@ print:
     PRINT
     ret
 
-; edi as eight hex digits and a space (keeps ecx).
-hex32:
-    push ecx
-    mov ecx, 8
-.digit:
-    rol edi, 4
-    mov eax, edi
-    and eax, 15
-    mov al, [BASE + hexdigits + eax]
-    mov dx, COM1
-    out dx, al
-    loop .digit
-    mov al, ' '
-    out dx, al
-    pop ecx
-    ret
+HEX32_CODE
 
 bits 16
 ; Runs at 0000:7000 in virtual-8086 mode; its messages come along.
@@ -172,7 +143,6 @@ v86_end:
 msg_int:   db "int 30 from v86, frame: ", 0
 msg_gp:    db "#GP from v86: ", 0
 msg_eol:   db 13, 10, 0
-hexdigits: db "0123456789abcdef"
 
 align 8
 gdt:
@@ -181,14 +151,8 @@ gdt:
     dq 0x00cf93000000ffff    ; 0x10: data
     dq 0x0000890300002068    ; 0x18: 32-bit TSS at 0x30000 with its I/O bitmap
 gdt_end:
-gdt_desc:
-    dw gdt_end - gdt - 1
-    dd BASE + gdt
 idt_desc:
     dw 256 * 8 - 1
     dd IDT
 
-    times 0xfff0 - ($ - $$) db 0xff
-reset_vector:
-    jmp 0xf000:start
-    times 0x10000 - ($ - $$) db 0xff
+BOOT32_TAIL
