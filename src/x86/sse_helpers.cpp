@@ -103,6 +103,19 @@ QF_INT(psllq_i, _mm_sll_epi64(a, _mm_cvtsi64_si128(static_cast<long long>(imm)))
 QF_INT(unpcklps, QF_PS(_mm_unpacklo_ps(_mm_castsi128_ps(a), _mm_castsi128_ps(b))))
 QF_INT(unpckhps, QF_PS(_mm_unpackhi_ps(_mm_castsi128_ps(a), _mm_castsi128_ps(b))))
 
+// MMX forms on the low quadwords of a and b (the rest is ignored).
+QF_INT(mmx_packsswb, [&] { const __m128i x = _mm_unpacklo_epi64(a, b); return _mm_packs_epi16(x, x); }())
+QF_INT(mmx_packssdw, [&] { const __m128i x = _mm_unpacklo_epi64(a, b); return _mm_packs_epi32(x, x); }())
+QF_INT(mmx_packuswb, [&] { const __m128i x = _mm_unpacklo_epi64(a, b); return _mm_packus_epi16(x, x); }())
+QF_INT(mmx_punpckhbw, _mm_unpacklo_epi8(_mm_srli_si128(a, 4), _mm_srli_si128(b, 4)))
+QF_INT(mmx_punpckhwd, _mm_unpacklo_epi16(_mm_srli_si128(a, 4), _mm_srli_si128(b, 4)))
+QF_INT(mmx_punpckhdq, _mm_unpacklo_epi32(_mm_srli_si128(a, 4), _mm_srli_si128(b, 4)))
+static void h_mmx_pshufw(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {
+    const xmm_reg b = reg(env, s);
+    xmm_reg& r = reg(env, d);
+    for (unsigned i = 0; i < 4; ++i) r.w[i] = b.w[(imm >> (2 * i)) & 3];
+}
+
 // Byte shifts and shuffles by an immediate, lane by lane.
 static void h_psrldq_i(tcg::env_base* env, std::uint64_t d, std::uint64_t, std::uint64_t imm) {
     xmm_reg& r = reg(env, d);
@@ -395,6 +408,13 @@ QF_SSE_INT(QF_DEFINE_INT)
 QF_SSE_FP(QF_DEFINE_FP)
 #undef QF_DEFINE_INT
 #undef QF_DEFINE_FP
+const tcg::helper_info mmx_packsswb = make_helper<&h_mmx_packsswb>("mmx_packsswb", no_read_globals | no_write_globals);
+const tcg::helper_info mmx_packssdw = make_helper<&h_mmx_packssdw>("mmx_packssdw", no_read_globals | no_write_globals);
+const tcg::helper_info mmx_packuswb = make_helper<&h_mmx_packuswb>("mmx_packuswb", no_read_globals | no_write_globals);
+const tcg::helper_info mmx_punpckhbw = make_helper<&h_mmx_punpckhbw>("mmx_punpckhbw", no_read_globals | no_write_globals);
+const tcg::helper_info mmx_punpckhwd = make_helper<&h_mmx_punpckhwd>("mmx_punpckhwd", no_read_globals | no_write_globals);
+const tcg::helper_info mmx_punpckhdq = make_helper<&h_mmx_punpckhdq>("mmx_punpckhdq", no_read_globals | no_write_globals);
+const tcg::helper_info mmx_pshufw = make_helper<&h_mmx_pshufw>("mmx_pshufw", no_read_globals | no_write_globals);
 const tcg::helper_info cvtss2si = make_helper<&h_cvt2si<false, false>>("cvtss2si", 0);
 const tcg::helper_info cvttss2si = make_helper<&h_cvt2si<false, true>>("cvttss2si", 0);
 const tcg::helper_info cvtsd2si = make_helper<&h_cvt2si<true, false>>("cvtsd2si", 0);

@@ -59,6 +59,10 @@ extern const tcg::helper_info cvtsi2ss, cvtsi2sd;
 extern const tcg::helper_info movmskps, movmskpd, pmovmskb;
 // (env, a, b): COMISS/UCOMISS/COMISD/UCOMISD set ZF PF CF (OF SF AF clear).
 extern const tcg::helper_info comiss, ucomiss, comisd, ucomisd;
+// MMX forms whose lanes differ from the SSE ones' low halves (d, s: the
+// low quadwords of xmm_t0 and xmm_t1).
+extern const tcg::helper_info mmx_packsswb, mmx_packssdw, mmx_packuswb, mmx_punpckhbw, mmx_punpckhwd, mmx_punpckhdq,
+    mmx_pshufw;
 // (crc, value, bytes) -> crc: CRC32 (SSE4.2) over the value's low bytes.
 extern const tcg::helper_info crc32;
 // (env, value): LDMXCSR (#GP for reserved bits).

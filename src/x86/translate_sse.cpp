@@ -4,6 +4,7 @@
 // registers' offsets, a memory operand going through xmm_t0.
 #include "sse_helpers.hpp"
 #include "translator.hpp"
+#include "x87_helpers.hpp"
 
 #include <cstddef>
 
@@ -397,8 +398,200 @@ bool translator::sse4(bool map3a) {
     return false;
 }
 
+// MMX: the registers are the x87 registers' significands; every MMX
+// instruction but EMMS leaves TOP 0 and all tags valid, and a written
+// register's exponent all ones. Operations go through the SSE helpers on
+// the low quadwords of xmm_t0 and xmm_t1.
+namespace {
+std::int32_t mm_off(unsigned i) { return static_cast<std::int32_t>(offsetof(state, fpr) + i * sizeof(x87_reg)); }
+constexpr auto t1 = static_cast<std::int32_t>(offsetof(state, xmm_t1));
+
+struct mmx_form {
+    std::uint8_t op;
+    const tcg::helper_info* h;
+    feature need;
+};
+const mmx_form mmx_forms[] = {
+    {0x60, &hs::punpcklbw, feat::mmx},      {0x61, &hs::punpcklwd, feat::mmx},      {0x62, &hs::punpckldq, feat::mmx},
+    {0x63, &hs::mmx_packsswb, feat::mmx},   {0x64, &hs::pcmpgtb, feat::mmx},        {0x65, &hs::pcmpgtw, feat::mmx},
+    {0x66, &hs::pcmpgtd, feat::mmx},        {0x67, &hs::mmx_packuswb, feat::mmx},   {0x68, &hs::mmx_punpckhbw, feat::mmx},
+    {0x69, &hs::mmx_punpckhwd, feat::mmx},  {0x6a, &hs::mmx_punpckhdq, feat::mmx},  {0x6b, &hs::mmx_packssdw, feat::mmx},
+    {0x74, &hs::pcmpeqb, feat::mmx},        {0x75, &hs::pcmpeqw, feat::mmx},        {0x76, &hs::pcmpeqd, feat::mmx},
+    {0xd1, &hs::psrlw, feat::mmx},          {0xd2, &hs::psrld, feat::mmx},          {0xd3, &hs::psrlq, feat::mmx},
+    {0xd5, &hs::pmullw, feat::mmx},         {0xd8, &hs::psubusb, feat::mmx},        {0xd9, &hs::psubusw, feat::mmx},
+    {0xdc, &hs::paddusb, feat::mmx},        {0xdd, &hs::paddusw, feat::mmx},        {0xe1, &hs::psraw, feat::mmx},
+    {0xe2, &hs::psrad, feat::mmx},          {0xe5, &hs::pmulhw, feat::mmx},         {0xe8, &hs::psubsb, feat::mmx},
+    {0xe9, &hs::psubsw, feat::mmx},         {0xec, &hs::paddsb, feat::mmx},         {0xed, &hs::paddsw, feat::mmx},
+    {0xf1, &hs::psllw, feat::mmx},          {0xf2, &hs::pslld, feat::mmx},          {0xf3, &hs::psllq, feat::mmx},
+    {0xf5, &hs::pmaddwd, feat::mmx},        {0xf8, &hs::psubb, feat::mmx},          {0xf9, &hs::psubw, feat::mmx},
+    {0xfa, &hs::psubd, feat::mmx},          {0xfc, &hs::paddb, feat::mmx},          {0xfd, &hs::paddw, feat::mmx},
+    {0xfe, &hs::paddd, feat::mmx},
+    // SSE's and SSE2's additions on MMX registers.
+    {0xda, &hs::pminub, feat::sse},         {0xde, &hs::pmaxub, feat::sse},         {0xe0, &hs::pavgb, feat::sse},
+    {0xe3, &hs::pavgw, feat::sse},          {0xe4, &hs::pmulhuw, feat::sse},        {0xea, &hs::pminsw, feat::sse},
+    {0xee, &hs::pmaxsw, feat::sse},         {0xf6, &hs::psadbw, feat::sse},         {0xf4, &hs::pmuludq, feat::sse2},
+};
+} // namespace
+
+bool translator::is_mmx_opcode(unsigned op) {
+    return (op >= 0x60 && op <= 0x7f && op != 0x6c && op != 0x6d && op != 0x78 && op != 0x79 && op != 0x7a &&
+            op != 0x7b && op != 0x7c && op != 0x7d) ||
+           (op >= 0xd1 && op <= 0xfe && op != 0xd6 && op != 0xe6 && op != 0xf0 && op != 0xf7 && op != 0xff) ||
+           op == 0xc4 || op == 0xc5;
+}
+
+bool translator::mmx() {
+    const unsigned op = d_.op, r = d_.reg_low3();
+    const bool mem = d_.mod() != 3;
+    const std::uint32_t hf = tr_.key().flags;
+    if (hf & hflag::em) {
+        exception(EXCP_UD);
+        return false;
+    }
+    if (hf & hflag::ts) {
+        exception(EXCP_NM);
+        return false;
+    }
+    const bool sse_ext = op == 0x70 || op == 0xc4 || op == 0xc5 || op == 0xd7 || op == 0xe7;
+    if (!require(sse_ext ? feat::sse : feat::mmx)) return false;
+    {  // a pending x87 exception first (#MF)
+        sync_rip(eip());
+        const temp args[] = {c_.env()};
+        c_.call(helper::x87::fwait, temp{}, args);
+    }
+    const auto fsw = static_cast<std::int32_t>(offsetof(state, fsw)), ftw = static_cast<std::int32_t>(offsetof(state, ftw));
+    if (op == 0x77) {  // EMMS: every register empty
+        c_.st(cst(0), c_.env(), memop::ub, ftw);
+        return true;
+    }
+    // TOP 0, all tags valid.
+    const temp sw = tmp();
+    c_.ld(sw, c_.env(), memop::uw, fsw);
+    c_.binopi(opc::and_, sw, sw, ~std::uint64_t{0x3800});
+    c_.st(sw, c_.env(), memop::uw, fsw);
+    c_.st(cst(0xff), c_.env(), memop::ub, ftw);
+    const auto write_mm = [&](unsigned k, temp v) {
+        c_.st(v, c_.env(), memop::uq, mm_off(k));
+        c_.st(cst(0xffff), c_.env(), memop::uw, mm_off(k) + 8);
+    };
+    const auto src64 = [&]() -> temp {  // mm/m64
+        const temp v = tmp();
+        if (mem) return ld_mem(ea(), 3);
+        c_.ld(v, c_.env(), memop::uq, mm_off(d_.rm() & 7));
+        return v;
+    };
+    switch (op) {
+    case 0x6e: {  // MOVD/MOVQ mm, r/m
+        const temp v = ld(rm(), d_.rex_w() ? 3 : 2);
+        write_mm(r, v);
+        return true;
+    }
+    case 0x7e: {  // MOVD/MOVQ r/m, mm
+        const temp v = tmp();
+        const bool w = d_.rex_w();
+        c_.ld(v, c_.env(), w ? memop::uq : memop::ul, mm_off(r));
+        st(rm(), w ? 3 : 2, v);
+        return true;
+    }
+    case 0x6f: write_mm(r, src64()); return true;  // MOVQ mm, mm/m64
+    case 0x7f:                                      // MOVQ mm/m64, mm
+    case 0xe7: {                                    // MOVNTQ m64, mm
+        if (op == 0xe7 && !mem) break;
+        const temp v = tmp();
+        c_.ld(v, c_.env(), memop::uq, mm_off(r));
+        if (mem) st_mem(ea(), 3, v);
+        else write_mm(d_.rm() & 7, v);
+        return true;
+    }
+    case 0xdb: case 0xdf: case 0xeb: case 0xef: {  // PAND PANDN POR PXOR
+        const temp b = src64(), a = tmp(), res = tmp();
+        c_.ld(a, c_.env(), memop::uq, mm_off(r));
+        if (op == 0xdf) c_.unop(opc::not_, a, a);
+        c_.binop(op == 0xeb ? opc::or_ : op == 0xef ? opc::xor_ : opc::and_, res, a, b);
+        write_mm(r, res);
+        return true;
+    }
+    case 0xd4: case 0xfb: {  // PADDQ PSUBQ (SSE2)
+        if (!require(feat::sse2)) return false;
+        const temp b = src64(), a = tmp(), res = tmp();
+        c_.ld(a, c_.env(), memop::uq, mm_off(r));
+        c_.binop(op == 0xd4 ? opc::add : opc::sub, res, a, b);
+        write_mm(r, res);
+        return true;
+    }
+    case 0xc4: {  // PINSRW mm, r32/m16, imm8
+        const temp v = ld(rm(), 1);
+        c_.st(v, c_.env(), memop::uw, mm_off(r) + 2 * static_cast<std::int32_t>(d_.imm & 3));
+        c_.st(cst(0xffff), c_.env(), memop::uw, mm_off(r) + 8);
+        return true;
+    }
+    case 0xc5: {  // PEXTRW r32, mm, imm8
+        if (mem) break;
+        const temp v = tmp();
+        c_.ld(v, c_.env(), memop::uw, mm_off(d_.rm() & 7) + 2 * static_cast<std::int32_t>(d_.imm & 3));
+        st_reg(2, d_.reg(), v);
+        return true;
+    }
+    case 0xd7: {  // PMOVMSKB r32, mm
+        if (mem) break;
+        const temp v = tmp(), m = tmp();
+        c_.ld(v, c_.env(), memop::uq, mm_off(d_.rm() & 7));
+        c_.st(v, c_.env(), memop::uq, t1);
+        c_.st(cst(0), c_.env(), memop::uq, t1 + 8);
+        const temp args[] = {c_.env(), cst(static_cast<std::uint64_t>(t1))};
+        c_.call(hs::pmovmskb, m, args);
+        st_reg(2, d_.reg(), m);
+        return true;
+    }
+    case 0x71: case 0x72: case 0x73: {  // shifts by an immediate
+        if (mem) break;
+        const unsigned k = d_.reg_low3();
+        static const tcg::helper_info* const by[3][8] = {
+            {nullptr, nullptr, &hs::psrlw_i, nullptr, &hs::psraw_i, nullptr, &hs::psllw_i, nullptr},
+            {nullptr, nullptr, &hs::psrld_i, nullptr, &hs::psrad_i, nullptr, &hs::pslld_i, nullptr},
+            {nullptr, nullptr, &hs::psrlq_i, nullptr, nullptr, nullptr, &hs::psllq_i, nullptr},
+        };
+        const tcg::helper_info* h = by[op - 0x71][k];
+        if (!h) break;
+        const unsigned m = d_.rm() & 7;
+        const temp v = tmp();
+        c_.ld(v, c_.env(), memop::uq, mm_off(m));
+        c_.st(v, c_.env(), memop::uq, t0);
+        call_sse(*h, t0, t0, d_.imm & 0xff);
+        const temp res = tmp();
+        c_.ld(res, c_.env(), memop::uq, t0);
+        write_mm(m, res);
+        return true;
+    }
+    default: break;
+    }
+    const tcg::helper_info* h = op == 0x70 ? &hs::mmx_pshufw : nullptr;
+    feature need = feat::sse;
+    for (const mmx_form& f : mmx_forms)
+        if (f.op == op) {
+            h = f.h;
+            need = f.need;
+        }
+    if (!h) {
+        unimplemented();
+        return false;
+    }
+    if (!require(need)) return false;
+    const temp a = tmp();
+    c_.ld(a, c_.env(), memop::uq, mm_off(r));
+    c_.st(a, c_.env(), memop::uq, t0);
+    c_.st(src64(), c_.env(), memop::uq, t1);
+    c_.st(cst(0), c_.env(), memop::uq, t1 + 8);  // shift counts read the whole operand
+    call_sse(*h, t0, t1, op == 0x70 ? d_.imm & 0xff : 0);
+    const temp res = tmp();
+    c_.ld(res, c_.env(), memop::uq, t0);
+    write_mm(r, res);
+    return true;
+}
+
 bool translator::sse() {
     const unsigned op = d_.op, pfx = d_.mandatory;
+    if (pfx == 0 && is_mmx_opcode(op)) return mmx();
     if (op == 0xae) return sse_group15();
     if (!sse_gate()) return false;
     const unsigned r = d_.reg();

@@ -930,6 +930,8 @@ private:
     static bool is_sse_opcode(unsigned op);
     bool sse();
     bool sse4(bool map3a);
+    static bool is_mmx_opcode(unsigned op);
+    bool mmx();
     int sse_table(const void* table, std::size_t n);
     bool sse_group15();
     bool sse_gate();

@@ -86,8 +86,6 @@ namespace cpu {
 
 // QEMU's qemu64 (target/i386/cpu.c) as QEMU's TCG presents it: the
 // definition with what TCG does not implement filtered out (ABM, SSE4A).
-// It advertises x87 and SSE/SSE2/SSE3, as QEMU's does; the translator
-// raises #UD, logged under -d unimp, for what it does not implement yet.
 // Unlike QEMU, no SVM: it is not implemented.
 struct qemu64 {
     static constexpr cpu_model def{

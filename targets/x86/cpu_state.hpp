@@ -122,6 +122,7 @@ struct state {
     std::uint64_t fip, fdp;
     xmm_reg xmm[16];
     xmm_reg xmm_t0;  // a memory operand, loaded for a helper
+    xmm_reg xmm_t1;  // MMX: the second operand, widened for a helper
     std::uint32_t mxcsr;
     std::uint32_t halted;
     std::int32_t exception_index;  // pending exception vector, or -1

@@ -1259,6 +1259,62 @@ std::vector<family> families() {
         e.b.push_back(static_cast<std::uint8_t>(rng()));
         return test_case{e.b, r, OSZAPC};
     }});
+
+    f.push_back({"MMX (and SSE's, SSE2's MMX forms), EMMS", [](std::mt19937_64& rng) {
+        regs r = x87_regs(rng);
+        std::uint16_t fsw;
+        std::memcpy(&fsw, r.fx + 2, 2);
+        fsw &= 0x47ff;  // TOP 0, no pending exception: the stack order is the registers'
+        std::memcpy(r.fx + 2, &fsw, 2);
+        for (unsigned i = 0; i < 8; ++i) {
+            const std::uint64_t v = rng() % 3 ? rng() : edge(rng);
+            std::memcpy(r.fx + 32 + 16 * i, &v, 8);
+        }
+        static constexpr std::uint8_t ops[] = {0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b,
+                                               0x6e, 0x6f, 0x74, 0x75, 0x76, 0x7e, 0x7f, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5,
+                                               0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xe1, 0xe2, 0xe3,
+                                               0xe4, 0xe5, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef, 0xf1, 0xf2,
+                                               0xf3, 0xf4, 0xf5, 0xf6, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0x77,
+                                               0x70, 0x71, 0x72, 0x73, 0xc4, 0xc5, 0xd7};
+        const std::uint8_t op = ops[rng() % std::size(ops)];
+        const unsigned reg = rng() % 8;
+        encoder e;
+        const bool gpr_form = op == 0x6e || op == 0x7e || op == 0xc4 || op == 0xc5 || op == 0xd7;
+        const bool reg_only = op == 0x71 || op == 0x72 || op == 0x73 || op == 0xc5 || op == 0xd7;
+        const bool mem = !reg_only && rng() % 3 == 0;
+        if (op == 0x77) {
+            e.b.insert(e.b.end(), {0x0f, 0x77});
+        } else if (mem) {
+            const mem_operand m = pick_mem(rng, r, 99);
+            std::uint8_t rex = static_cast<std::uint8_t>(m.base & 8 ? 1 : 0);
+            if ((op == 0x6e || op == 0x7e) && rng() % 2) rex |= 8;
+            if (rex) e.b.push_back(0x40 | rex);
+            e.b.insert(e.b.end(), {0x0f, op});
+            e.modrm(1, reg, m.base);
+            e.b.push_back(static_cast<std::uint8_t>(rng() % 56));
+        } else {
+            unsigned rmr = rng() % 8, regf = reg;
+            if (op == 0x71 || op == 0x72 || op == 0x73) {
+                static constexpr unsigned sub[3][3] = {{2, 4, 6}, {2, 4, 6}, {2, 6, 2}};
+                regf = sub[op - 0x71][rng() % 3];
+            }
+            std::uint8_t rex = 0;
+            if (gpr_form) {
+                const unsigned g = gpr(rng);
+                if (op == 0xc5 || op == 0xd7) { regf = g; rex |= g & 8 ? 4 : 0; }
+                else { rmr = g; rex |= g & 8 ? 1 : 0; }
+                if ((op == 0x6e || op == 0x7e) && rng() % 2) rex |= 8;
+            }
+            if (rex) e.b.push_back(0x40 | rex);
+            e.b.insert(e.b.end(), {0x0f, op});
+            e.modrm(3, regf, rmr);
+        }
+        if (op == 0x70 || op == 0x71 || op == 0x72 || op == 0x73 || op == 0xc4 || op == 0xc5)
+            e.b.push_back(static_cast<std::uint8_t>(op >= 0x71 && op <= 0x73 && rng() % 2 ? rng() % 70 : rng()));
+        test_case t{e.b, r, OSZAPC};
+        t.x87 = true;
+        return t;
+    }});
     return f;
 }
 
