@@ -440,6 +440,105 @@ bool translator::is_mmx_opcode(unsigned op) {
            op == 0xc4 || op == 0xc5;
 }
 
+// A pending x87 exception is delivered first (#MF).
+void translator::mmx_pending() {
+    sync_rip(eip());
+    const temp args[] = {c_.env()};
+    c_.call(helper::x87::fwait, temp{}, args);
+}
+
+// The x87-to-MMX transition: TOP 0, all tags valid.
+void translator::mmx_enter() {
+    mmx_pending();
+    const auto fsw = static_cast<std::int32_t>(offsetof(state, fsw));
+    const temp sw = tmp();
+    c_.ld(sw, c_.env(), memop::uw, fsw);
+    c_.binopi(opc::and_, sw, sw, ~std::uint64_t{0x3800});
+    c_.st(sw, c_.env(), memop::uw, fsw);
+    c_.st(cst(0xff), c_.env(), memop::ub, static_cast<std::int32_t>(offsetof(state, ftw)));
+}
+
+void translator::mmx_write(unsigned k, temp v) {
+    c_.st(v, c_.env(), memop::uq, mm_off(k));
+    c_.st(cst(0xffff), c_.env(), memop::uw, mm_off(k) + 8);  // the exponent: all ones
+}
+
+// The SSE instructions with an MMX operand: CVTPI2PS CVTPS2PI CVTTPS2PI,
+// CVTPI2PD CVTPD2PI CVTTPD2PI, MOVQ2DQ MOVDQ2Q, MASKMOVQ.
+bool translator::sse_mmx() {
+    const unsigned op = d_.op, pfx = d_.mandatory, r = d_.reg();
+    const bool mem = d_.mod() != 3;
+    if (!sse_gate()) return false;
+    if (!require(pfx == 0 && op != 0xd6 ? feat::sse : feat::sse2)) return false;
+    const auto load_mm_or_m64 = [&](std::int32_t to) {  // the source into `to`'s low quadword, the high one 0
+        if (mem) {
+            env_load_mem(to, ea(), 8);
+        } else {
+            mmx_enter();
+            env_copy(to, mm_off(d_.rm() & 7), 8);
+        }
+        env_zero(to + 8, 8);
+    };
+    switch (op) {
+    case 0x2a:  // CVTPI2PS xmm, mm/m64 (the high quadword stays); CVTPI2PD xmm, mm/m64
+        load_mm_or_m64(t1);
+        call_sse(pfx == 0 ? hs::cvtdq2ps : hs::cvtdq2pd, t0, t1, 0);
+        env_copy(xo(r), t0, pfx == 0 ? 8 : 16);
+        return true;
+    case 0x2c:    // CVTTPS2PI, CVTTPD2PI mm, xmm/m
+    case 0x2d: {  // CVTPS2PI, CVTPD2PI
+        const std::int32_t src = pfx == 0 ? sse_source(8, false) : sse_source(16, true);
+        if (pfx == 0) {  // two singles: widen, the rest 0
+            env_copy(t1, src, 8);
+            env_zero(t1 + 8, 8);
+        }
+        mmx_enter();
+        const tcg::helper_info& h = pfx == 0 ? (op == 0x2c ? hs::cvttps2dq : hs::cvtps2dq) : (op == 0x2c ? hs::cvttpd2dq : hs::cvtpd2dq);
+        call_sse(h, t0, pfx == 0 ? t1 : src, 0);
+        const temp v = tmp();
+        c_.ld(v, c_.env(), memop::uq, t0);
+        mmx_write(d_.reg_low3(), v);
+        return true;
+    }
+    case 0xd6: {  // MOVQ2DQ xmm, mm (F3); MOVDQ2Q mm, xmm (F2)
+        if (mem) break;
+        mmx_enter();
+        const temp v = tmp();
+        if (pfx == 0xf3) {
+            c_.ld(v, c_.env(), memop::uq, mm_off(d_.rm() & 7));
+            c_.st(v, c_.env(), memop::uq, xo(r));
+            env_zero(xo(r) + 8, 8);
+        } else {
+            c_.ld(v, c_.env(), memop::uq, xo(d_.rm()));
+            mmx_write(d_.reg_low3(), v);
+        }
+        return true;
+    }
+    case 0xf7: {  // MASKMOVQ mm1, mm2: the bytes of mm1 whose mm2 byte has its top bit set, to DS:rDI
+        if (mem) break;
+        mmx_enter();
+        const temp base = c_.new_local(type::i64);
+        c_.mov(base, linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS}));
+        for (unsigned i = 0; i < 8; ++i) {
+            const label skip = c_.new_label();
+            const temp m = tmp();
+            c_.ld(m, c_.env(), memop::ub, mm_off(d_.rm() & 7) + static_cast<std::int32_t>(i));
+            c_.binopi(opc::and_, m, m, 0x80);
+            c_.brcond(cond::eq, m, cst(0), skip);
+            const temp v = tmp(), a = tmp();
+            c_.ld(v, c_.env(), memop::ub, mm_off(d_.reg_low3()) + static_cast<std::int32_t>(i));
+            c_.addi(a, base, i);
+            st_mem(a, 0, v);
+            c_.set_label(skip);
+        }
+        return true;
+    }
+    default: break;
+    }
+    unimplemented();
+    return false;
+}
+
 bool translator::mmx() {
     const unsigned op = d_.op, r = d_.reg_low3();
     const bool mem = d_.mod() != 3;
@@ -454,26 +553,13 @@ bool translator::mmx() {
     }
     const bool sse_ext = op == 0x70 || op == 0xc4 || op == 0xc5 || op == 0xd7 || op == 0xe7;
     if (!require(sse_ext ? feat::sse : feat::mmx)) return false;
-    {  // a pending x87 exception first (#MF)
-        sync_rip(eip());
-        const temp args[] = {c_.env()};
-        c_.call(helper::x87::fwait, temp{}, args);
-    }
-    const auto fsw = static_cast<std::int32_t>(offsetof(state, fsw)), ftw = static_cast<std::int32_t>(offsetof(state, ftw));
     if (op == 0x77) {  // EMMS: every register empty
-        c_.st(cst(0), c_.env(), memop::ub, ftw);
+        mmx_pending();
+        c_.st(cst(0), c_.env(), memop::ub, static_cast<std::int32_t>(offsetof(state, ftw)));
         return true;
     }
-    // TOP 0, all tags valid.
-    const temp sw = tmp();
-    c_.ld(sw, c_.env(), memop::uw, fsw);
-    c_.binopi(opc::and_, sw, sw, ~std::uint64_t{0x3800});
-    c_.st(sw, c_.env(), memop::uw, fsw);
-    c_.st(cst(0xff), c_.env(), memop::ub, ftw);
-    const auto write_mm = [&](unsigned k, temp v) {
-        c_.st(v, c_.env(), memop::uq, mm_off(k));
-        c_.st(cst(0xffff), c_.env(), memop::uw, mm_off(k) + 8);
-    };
+    mmx_enter();
+    const auto write_mm = [&](unsigned k, temp v) { mmx_write(k, v); };
     const auto src64 = [&]() -> temp {  // mm/m64
         const temp v = tmp();
         if (mem) return ld_mem(ea(), 3);
@@ -592,6 +678,9 @@ bool translator::mmx() {
 bool translator::sse() {
     const unsigned op = d_.op, pfx = d_.mandatory;
     if (pfx == 0 && is_mmx_opcode(op)) return mmx();
+    if (((op == 0x2a || op == 0x2c || op == 0x2d) && (pfx == 0 || pfx == 0x66)) || (op == 0xd6 && (pfx == 0xf3 || pfx == 0xf2)) ||
+        (op == 0xf7 && pfx == 0))
+        return sse_mmx();
     if (op == 0xae) return sse_group15();
     if (!sse_gate()) return false;
     const unsigned r = d_.reg();

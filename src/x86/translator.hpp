@@ -932,6 +932,10 @@ private:
     bool sse4(bool map3a);
     static bool is_mmx_opcode(unsigned op);
     bool mmx();
+    bool sse_mmx();
+    void mmx_pending();
+    void mmx_enter();
+    void mmx_write(unsigned k, temp v);
     int sse_table(const void* table, std::size_t n);
     bool sse_group15();
     bool sse_gate();

@@ -1262,9 +1262,11 @@ std::vector<family> families() {
 
     f.push_back({"MMX (and SSE's, SSE2's MMX forms), EMMS", [](std::mt19937_64& rng) {
         regs r = x87_regs(rng);
-        std::uint16_t fsw;
+        std::uint16_t fsw, fcw;
         std::memcpy(&fsw, r.fx + 2, 2);
-        fsw &= 0x47ff;  // TOP 0, no pending exception: the stack order is the registers'
+        std::memcpy(&fcw, r.fx, 2);
+        fsw &= 0x477f;  // TOP 0 (the stack order is the registers'); ES and B as the flags and masks say
+        if (fsw & ~fcw & 0x3f) fsw |= 0x8080;
         std::memcpy(r.fx + 2, &fsw, 2);
         for (unsigned i = 0; i < 8; ++i) {
             const std::uint64_t v = rng() % 3 ? rng() : edge(rng);
@@ -1311,6 +1313,47 @@ std::vector<family> families() {
         }
         if (op == 0x70 || op == 0x71 || op == 0x72 || op == 0x73 || op == 0xc4 || op == 0xc5)
             e.b.push_back(static_cast<std::uint8_t>(op >= 0x71 && op <= 0x73 && rng() % 2 ? rng() % 70 : rng()));
+        test_case t{e.b, r, OSZAPC};
+        t.x87 = true;
+        return t;
+    }});
+
+    f.push_back({"SSE with MMX operands: CVTPI2PS/PD, CVT(T)PS2PI, CVT(T)PD2PI, MOVQ2DQ, MOVDQ2Q, MASKMOVQ", [](std::mt19937_64& rng) {
+        regs r = x87_regs(rng);
+        std::uint16_t fsw, fcw;
+        std::memcpy(&fsw, r.fx + 2, 2);
+        std::memcpy(&fcw, r.fx, 2);
+        fsw &= 0x477f;  // TOP 0; ES and B as the flags and masks say
+        if (fsw & ~fcw & 0x3f) fsw |= 0x8080;
+        std::memcpy(r.fx + 2, &fsw, 2);
+        for (unsigned i = 0; i < 8; ++i) {
+            const std::uint64_t v = rng() % 2 ? (rng() & 0x0000ffff0000ffffull) * (rng() % 2 ? 1 : 0x3fff) : rng();
+            std::memcpy(r.fx + 32 + 16 * i, &v, 8);
+        }
+        for (auto& x : r.xmm) fill_xmm(rng, x);
+        for (std::size_t at = 0; at < window_size; at += 16) fill_xmm(rng, r.mem + at);
+        r.mxcsr = random_mxcsr(rng);
+        const unsigned k = rng() % 9;
+        static constexpr std::uint8_t pfx[] = {0x00, 0x00, 0x00, 0x66, 0x66, 0x66, 0xf3, 0xf2, 0x00};
+        static constexpr std::uint8_t op[] = {0x2a, 0x2c, 0x2d, 0x2a, 0x2c, 0x2d, 0xd6, 0xd6, 0xf7};
+        encoder e;
+        if (pfx[k]) e.b.push_back(pfx[k]);
+        const unsigned reg = rng() % 8, rmr = rng() % 8;
+        const bool mem = k < 6 && rng() % 3 == 0;
+        if (k == 8) {  // MASKMOVQ: to DS:rDI, in the window
+            r.r[7] = window + rng() % 56;
+        }
+        if (mem) {
+            mem_operand m = pick_mem(rng, r, 7);
+            m.disp = static_cast<std::uint8_t>(k >= 4 ? (rng() % 4) * 16 : rng() % 56);  // CVT(T)PD2PI: aligned m128
+            if (m.base & 8) e.b.push_back(0x41);
+            e.b.insert(e.b.end(), {0x0f, op[k]});
+            e.modrm(1, reg, m.base);
+            e.b.push_back(m.disp);
+        } else {
+            e.b.insert(e.b.end(), {0x0f, op[k]});
+            e.modrm(3, reg, rmr);
+        }
         test_case t{e.b, r, OSZAPC};
         t.x87 = true;
         return t;
