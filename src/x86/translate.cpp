@@ -1125,7 +1125,7 @@ tcg::tb_key tb_key_of(const state& s) {
     const std::uint64_t cs_base = s.segs[R_CS].base;
     std::uint64_t pc = cs_base + s.rip;
     if (!(s.hflags & hflag::cs64)) pc &= 0xffff'ffff;
-    return {pc, cs_base, s.hflags & ~hflag::inhibit_irq, 0};
+    return {pc, cs_base, s.hflags, 0};  // the interrupt shadow too: its TB is one instruction
 }
 
 } // namespace qf::x86

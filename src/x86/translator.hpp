@@ -63,8 +63,19 @@ public:
         if (log_enabled(log_item::in_asm)) in_asm_ = std::make_unique<std::vector<std::uint8_t>>();
         tr_.tb_start();
         pc_ = tr_.key().pc;
+        // In the shadow of STI, MOV SS or POP SS: the next instruction runs
+        // alone and ends the shadow (once this TB is entered, it runs).
+        const bool shadow = tr_.key().flags & hflag::inhibit_irq;
+        if (shadow) {
+            const temp h = tmp();
+            const auto off = static_cast<std::int32_t>(offsetof(state, hflags));
+            c_.ld(h, c_.env(), memop::ul, off);
+            c_.binopi(opc::and_, h, h, ~std::uint64_t{hflag::inhibit_irq});
+            c_.st(h, c_.env(), memop::ul, off);
+        }
         for (;;) {
-            if (tr_.insns() >= tr_.max_insns() || (tr_.insns() && ((pc_ ^ tr_.key().pc) & page_mask))) {
+            if (tr_.insns() >= tr_.max_insns() || (shadow && tr_.insns()) ||
+                (tr_.insns() && ((pc_ ^ tr_.key().pc) & page_mask))) {
                 jump_to_eip(0, pc_ - cs_base_);
                 break;
             }

@@ -351,13 +351,6 @@ bool vcpu::check_events() {
     if (log_enabled(log_item::cpu) && s.exception_index < 0) log_state(log_item::cpu, s);
     if (s.exception_index < 0) {
         delivering_ = -1;
-        if (s.hflags & hflag::inhibit_irq) {
-            // STI, MOV SS, POP SS: no interrupt before the next instruction
-            // has run, so it runs alone.
-            s.hflags &= ~hflag::inhibit_irq;
-            eng_.set_next_cflags(1);
-            return !s.halted;
-        }
         if (interrupt_deliverable()) {
             const std::uint8_t vector = interrupt_ack();
             logf(log_item::int_, "external interrupt 0x%02x at %04x:%08" PRIx64 "\n", vector, s.segs[R_CS].selector, s.rip);
