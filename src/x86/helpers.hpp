@@ -50,6 +50,15 @@ enum class task_source : std::uint8_t { jmp, call, iret };
 void switch_task(state& s, std::uint16_t sel, std::uint64_t desc, std::uint64_t where, task_source src,
                  std::uint64_t next_eip, std::uintptr_t ra);
 
+// The stack of a more privileged level, for an interrupt or a call gate:
+// RSP from the 64-bit TSS with a null SS (RPL the level), or SS:ESP (SS:SP)
+// from a 32-bit (16-bit) TSS with the new SS checked (#TS, #SS).
+struct stack_ptr {
+    segment ss;
+    std::uint64_t sp;
+};
+stack_ptr inner_stack(state& s, unsigned level, std::uintptr_t ra);
+
 // Exception and interrupt delivery through the IDT (protected and long mode).
 // An external interrupt pushes no error code whatever its vector.
 void deliver_protected(state& s, int vector, bool software, std::uint32_t error, bool external = false);

@@ -23,6 +23,24 @@ constexpr std::uint64_t clear_on_delivery = eflags_bit::tf | eflags_bit::nt | ef
 
 } // namespace
 
+stack_ptr inner_stack(state& s, unsigned level, std::uintptr_t ra) {
+    if (s.hflags & hflag::lma)
+        return {{0, 0, static_cast<std::uint16_t>(level), 0}, read_sys(s, s.tr.base + 4 + level * 8, tcg::memop::uq, ra)};
+    const bool tss32 = (s.tr.attr & 0xf) == 0x9 || (s.tr.attr & 0xf) == 0xb;
+    const std::uint64_t sp = tss32 ? read_sys(s, s.tr.base + 4 + level * 8, tcg::memop::ul, ra)
+                                   : read_sys(s, s.tr.base + 2 + level * 4, tcg::memop::uw, ra);
+    const auto sel = static_cast<std::uint16_t>(tss32 ? read_sys(s, s.tr.base + 8 + level * 8, tcg::memop::uw, ra)
+                                                      : read_sys(s, s.tr.base + 4 + level * 4, tcg::memop::uw, ra));
+    if ((sel & ~3u) == 0 || (sel & 3) != level) raise_exception(s, EXCP_TS, sel & ~3u, ra);
+    std::uint64_t where;
+    const segment ss = unpack_descriptor(read_descriptor(s, sel, where, ra), sel);
+    if (!(ss.attr & seg_attr::s) || (ss.attr & seg_attr::code) || !(ss.attr & seg_attr::writable) ||
+        seg_attr::dpl(ss.attr) != level)
+        raise_exception(s, EXCP_TS, sel & ~3u, ra);
+    if (!(ss.attr & seg_attr::present)) raise_exception(s, EXCP_SS, sel & ~3u, ra);
+    return {ss, sp};
+}
+
 void deliver_protected(state& s, int vector, bool software, std::uint32_t error, bool external) {
     const bool lm = s.hflags & hflag::lma;
     const std::uint32_t gate_err = static_cast<std::uint32_t>(vector) * 8 + 2;
@@ -81,7 +99,7 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
         const unsigned ist = (lo >> 32) & 7;
         std::uint64_t sp = old_sp;
         if (ist) sp = read_sys(s, s.tr.base + 36 + (ist - 1) * 8, tcg::memop::uq, 0);
-        else if (new_cpl < old_cpl) sp = read_sys(s, s.tr.base + 4 + new_cpl * 8, tcg::memop::uq, 0);
+        else if (new_cpl < old_cpl) sp = inner_stack(s, new_cpl, no_restore).sp;
         sp &= ~std::uint64_t{15};
         auto push = [&](std::uint64_t v) {
             sp -= 8;
@@ -100,20 +118,11 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
         std::uint64_t sp = old_sp;
         bool ss32 = s.hflags & hflag::ss32;
         if (new_cpl < old_cpl) {  // the inner stack from the TSS
-            const bool tss32 = ((s.tr.attr & 0xf) == 0x9 || (s.tr.attr & 0xf) == 0xb);
-            const std::uint64_t esp = tss32 ? read_sys(s, s.tr.base + 4 + new_cpl * 8, tcg::memop::ul, 0)
-                                            : read_sys(s, s.tr.base + 2 + new_cpl * 4, tcg::memop::uw, 0);
-            const auto nss = static_cast<std::uint16_t>(tss32 ? read_sys(s, s.tr.base + 8 + new_cpl * 8, tcg::memop::uw, 0)
-                                                              : read_sys(s, s.tr.base + 4 + new_cpl * 4, tcg::memop::uw, 0));
-            const segment ssd = unpack_descriptor(descriptor(s, nss, nss & ~3u, 0), nss);
-            if ((nss & 3) != new_cpl || seg_attr::dpl(ssd.attr) != new_cpl || (ssd.attr & seg_attr::code) ||
-                !(ssd.attr & seg_attr::writable))
-                raise_exception(s, EXCP_TS, nss & ~3u, no_restore);
-            if (!(ssd.attr & seg_attr::present)) raise_exception(s, EXCP_SS, nss & ~3u, no_restore);
-            s.segs[R_SS] = ssd;
-            ss_base = ssd.base;
-            ss32 = ssd.attr & seg_attr::db;
-            sp = esp;
+            const stack_ptr in = inner_stack(s, new_cpl, no_restore);
+            s.segs[R_SS] = in.ss;
+            ss_base = in.ss.base;
+            ss32 = in.ss.attr & seg_attr::db;
+            sp = in.sp;
         }
         const unsigned size = gate32 ? 4 : 2;
         const std::uint64_t mask = ss32 ? 0xffff'ffff : 0xffff;

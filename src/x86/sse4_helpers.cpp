@@ -20,20 +20,16 @@ using namespace sse_fp;
 
 __m128i xmm0(tcg::env_base* env) { return _mm_load_si128(reinterpret_cast<const __m128i*>(&state_of(env).xmm[0])); }
 
-#define QF_S3(name, ...)                                                                                   \
-    __attribute__((target("ssse3"))) void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s,    \
-                                                   std::uint64_t) {                                          \
+// Integer operations of an extension the host compiles for with `tgt`.
+#define QF_INT_T(tgt, name, ...)                                                                           \
+    __attribute__((target(tgt))) void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s,        \
+                                               std::uint64_t) {                                             \
         const __m128i a = ld(env, d), b = ld(env, s);                                                       \
         (void)a, (void)b;                                                                                   \
         st(env, d, __VA_ARGS__);                                                                            \
     }
-#define QF_S41(name, ...)                                                                                  \
-    __attribute__((target("sse4.1"))) void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s,   \
-                                                    std::uint64_t) {                                         \
-        const __m128i a = ld(env, d), b = ld(env, s);                                                       \
-        (void)a, (void)b;                                                                                   \
-        st(env, d, __VA_ARGS__);                                                                            \
-    }
+#define QF_S3(name, ...) QF_INT_T("ssse3", name, __VA_ARGS__)
+#define QF_S41(name, ...) QF_INT_T("sse4.1", name, __VA_ARGS__)
 
 QF_S3(pshufb, _mm_shuffle_epi8(a, b))
 QF_S3(phaddw, _mm_hadd_epi16(a, b))

@@ -161,27 +161,9 @@ void through_gate(tcg::env_base* env, std::uint16_t sel, std::uint64_t d, std::u
     const std::uint32_t mop = size == 8 ? tcg::memop::uq : size == 4 ? tcg::memop::ul : tcg::memop::uw;
 
     if (call && inner) {
-        // The new stack: RSP from the 64-bit TSS with a null SS, or SS:ESP
-        // (SS:SP) for the new level from the 32-bit (16-bit) TSS.
-        const bool tss32 = (s.tr.attr & 0xf) == 0x9 || (s.tr.attr & 0xf) == 0xb;
-        std::uint64_t new_sp;
-        std::uint16_t new_ss;
-        segment ss{0, 0, static_cast<std::uint16_t>(new_cpl), 0};
-        if (lm) {
-            new_sp = read_sys(s, s.tr.base + 4 + 8 * new_cpl, tcg::memop::uq, ra);
-            new_ss = static_cast<std::uint16_t>(new_cpl);
-        } else {
-            new_sp = read_sys(s, s.tr.base + (tss32 ? 4 + 8 * new_cpl : 2 + 4 * new_cpl), tss32 ? tcg::memop::ul : tcg::memop::uw, ra);
-            new_ss = static_cast<std::uint16_t>(read_sys(s, s.tr.base + (tss32 ? 8 + 8 * new_cpl : 4 + 4 * new_cpl), tcg::memop::uw, ra));
-            if ((new_ss & ~3u) == 0 || (new_ss & 3) != new_cpl) raise_exception(s, EXCP_TS, new_ss & ~3u, ra);
-            std::uint64_t sw;
-            const std::uint64_t sd = read_descriptor(s, new_ss, sw, ra);
-            ss = unpack_descriptor(sd, new_ss);
-            if (!(ss.attr & seg_attr::s) || (ss.attr & seg_attr::code) || !(ss.attr & seg_attr::writable) ||
-                seg_attr::dpl(ss.attr) != new_cpl)
-                raise_exception(s, EXCP_TS, new_ss & ~3u, ra);
-            if (!(ss.attr & seg_attr::present)) raise_exception(s, EXCP_SS, new_ss & ~3u, ra);
-        }
+        const stack_ptr in = inner_stack(s, new_cpl, ra);
+        const segment ss = in.ss;
+        const std::uint64_t new_sp = in.sp;
         // The caller's parameters, read before anything changes.
         const stack_view old{s, ra};
         std::uint64_t param[32];

@@ -970,9 +970,9 @@ bool translator::three_byte_3a() {
 // Flags of the BMI instructions: ZF and SF from the result, CF as given,
 // OF clear (AF and PF are undefined: clear).
 void translator::bmi_flags(unsigned sl, temp res, temp cf) {
-    c_.binop(opc::or_, cc_src_t, zf_sf(res, sl), cf);
-    c_.movi(cc_op_t, CC_OP_EFLAGS);
-    cc_static_ = CC_OP_EFLAGS;
+    const temp f = tmp();
+    c_.binop(opc::or_, f, zf_sf(res, sl), cf);
+    set_flags(f);
 }
 
 // The VEX-encoded BMI1 and BMI2 instructions on general registers.

@@ -345,6 +345,12 @@ private:
         c_.binop(opc::or_, f, f, sgn);
         return f;
     }
+    // The arithmetic flags are now f, concretely (CC_OP_EFLAGS).
+    void set_flags(temp f) {
+        c_.mov(cc_src_t, f);
+        c_.movi(cc_op_t, CC_OP_EFLAGS);
+        cc_static_ = CC_OP_EFLAGS;
+    }
     // LZCNT and TZCNT: CF when the source is 0, ZF when the count is.
     void count_flags(temp src, temp count) {
         const temp cf = tmp(), zf = tmp(), f = tmp();
@@ -352,9 +358,7 @@ private:
         c_.setcond(cond::eq, zf, count, cst(0));
         c_.binopi(opc::shl, zf, zf, 6);
         c_.binop(opc::or_, f, cf, zf);
-        c_.mov(cc_src_t, f);
-        c_.movi(cc_op_t, CC_OP_EFLAGS);
-        cc_static_ = CC_OP_EFLAGS;
+        set_flags(f);
     }
     temp eflags() {
         const temp f = tmp();
@@ -653,9 +657,7 @@ private:
         c_.binop(opc::or_, nf, nf, cf);
         c_.binopi(opc::shl, t, of, 11);
         c_.binop(opc::or_, nf, nf, t);
-        c_.mov(cc_src_t, nf);
-        c_.movi(cc_op_t, CC_OP_EFLAGS);
-        cc_static_ = CC_OP_EFLAGS;
+        set_flags(nf);
     }
 
     // ---- string instructions ----------------------------------------------------------
