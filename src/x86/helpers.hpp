@@ -80,6 +80,7 @@ extern const tcg::helper_info popf;
 extern const tcg::helper_info bcd;
 extern const tcg::helper_info pdep, pext;  // (src, mask): BMI2
 extern const tcg::helper_info load_seg;
+extern const tcg::helper_info seg_fault;  // (end, seg | write << 3 | bytes << 8, retaddr): a guard's slow path
 extern const tcg::helper_info ljmp;
 extern const tcg::helper_info lxdt;
 extern const tcg::helper_info sxdt;

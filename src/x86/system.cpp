@@ -84,6 +84,43 @@ void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selec
     compute_hflags(s);
 }
 
+// The full check of an access the guard's compare did not pass (SDM vol. 3,
+// 5.3 and 5.4): null, rights, limit, expand-down. Through SS the fault is
+// #SS(0), through the others #GP(0); a passing access returns.
+void h_seg_fault(tcg::env_base* env, std::uint64_t end, std::uint64_t info, std::uintptr_t ra) {
+    state& s = state_of(env);
+    const unsigned seg = info & 7, bytes = static_cast<unsigned>(info >> 8);
+    const bool write = info & 8;
+    const segment& g = s.segs[seg];
+    const int vector = seg == R_SS ? EXCP_SS : EXCP_GP;
+    const std::uint64_t off = end - bytes, last = end - 1;
+    static constexpr const char* names[6] = {"ES", "CS", "SS", "DS", "FS", "GS"};
+    const auto fail = [&](const char* why) {
+        logf(log_item::guest_errors, "segment check: %s of %u bytes at %s:%#" PRIx64 ": %s\n",
+             write ? "write" : "read", bytes, names[seg], off, why);
+        raise_exception(s, vector, 0, ra);
+    };
+    if (!(s.hflags & hflag::pe) || (s.hflags & hflag::vm)) {
+        if (last > g.limit) fail("beyond the limit");
+        return;
+    }
+    // The rest are #GP(0) even through SS (a null SS exists only in 64-bit mode).
+    const auto rights = [&](const char* why) {
+        logf(log_item::guest_errors, "segment check: %s through %s: %s\n", write ? "write" : "read", names[seg], why);
+        raise_exception(s, EXCP_GP, 0, ra);
+    };
+    if (!(g.attr & seg_attr::present)) rights("a null selector");
+    const bool code = g.attr & seg_attr::code, rw = g.attr & seg_attr::writable;
+    if (write && (code || !rw)) rights("not writable");
+    if (!write && code && !rw) rights("an execute-only code segment");
+    if (!code && (g.attr & 4)) {  // expand-down: offsets above the limit, up to 64 KiB or 4 GiB
+        const std::uint64_t upper = (g.attr & seg_attr::db) ? 0xffff'ffffu : 0xffffu;
+        if (off <= g.limit || last > upper) fail("outside the expand-down segment");
+        return;
+    }
+    if (last > g.limit) fail("beyond the limit");
+}
+
 // JMP far in protected mode to a code segment (gates and TSSes are not yet).
 // The stack as the current privilege level sees it.
 struct stack_view {
@@ -574,6 +611,7 @@ void h_swapgs(tcg::env_base* env) {
 namespace helper {
 using tcg::make_helper;
 const tcg::helper_info load_seg = make_helper<&h_load_seg>("load_seg", 0);
+const tcg::helper_info seg_fault = make_helper<&h_seg_fault>("seg_fault", tcg::helper_flag::no_write_globals);
 const tcg::helper_info sysenter = make_helper<&h_sysenter>("sysenter", 0);
 const tcg::helper_info sysexit = make_helper<&h_sysexit>("sysexit", 0);
 const tcg::helper_info ljmp = make_helper<&h_ljmp>("ljmp", 0);

@@ -22,6 +22,7 @@ bool translator::one_insn() {
                 },
                 &fc);
     tr_.insn_start(pc_ - cs_base_);
+    origins_.clear();
     if (cfg_.insn_hook) {
         const temp args[] = {c_.env(), cst(pc_ - cs_base_)};
         c_.call(*cfg_.insn_hook, temp{}, args);
@@ -204,8 +205,8 @@ bool translator::one_byte() {
         const rm_ref src = rm();
         const temp v = ld(src, 1);
         load_segment(d_.reg_low3(), v);
-        if (d_.reg_low3() == R_SS) {  // interrupts are inhibited after MOV SS: end the TB
-            inhibit_irq();
+        if (d_.reg_low3() == R_SS) inhibit_irq();  // interrupts wait for the next instruction: end the TB
+        if (d_.reg_low3() == R_SS || seg_load_ends_tb()) {
             end_tb_next();
             return false;
         }
@@ -522,6 +523,7 @@ bool translator::one_byte() {
             const rm_ref src = rm();
             const temp off = ld_mem(src.addr, os), sa = tmp();
             c_.addi(sa, src.addr, 1ull << os);
+            derive_addr(sa, src.addr);
             const temp sel = ld_mem(sa, 1);
             if (r == 3) {
                 far_call(sel, off);
@@ -554,6 +556,7 @@ bool translator::two_byte() {
             const unsigned r = d_.reg_low3();
             if (r <= 3) {  // SGDT SIDT LGDT LIDT
                 const temp a = ea();
+                seg_check(a, cs64_ ? 10 : 6, r < 2);
                 sync_rip(eip());
                 if (r >= 2) {
                     const temp args[] = {c_.env(), cst(r & 1), a, cst(os)};
@@ -732,6 +735,7 @@ bool translator::two_byte() {
                 const temp a = tmp();
                 c_.add(a, dst.addr, step);
                 if (!cs64_) c_.unop(opc::ext32u, a, a);
+                derive_addr(a, dst.addr);
                 dst.addr = a;
             }
             const temp m = tmp();

@@ -248,6 +248,7 @@ temp translator::check_aligned(temp a, unsigned n) {
     const label ok = c_.new_label();
     const temp keep = c_.new_local(type::i64), lowl = c_.new_local(type::i64);
     c_.mov(keep, a);
+    derive_addr(keep, a);
     c_.mov(lowl, low);
     c_.brcond(cond::eq, lowl, cst(0), ok);
     exception(EXCP_GP);
@@ -268,6 +269,7 @@ void translator::env_load_mem(std::int32_t off, temp a, unsigned bytes) {
     if (bytes == 16) {
         const temp a8 = tmp();
         c_.addi(a8, a, 8);
+        derive_addr(a8, a);
         c_.st(ld_mem(a8, 3), c_.env(), memop::uq, off + 8);
     }
 }
@@ -284,6 +286,7 @@ void translator::env_store_mem(temp a, std::int32_t off, unsigned bytes) {
     if (bytes == 16) {
         const temp a8 = tmp(), v8 = tmp();
         c_.addi(a8, a, 8);
+        derive_addr(a8, a);
         c_.ld(v8, c_.env(), memop::uq, off + 8);
         st_mem(a8, 3, v8);
     }
@@ -518,7 +521,9 @@ bool translator::sse_mmx() {
         if (mem) break;
         mmx_enter();
         const temp base = c_.new_local(type::i64);
-        c_.mov(base, linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS}));
+        const temp di = linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS});
+        c_.mov(base, di);
+        derive_addr(base, di);
         for (unsigned i = 0; i < 8; ++i) {
             const label skip = c_.new_label();
             const temp m = tmp();
@@ -528,6 +533,7 @@ bool translator::sse_mmx() {
             const temp v = tmp(), a = tmp();
             c_.ld(v, c_.env(), memop::ub, mm_off(d_.reg_low3()) + static_cast<std::int32_t>(i));
             c_.addi(a, base, i);
+            derive_addr(a, base);
             st_mem(a, 0, v);
             c_.set_label(skip);
         }
@@ -891,7 +897,9 @@ bool translator::sse() {
         if (pfx != 0x66 || mem) break;
         if (!require(feat::sse2)) return false;
         const temp base = c_.new_local(type::i64);
-        c_.mov(base, linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS}));
+        const temp di = linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS});
+        c_.mov(base, di);
+        derive_addr(base, di);
         for (unsigned i = 0; i < 16; ++i) {
             const label skip = c_.new_label();
             const temp m = tmp();
@@ -901,6 +909,7 @@ bool translator::sse() {
             const temp v = tmp(), a = tmp();
             c_.ld(v, c_.env(), memop::ub, xo(r) + static_cast<std::int32_t>(i));
             c_.addi(a, base, i);
+            derive_addr(a, base);
             st_mem(a, 0, v);
             c_.set_label(skip);
         }
@@ -934,7 +943,9 @@ bool translator::sse_group15() {
             exception(EXCP_NM);
             return false;
         }
-        const temp args[] = {c_.env(), ea(), cst(d_.rex_w())};
+        const temp a = ea();
+        seg_check(a, 512, k == 0);
+        const temp args[] = {c_.env(), a, cst(d_.rex_w())};
         sync_rip(eip());
         c_.call(k == 0 ? hs::fxsave : hs::fxrstor, temp{}, args);
         return true;

@@ -13,6 +13,32 @@ namespace {
 namespace hx = helper::x87;
 constexpr auto fcw_off = static_cast<std::int32_t>(offsetof(state, fcw));
 constexpr auto fsw_off = static_cast<std::int32_t>(offsetof(state, fsw));
+// The memory operand of D8-DF /reg: its size and whether it is written.
+struct x87_operand {
+    unsigned bytes;
+    bool write;
+};
+x87_operand x87_memory_operand(unsigned op, unsigned reg, bool o16) {
+    switch (op) {
+    case 0xd8: return {4, false};
+    case 0xd9:
+        if (reg == 4 || reg == 6) return {o16 ? 14u : 28u, reg == 6};  // FLDENV FNSTENV
+        if (reg >= 5) return {2, reg == 7};                           // FLDCW FNSTCW
+        return {4, reg >= 2};
+    case 0xda: return {4, false};
+    case 0xdb: return reg >= 4 ? x87_operand{10, reg == 7} : x87_operand{4, reg != 0};
+    case 0xdc: return {8, false};
+    case 0xdd:
+        if (reg == 4 || reg == 6) return {o16 ? 94u : 108u, reg == 6};  // FRSTOR FNSAVE
+        if (reg == 7) return {2, true};                                 // FNSTSW
+        return {8, reg != 0};
+    case 0xde: return {2, false};
+    default:  // DF
+        if (reg == 4 || reg == 6) return {10, reg == 6};  // FBLD FBSTP
+        if (reg == 5 || reg == 7) return {8, reg == 7};   // FILD FISTP m64
+        return {2, reg != 0};
+    }
+}
 } // namespace
 
 bool translator::x87() {
@@ -25,6 +51,8 @@ bool translator::x87() {
     if (!require(feat::fpu)) return false;
     if (d_.mod() != 3) {
         const temp a = ea();
+        const x87_operand m = x87_memory_operand(op, reg, d_.osize == 1);
+        seg_check(a, m.bytes, m.write);
         if ((op == 0xd9 && reg >= 4) || (op == 0xdd && (reg == 4 || reg == 6 || reg == 7))) {
             if (op == 0xd9 && reg == 7) {  // FNSTCW
                 const temp v = tmp();

@@ -170,6 +170,48 @@ private:
         }
         c_.add(a, off, seg_base_t(static_cast<unsigned>(seg)));
         c_.unop(opc::ext32u, a, a);
+        origins_.push_back({a.idx, seg});
+        return a;
+    }
+
+    // Segment checks outside 64-bit mode. Each linear address remembers its
+    // segment, so the access that uses it checks its own extent and
+    // direction: a compare against seg_bound, and the full check (limit,
+    // expand-down, null, rights) out of line in seg_fault. An address
+    // derived from one (the next part of a far pointer, a BT bit offset)
+    // takes its origin along; one whose extent was checked whole is covered.
+    struct addr_origin {
+        std::uint32_t addr;
+        int seg;  // -1: covered
+    };
+    std::vector<addr_origin> origins_;
+    static constexpr int covered = -1;
+    const addr_origin* origin_of(temp a) const {
+        for (const addr_origin& o : origins_)
+            if (o.addr == a.idx) return &o;
+        return nullptr;
+    }
+    void derive_addr(temp to, temp from, bool whole_checked = false) {
+        if (const addr_origin* o = origin_of(from)) origins_.push_back({to.idx, whole_checked ? covered : o->seg});
+    }
+    void seg_check(temp addr, unsigned bytes, bool write) {
+        if (!(tr_.key().flags & hflag::seg_checks)) return;
+        const addr_origin* o = origin_of(addr);
+        if (!o) throw error("x86 translator: a guest memory access whose segment is unknown");
+        if (o->seg == covered || !(tr_.key().flags & hflag::seg_check(static_cast<unsigned>(o->seg)))) return;
+        const auto seg = static_cast<unsigned>(o->seg);
+        const temp end = tmp(), bound = tmp();
+        c_.sub(end, addr, seg_base_t(seg));
+        c_.unop(opc::ext32u, end, end);
+        c_.addi(end, end, bytes);
+        c_.ld(bound, c_.env(), memop::uq, static_cast<std::int32_t>(offsetof(state, seg_bound) + (seg * 2 + write) * 8));
+        c_.guard(end, bound, helper::seg_fault, seg | (write ? 8u : 0u) | bytes << 8);
+    }
+    // A multi-part access checked whole: its parts need no check of their own.
+    temp checked_part(temp base, std::uint64_t delta) {
+        const temp a = tmp();
+        c_.addi(a, base, delta);
+        origins_.push_back({a.idx, covered});
         return a;
     }
     temp mask_addr(temp off) {
@@ -213,6 +255,7 @@ private:
     }
 
     temp ld_mem(temp addr, unsigned sl, bool sign = false) {
+        seg_check(addr, 1u << sl, false);
         const temp v = tmp();
         const std::uint32_t mop = sl | (sign ? memop::sign : 0);
         c_.qemu_ld(v, addr, mop, mmu_);
@@ -220,6 +263,7 @@ private:
         return v;
     }
     void st_mem(temp addr, unsigned sl, temp v) {
+        seg_check(addr, 1u << sl, true);
         c_.qemu_st(v, addr, sl, mmu_);
         if (cfg_.mem_hook) mem_hook(addr, v, sl, true);
     }
@@ -844,6 +888,7 @@ private:
     bool cmpxchg_double(temp a, unsigned sl) {
         const temp a2 = tmp();
         c_.addi(a2, a, 1ull << sl);
+        derive_addr(a2, a);
         const temp lo = ld_mem(a, sl), hi = ld_mem(a2, sl);
         const temp eax = ld_reg(sl, R_EAX), edx = ld_reg(sl, R_EDX), e1 = tmp(), e2 = tmp(), eq = tmp();
         c_.setcond(cond::eq, e1, lo, eax);
@@ -891,6 +936,10 @@ private:
         const temp args[] = {c_.env(), cst(seg), sel};
         c_.call(helper::load_seg, temp{}, args);
     }
+    // A protected-mode load can change which segments need checks (part of
+    // the TB key), so the TB ends after it; real-mode loads keep the limit
+    // and 64-bit mode checks nothing.
+    bool seg_load_ends_tb() const { return mode_ != cpu_mode::real16 && !cs64_; }
     // CALL far: real mode pushes inline; protected and long mode in a helper
     // that checks the target before anything changes.
     void far_call(temp sel, temp off) {
@@ -984,7 +1033,7 @@ private:
         load_segment(seg, v);
         pop_done(d_.osize);
         if (seg == R_SS) inhibit_irq();
-        if (seg == R_SS || seg == R_CS) {
+        if (seg == R_SS || seg == R_CS || seg_load_ends_tb()) {
             end_tb_next();
             return false;
         }
@@ -999,10 +1048,11 @@ private:
         const temp a = ea(), a2 = tmp();
         const temp off = ld_mem(a, d_.osize);
         c_.addi(a2, a, 1ull << d_.osize);
+        derive_addr(a2, a);
         const temp sel = ld_mem(a2, 1);
         load_segment(seg, sel);
         st_reg(d_.osize, d_.reg(), off);
-        if (seg == R_SS) {
+        if (seg == R_SS || seg_load_ends_tb()) {
             end_tb_next();
             return false;
         }

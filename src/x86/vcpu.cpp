@@ -78,6 +78,25 @@ void compute_hflags(state& s) {
     if (s.cr[0] & (1u << 2)) h |= hflag::em;
     if (s.cr[0] & (1u << 3)) h |= hflag::ts;
     if (s.cr[0] & (1u << 1)) h |= hflag::mp;
+    for (unsigned i = 0; i < 6; ++i) {
+        const segment& g = s.segs[i];
+        const std::uint64_t end = std::uint64_t{g.limit} + 1;
+        std::uint64_t rd = end, wr = end;  // real and virtual-8086 mode: the limit alone
+        if (pe && !vm) {
+            const bool code = g.attr & seg_attr::code, rw = g.attr & seg_attr::writable;
+            const bool expand_down = !code && (g.attr & 4);
+            if (!(g.attr & seg_attr::present) || expand_down) {
+                rd = wr = 0;
+            } else {
+                if (code && !rw) rd = 0;
+                if (code || !rw) wr = 0;
+            }
+        }
+        s.seg_bound[i][0] = rd;
+        s.seg_bound[i][1] = wr;
+        constexpr std::uint64_t flat = 1ull << 32;
+        if (!(h & hflag::cs64) && (rd != flat || wr != flat)) h |= hflag::seg_check(i);
+    }
     s.hflags = h;
 }
 

@@ -90,6 +90,10 @@ inline constexpr std::uint32_t osfxsr = 1u << 10;     // CR4.OSFXSR: SSE instruc
 inline constexpr std::uint32_t em = 1u << 11;         // CR0.EM: x87 and SSE raise #UD (x87: #NM)
 inline constexpr std::uint32_t ts = 1u << 12;         // CR0.TS: x87 and SSE raise #NM
 inline constexpr std::uint32_t mp = 1u << 13;         // CR0.MP: WAIT/FWAIT raises #NM with TS
+// Accesses through segment `seg` need a check: its limit is below 4 GiB, it
+// is expand-down, null, or not readable and writable (never in 64-bit mode).
+constexpr std::uint32_t seg_check(unsigned seg) { return 1u << (14 + seg); }
+inline constexpr std::uint32_t seg_checks = 0x3fu << 14;
 } // namespace hflag
 
 struct state {
@@ -102,6 +106,10 @@ struct state {
     std::uint32_t hflags;
     std::int64_t df;       // +1 or -1: string instruction step
     segment segs[6];
+    // Derived from segs by compute_hflags: an access of n bytes at offset
+    // off passes without further checks when off + n <= seg_bound[seg][write];
+    // 0 sends every access to the full check (expand-down, null, no rights).
+    std::uint64_t seg_bound[6][2];
     segment ldt, tr;
     dtable gdt, idt;
     std::uint64_t cr[5];

@@ -19,6 +19,9 @@ struct image {
     const char* expected_out;
     int expected_status;
     std::vector<std::string> extra_args;
+    // Lines QEMU does not print: the faults of checks its TCG leaves out
+    // (hardware and KVM make them). Compared with QEMU without these lines.
+    std::vector<std::string> not_in_qemu = {};
 };
 
 const image suite[] = {
@@ -103,7 +106,27 @@ const image suite[] = {
      "cpuid 80000009 : 00000000 00000000 00000000 00000000 \r\n"
      "cpuid 8000000b : 00000000 00000000 00000000 00000000 \r\n",
      (0x12 << 1) | 1, {}},
+    {"test-seglimits",
+     "real mode #GP\r\nreal mode #GP\r\nreal mode #GP\r\nreal mode #SS\r\nreal-mode limits ok\r\n"
+     "ex 0000000d 00000000 \r\nex 0000000d 00000000 \r\nex 0000000d 00000000 \r\nex 0000000d 00000000 \r\n"
+     "ex 0000000d 00000000 \r\nex 0000000d 00000000 \r\nex 0000000d 00000000 \r\nex 0000000d 00000000 \r\n"
+     "ex 0000000d 00000000 \r\nex 0000000c 00000000 \r\nex 0000000c 00000000 \r\n"
+     "protected-mode limits ok\r\nunreal mode: the 4 GiB limit stays\r\n",
+     (0x5e << 1) | 1, {}, {"real mode #", "ex "}},
 };
+
+// out without the lines that start with one of prefixes.
+std::string without_lines(const std::string& out, const std::vector<std::string>& prefixes) {
+    std::string kept;
+    for (std::size_t at = 0; at < out.size();) {
+        const std::size_t end = std::min(out.find('\n', at), out.size() - 1) + 1;
+        const std::string line = out.substr(at, end - at);
+        if (std::none_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return line.starts_with(p); }))
+            kept += line;
+        at = end;
+    }
+    return kept;
+}
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
     args.insert(args.end(), more.begin(), more.end());
@@ -150,7 +173,7 @@ TEST_CASE("the firmware suite behaves as under QEMU") {
                                img.extra_args));
         auto ours = qft::run(with({QF_SYSTEM_BINARY, "-nographic", "-bios", path_of(img)}, img.extra_args));
         INFO(img.name << "\nQEMU stderr: " << q.err);
-        CHECK(ours.out == q.out);
+        CHECK(without_lines(ours.out, img.not_in_qemu) == q.out);
         CHECK(ours.status == q.status);
     }
 }

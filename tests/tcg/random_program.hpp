@@ -33,12 +33,19 @@ inline void bump(env_base* env, std::uint64_t v) {
     s->calls++;
 }
 inline std::uint64_t read_g1(env_base* env) { return reinterpret_cast<rig_state*>(env)->g[1] * 3; }
+// A guard's slow path: it sees g2 as the program left it (globals are
+// stored before the check) and leaves a trace of its info.
+inline void guard_note(env_base* env, std::uint64_t a, std::uint64_t info, std::uintptr_t) {
+    auto* s = reinterpret_cast<rig_state*>(env);
+    s->calls = s->calls * 3 + info + s->g[2] + (a & 0xffff) * 7;
+}
 
 inline constexpr helper_info h_pure_mix = make_helper<&pure_mix>("pure_mix", helper_flag::pure);
 inline constexpr helper_info h_sum6 = make_helper<&sum6>("sum6", helper_flag::pure);
 inline constexpr helper_info h_hash32 = make_helper<&hash32>("hash32", helper_flag::pure);
 inline constexpr helper_info h_bump = make_helper<&bump>("bump", 0);
 inline constexpr helper_info h_read_g1 = make_helper<&read_g1>("read_g1", helper_flag::no_write_globals);
+inline constexpr helper_info h_guard_note = make_helper<&guard_note>("guard_note", helper_flag::no_write_globals);
 
 struct program_options {
     unsigned nb_ops = 40;
@@ -272,7 +279,7 @@ private:
     }
 
     void call() {
-        switch (pick(5)) {
+        switch (pick(6)) {
         case 0: {
             const temp a = input(type::i64), b = input(type::i64);
             const temp args[] = {a, b};
@@ -295,9 +302,14 @@ private:
             c_.call(h_bump, temp{}, args);
             break;
         }
-        default: {
+        case 4: {
             const temp args[] = {c_.env()};
             c_.call(h_read_g1, output(type::i64), args);
+            break;
+        }
+        default: {
+            const type t = pick_type();
+            c_.guard(input(t), input(t), h_guard_note, pick(1000));
         }
         }
     }

@@ -129,6 +129,12 @@ interp_exit interpret(const interp_program& p, env_base* env) {
             std::memcpy(base + static_cast<std::int32_t>(o->carg(1)), &v, memop::size(static_cast<std::uint32_t>(o->carg(0))));
             break;
         }
+        case opc::guard:
+            if (s.get(o->args[0]) > s.get(o->args[1])) {
+                const std::uint64_t a[4] = {reinterpret_cast<std::uintptr_t>(env), s.get(o->args[0]), o->carg(1), 0};
+                o->helper().thunk(a);
+            }
+            break;
         case opc::qemu_ld:
             s.set(o->args[0], guest_load(env, s.get(o->args[1]), static_cast<std::uint32_t>(o->carg(0)), 0));
             break;

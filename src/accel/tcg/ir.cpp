@@ -195,6 +195,10 @@ std::string format_op(const context& ctx, const op& o) {
         break;
     }
     case opc::call: break;
+    case opc::guard:
+        sep(); s += o.helper().name;
+        sep(); s += std::to_string(o.carg(1));
+        break;
     default:
         for (unsigned i = 0; i < o.nb_c; ++i) {
             sep();

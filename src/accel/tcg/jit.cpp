@@ -146,6 +146,8 @@ private:
     };
     struct slow_path {
         bool load;
+        bool guard = false;  // a guard op's helper call rather than a softmmu access
+        const helper_info* helper = nullptr;
         type ty;
         int addr, val, out;
         bool val_imm;
@@ -546,6 +548,7 @@ private:
         }
         case opc::qemu_ld:
         case opc::qemu_st: emit_guest_mem(o); break;
+        case opc::guard: emit_guard(o); break;
         case opc::add:
         case opc::sub:
         case opc::and_:
@@ -1002,11 +1005,32 @@ private:
         if (load) set_output(o, 0, d);
     }
 
+    void emit_guard(const op& o) {
+        const int ra = reg(o.args[0]);
+        if (!(is_const(o.args[1]) && fits_imm(o.ty, value(o.args[1])))) reg(o.args[1]);
+        sync_globals();  // the helper may raise
+        compare(o.ty, ra, o.args[1]);
+        slow_path& sp = slow_.emplace_back();
+        sp.guard = true;
+        sp.load = false;
+        sp.addr = ra;
+        sp.helper = &o.helper();
+        sp.imm = o.carg(1);
+        g_.ja(sp.entry, Xbyak::CodeGenerator::T_NEAR);
+        g_.L(sp.resume);
+    }
+
     void emit_slow_paths() {
         for (slow_path& sp : slow_) {
             g_.L(sp.entry);
             for (int r : caller_saved_alloc) g_.push(r64(r));
-            if (sp.load) {
+            if (sp.guard) {
+                g_.mov(g_.rsi, r64(sp.addr));
+                g_.mov(g_.rdi, r64(env_reg));
+                g_.mov(g_.rdx, sp.imm);
+                g_.lea(g_.rcx, g_.ptr[g_.rip + sp.resume]);
+                j_.call(sp.helper->fn());
+            } else if (sp.load) {
                 g_.mov(g_.rsi, r64(sp.addr));
                 g_.mov(g_.rdi, r64(env_reg));
                 g_.mov(g_.edx, sp.oi);

@@ -67,7 +67,7 @@ unsigned liveness_pass(context& ctx) {
             const auto f = o.helper().flags;
             if (!(f & helper_flag::no_read_globals) || !(f & helper_flag::no_write_globals)) set_globals(1);
         }
-        if (d.flags & op_flag::guest_mem) set_globals(1);
+        if (d.flags & op_flag::may_raise) set_globals(1);
         for (unsigned i = o.nb_o; i < unsigned(o.nb_o) + o.nb_i; ++i) {
             const auto t = o.args[i];
             const temp_kind kind = temps[t].kind;

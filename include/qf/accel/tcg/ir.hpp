@@ -186,6 +186,12 @@ public:
     void qemu_st(temp v, temp addr, std::uint32_t mop, unsigned mmu_idx) {
         emit(opc::qemu_st, ty(v), {v.idx, addr.idx, memop::with_mmu(mop, mmu_idx)});
     }
+    // A cheap check with a slow path: when a >u b, h(env, a, info, retaddr)
+    // runs; it may raise a guest exception, or return without changing any
+    // global. h takes exactly those four.
+    void guard(temp a, temp b, const helper_info& h, std::uint64_t info) {
+        emit(opc::guard, ty(a), {a.idx, b.idx, reinterpret_cast<std::uintptr_t>(&h), info});
+    }
     // ret may be an invalid temp for helpers returning void.
     void call(const helper_info& h, temp ret, std::span<const temp> args);
     void insn_start(std::uint64_t pc, std::uint64_t extra = 0) { emit(opc::insn_start, type::i64, {pc, extra}); }

@@ -21,6 +21,9 @@ inline constexpr std::uint16_t bb_exit = 1u << 3;      // leaves the TB
 inline constexpr std::uint16_t call = 1u << 4;         // argument counts live in the op
 inline constexpr std::uint16_t commutative = 1u << 5;
 inline constexpr std::uint16_t guest_mem = 1u << 6;    // goes through the softmmu
+// May leave the TB through a guest exception, which reads the globals from
+// env: they must be stored there first.
+inline constexpr std::uint16_t may_raise = 1u << 9;
 // Values computed by op_eval.hpp's eval_unary / eval_binary (one output,
 // one or two inputs, no constants): the interpreter and the optimizer's
 // folding handle these ops as a class.
@@ -49,8 +52,11 @@ inline constexpr std::uint16_t binary = 1u << 8;
     X(ld,         1, 1, 2, 0)                                                   \
     X(st,         0, 2, 2, op_flag::side_effects)                               \
     /* guest memory through the softmmu: carg memop | mmu_idx << 8 */         \
-    X(qemu_ld,    1, 1, 1, op_flag::side_effects | op_flag::guest_mem)          \
-    X(qemu_st,    0, 2, 1, op_flag::side_effects | op_flag::guest_mem)          \
+    X(qemu_ld,    1, 1, 1, op_flag::side_effects | op_flag::guest_mem | op_flag::may_raise) \
+    X(qemu_st,    0, 2, 1, op_flag::side_effects | op_flag::guest_mem | op_flag::may_raise) \
+    /* if a >u b: helper(env, a, info, retaddr), which may raise (cargs helper, info); */ \
+    /* out of line in the JIT, so a passing check costs a compare and a branch */  \
+    X(guard,      0, 2, 2, op_flag::side_effects | op_flag::may_raise)          \
     /* arithmetic */                                                          \
     X(add,        1, 2, 0, op_flag::commutative | op_flag::binary)              \
     X(sub,        1, 2, 0, op_flag::binary)                                     \
