@@ -1,6 +1,6 @@
-// Hardware task switching (SDM vol. 3, 8.3): JMP, CALL, INT or an exception
-// through a task gate or to a TSS, and IRET with NT set, between 32-bit
-// TSSes (16-bit TSSes and long mode, which has none, are refused).
+// Hardware task switching (SDM vol. 3, 8.3 and 8.6): JMP, CALL, INT or an
+// exception through a task gate or to a TSS, and IRET with NT set, between
+// 32-bit and 16-bit (80286) TSSes in any mix. Long mode has none (#GP).
 #include "helpers.hpp"
 
 namespace qf::x86 {
@@ -47,37 +47,56 @@ void load_task_segment(state& s, unsigned seg, std::uint16_t sel) {
 
 } // namespace
 
+namespace {
+// Where a TSS format keeps each field: the 16-bit one has no CR3, no FS
+// or GS, and 16-bit registers.
+struct tss_layout {
+    unsigned ip, flags, regs, segs, ldt, reg_size, min_limit;
+    std::uint32_t mop;
+};
+constexpr tss_layout tss32{0x20, 0x24, 0x28, 0x48, 0x60, 4, 0x67, ul};
+constexpr tss_layout tss16{0x0e, 0x10, 0x12, 0x22, 0x2a, 2, 0x2b, uw};
+constexpr bool is_tss32(unsigned type) { return type & 8; }
+} // namespace
+
 void switch_task(state& s, std::uint16_t sel, std::uint64_t desc, std::uint64_t where, task_source src,
                  std::uint64_t next_eip, std::uintptr_t ra) {
     if (s.hflags & hflag::lma) raise_exception(s, EXCP_GP, sel & ~3u, ra);  // no task switches in long mode
     const segment tss = unpack_descriptor(desc, sel);
     const unsigned type = tss.attr & 0xf;
-    if (type == 1 || type == 3) vcpu_of(&s.base).unimplemented("task switches to a 16-bit TSS", ra);
-    if (type != 9 && type != 0xb) raise_exception(s, EXCP_GP, sel & ~3u, ra);
+    if (type != 1 && type != 3 && type != 9 && type != 0xb) raise_exception(s, EXCP_GP, sel & ~3u, ra);
+    const tss_layout& nl = is_tss32(type) ? tss32 : tss16;
     if (!(tss.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
-    if (tss.limit < 0x67) raise_exception(s, EXCP_TS, sel & ~3u, ra);
-    const bool busy = type == 0xb;
+    if (tss.limit < nl.min_limit) raise_exception(s, EXCP_TS, sel & ~3u, ra);
+    const bool busy = type & 2;
     if (src == task_source::iret ? !busy : busy) raise_exception(s, src == task_source::iret ? EXCP_TS : EXCP_GP, sel & ~3u, ra);
     const std::uint64_t nb = tss.base;
 
     // Read the new task's state first: a fault here leaves the old task whole.
     const auto rd = [&](unsigned off, std::uint32_t mop) { return read_sys(s, nb + off, mop, ra); };
-    const std::uint64_t cr3 = rd(0x1c, ul), eip = rd(0x20, ul), eflags = rd(0x24, ul);
+    const std::uint64_t cr3 = is_tss32(type) ? rd(0x1c, ul) : s.cr[3];
+    const std::uint64_t eip = rd(nl.ip, nl.mop), eflags = rd(nl.flags, nl.mop);
     std::uint64_t gpr[8];
-    for (unsigned i = 0; i < 8; ++i) gpr[i] = rd(0x28 + 4 * i, ul);
-    std::uint16_t seg_sel[6];
-    for (unsigned i = 0; i < 6; ++i) seg_sel[i] = static_cast<std::uint16_t>(rd(0x48 + 4 * i, uw));
-    const auto ldt_sel = static_cast<std::uint16_t>(rd(0x60, uw));
+    // A 16-bit TSS holds the low halves; the upper halves stay (as in QEMU).
+    for (unsigned i = 0; i < 8; ++i)
+        gpr[i] = is_tss32(type) ? rd(nl.regs + 4 * i, ul)
+                                : (s.regs[i] & 0xffff'0000u) | rd(nl.regs + 2 * i, uw);
+    std::uint16_t seg_sel[6] = {};
+    for (unsigned i = 0; i < (is_tss32(type) ? 6u : 4u); ++i)
+        seg_sel[i] = static_cast<std::uint16_t>(rd(nl.segs + nl.reg_size * i, uw));
+    const auto ldt_sel = static_cast<std::uint16_t>(rd(nl.ldt, uw));
 
-    // The old task's state into its TSS (EIP: where it resumes).
+    // The old task's state into its TSS, in its own format (EIP: where it
+    // resumes).
     const std::uint64_t ob = s.tr.base;
+    const tss_layout& ol = is_tss32(s.tr.attr & 0xf) ? tss32 : tss16;
     std::uint64_t old_flags = compute_eflags(s);
     if (src == task_source::iret) old_flags &= ~eflags_bit::nt;
     const auto wr = [&](unsigned off, std::uint64_t v, std::uint32_t mop) { write_sys(s, ob + off, v, mop, ra); };
-    wr(0x20, next_eip, ul);
-    wr(0x24, old_flags, ul);
-    for (unsigned i = 0; i < 8; ++i) wr(0x28 + 4 * i, s.regs[i], ul);
-    for (unsigned i = 0; i < 6; ++i) wr(0x48 + 4 * i, s.segs[i].selector, uw);
+    wr(ol.ip, next_eip, ol.mop);
+    wr(ol.flags, old_flags, ol.mop);
+    for (unsigned i = 0; i < 8; ++i) wr(ol.regs + ol.reg_size * i, s.regs[i], ol.mop);
+    for (unsigned i = 0; i < (ol.reg_size == 4 ? 6u : 4u); ++i) wr(ol.segs + ol.reg_size * i, s.segs[i].selector, uw);
 
     // Busy flags and the back link.
     const auto set_busy = [&](std::uint64_t at, bool on) {
@@ -94,13 +113,14 @@ void switch_task(state& s, std::uint16_t sel, std::uint64_t desc, std::uint64_t 
     s.tr.attr = static_cast<std::uint16_t>(s.tr.attr | 2);
     s.tr.selector = sel;
     s.cr[0] |= 1u << 3;
-    if ((s.cr[0] >> 31) & 1) {
+    if (is_tss32(type) && ((s.cr[0] >> 31) & 1)) {
         s.cr[3] = cr3;
         tcg::tlb_flush(&s.base);
     }
     std::uint64_t nflags = eflags;
     if (src == task_source::call) nflags |= eflags_bit::nt;
-    load_eflags(s, nflags | eflags_bit::fixed1, 0x3f'7fd5 | eflags_bit::vm);
+    // A 16-bit TSS holds FLAGS only: the upper half keeps its bits.
+    load_eflags(s, nflags | eflags_bit::fixed1, is_tss32(type) ? 0x3f'7fd5 | eflags_bit::vm : 0x7fd5);
     for (unsigned i = 0; i < 8; ++i) s.regs[i] = gpr[i];
     s.rip = eip;
     // The selectors first (CPL comes from CS), then each descriptor.

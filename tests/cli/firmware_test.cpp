@@ -106,6 +106,11 @@ const image suite[] = {
      "cpuid 80000009 : 00000000 00000000 00000000 00000000 \r\n"
      "cpuid 8000000b : 00000000 00000000 00000000 00000000 \r\n",
      (0x12 << 1) | 1, {}},
+    {"test-tasks16",
+     "task C: EAX ECX EDI = 00001234 00005678 00039abc NT, link, FS = 00000001 00000020 00000000 \r\n"
+     "task A again: EBX, C's IP and FLAGS, AX, descriptor = 11223344 004601a9 0000beef 00008103 \r\n"
+     "task C resumed: NT, TR = 00000000 00000038 \r\n",
+     (0x59 << 1) | 1, {}},
     {"test-seglimits",
      "real mode #GP\r\nreal mode #GP\r\nreal mode #GP\r\nreal mode #SS\r\nreal-mode limits ok\r\n"
      "ex 0000000d 00000000 \r\nex 0000000d 00000000 \r\nex 0000000d 00000000 \r\nex 0000000d 00000000 \r\n"
