@@ -214,6 +214,10 @@ walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::acces
         pa &= a20;
         if (std::byte* h = host(pa, size)) std::memcpy(h, &v, size);
         else as.write(gpa{pa}, std::span(reinterpret_cast<const std::byte*>(&v), size));
+        // An accessed or dirty bit in a page of translated code changes that
+        // code, as any store would.
+        const tcg::softmmu_ops* mmu = s.base.mmu;
+        if (mmu && mmu->is_code_page(&s.base, pa & tcg::page_mask)) mmu->code_write(&s.base, pa, size, 0);
     };
     const std::uint32_t err_base = (write ? 2u : 0u) | (user ? 4u : 0u) | (exec && nxe ? 16u : 0u);
     auto not_present = [&] { return walk_result{false, 0, 0, err_base}; };

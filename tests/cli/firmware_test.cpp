@@ -62,7 +62,8 @@ const image suite[] = {
     {"test-smc",
      "smc: same block 0000002a, calls 00000001 00000002, loop 0000002d\r\n"
      "ex 0e err 00000000 cr2 0000000000401000 rcx 0008\r\n"
-     "copy across the page boundary resumed: 1122334455667788\r\n",
+     "copy across the page boundary resumed: 1122334455667788\r\n"
+     "page-walk A/D bits in translated code: 00500003 00500023 00500063\r\n",
      (0x5c << 1) | 1, {}},
     {"test-a20",
      "port 92: 00\r\ngate open, [100000] = 22222222\r\ngate closed, [100000] = 11111111\r\nport 92: 02\r\n"

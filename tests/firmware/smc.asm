@@ -23,6 +23,7 @@
 %include "idt64.inc"
 
 CODE_RAM equ 0x200000
+PT_CODE equ 0x300000
 
 bits 64
 lm64:
@@ -76,6 +77,45 @@ lm64:
     call print
     mov rdi, [0x403008]
     mov ecx, 16
+    call print_hex
+    lea rsi, [rel msg_eol]
+    call print
+
+    ; A page table in a page of translated code: the accessed and dirty bits
+    ; the page walk sets rewrite the immediate of a MOV already translated.
+    mov edi, PT_CODE
+    xor eax, eax
+    mov ecx, 1024
+    rep stosd
+    mov word [PT_CODE + 0xfe], 0xb848        ; mov rax, imm64: the PTE of 0x620000
+    mov qword [PT_CODE + 0x100], 0x500003
+    mov byte [PT_CODE + 0x108], 0xc3         ; ret
+    mov dword [0x12000 + 3 * 8], PT_CODE | 3 ; 0x600000-0x7fffff through it
+    mov rax, cr3
+    mov cr3, rax
+    mov ebx, PT_CODE + 0xfe
+    call rbx
+    mov r12, rax
+    mov eax, [0x620000]          ; sets the accessed bit
+    call rbx
+    mov r13, rax
+    mov dword [0x620000], 1      ; sets the dirty bit
+    call rbx
+    mov r14, rax
+    lea rsi, [rel msg_ad]
+    call print
+    mov rdi, r12
+    mov ecx, 8
+    call print_hex
+    lea rsi, [rel msg_sp]
+    call print
+    mov rdi, r13
+    mov ecx, 8
+    call print_hex
+    lea rsi, [rel msg_sp]
+    call print
+    mov rdi, r14
+    mov ecx, 8
     call print_hex
     lea rsi, [rel msg_eol]
     call print
@@ -151,5 +191,6 @@ msg_err:   db " err ", 0
 msg_cr2:   db " cr2 ", 0
 msg_rcx:   db " rcx ", 0
 msg_copy:  db "copy across the page boundary resumed: ", 0
+msg_ad:    db "page-walk A/D bits in translated code: ", 0
 
 BOOT64_TAIL
