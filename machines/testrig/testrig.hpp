@@ -5,6 +5,7 @@
 // 0x3f8 (IRQ 4), a debug console at 0xe9 and isa-debug-exit at 0xf4. No
 // local APIC, no PCI: it boots test firmware, not an operating system.
 #include "qf/accel/accel.hpp"
+#include "qf/accel/kvm/kvm.hpp"
 #include "qf/devices/isa_debug_exit.hpp"
 #include "qf/devices/i8254_pit.hpp"
 #include "qf/devices/i8259_pic.hpp"
@@ -15,9 +16,11 @@
 #include "qf/machine/machine.hpp"
 #include "qf/machine/topology.hpp"
 #include "targets/x86/cpu_defs.hpp"
+#include "targets/x86/kvm_cpu.hpp"
 #include "targets/x86/vcpu.hpp"
 
 #include <memory>
+#include <type_traits>
 
 namespace qf::machines {
 
@@ -32,8 +35,12 @@ class testrig
     : public machine<topology<sockets<1>, cores<1>, threads<1>>, x86::cpu::models<x86::cpu::qemu64, x86::cpu::max>, Accel,
                      Devices, pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
     using base = typename testrig::machine;
+    static constexpr bool on_kvm = std::is_same_v<Accel, accel::kvm>;
 
 public:
+    // The CPU the accelerator runs: TCG's translator or a KVM vCPU, with
+    // one interface towards the machine.
+    using vcpu_type = std::conditional_t<on_kvm, x86::kvm_vcpu, x86::vcpu>;
     static constexpr std::string_view name = "testrig";
     static constexpr std::string_view description = "qforge firmware test rig (1 CPU, RAM, -bios, PIC, PIT, COM1, 0xe9, 0xf4)";
     static constexpr std::string_view default_bios = "qforge-demo.bin";
@@ -43,12 +50,24 @@ public:
 
     using base::base;
 
+    // -cpu NAME,+feat...; "host" (KVM's own CPUID) exists only under KVM.
+    static x86::cpu_model cpu_model_for(const options& o) {
+        if (o.cpu == "host") {
+            if constexpr (!on_kvm) throw error("CPU model 'host' requires KVM or HVF");
+            if (!o.cpu_features.empty()) throw error("-cpu host: features are the host's; +feat and -feat do not apply");
+            x86::cpu_model m = base::cpu_type::select("max", {});
+            m.name = "host";
+            return m;
+        }
+        return base::cpu_type::select(o.cpu, o.cpu_features);
+    }
+
     static void validate(const options& o) {
         if (!o.kernel.empty())
             throw error("-kernel " + o.kernel + ": machine testrig cannot boot a Linux kernel (use -M pc, not implemented yet)");
         if (!o.initrd.empty()) throw error("-initrd: needs -kernel, which machine testrig does not support");
         if (!o.append.empty()) throw error("-append: needs -kernel, which machine testrig does not support");
-        const unsigned phys_bits = base::cpu_type::select(o.cpu, o.cpu_features).phys_bits;
+        const unsigned phys_bits = cpu_model_for(o).phys_bits;
         std::uint64_t limit = 1ull << phys_bits;
         std::uint64_t above = o.ram_size > below_4g_limit ? o.ram_size - below_4g_limit : 0;
         if (above && (1ull << 32) + above > limit)
@@ -77,27 +96,42 @@ public:
 
         for (auto& d : o.devices) this->plug(d);
 
-        // The CPU, with the engine settings of -accel tcg,...
-        tcg::engine_options eo;
+        // The CPU, with the accelerator's settings (-accel tcg,... or kvm,...).
+        decltype(Accel::props({})) props{};
         for (auto& a : o.accels)
             if (a.name == Accel::name) {
-                eo = Accel::props(a.props);
+                props = Accel::props(a.props);
                 break;
             }
-        using hooks = typename Accel::hooks;
-        x86::translate_config cfg;
-        if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
-        if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
-        cpu_ = std::make_unique<x86::vcpu>(mem, x86::io_bus{this, &io_in, &io_out},
-                                           base::cpu_type::select(o.cpu, o.cpu_features), cfg, eo);
+        const x86::io_bus io{this, &io_in, &io_out};
+        if constexpr (on_kvm) {
+            cpu_ = std::make_unique<vcpu_type>(mem, io, cpu_model_for(o), props, o.cpu == "host");
+        } else {
+            using hooks = typename Accel::hooks;
+            x86::translate_config cfg;
+            if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
+            if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
+            cpu_ = std::make_unique<vcpu_type>(mem, io, cpu_model_for(o), cfg, props);
+        }
+        bool own_pic = true;
+        if constexpr (on_kvm) {
+            // The kernel's 8259A pair and PIT answer their ports themselves;
+            // ISA lines go to the kernel's irqchip.
+            if (cpu_->kernel_irqchip()) {
+                own_pic = false;
+                this->irqs().on_change = [this](unsigned n, bool level) { cpu_->irq_line(n, level); };
+            }
+        }
         // ISA lines into the PIC, its INTR into the CPU.
         if constexpr (boost::hana::contains(base::device_types, boost::hana::type_c<dev::i8259_pair>)) {
-            auto& pic = this->template device<dev::i8259_pair>();
-            this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
-            for (unsigned n = 0; n < 16; ++n)
-                if (this->irqs().level(n)) pic.set_irq(n, true);
-            pic.on_intr = [this](bool level) { cpu_->set_intr(level); };
-            cpu_->interrupt_ack = [&pic] { return pic.acknowledge(); };
+            if (own_pic) {
+                auto& pic = this->template device<dev::i8259_pair>();
+                this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
+                for (unsigned n = 0; n < 16; ++n)
+                    if (this->irqs().level(n)) pic.set_irq(n, true);
+                pic.on_intr = [this](bool level) { cpu_->set_intr(level); };
+                cpu_->interrupt_ack = [&pic] { return pic.acknowledge(); };
+            }
         }
         // Port 92: the A20 gate, and a reset at the next instruction boundary.
         if constexpr (boost::hana::contains(base::device_types, boost::hana::type_c<dev::port92>)) {
@@ -129,7 +163,7 @@ public:
 
     // The main loop's side of the CPU: run until kicked; false when halted.
     bool run_cpu() {
-        const bool go_on = cpu_->run() != x86::vcpu::stop::halted;
+        const bool go_on = cpu_->run() != vcpu_type::stop::halted;
         if (reset_requested_) {  // port 92's reset, as QEMU's system reset request (-no-reboot: shutdown)
             reset_requested_ = false;
             if (no_reboot_) this->services().request_exit(0);
@@ -142,10 +176,10 @@ public:
     void kick_cpu() {
         if (cpu_) cpu_->kick();
     }
-    x86::vcpu& cpu() { return *cpu_; }
+    vcpu_type& cpu() { return *cpu_; }
 
 private:
-    std::unique_ptr<x86::vcpu> cpu_;
+    std::unique_ptr<vcpu_type> cpu_;
     bool reset_requested_ = false, no_reboot_ = false;
 
     // IN and OUT reach the generated port dispatch (and the hook policy).

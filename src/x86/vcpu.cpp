@@ -11,10 +11,8 @@
 
 namespace qf::x86 {
 
-namespace {
-
 // The CPU state as QEMU's x86_cpu_dump_state prints it (-d cpu, cpu_reset).
-void log_state(log_item item, const state& s) {
+std::string format_state(const state& s) {
     static const char* const names[16] = {"RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "RSP",
                                           "R8 ", "R9 ", "R10", "R11", "R12", "R13", "R14", "R15"};
     static constexpr unsigned order[16] = {R_EAX, R_EBX, R_ECX, R_EDX, R_ESI, R_EDI, R_EBP, R_ESP,
@@ -51,8 +49,12 @@ void log_state(log_item item, const state& s) {
     std::snprintf(line, sizeof line, "CCS=%016" PRIx64 " CCD=%016" PRIx64 " CCO=%u\nEFER=%016" PRIx64 "\n", s.cc_src, s.cc_dst,
                   s.cc_op, s.efer);
     out += line;
-    logf(item, "%s", out.c_str());
+    return out;
 }
+
+namespace {
+
+void log_state(log_item item, const state& s) { logf(item, "%s", format_state(s).c_str()); }
 
 } // namespace
 
@@ -128,47 +130,51 @@ vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate
 
 vcpu::~vcpu() = default;
 
+void reset_state(state& s, const cpu_model& m) {
+    std::memset(s.regs, 0, sizeof s.regs);
+    s.rip = 0xfff0;
+    s.eflags = eflags_bit::fixed1;
+    s.cc_op = CC_OP_EFLAGS;
+    s.cc_src = s.cc_dst = s.cc_src2 = 0;
+    s.df = 1;
+    for (auto& seg : s.segs) seg = {0, 0xffff, 0, static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::writable | seg_attr::accessed)};
+    s.segs[R_CS] = {0xffff'0000, 0xffff, 0xf000,
+                      static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::writable | seg_attr::accessed)};
+    s.ldt = {0, 0xffff, 0, 0x82};
+    s.tr = {0, 0xffff, 0, 0x8b};
+    s.gdt = {0, 0xffff};
+    s.idt = {0, 0xffff};
+    std::memset(s.cr, 0, sizeof s.cr);
+    s.cr[0] = 0x6000'0010;
+    s.efer = 0;
+    std::memset(s.dr, 0, sizeof s.dr);
+    s.dr[6] = 0xffff'0ff0;
+    s.dr[7] = 0x400;
+    s.regs[R_EDX] = m.signature();
+    s.a20_mask = ~0ull;
+    s.pat = 0x0007'0406'0007'0406ull;
+    s.apic_base = 0xfee0'0000 | (1u << 11) | (1u << 8);
+    // x87 and SSE after RESET (SDM vol. 3, table 9-1).
+    std::memset(s.fpr, 0, sizeof s.fpr);
+    s.fcw = 0x40;
+    s.fsw = s.fop = 0;
+    s.ftw = 0;
+    s.fip = s.fdp = 0;
+    std::memset(s.xmm, 0, sizeof s.xmm);
+    s.mxcsr = 0x1f80;
+    s.halted = 0;
+    s.exception_index = -1;
+    s.error_code = 0;
+    s.interrupt_request = 0;
+    compute_hflags(s);
+}
+
 void vcpu::reset() {
     if (log_enabled(log_item::cpu_reset)) {
         logf(log_item::cpu_reset, "CPU Reset (CPU 0)\n");
         log_state(log_item::cpu_reset, st_);
     }
-    std::memset(st_.regs, 0, sizeof st_.regs);
-    st_.rip = 0xfff0;
-    st_.eflags = eflags_bit::fixed1;
-    st_.cc_op = CC_OP_EFLAGS;
-    st_.cc_src = st_.cc_dst = st_.cc_src2 = 0;
-    st_.df = 1;
-    for (auto& seg : st_.segs) seg = {0, 0xffff, 0, static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::writable | seg_attr::accessed)};
-    st_.segs[R_CS] = {0xffff'0000, 0xffff, 0xf000,
-                      static_cast<std::uint16_t>(seg_attr::present | seg_attr::s | seg_attr::code | seg_attr::writable | seg_attr::accessed)};
-    st_.ldt = {0, 0xffff, 0, 0x82};
-    st_.tr = {0, 0xffff, 0, 0x8b};
-    st_.gdt = {0, 0xffff};
-    st_.idt = {0, 0xffff};
-    std::memset(st_.cr, 0, sizeof st_.cr);
-    st_.cr[0] = 0x6000'0010;
-    st_.efer = 0;
-    std::memset(st_.dr, 0, sizeof st_.dr);
-    st_.dr[6] = 0xffff'0ff0;
-    st_.dr[7] = 0x400;
-    st_.regs[R_EDX] = model_.signature();
-    st_.a20_mask = ~0ull;
-    st_.pat = 0x0007'0406'0007'0406ull;
-    st_.apic_base = 0xfee0'0000 | (1u << 11) | (1u << 8);
-    // x87 and SSE after RESET (SDM vol. 3, table 9-1).
-    std::memset(st_.fpr, 0, sizeof st_.fpr);
-    st_.fcw = 0x40;
-    st_.fsw = st_.fop = 0;
-    st_.ftw = 0;
-    st_.fip = st_.fdp = 0;
-    std::memset(st_.xmm, 0, sizeof st_.xmm);
-    st_.mxcsr = 0x1f80;
-    st_.halted = 0;
-    st_.exception_index = -1;
-    st_.error_code = 0;
-    st_.interrupt_request = 0;
-    compute_hflags(st_);
+    reset_state(st_, model_);
     tcg::tlb_flush(&st_.base);
 }
 

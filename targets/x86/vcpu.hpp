@@ -35,7 +35,9 @@ public:
     const state& st() const { return st_; }
     tcg::engine& engine() { return eng_; }
 
-    // The architectural state after RESET (SDM vol. 3, 9.1.1).
+    // The registers as QEMU's -d cpu prints them (several lines).
+std::string format_state(const state& s);
+// The architectural state after RESET (SDM vol. 3, 9.1.1).
     void reset();
 
     enum class stop : std::uint8_t { kicked, halted, exception };
@@ -95,5 +97,9 @@ private:
 
 // hflags from CR0, EFER, CS, SS and EFLAGS.
 void compute_hflags(state& s);
+// The registers as QEMU's -d cpu prints them (several lines).
+std::string format_state(const state& s);
+// The architectural state after RESET (SDM vol. 3, 9.1.1), for any accelerator.
+void reset_state(state& s, const cpu_model& m);
 
 } // namespace qf::x86

@@ -72,6 +72,9 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-accel", "tcg,tb-size=lots", "-S"}, "-accel tcg,tb-size=lots: not a size in MiB"},
         {{"-accel", "tcg,one-insn-per-tb=maybe", "-S"}, "'maybe' is not on or off"},
         {{"-accel", "tcg,thread=multi", "-S"}, "multi-threaded TCG is not implemented yet"},
+        {{"-accel", "kvm,kernel-irqchip=maybe"}, "Parameter 'kernel-irqchip' does not accept value 'maybe'"},
+        {{"-accel", "kvm,dirty-ring-size=4096"}, "invalid parameter 'dirty-ring-size'"},
+        {{"-cpu", "host"}, "CPU model 'host' requires KVM or HVF"},
         {{"-bios", "/nonexistent/fw.bin"}, "-bios /nonexistent/fw.bin: cannot open firmware"},
         {{"-bios", small}, "is not a multiple of 64 KiB"},
         {{"-kernel", small}, "machine testrig cannot boot a Linux kernel"},
@@ -115,6 +118,46 @@ TEST_CASE("the demo firmware runs from the reset vector to isa-debug-exit on bot
         CHECK(r.out == "Hello from qforge: the demo firmware is running on machine testrig.\r\n");
         CHECK(r.err.empty());
     }
+}
+
+namespace {
+bool kvm_usable() {
+    struct stat st {};
+    if (stat("/dev/kvm", &st) != 0 || !S_ISCHR(st.st_mode)) return false;
+    const int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+}
+} // namespace
+
+TEST_CASE("option -accel kvm runs on /dev/kvm, or says in one line why not and exits 1 / a second -accel is the fallback") {
+    const std::string hello = "Hello from qforge: the demo firmware is running on machine testrig.\r\n";
+    if (kvm_usable()) {
+        auto r = qft::run(cmd({"-nographic", "-accel", "kvm"}));
+        INFO(r.err);
+        CHECK(r.status == 1);
+        CHECK(r.out == hello);
+        return;
+    }
+    auto r = qft::run(cmd({"-nographic", "-accel", "kvm"}));
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK(count_lines(r.err) == 1);
+    CHECK_THAT(r.err, Contains("-accel kvm: failed to initialize kvm: "));
+    CHECK_THAT(r.err, Contains("/dev/kvm"));
+    // QEMU's fallback, both spellings: the reason, then the next accelerator runs the guest.
+    for (auto args : {std::vector<std::string>{"-accel", "kvm", "-accel", "tcg"}, std::vector<std::string>{"-M", "accel=kvm:tcg"}}) {
+        auto v = cmd({"-nographic"});
+        v.insert(v.end(), args.begin(), args.end());
+        auto f = qft::run(v);
+        INFO(f.err);
+        CHECK(f.status == 1);
+        CHECK(f.out == hello);
+        CHECK_THAT(f.err, Contains("failed to initialize kvm"));
+        CHECK_THAT(f.err, Contains("falling back to tcg"));
+    }
+    WARN("SKIPPED: /dev/kvm cannot be opened here, so only the refusal and the fallback were checked");
 }
 
 TEST_CASE("option -d with -D logs the guest code, the CPU state and resets to the file, not to stdout") {

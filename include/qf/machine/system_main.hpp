@@ -8,8 +8,10 @@
 #include "qf/machine/options.hpp"
 #include "qf/machine/session.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace qf {
 
@@ -28,7 +30,7 @@ inline std::string pad(std::string_view s, std::size_t w = 20) {
 template <class M>
 void validate_for_machine(const options& o) {
     using topo = typename M::topology_type;
-    M::cpu_type::select(o.cpu, o.cpu_features);  // throws on an unknown model or feature
+    M::cpu_model_for(o);  // throws on an unknown model or feature
     if (o.smp) {
         auto s = *o.smp;
         unsigned threads = s.threads ? s.threads : 1, cores = s.cores ? s.cores : 1,
@@ -45,20 +47,11 @@ void validate_for_machine(const options& o) {
                         std::to_string(topo::max_threads) + " thread(s))");
         if (s.dies > 1) throw error("-smp: dies are not supported by x86 machines here");
     }
-    // The first compiled-in accelerator among those asked for.
-    bool accel_ok = o.accels.empty();
-    for (auto& a : o.accels) {
+    for (auto& a : o.accels)
         if (a.name == M::accel_type::name) {
             M::accel_type::props(a.props);  // throws on a bad property
-            accel_ok = true;
             break;
         }
-        if (a.name != "kvm" && a.name != "tcg")
-            throw error("-accel " + a.name + ": invalid accelerator (compiled in: " +
-                        std::string(M::accel_type::name) + ")");
-        report_error("-accel " + a.name + ": accelerator not implemented yet, trying the next");
-    }
-    if (!accel_ok) throw error("-accel: no accelerator found");
     M::validate(o);
 }
 
@@ -85,10 +78,13 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
         if (o.version) return out(version_text(program_name())), 0;
         if (o.machine_help) {
             std::string s = "Supported machines are:\n";
-            bool first = true;
-            ((s += pad(Ms::name) + std::string(Ms::description) + (first ? " (default)" : "") + "\n",
-              first = false),
-             ...);
+            std::vector<std::string_view> seen;
+            auto list = [&]<class M>() {
+                if (std::find(seen.begin(), seen.end(), M::name) != seen.end()) return;
+                s += pad(M::name) + std::string(M::description) + (seen.empty() ? " (default)" : "") + "\n";
+                seen.push_back(M::name);
+            };
+            (list.template operator()<Ms>(), ...);
             return out(s), 0;
         }
         if (o.log_help) return out(log_items_help()), 0;
@@ -96,29 +92,78 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
         for (auto& a : o.accels)
             if (a.name == "help") {
                 std::string s = "Accelerators supported in QEMU binary:\n";
-                ((s += std::string(Ms::accel_type::name) + "\n"), ...);
+                std::vector<std::string_view> seen;
+                auto list = [&]<class M>() {
+                    if (std::find(seen.begin(), seen.end(), M::accel_type::name) != seen.end()) return;
+                    s += std::string(M::accel_type::name) + "\n";
+                    seen.push_back(M::accel_type::name);
+                };
+                (list.template operator()<Ms>(), ...);
                 return out(s), 0;
             }
 
-        int status = -1;
-        bool found = false;
-        auto try_one = [&]<class M>() {
-            if (found || !(o.machine.empty() || o.machine == M::name)) return;
-            found = true;
-            if (o.cpu_help) {
-                out(M::cpu_type::help());
-                status = 0;
-            } else if (o.device_help) {
-                out("Devices that -device adds to machine " + std::string(M::name) + ":\n" + M::pluggable_help());
-                status = 0;
-            } else {
-                status = run_machine<M>(o);
-            }
-        };
-        (try_one.template operator()<Ms>(), ...);
-        if (!found)
+        // The machine: -M's name, else the first in the list.
+        std::string_view machine;
+        ((machine = machine.empty() ? Ms::name : machine), ...);
+        if (!o.machine.empty()) machine = o.machine;
+        if (!((Ms::name == machine) || ...))
             throw error("-machine " + o.machine + ": unsupported machine type (-M help lists them)");
-        return status;
+        if (o.cpu_help || o.device_help) {
+            bool done = false;
+            auto help = [&]<class M>() {
+                if (done || M::name != machine) return;
+                done = true;
+                if (o.cpu_help) out(M::cpu_type::help());
+                else out("Devices that -device adds to machine " + std::string(M::name) + ":\n" + M::pluggable_help());
+            };
+            (help.template operator()<Ms>(), ...);
+            return 0;
+        }
+        // The accelerators in the order given (QEMU: -accel kvm -accel tcg,
+        // or -machine accel=kvm:tcg); without one, the first machine type's.
+        // Each is probed before anything starts: one that cannot run here
+        // is reported and the next is tried, as QEMU's configure_accelerators.
+        std::vector<accel_choice> order = o.accels;
+        if (order.empty()) {
+            std::string_view first;
+            ((first = (first.empty() && Ms::name == machine) ? Ms::accel_type::name : first), ...);
+            order.push_back({std::string(first), {}});
+        }
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            const accel_choice& a = order[i];
+            if (!((Ms::accel_type::name == a.name) || ...)) {
+                if (a.name != "kvm" && a.name != "tcg") throw error("-accel " + a.name + ": invalid accelerator");
+                report_error("-accel " + a.name + ": not compiled into this binary" +
+                             (i + 1 < order.size() ? ", trying the next" : ""));
+                continue;
+            }
+            int status = -1;
+            bool tried = false, ran = false;
+            auto try_one = [&]<class M>() {
+                if (tried || M::name != machine || M::accel_type::name != a.name) return;
+                tried = true;
+                M::accel_type::props(a.props);  // a bad property is an error before anything is probed
+                if constexpr (requires { M::accel_type::probe(); }) {
+                    try {
+                        M::accel_type::probe();
+                    } catch (const error& e) {
+                        report_error("-accel " + a.name + ": " + e.what());
+                        return;
+                    }
+                }
+                ran = true;
+                status = run_machine<M>(o);
+            };
+            (try_one.template operator()<Ms>(), ...);
+            if (ran) return status;
+            if (!tried) {
+                report_error("-accel " + a.name + ": machine " + std::string(machine) + " is not built for it" +
+                             (i + 1 < order.size() ? ", trying the next" : ""));
+                continue;
+            }
+            if (i + 1 < order.size()) report_error("falling back to " + order[i + 1].name);
+        }
+        return 1;
     } catch (const error& e) {
         report_error(e.what());
         flush_log();

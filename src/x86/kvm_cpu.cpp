@@ -1,0 +1,491 @@
+// The x86 side of the KVM backend: CPUID from the definition, the state in
+// KVM's structures, and the vCPU loop that hands exits to the machine.
+#include "targets/x86/kvm_cpu.hpp"
+
+#include "qf/accel/kvm/slots.hpp"
+#include "qf/core/error.hpp"
+#include "qf/core/log.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+namespace qf::x86 {
+
+namespace {
+
+const kvm_cpuid_entry2* find_leaf(std::span<const kvm_cpuid_entry2> v, std::uint32_t fn, std::uint32_t index) {
+    for (const auto& e : v)
+        if (e.function == fn && (!(e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e.index == index)) return &e;
+    return nullptr;
+}
+
+// Leaves whose subleaf matters, and how many of them the model has.
+unsigned subleaves(const cpu_model& m, std::uint32_t leaf) {
+    switch (leaf) {
+    case 4: {  // cache descriptors, up to the one of type 0
+        unsigned n = 0;
+        while (n < 8 && (cpuid(m, 4, n).eax & 0x1f) != 0) ++n;
+        return n + 1;
+    }
+    case 7: return 1;
+    case 0xb: return 3;  // SMT, core, then the invalid level
+    case 0xd: return 2;
+    default: return 0;
+    }
+}
+
+constexpr std::uint32_t hypervisor_bit = 1u << 31;
+
+} // namespace
+
+std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host) {
+    std::vector<kvm_cpuid_entry2> out;
+    if (host) {
+        out.assign(supported.begin(), supported.end());
+        for (auto& e : out)
+            if (e.function == 1) e.ecx |= hypervisor_bit;
+        return out;
+    }
+    const auto add = [&](std::uint32_t leaf, std::uint32_t index, bool indexed) {
+        const cpuid_result r = cpuid(m, leaf, index);
+        kvm_cpuid_entry2 e{};
+        e.function = leaf;
+        e.index = index;
+        e.flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+        e.eax = r.eax;
+        e.ebx = r.ebx;
+        e.ecx = r.ecx;
+        e.edx = r.edx;
+        const kvm_cpuid_entry2* s = find_leaf(supported, leaf, index);
+        const kvm_cpuid_entry2 none{};
+        if (!s) s = &none;
+        if (leaf == 1) {
+            e.ecx &= s->ecx | hypervisor_bit;  // QEMU adds the hypervisor bit KVM leaves to it
+            e.edx &= s->edx;
+        } else if (leaf == 7 && index == 0) {
+            e.ebx &= s->ebx;
+            e.ecx &= s->ecx;
+            e.edx &= s->edx;
+        } else if (leaf == 0x8000'0001) {
+            e.ecx &= s->ecx;
+            e.edx &= s->edx;
+        } else if (leaf == 0x8000'0008 && s != &none) {
+            // The guest's physical address width cannot exceed the host's.
+            const std::uint32_t bits = std::min(e.eax & 0xff, s->eax & 0xff);
+            e.eax = (e.eax & ~0xffu) | bits;
+        }
+        out.push_back(e);
+    };
+    for (std::uint32_t leaf = 0; leaf <= m.level; ++leaf) {
+        const unsigned n = subleaves(m, leaf);
+        if (n == 0) add(leaf, 0, false);
+        for (unsigned i = 0; i < n; ++i) add(leaf, i, true);
+    }
+    for (std::uint32_t leaf = 0x8000'0000; leaf <= m.xlevel; ++leaf) add(leaf, 0, false);
+    return out;
+}
+
+feature_set kvm_missing_features(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported) {
+    const auto reg = [&](std::uint32_t fn, std::uint32_t kvm_cpuid_entry2::*r) {
+        const kvm_cpuid_entry2* e = find_leaf(supported, fn, 0);
+        return e ? e->*r : 0u;
+    };
+    feature_set have;
+    have.w[static_cast<unsigned>(feature_word::l1_edx)] = reg(1, &kvm_cpuid_entry2::edx);
+    have.w[static_cast<unsigned>(feature_word::l1_ecx)] = reg(1, &kvm_cpuid_entry2::ecx) | hypervisor_bit;
+    have.w[static_cast<unsigned>(feature_word::l7_ebx)] = reg(7, &kvm_cpuid_entry2::ebx);
+    have.w[static_cast<unsigned>(feature_word::l7_ecx)] = reg(7, &kvm_cpuid_entry2::ecx);
+    have.w[static_cast<unsigned>(feature_word::l7_edx)] = reg(7, &kvm_cpuid_entry2::edx);
+    have.w[static_cast<unsigned>(feature_word::e1_edx)] = reg(0x8000'0001, &kvm_cpuid_entry2::edx);
+    have.w[static_cast<unsigned>(feature_word::e1_ecx)] = reg(0x8000'0001, &kvm_cpuid_entry2::ecx);
+    feature_set missing;
+    for (std::size_t i = 0; i < missing.w.size(); ++i) missing.w[i] = m.features.w[i] & ~have.w[i];
+    return missing;
+}
+
+kvm_segment to_kvm(const segment& g, bool) {
+    kvm_segment k{};
+    k.base = g.base;
+    k.limit = g.limit;
+    k.selector = g.selector;
+    k.type = g.attr & 0xf;
+    k.s = (g.attr >> 4) & 1;
+    k.dpl = (g.attr >> 5) & 3;
+    k.present = (g.attr >> 7) & 1;
+    k.avl = (g.attr >> 8) & 1;
+    k.l = (g.attr >> 9) & 1;
+    k.db = (g.attr >> 10) & 1;
+    k.g = (g.attr >> 11) & 1;
+    k.unusable = !k.present;  // a null selector's cache, as QEMU's set_seg
+    return k;
+}
+
+segment from_kvm(const kvm_segment& k) {
+    segment g;
+    g.base = k.base;
+    g.limit = k.limit;
+    g.selector = k.selector;
+    g.attr = static_cast<std::uint16_t>((k.type & 0xf) | (k.s & 1) << 4 | (k.dpl & 3) << 5 |
+                                        ((k.present && !k.unusable) ? 1 : 0) << 7 | (k.avl & 1) << 8 | (k.l & 1) << 9 |
+                                        (k.db & 1) << 10 | (k.g & 1) << 11);
+    return g;
+}
+
+kvm_state to_kvm(const state& s) {
+    kvm_state k{};
+    auto& r = k.regs;
+    r.rax = s.regs[R_EAX];
+    r.rbx = s.regs[R_EBX];
+    r.rcx = s.regs[R_ECX];
+    r.rdx = s.regs[R_EDX];
+    r.rsi = s.regs[R_ESI];
+    r.rdi = s.regs[R_EDI];
+    r.rsp = s.regs[R_ESP];
+    r.rbp = s.regs[R_EBP];
+    r.r8 = s.regs[8];
+    r.r9 = s.regs[9];
+    r.r10 = s.regs[10];
+    r.r11 = s.regs[11];
+    r.r12 = s.regs[12];
+    r.r13 = s.regs[13];
+    r.r14 = s.regs[14];
+    r.r15 = s.regs[15];
+    r.rip = s.rip;
+    r.rflags = compute_eflags(s);
+
+    auto& sr = k.sregs;
+    const bool pm = s.cr[0] & 1;
+    sr.es = to_kvm(s.segs[R_ES], pm);
+    sr.cs = to_kvm(s.segs[R_CS], pm);
+    sr.ss = to_kvm(s.segs[R_SS], pm);
+    sr.ds = to_kvm(s.segs[R_DS], pm);
+    sr.fs = to_kvm(s.segs[R_FS], pm);
+    sr.gs = to_kvm(s.segs[R_GS], pm);
+    sr.ldt = to_kvm(s.ldt, pm);
+    sr.tr = to_kvm(s.tr, pm);
+    sr.gdt.base = s.gdt.base;
+    sr.gdt.limit = static_cast<std::uint16_t>(s.gdt.limit);
+    sr.idt.base = s.idt.base;
+    sr.idt.limit = static_cast<std::uint16_t>(s.idt.limit);
+    sr.cr0 = s.cr[0];
+    sr.cr2 = s.cr[2];
+    sr.cr3 = s.cr[3];
+    sr.cr4 = s.cr[4];
+    sr.efer = s.efer;
+    sr.apic_base = s.apic_base;
+
+    // FXSAVE order: ST(i), not the physical register R[i].
+    auto& f = k.fpu;
+    const unsigned top = (s.fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; ++i) {
+        const x87_reg& x = s.fpr[(top + i) & 7];
+        std::memcpy(f.fpr[i], &x.mant, 8);
+        std::memcpy(f.fpr[i] + 8, &x.sign_exp, 2);
+    }
+    f.fcw = s.fcw;
+    f.fsw = s.fsw;
+    f.ftwx = s.ftw;
+    f.last_opcode = s.fop;
+    f.last_ip = s.fip;
+    f.last_dp = s.fdp;
+    for (unsigned i = 0; i < 16; ++i) std::memcpy(f.xmm[i], s.xmm[i].b, 16);
+    f.mxcsr = s.mxcsr;
+    return k;
+}
+
+void from_kvm(state& s, const kvm_state& k) {
+    const auto& r = k.regs;
+    s.regs[R_EAX] = r.rax;
+    s.regs[R_EBX] = r.rbx;
+    s.regs[R_ECX] = r.rcx;
+    s.regs[R_EDX] = r.rdx;
+    s.regs[R_ESI] = r.rsi;
+    s.regs[R_EDI] = r.rdi;
+    s.regs[R_ESP] = r.rsp;
+    s.regs[R_EBP] = r.rbp;
+    s.regs[8] = r.r8;
+    s.regs[9] = r.r9;
+    s.regs[10] = r.r10;
+    s.regs[11] = r.r11;
+    s.regs[12] = r.r12;
+    s.regs[13] = r.r13;
+    s.regs[14] = r.r14;
+    s.regs[15] = r.r15;
+    s.rip = r.rip;
+    load_eflags(s, r.rflags, ~0ull);
+
+    const auto& sr = k.sregs;
+    s.segs[R_ES] = from_kvm(sr.es);
+    s.segs[R_CS] = from_kvm(sr.cs);
+    s.segs[R_SS] = from_kvm(sr.ss);
+    s.segs[R_DS] = from_kvm(sr.ds);
+    s.segs[R_FS] = from_kvm(sr.fs);
+    s.segs[R_GS] = from_kvm(sr.gs);
+    s.ldt = from_kvm(sr.ldt);
+    s.tr = from_kvm(sr.tr);
+    s.gdt = {sr.gdt.base, sr.gdt.limit};
+    s.idt = {sr.idt.base, sr.idt.limit};
+    s.cr[0] = sr.cr0;
+    s.cr[2] = sr.cr2;
+    s.cr[3] = sr.cr3;
+    s.cr[4] = sr.cr4;
+    s.efer = sr.efer;
+    s.apic_base = sr.apic_base;
+
+    const auto& f = k.fpu;
+    s.fcw = f.fcw;
+    s.fsw = f.fsw;
+    s.ftw = f.ftwx;
+    s.fop = f.last_opcode;
+    s.fip = f.last_ip;
+    s.fdp = f.last_dp;
+    const unsigned top = (s.fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; ++i) {
+        x87_reg& x = s.fpr[(top + i) & 7];
+        std::memcpy(&x.mant, f.fpr[i], 8);
+        std::memcpy(&x.sign_exp, f.fpr[i] + 8, 2);
+    }
+    for (unsigned i = 0; i < 16; ++i) std::memcpy(s.xmm[i].b, f.xmm[i], 16);
+    s.mxcsr = f.mxcsr;
+    compute_hflags(s);
+}
+
+namespace {
+namespace msr {
+constexpr std::uint32_t sysenter_cs = 0x174, sysenter_esp = 0x175, sysenter_eip = 0x176, pat = 0x277,
+                        star = 0xc000'0081, lstar = 0xc000'0082, cstar = 0xc000'0083, fmask = 0xc000'0084,
+                        kernel_gs_base = 0xc000'0102, tsc_aux = 0xc000'0103;
+}
+constexpr std::uint32_t state_msrs[] = {msr::sysenter_cs, msr::sysenter_esp, msr::sysenter_eip, msr::pat, msr::star,
+                                        msr::lstar, msr::cstar, msr::fmask, msr::kernel_gs_base, msr::tsc_aux};
+constexpr std::size_t nb_without_tsc_aux = std::size(state_msrs) - 1;
+} // namespace
+
+std::span<const std::uint32_t> kvm_state_msrs() { return state_msrs; }
+
+std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(const state& s, bool rdtscp) {
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> v = {
+        {msr::sysenter_cs, s.sysenter_cs}, {msr::sysenter_esp, s.sysenter_esp}, {msr::sysenter_eip, s.sysenter_eip},
+        {msr::pat, s.pat},                 {msr::star, s.star},                 {msr::lstar, s.lstar},
+        {msr::cstar, s.cstar},             {msr::fmask, s.fmask},               {msr::kernel_gs_base, s.kernel_gs_base}};
+    if (rdtscp) v.push_back({msr::tsc_aux, s.tsc_aux});
+    return v;
+}
+
+void set_msr_values(state& s, std::span<const std::uint32_t> indices, std::span<const std::uint64_t> values) {
+    for (std::size_t i = 0; i < indices.size() && i < values.size(); ++i) {
+        const std::uint64_t v = values[i];
+        switch (indices[i]) {
+        case msr::sysenter_cs: s.sysenter_cs = v; break;
+        case msr::sysenter_esp: s.sysenter_esp = v; break;
+        case msr::sysenter_eip: s.sysenter_eip = v; break;
+        case msr::pat: s.pat = v; break;
+        case msr::star: s.star = v; break;
+        case msr::lstar: s.lstar = v; break;
+        case msr::cstar: s.cstar = v; break;
+        case msr::fmask: s.fmask = v; break;
+        case msr::kernel_gs_base: s.kernel_gs_base = v; break;
+        case msr::tsc_aux: s.tsc_aux = v; break;
+        default: break;
+        }
+    }
+}
+
+// ---- the vCPU ----------------------------------------------------------------------
+
+namespace {
+
+// Kicks are SIGUSR1 (QEMU's SIG_IPI): its handler does nothing, the signal
+// itself ends KVM_RUN with EINTR.
+void on_kick_signal(int) {}
+void install_kick_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa {};
+        sa.sa_handler = on_kick_signal;
+        sa.sa_flags = SA_RESTART;  // other syscalls go on; KVM_RUN still returns EINTR
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, nullptr);
+    });
+}
+
+// Below the BIOS: the three pages of the TSS Intel's real-mode emulation
+// uses, and the identity-map page before them (QEMU's addresses).
+constexpr std::uint64_t tss_addr = 0xfffb'd000, identity_map_addr = 0xfffb'c000;
+
+} // namespace
+
+kvm_vcpu::kvm_vcpu(const address_space& as, io_bus io, const cpu_model& model, kvm::options opt, bool host_cpu)
+    : as_(as), io_(io), model_(model), opt_(opt), sys_(), vm_(sys_) {
+    install_kick_handler();
+    vm_.set_tss_addr(tss_addr);
+    if (sys_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) vm_.set_identity_map_addr(identity_map_addr);
+    if (opt_.kernel_irqchip) {
+        if (sys_.check_extension(KVM_CAP_IRQCHIP) <= 0) throw error("-accel kvm,kernel-irqchip=on: the host has no KVM_CAP_IRQCHIP");
+        vm_.create_irqchip();
+        vm_.create_pit2();
+    }
+    for (const kvm::slot& s : kvm::plan_slots(as_)) vm_.set_slot(s);
+    cpu_.emplace(sys_, vm_, 0);
+    const auto supported = sys_.supported_cpuid();
+    const auto entries = guest_cpuid(model_, supported, host_cpu);
+    cpu_->set_cpuid(entries);
+    if (const kvm_cpuid_entry2* e = find_leaf(entries, 0x8000'0001, 0)) rdtscp_ = (e->edx >> 27) & 1;
+    if (!host_cpu) {
+        const feature_set missing = kvm_missing_features(model_, supported);
+        static constexpr const char* words[] = {"CPUID.01H:EDX", "CPUID.01H:ECX", "CPUID.07H:EBX", "CPUID.07H:ECX",
+                                                "CPUID.07H:EDX", "CPUID.80000001H:EDX", "CPUID.80000001H:ECX"};
+        for (std::size_t i = 0; i < missing.w.size(); ++i)
+            for (unsigned b = 0; b < 32; ++b)
+                if ((missing.w[i] >> b) & 1)
+                    report_error(std::string("warning: host doesn't support requested feature: ") + words[i] + " [bit " +
+                                   std::to_string(b) + "]");
+    }
+}
+
+kvm_vcpu::~kvm_vcpu() = default;
+
+void kvm_vcpu::push_state() {
+    const kvm_state k = to_kvm(st_);
+    cpu_->set_sregs(k.sregs);
+    cpu_->set_regs(k.regs);
+    cpu_->set_fpu(k.fpu);
+    const auto m = msr_values(st_, rdtscp_);
+    cpu_->set_msrs(m);
+}
+
+void kvm_vcpu::pull_state() {
+    kvm_state k{cpu_->regs(), cpu_->sregs(), cpu_->fpu()};
+    from_kvm(st_, k);
+    const auto idx = kvm_state_msrs().first(rdtscp_ ? kvm_state_msrs().size() : nb_without_tsc_aux);
+    set_msr_values(st_, idx, cpu_->msrs(idx));
+}
+
+void kvm_vcpu::reset() {
+    reset_state(st_, model_);
+    cpu_->clear_events();
+    if (opt_.kernel_irqchip) cpu_->set_runnable();
+    push_state();
+    const std::pair<std::uint32_t, std::uint64_t> tsc[] = {{0x10, 0}};  // the TSC counts from reset, as in QEMU
+    cpu_->set_msrs(tsc);
+    dirty_ = false;
+    halted_ = false;
+    can_inject_ = false;
+    cpu_->shared().request_interrupt_window = 0;
+}
+
+void kvm_vcpu::kick() {
+    kick_.store(true);
+    __atomic_store_n(&cpu_->shared().immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (in_run_.load()) pthread_kill(thread_, SIGUSR1);
+}
+
+void kvm_vcpu::set_intr(bool level) { intr_ = level; }
+
+void kvm_vcpu::set_a20(bool enabled) {
+    if (!enabled) logf(log_item::unimp, "kvm: the A20 gate cannot be closed under KVM; it stays open\n");
+}
+
+bool kvm_vcpu::runnable() const {
+    return !halted_ || (intr_ && (st_.eflags & eflags_bit::if_));
+}
+
+void kvm_vcpu::inject() {
+    kvm_run& r = cpu_->shared();
+    if (!intr_ || !interrupt_ack) {
+        r.request_interrupt_window = 0;
+        return;
+    }
+    if (can_inject_ && r.ready_for_interrupt_injection && r.if_flag) {
+        cpu_->interrupt(interrupt_ack());
+        can_inject_ = false;  // until KVM has taken it (the next exit says)
+        halted_ = false;
+        r.request_interrupt_window = 0;
+    } else {
+        r.request_interrupt_window = 1;
+    }
+}
+
+void kvm_vcpu::fail(const std::string& why) {
+    try {
+        pull_state();
+        std::fputs(format_state(st_).c_str(), stderr);
+    } catch (const error&) {
+        // The registers could not be read either: the reason alone.
+    }
+    throw error("kvm: " + why);
+}
+
+kvm_vcpu::stop kvm_vcpu::run() {
+    if (halted_ && !runnable()) return stop::halted;
+    thread_ = pthread_self();
+    in_run_.store(true);
+    struct leave {
+        std::atomic<bool>& f;
+        ~leave() { f.store(false); }
+    } left{in_run_};
+    if (dirty_) {
+        push_state();
+        dirty_ = false;
+    }
+    kvm_run& r = cpu_->shared();
+    for (;;) {
+        if (kick_.exchange(false)) {
+            pull_state();
+            return stop::kicked;
+        }
+        if (!opt_.kernel_irqchip) inject();
+        const int rc = cpu_->run();
+        __atomic_store_n(&r.immediate_exit, 0, __ATOMIC_SEQ_CST);
+        if (rc != 0) continue;  // a kick: seen at the top
+        can_inject_ = true;
+        const kvm::exit_event ev = kvm::decode_exit(r, cpu_->shared_size());
+        if (const auto* io = std::get_if<kvm::exit_io>(&ev)) {
+            for (std::uint32_t i = 0; i < io->count; ++i) {
+                std::byte* d = io->data.data() + std::size_t{i} * io->size;
+                if (io->out) {
+                    std::uint32_t v = 0;
+                    std::memcpy(&v, d, io->size);
+                    io_.out(io_.ctx, &st_.base, io->port, io->size, v);
+                } else {
+                    const std::uint32_t v = io_.in(io_.ctx, &st_.base, io->port, io->size);
+                    std::memcpy(d, &v, io->size);
+                }
+            }
+        } else if (const auto* m = std::get_if<kvm::exit_mmio>(&ev)) {
+            if (m->write) as_.write(gpa{m->addr}, m->data);
+            else as_.read(gpa{m->addr}, m->data);
+        } else if (std::holds_alternative<kvm::exit_hlt>(ev)) {
+            pull_state();
+            halted_ = true;
+            if (!runnable()) return stop::halted;
+        } else if (std::holds_alternative<kvm::exit_shutdown>(ev)) {
+            pull_state();
+            logf(log_item::guest_errors, "kvm: triple fault (KVM_EXIT_SHUTDOWN)\n");
+            if (!on_triple_fault) reset();
+            else if (!on_triple_fault()) return stop::kicked;
+        } else if (const auto* f = std::get_if<kvm::exit_fail_entry>(&ev)) {
+            char b[96];
+            std::snprintf(b, sizeof b, "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason %#" PRIx64, f->reason);
+            fail(b);
+        } else if (const auto* e = std::get_if<kvm::exit_internal_error>(&ev)) {
+            std::string why = "KVM_EXIT_INTERNAL_ERROR: " + kvm::internal_error_name(e->suberror);
+            for (std::uint64_t d : e->data) {
+                char b[24];
+                std::snprintf(b, sizeof b, " %#" PRIx64, d);
+                why += b;
+            }
+            fail(why);
+        } else if (const auto* u = std::get_if<kvm::exit_unhandled>(&ev)) {
+            fail("unexpected exit " + kvm::exit_reason_name(u->reason));
+        }
+        // IRQ window and EINTR exits: around again, to inject or to see the kick.
+    }
+}
+
+} // namespace qf::x86
