@@ -257,11 +257,11 @@ void from_kvm(state& s, const kvm_state& k) {
 
 namespace {
 namespace msr {
-constexpr std::uint32_t sysenter_cs = 0x174, sysenter_esp = 0x175, sysenter_eip = 0x176, pat = 0x277,
+constexpr std::uint32_t sysenter_cs = 0x174, sysenter_esp = 0x175, sysenter_eip = 0x176, misc_enable = 0x1a0, pat = 0x277,
                         star = 0xc000'0081, lstar = 0xc000'0082, cstar = 0xc000'0083, fmask = 0xc000'0084,
                         kernel_gs_base = 0xc000'0102, tsc_aux = 0xc000'0103;
 }
-constexpr std::uint32_t state_msrs[] = {msr::sysenter_cs, msr::sysenter_esp, msr::sysenter_eip, msr::pat, msr::star,
+constexpr std::uint32_t state_msrs[] = {msr::sysenter_cs, msr::sysenter_esp, msr::sysenter_eip, msr::misc_enable, msr::pat, msr::star,
                                         msr::lstar, msr::cstar, msr::fmask, msr::kernel_gs_base, msr::tsc_aux};
 constexpr std::size_t nb_without_tsc_aux = std::size(state_msrs) - 1;
 } // namespace
@@ -271,7 +271,8 @@ std::span<const std::uint32_t> kvm_state_msrs() { return state_msrs; }
 std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(const state& s, bool rdtscp) {
     std::vector<std::pair<std::uint32_t, std::uint64_t>> v = {
         {msr::sysenter_cs, s.sysenter_cs}, {msr::sysenter_esp, s.sysenter_esp}, {msr::sysenter_eip, s.sysenter_eip},
-        {msr::pat, s.pat},                 {msr::star, s.star},                 {msr::lstar, s.lstar},
+        {msr::misc_enable, s.misc_enable}, {msr::pat, s.pat},                 {msr::star, s.star},
+        {msr::lstar, s.lstar},
         {msr::cstar, s.cstar},             {msr::fmask, s.fmask},               {msr::kernel_gs_base, s.kernel_gs_base}};
     if (rdtscp) v.push_back({msr::tsc_aux, s.tsc_aux});
     return v;
@@ -284,6 +285,7 @@ void set_msr_values(state& s, std::span<const std::uint32_t> indices, std::span<
         case msr::sysenter_cs: s.sysenter_cs = v; break;
         case msr::sysenter_esp: s.sysenter_esp = v; break;
         case msr::sysenter_eip: s.sysenter_eip = v; break;
+        case msr::misc_enable: s.misc_enable = v; break;
         case msr::pat: s.pat = v; break;
         case msr::star: s.star = v; break;
         case msr::lstar: s.lstar = v; break;

@@ -153,6 +153,11 @@ void reset_state(state& s, const cpu_model& m) {
     s.regs[R_EDX] = m.signature();
     s.a20_mask = ~0ull;
     s.pat = 0x0007'0406'0007'0406ull;
+    s.misc_enable = 1;  // fast strings, QEMU's MSR_IA32_MISC_ENABLE_DEFAULT
+    s.star = s.lstar = s.cstar = s.fmask = s.kernel_gs_base = 0;
+    s.sysenter_cs = s.sysenter_esp = s.sysenter_eip = 0;
+    s.tsc_aux = 0;
+    std::memset(s.mtrr, 0, sizeof s.mtrr);
     s.apic_base = 0xfee0'0000 | (1u << 11) | (1u << 8);
     // x87 and SSE after RESET (SDM vol. 3, table 9-1).
     std::memset(s.fpr, 0, sizeof s.fpr);
