@@ -357,8 +357,10 @@ void kvm_vcpu::push_state() {
     cpu_->set_sregs(k.sregs);
     cpu_->set_regs(k.regs);
     cpu_->set_fpu(k.fpu);
-    const auto m = msr_values(st_, rdtscp_);
+    auto m = msr_values(st_, rdtscp_);
     cpu_->set_msrs(m);
+    synced_ = k;
+    synced_msrs_ = std::move(m);
 }
 
 void kvm_vcpu::pull_state() {
@@ -366,6 +368,13 @@ void kvm_vcpu::pull_state() {
     from_kvm(st_, k);
     const auto idx = kvm_state_msrs().first(rdtscp_ ? kvm_state_msrs().size() : nb_without_tsc_aux);
     set_msr_values(st_, idx, cpu_->msrs(idx));
+    synced_ = to_kvm(st_);
+    synced_msrs_ = msr_values(st_, rdtscp_);
+}
+
+bool kvm_vcpu::state_changed() const {
+    const kvm_state k = to_kvm(st_);
+    return std::memcmp(&k, &synced_, sizeof k) != 0 || msr_values(st_, rdtscp_) != synced_msrs_;
 }
 
 void kvm_vcpu::reset() {
@@ -375,7 +384,6 @@ void kvm_vcpu::reset() {
     push_state();
     const std::pair<std::uint32_t, std::uint64_t> tsc[] = {{0x10, 0}};  // the TSC counts from reset, as in QEMU
     cpu_->set_msrs(tsc);
-    dirty_ = false;
     halted_ = false;
     can_inject_ = false;
     cpu_->shared().request_interrupt_window = 0;
@@ -431,10 +439,7 @@ kvm_vcpu::stop kvm_vcpu::run() {
         std::atomic<bool>& f;
         ~leave() { f.store(false); }
     } left{in_run_};
-    if (dirty_) {
-        push_state();
-        dirty_ = false;
-    }
+    if (state_changed()) push_state();
     kvm_run& r = cpu_->shared();
     for (;;) {
         if (kick_.exchange(false)) {

@@ -56,12 +56,10 @@ public:
     kvm_vcpu(const kvm_vcpu&) = delete;
     kvm_vcpu& operator=(const kvm_vcpu&) = delete;
 
-    // The state as of the last stop of run(). Writing through the
-    // non-const one is sent to KVM before the guest runs again.
-    state& st() {
-        dirty_ = true;
-        return st_;
-    }
+    // The state as of the last stop of run(). What is changed through it
+    // is sent to KVM before the guest runs again (and only then: a put
+    // would drop an exception KVM has queued).
+    state& st() { return st_; }
     const state& st() const { return st_; }
 
     void reset();
@@ -94,6 +92,7 @@ public:
 private:
     void push_state();
     void pull_state();
+    bool state_changed() const;
     void inject();
     [[noreturn]] void fail(const std::string& why);
 
@@ -105,7 +104,9 @@ private:
     kvm::vm vm_;
     std::optional<kvm::vcpu_fd> cpu_;
     state st_{};
-    bool dirty_ = true;
+    // What KVM holds, as to_kvm and msr_values give it, to see changes.
+    kvm_state synced_{};
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> synced_msrs_;
     bool rdtscp_ = false;
     bool intr_ = false;
     bool halted_ = false;

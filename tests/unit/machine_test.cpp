@@ -1,9 +1,11 @@
 #include "machines/testrig/testrig.hpp"
 #include "qf/chardev/backends.hpp"
+#include "qf/embed/harness.hpp"
 #include "qf/machine/session.hpp"
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using testrig = qf::machines::testrig<>;
@@ -247,4 +249,24 @@ TEST_CASE("a write to isa-debug-exit ends the session's main loop with QEMU's st
     outb(m, 0xf4, 0x2a);
     CHECK(s.run() == ((0x2a << 1) | 1));
     CHECK(s.serials().at(0)->as<qf::chardevs::ringbuf>()->contents() == "bye");
+}
+
+// The harness takes the machine type with either accelerator. Without a
+// usable /dev/kvm this compiles the KVM rig and checks it refuses to start.
+TEST_CASE("the embedding harness runs the KVM test rig as it runs the TCG one") {
+    using kvm_rig = qf::machines::testrig<qf::accel::kvm>;
+    struct stat st {};
+    const bool kvm = stat("/dev/kvm", &st) == 0 && S_ISCHR(st.st_mode) && access("/dev/kvm", R_OK | W_OK) == 0;
+    if (!kvm) {
+        qf::embed::harness<kvm_rig> h;
+        CHECK_THROWS_WITH(h.load_bios_file(QF_TEST_DEMO_BIOS), Catch::Contains("failed to initialize kvm"));
+        WARN("SKIPPED: /dev/kvm cannot be opened here, so the demo was not run under KVM");
+        return;
+    }
+    qf::embed::harness<kvm_rig> h;
+    h.load_bios_file(QF_TEST_DEMO_BIOS);
+    const auto r = h.run();
+    CHECK(r.why == qf::embed::stop::exit);
+    CHECK(r.exit_status == 1);
+    CHECK(h.serial() == "Hello from qforge: the demo firmware is running on machine testrig.\r\n");
 }
