@@ -82,9 +82,31 @@ std::uint64_t compute_eflags(const state& s) {
            eflags_bit::fixed1;
 }
 
-std::uint64_t compute_cf(const state& s) {
-    return compute_eflags_lazy(s.cc_op, s.cc_dst, s.cc_src, s.cc_src2) & eflags_bit::cf;
+std::uint64_t compute_cf_lazy(std::uint32_t op, std::uint64_t dst, std::uint64_t src, std::uint64_t src2) {
+    if (op == CC_OP_EFLAGS) return src & eflags_bit::cf;
+    const sized z(op & 3);
+    dst &= z.mask;
+    switch (op & ~3u) {
+    case CC_OP_ADDB: return dst < (src & z.mask);
+    case CC_OP_ADCB: {
+        const std::uint64_t b = src & z.mask, c = src2 & 1, a = (dst - b - c) & z.mask;
+        return c ? dst <= a : dst < a;
+    }
+    case CC_OP_SUBB: return ((dst + src) & z.mask) < (src & z.mask);
+    case CC_OP_SBBB: {
+        const std::uint64_t b = src & z.mask, c = src2 & 1, a = (dst + b + c) & z.mask;
+        return c ? a <= b : a < b;
+    }
+    case CC_OP_INCB:
+    case CC_OP_DECB:
+    case CC_OP_SARB: return src & eflags_bit::cf;
+    case CC_OP_SHLB: return (src >> (z.bits - 1)) & eflags_bit::cf;
+    case CC_OP_MULB: return src != 0;
+    default: return 0;  // LOGIC
+    }
 }
+
+std::uint64_t compute_cf(const state& s) { return compute_cf_lazy(s.cc_op, s.cc_dst, s.cc_src, s.cc_src2); }
 
 void load_eflags(state& s, std::uint64_t value, std::uint64_t mask) {
     const std::uint64_t cur = compute_eflags(s);

@@ -242,6 +242,8 @@ using tcg::helper_flag::no_side_effects;
 using tcg::helper_flag::no_write_globals;
 using tcg::make_helper;
 const tcg::helper_info compute_eflags = make_helper<&h_compute_eflags>("compute_eflags", no_write_globals | no_side_effects);
+const tcg::helper_info cc_compute_all = make_helper<&compute_eflags_lazy>("cc_compute_all", tcg::helper_flag::pure);
+const tcg::helper_info cc_compute_c = make_helper<&compute_cf_lazy>("cc_compute_c", tcg::helper_flag::pure);
 const tcg::helper_info write_eflags = make_helper<&h_write_eflags>("write_eflags", 0);
 const tcg::helper_info raise = make_helper<&h_raise>("raise_exception", 0);
 const tcg::helper_info check_iopl = make_helper<&h_check_iopl>("check_iopl", no_write_globals);

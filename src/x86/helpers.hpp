@@ -65,6 +65,9 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
 
 namespace helper {
 extern const tcg::helper_info compute_eflags;
+// (cc_op, cc_dst, cc_src, cc_src2): pure, so the flags' globals stay in
+// host registers across the call.
+extern const tcg::helper_info cc_compute_all, cc_compute_c;
 extern const tcg::helper_info write_eflags;
 extern const tcg::helper_info raise;
 extern const tcg::helper_info in;

@@ -430,9 +430,8 @@ private:
             c_.binop(opc::or_, f, f, p);
             return f;
         }
-        const temp args[] = {c_.env()};
-        c_.call(helper::compute_eflags, f, args);
-        c_.binopi(opc::and_, f, f, eflags_bit::arith);
+        const temp args[] = {cc_op_t, cc_dst_t, cc_src_t, cc_src2_t};
+        c_.call(helper::cc_compute_all, f, args);
         return f;
     }
     temp carry() {
@@ -455,8 +454,8 @@ private:
             default: break;
             }
         }
-        const temp f = eflags();
-        c_.binopi(opc::and_, cf, f, 1);
+        const temp args[] = {cc_op_t, cc_dst_t, cc_src_t, cc_src2_t};
+        c_.call(helper::cc_compute_c, cf, args);
         return cf;
     }
     // The value of condition cc (Jcc's low nibble) as 0/1.
@@ -505,12 +504,21 @@ private:
             c_.exit_tb(tr_.exit_value(n));
         } else {
             sync_rip(e);
-            tr_.lookup_and_goto_ptr();
+            lookup_next_tb();
         }
     }
     void jump_indirect(temp new_eip) {
         c_.mov(rip_t, new_eip);
-        tr_.lookup_and_goto_ptr();
+        lookup_next_tb();
+    }
+    // The next TB's key as tb_key_of computes it (the mode is this TB's: a
+    // near jump does not change it), for the engine's inline jump-cache probe.
+    void lookup_next_tb() {
+        const temp pc = tmp(), flags = tmp();
+        c_.add(pc, rip_t, seg_base_t(R_CS));
+        if (!cs64_) c_.unop(opc::ext32u, pc, pc);
+        c_.ld(flags, c_.env(), memop::ul, static_cast<std::int32_t>(offsetof(state, hflags)));
+        tr_.lookup_and_goto_ptr(pc, seg_base_t(R_CS), flags);
     }
     // End the TB after this instruction (its effects may change what runs next).
     void end_tb_next() {

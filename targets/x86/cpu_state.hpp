@@ -142,6 +142,10 @@ struct state {
 std::uint64_t compute_eflags(const state& s);
 // Only CF, for ADC/SBB/INC/DEC and the carry conditions.
 std::uint64_t compute_cf(const state& s);
+// The lazy flags from their parts (QEMU's cc_compute_all and cc_compute_c):
+// OSZAPC in their EFLAGS positions, and CF alone.
+std::uint64_t compute_eflags_lazy(std::uint32_t op, std::uint64_t dst, std::uint64_t src, std::uint64_t src2);
+std::uint64_t compute_cf_lazy(std::uint32_t op, std::uint64_t dst, std::uint64_t src, std::uint64_t src2);
 // Writes EFLAGS (the bits `mask` allows), making the arithmetic flags
 // concrete (CC_OP_EFLAGS).
 void load_eflags(state& s, std::uint64_t value, std::uint64_t mask);

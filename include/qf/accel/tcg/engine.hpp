@@ -155,6 +155,11 @@ public:
     void tb_end();
     // Indirect jump: continue at the TB for the state just written, if any.
     void lookup_and_goto_ptr();
+    // The same with the jump cache probed inline, for a target that can give
+    // the next TB's key as temps (pc, cs_base, flags: what its key function
+    // would return now); a miss calls the helper. Most indirect jumps then
+    // cost a few loads and compares instead of a call.
+    void lookup_and_goto_ptr(temp pc, temp cs_base, temp flags);
 
 private:
     engine& e_;

@@ -89,6 +89,9 @@ struct env_base {
     const address_space* as = nullptr;
     void* owner = nullptr;          // the vCPU object that runs this state
     void* engine = nullptr;         // the tcg::engine translating for it
+    // The engine's jump cache (translation_block* by virtual pc), which
+    // generated code probes for indirect jumps.
+    void* const* jmp_cache = nullptr;
     std::jmp_buf* loop_exit = nullptr;  // where cpu_loop_exit lands
     // Called when TLB entries go, so cached virtual-pc lookups go with them
     // (page_mask-aligned vaddr, or ~0 for all).

@@ -75,6 +75,9 @@ public:
         return it == hash_.end() ? nullptr : it->second;
     }
     void remember(translation_block* tb) { jmp_cache_[jc_index(tb->key.pc)] = tb; }
+    // For generated code's inline probe: the array, and its hash (jc_index).
+    translation_block* const* jmp_cache_data() const { return jmp_cache_.data(); }
+    static constexpr unsigned jc_shift = 2;
 
     translation_block& create() { return tbs_.emplace_back(); }
     void drop_last() { tbs_.pop_back(); }
@@ -107,7 +110,7 @@ public:
 
 private:
     static unsigned jc_index(std::uint64_t pc) {
-        return static_cast<unsigned>((pc >> 2) ^ (pc >> (2 + jmp_cache_bits))) & ((1u << jmp_cache_bits) - 1);
+        return static_cast<unsigned>((pc >> jc_shift) ^ (pc >> (jc_shift + jmp_cache_bits))) & ((1u << jmp_cache_bits) - 1);
     }
     std::deque<translation_block> tbs_;
     std::unordered_map<std::pair<tb_key, std::uint64_t>, translation_block*, tb_hash> hash_;
