@@ -309,8 +309,8 @@ bool translator::one_byte() {
     case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
         const unsigned sl = opsz_byte(op);
         const rm_ref dst = rm();
-        const temp count = op <= 0xc1 ? cst(d_.imm & 0xff) : op <= 0xd1 ? cst(1) : ld_reg(0, R_ECX);
-        shift_op(d_.reg_low3(), sl, dst, count);
+        if (op <= 0xd1) shift_op(d_.reg_low3(), sl, dst, temp{}, op <= 0xc1 ? static_cast<int>(d_.imm & 0xff) : 1);
+        else shift_op(d_.reg_low3(), sl, dst, ld_reg(0, R_ECX));
         return true;
     }
     case 0xc2:

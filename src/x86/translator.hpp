@@ -578,10 +578,19 @@ private:
         if (op != CMP) st(dst, sl, r);
     }
 
-    void shift_op(unsigned op, unsigned sl, const rm_ref& dst, temp count_in) {
-        // ROL ROR RCL RCR SHL SHR SAL SAR
-        const unsigned bits = 8u << sl;
+    // ROL ROR RCL RCR SHL SHR SAL SAR by a count in a register (CL), or by
+    // an immediate (const_count >= 0), which needs no branch for count 0.
+    void shift_op(unsigned op, unsigned sl, const rm_ref& dst, temp count_in, int const_count = -1) {
         const temp v = ld(dst, sl);
+        if (const_count >= 0) {
+            const unsigned n = static_cast<unsigned>(const_count) & (sl == 3 ? 63 : 31);
+            if (n == 0) {  // no flags change, but a 32-bit register is still written
+                if (sl == 2 && !dst.mem) st_reg(2, dst.reg, v);
+                return;
+            }
+            shift_body(op, sl, dst, v, cst(n));
+            return;
+        }
         const temp cnt = tmp();
         c_.binopi(opc::and_, cnt, count_in, sl == 3 ? 63 : 31);
         const label done = c_.new_label();
@@ -592,6 +601,13 @@ private:
         // written: its upper half is cleared.
         if (sl == 2 && !dst.mem) st_reg(2, dst.reg, vv);
         c_.brcond(cond::eq, cc, cst(0), done);
+        shift_body(op, sl, dst, vv, cc);
+        c_.set_label(done);
+        cc_static_ = cc_unknown;  // either path may have left its own
+    }
+    // The shift or rotate of vv by cc, which is not 0.
+    void shift_body(unsigned op, unsigned sl, const rm_ref& dst, temp vv, temp cc) {
+        const unsigned bits = 8u << sl;
         const temp r = tmp(), s = tmp(), c1 = tmp();
         c_.addi(c1, cc, static_cast<std::uint64_t>(-1));
         switch (op) {
@@ -699,8 +715,6 @@ private:
             break;
         }
         }
-        c_.set_label(done);
-        cc_static_ = cc_unknown;  // either path may have left its own
     }
     // Flags = f with CF and OF replaced.
     void flags_from(temp f, temp cf, temp of) {
