@@ -52,11 +52,19 @@ void address_space::rebuild() {
 }
 
 const address_space::segment* address_space::find(gpa a) const {
+    const auto hits = [&](std::size_t i) { return i < flat_.size() && flat_[i].first <= a.value && a.value <= flat_[i].last; };
+    const std::size_t h0 = hit_[0].load(std::memory_order_relaxed);
+    if (hits(h0)) return &flat_[h0];
+    const std::size_t h1 = hit_[1].load(std::memory_order_relaxed);
+    if (hits(h1)) return &flat_[h1];
     auto it = std::upper_bound(flat_.begin(), flat_.end(), a.value,
                                [](std::uint64_t v, const segment& s) { return v < s.first; });
     if (it == flat_.begin()) return nullptr;
     --it;
-    return a.value <= it->last ? &*it : nullptr;
+    if (a.value > it->last) return nullptr;
+    hit_[1].store(h0, std::memory_order_relaxed);
+    hit_[0].store(static_cast<std::size_t>(it - flat_.begin()), std::memory_order_relaxed);
+    return &*it;
 }
 
 // How many of `size` bytes from an unassigned address a stay unassigned.

@@ -6,6 +6,7 @@
 // guest writes, as on hardware; both are logged under -d guest_errors.
 #include "qf/memory/bus.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -60,6 +61,11 @@ private:
     std::uint64_t unassigned_run(gpa a, std::uint64_t size) const;
     std::vector<region> regions_;
     std::vector<segment> flat_;
+    // The two segments find() answered last: page walks and TLB fills go
+    // back and forth between the page tables' RAM and the data's. Indexes
+    // (not pointers), so a rebuild cannot leave them dangling; relaxed, as
+    // any value is only a hint.
+    mutable std::atomic<std::size_t> hit_[2] = {0, 0};
 };
 
 } // namespace qf

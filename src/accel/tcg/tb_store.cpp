@@ -11,7 +11,10 @@ std::vector<std::uint64_t> tb_store::insert(translation_block* tb) {
     for (std::uint64_t p : tb->phys_page) {
         if (p == ~0ull) continue;
         auto& list = pages_[p];
-        if (list.empty()) fresh.push_back(p);
+        if (list.empty()) {
+            fresh.push_back(p);
+            mark_code(p, true);
+        }
         list.push_back(tb);
     }
     return fresh;
@@ -45,8 +48,22 @@ void tb_store::invalidate(translation_block* tb) {
         if (pit == pages_.end()) continue;
         auto& list = pit->second;
         list.erase(std::remove(list.begin(), list.end(), tb), list.end());
-        if (list.empty()) pages_.erase(pit);
+        if (list.empty()) {
+            pages_.erase(pit);
+            mark_code(p, false);
+        }
     }
+}
+
+void tb_store::mark_code(std::uint64_t phys_page, bool on) {
+    const std::uint64_t n = phys_page >> page_bits;
+    if (n >= code_bits_limit) return;
+    if (n / 64 >= code_bits_.size()) {
+        if (!on) return;
+        code_bits_.resize(n / 64 + 1);
+    }
+    if (on) code_bits_[n / 64] |= 1ull << (n % 64);
+    else code_bits_[n / 64] &= ~(1ull << (n % 64));
 }
 
 std::vector<translation_block*> tb_store::invalidate_page(std::uint64_t phys_page) {
@@ -55,6 +72,7 @@ std::vector<translation_block*> tb_store::invalidate_page(std::uint64_t phys_pag
     std::vector<translation_block*> victims = it->second;
     for (translation_block* tb : victims) invalidate(tb);
     pages_.erase(phys_page);
+    mark_code(phys_page, false);
     return victims;
 }
 
@@ -74,6 +92,7 @@ void tb_store::flush_jmp_cache(std::uint64_t vaddr) {
 void tb_store::clear() {
     hash_.clear();
     pages_.clear();
+    code_bits_.clear();
     jmp_cache_.fill(nullptr);
     tbs_.clear();
 }

@@ -87,7 +87,13 @@ public:
     // Unlinks every TB on a physical page; returns them.
     std::vector<translation_block*> invalidate_page(std::uint64_t phys_page);
     void invalidate(translation_block* tb);
-    bool page_has_code(std::uint64_t phys_page) const { return pages_.count(phys_page) != 0; }
+    // Asked on every TLB fill of a writable page: a bit per page below
+    // 4 GiB answers without hashing.
+    bool page_has_code(std::uint64_t phys_page) const {
+        const std::uint64_t n = phys_page >> page_bits;
+        if (n < code_bits_limit) return n / 64 < code_bits_.size() && ((code_bits_[n / 64] >> (n % 64)) & 1);
+        return pages_.count(phys_page) != 0;
+    }
     std::vector<translation_block*> on_page(std::uint64_t phys_page) const {
         auto it = pages_.find(phys_page);
         return it == pages_.end() ? std::vector<translation_block*>{} : it->second;
@@ -115,6 +121,9 @@ private:
     std::deque<translation_block> tbs_;
     std::unordered_map<std::pair<tb_key, std::uint64_t>, translation_block*, tb_hash> hash_;
     std::unordered_map<std::uint64_t, std::vector<translation_block*>> pages_;
+    static constexpr std::uint64_t code_bits_limit = 1ull << (32 - page_bits);
+    std::vector<std::uint64_t> code_bits_;  // mirrors pages_'s keys below 4 GiB
+    void mark_code(std::uint64_t phys_page, bool on);
     std::array<translation_block*, 1u << jmp_cache_bits> jmp_cache_{};
 
 public:
