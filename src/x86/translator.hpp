@@ -368,6 +368,8 @@ private:
             case 4: case 6: c_.setcond(cond::lt, r, sext(cc_dst_t, sl), cst(0)); break;
             default: c_.setcond(cond::le, r, sext(cc_dst_t, sl), cst(0)); break;
             }
+        } else if (k == 1 && kind != CC_OP_ADCB && kind != CC_OP_SBBB) {  // CF alone, inline (carry)
+            c_.mov(r, carry());
         } else if (k == 2) {
             c_.setcond(cond::eq, r, zext(cc_dst_t, sl), cst(0));
         } else if (k == 4) {
@@ -451,6 +453,8 @@ private:
             case CC_OP_DECB:
             case CC_OP_EFLAGS: c_.binopi(opc::and_, cf, cc_src_t, 1); return cf;
             case CC_OP_MULB: c_.setcond(cond::ne, cf, cc_src_t, cst(0)); return cf;
+            case CC_OP_SARB: c_.binopi(opc::and_, cf, cc_src_t, 1); return cf;  // the last bit out
+            case CC_OP_SHLB: c_.extract(opc::extract, cf, cc_src_t, (8u << sl) - 1, 1); return cf;
             default: break;
             }
         }

@@ -583,6 +583,38 @@ std::vector<family> families() {
         e.imm(1, 4);
         return test_case{e.b, random_regs(rng), OSZAPC & ~(k == 1 ? AF : 0)};
     }});
+    f.push_back({"shift, INC, DEC or ADD + Jcc (the carry and condition fast paths)", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng), a = gpr(rng), b = gpr(rng), k = rng() % 4;
+        unsigned cc = rng() % 16;
+        encoder e;
+        std::uint64_t mask = OSZAPC;
+        if (k == 0) {  // SHL SHR SAR by 1..width-1: OF and AF are undefined past one bit
+            static constexpr unsigned ops[] = {4, 5, 7};
+            const unsigned bits = 8u << sl, count = 1 + static_cast<unsigned>(rng() % (bits - 1));
+            cc = 2 + static_cast<unsigned>(rng() % 10);  // B NB Z NZ BE NBE S NS P NP
+            e.prefix(sl, 0, a, false);
+            e.b.push_back(sl ? 0xc1 : 0xc0);
+            e.modrm(3, ops[rng() % 3], a);
+            e.b.push_back(static_cast<std::uint8_t>(count));
+            mask &= ~(AF | (count > 1 ? OF : 0));
+        } else if (k == 1 || k == 2) {  // INC DEC: CF from before
+            e.prefix(sl, 0, a, false);
+            e.b.push_back(sl ? 0xff : 0xfe);
+            e.modrm(3, k == 1 ? 0 : 1, a);
+        } else {  // ADD
+            e.prefix(sl, b, a, false);
+            e.b.push_back(sl ? 0x01 : 0x00);
+            e.modrm(3, b, a);
+        }
+        // Then Jcc over a MOV of 1 into rax, which holds 0 before.
+        e.b.push_back(0xb8);
+        e.imm(0, 4);
+        e.b.push_back(static_cast<std::uint8_t>(0x70 + cc));
+        e.b.push_back(5);
+        e.b.push_back(0xb8);
+        e.imm(1, 4);
+        return test_case{e.b, random_regs(rng), mask};
+    }});
     f.push_back({"MOV, MOVZX, MOVSX, MOVSXD, XCHG, BSWAP, MOV imm", [](std::mt19937_64& rng) {
         const unsigned reg = gpr(rng), src = gpr(rng), k = rng() % 7;
         encoder e;
