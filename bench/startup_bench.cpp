@@ -22,8 +22,17 @@ int run(const char* const* argv) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// The build tree's paths, or the environment's (a build tree carried to
+// another host by scripts/kvm-verify).
+const char* path(const char* env, const char* compiled_in) {
+    const char* v = std::getenv(env);
+    return v && *v ? v : compiled_in;
+}
+const char* binary() { return path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY); }
+const char* exit_firmware() { return path("QF_EXIT_FIRMWARE", QF_EXIT_FIRMWARE); }
+
 void BM_startup(benchmark::State& state) {
-    const char* argv[] = {QF_SYSTEM_BINARY, "-bios", QF_EXIT_FIRMWARE, "-nographic", "-serial", "none", nullptr};
+    const char* argv[] = {binary(), "-bios", exit_firmware(), "-nographic", "-serial", "none", nullptr};
     for (auto _ : state) {
         if (run(argv) != 1) {  // isa-debug-exit with 0: status 1
             state.SkipWithError("the binary did not exit through isa-debug-exit");
@@ -43,7 +52,7 @@ void BM_startup_kvm(benchmark::State& state) {
         }
         return;
     }
-    const char* argv[] = {QF_SYSTEM_BINARY, "-accel", "kvm", "-bios", QF_EXIT_FIRMWARE, "-nographic", "-serial", "none", nullptr};
+    const char* argv[] = {binary(), "-accel", "kvm", "-bios", exit_firmware(), "-nographic", "-serial", "none", nullptr};
     for (auto _ : state) {
         if (run(argv) != 1) {
             state.SkipWithError("-accel kvm did not run here (no usable /dev/kvm?)");

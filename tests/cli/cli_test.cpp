@@ -15,8 +15,8 @@ using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
 namespace {
-const std::string qemu = QF_SYSTEM_BINARY;
-const std::string demo = QF_DEMO_BIOS;
+const std::string qemu = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
+const std::string demo = qft::build_path("QF_DEMO_BIOS", QF_DEMO_BIOS);
 
 std::vector<std::string> cmd(std::initializer_list<std::string> args) {
     std::vector<std::string> v{qemu};

@@ -141,7 +141,8 @@ std::vector<std::string> with(std::vector<std::string> args, const std::vector<s
     return args;
 }
 
-std::string path_of(const image& i) { return std::string(QF_FIRMWARE_DIR) + "/" + i.name + ".bin"; }
+std::string path_of(const image& i) { return qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/" + i.name + ".bin"; }
+const std::string binary = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 
 // qemu-system-x86_64 on PATH (ctest skips this comparison when there is none).
 std::string find_qemu() {
@@ -161,7 +162,7 @@ std::string find_qemu() {
 TEST_CASE("the firmware suite runs from the reset vector on the JIT and the interpreter") {
     for (const image& img : suite)
         for (const char* accel : {"tcg", "tcg,interpreter=on", "tcg,one-insn-per-tb=on"}) {
-            auto r = qft::run(with({QF_SYSTEM_BINARY, "-nographic", "-accel", accel, "-bios", path_of(img)}, img.extra_args));
+            auto r = qft::run(with({binary, "-nographic", "-accel", accel, "-bios", path_of(img)}, img.extra_args));
             INFO(img.name << " with -accel " << accel << "\nstderr: " << r.err);
             CHECK(r.out == img.expected_out);
             CHECK(r.status == img.expected_status);
@@ -176,7 +177,7 @@ TEST_CASE("the firmware suite runs under KVM", "[.]") {
             WARN(img.name << " is not run under KVM: " << img.not_under_kvm);
             continue;
         }
-        auto r = qft::run(with({QF_SYSTEM_BINARY, "-nographic", "-accel", "kvm", "-bios", path_of(img)}, img.extra_args));
+        auto r = qft::run(with({binary, "-nographic", "-accel", "kvm", "-bios", path_of(img)}, img.extra_args));
         INFO(img.name << " under KVM\nstderr: " << r.err);
         CHECK(r.out == img.expected_out);
         CHECK(r.status == img.expected_status);
@@ -194,7 +195,7 @@ TEST_CASE("the firmware suite behaves as under QEMU", "[.]") {
         auto q = qft::run(with({qemu, "-M", "pc", "-accel", "tcg", "-display", "none", "-nographic", "-bios", path_of(img),
                                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4"},
                                img.extra_args));
-        auto ours = qft::run(with({QF_SYSTEM_BINARY, "-nographic", "-bios", path_of(img)}, img.extra_args));
+        auto ours = qft::run(with({binary, "-nographic", "-bios", path_of(img)}, img.extra_args));
         INFO(img.name << "\nQEMU stderr: " << q.err);
         CHECK(without_lines(ours.out, img.not_in_qemu) == q.out);
         CHECK(ours.status == q.status);
