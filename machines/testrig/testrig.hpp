@@ -41,6 +41,9 @@ public:
     // The CPU the accelerator runs: TCG's translator or a KVM vCPU, with
     // one interface towards the machine.
     using vcpu_type = std::conditional_t<on_kvm, x86::kvm_vcpu, x86::vcpu>;
+    // A KVM vCPU runs in a thread of its own, beside the main loop, under
+    // the machine lock; TCG's shares the main loop's thread.
+    static constexpr bool threaded_cpu = on_kvm;
     static constexpr std::string_view name = "testrig";
     static constexpr std::string_view description = "qforge firmware test rig (1 CPU, RAM, -bios, PIC, PIT, COM1, 0xe9, 0xf4)";
     static constexpr std::string_view default_bios = "qforge-demo.bin";
@@ -106,6 +109,7 @@ public:
         const x86::io_bus io{this, &io_in, &io_out};
         if constexpr (on_kvm) {
             cpu_ = std::make_unique<vcpu_type>(mem, io, cpu_model_for(o), props, o.cpu == "host");
+            cpu_->set_big_lock(this->services().big_lock);
         } else {
             using hooks = typename Accel::hooks;
             x86::translate_config cfg;

@@ -73,8 +73,14 @@ bool main_loop::run_once(bool blocking) {
         }
     }
 
+    if (big_lock_) big_lock_->unlock();
     int r = ::poll(fds.data(), fds.size(), timeout_ms);
-    if (r < 0 && errno != EINTR) throw error(errno_message("poll"));
+    const int poll_errno = errno;
+    if (big_lock_) big_lock_->lock();
+    if (r < 0 && poll_errno != EINTR) {
+        errno = poll_errno;
+        throw error(errno_message("poll"));
+    }
 
     if (r > 0) {
         if (fds[0].revents) {

@@ -95,6 +95,7 @@ device_context session::device_services() {
     };
     ctx.chardev_by_id = [this](std::string_view id) { return find_chardev(id); };
     ctx.request_exit = [this](int status) { request_exit(status); };
+    ctx.big_lock = &big_lock_;
     return ctx;
 }
 
@@ -148,6 +149,7 @@ int session::run(cpu_runner cpu) {
         std::function<void()>& k;
         ~forget_kick() { k = nullptr; }  // the machine it kicks ends before the session
     } forget{kick_};
+    if (cpu.threaded) return run_threaded(cpu);
     const ticker tick(cpu.kick);
     bool runnable = true;
     while (!check_exit()) {
@@ -157,6 +159,34 @@ int session::run(cpu_runner cpu) {
         if (!runnable && cpu.runnable) runnable = cpu.runnable();  // a timer may have raised an interrupt
         if (runstate_.is_running() && runnable && !check_exit()) runnable = cpu.run_cpu();
     }
+    return finish();
+}
+
+int session::run_threaded(cpu_runner& cpu) {
+    std::unique_lock lock(big_lock_);
+    loop_.set_big_lock(&big_lock_);
+    std::condition_variable_any wake;  // the vCPU thread waits on it, under big_lock_
+    bool stop = false;
+    std::thread vcpu([&] {
+        std::unique_lock l(big_lock_);
+        while (!stop) {
+            if (!runstate_.is_running() || (cpu.runnable && !cpu.runnable())) {
+                wake.wait(l);
+                continue;
+            }
+            cpu.run_cpu();
+        }
+    });
+    while (!check_exit()) {
+        loop_.run_once(true);
+        wake.notify_all();  // a timer may have raised an interrupt, or the VM started
+    }
+    stop = true;
+    cpu.kick();
+    wake.notify_all();
+    lock.unlock();
+    vcpu.join();
+    loop_.set_big_lock(nullptr);
     return finish();
 }
 

@@ -391,11 +391,20 @@ void kvm_vcpu::reset() {
 
 void kvm_vcpu::kick() {
     kick_.store(true);
+    poke();
+}
+
+void kvm_vcpu::poke() {
     __atomic_store_n(&cpu_->shared().immediate_exit, 1, __ATOMIC_SEQ_CST);
     if (in_run_.load()) pthread_kill(thread_, SIGUSR1);
 }
 
-void kvm_vcpu::set_intr(bool level) { intr_ = level; }
+// Under the machine lock. A vCPU thread in KVM_RUN comes out to inject it
+// (in the main loop's thread nothing runs meanwhile: the next run() does).
+void kvm_vcpu::set_intr(bool level) {
+    intr_ = level;
+    if (level && big_lock_) poke();
+}
 
 void kvm_vcpu::set_a20(bool enabled) {
     if (!enabled) logf(log_item::unimp, "kvm: the A20 gate cannot be closed under KVM; it stays open\n");
@@ -447,7 +456,9 @@ kvm_vcpu::stop kvm_vcpu::run() {
             return stop::kicked;
         }
         if (!opt_.kernel_irqchip) inject();
+        if (big_lock_) big_lock_->unlock();
         const int rc = cpu_->run();
+        if (big_lock_) big_lock_->lock();
         __atomic_store_n(&r.immediate_exit, 0, __ATOMIC_SEQ_CST);
         if (rc != 0) continue;  // a kick: seen at the top
         can_inject_ = true;

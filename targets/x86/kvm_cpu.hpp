@@ -7,6 +7,7 @@
 #include "qf/accel/kvm/exits.hpp"
 #include "qf/accel/kvm/kvm.hpp"
 #include "qf/accel/kvm/vm.hpp"
+#include "qf/core/fair_mutex.hpp"
 #include "qf/memory/address_space.hpp"
 #include "targets/x86/cpu_defs.hpp"
 #include "targets/x86/cpu_state.hpp"
@@ -73,6 +74,10 @@ public:
     std::function<bool()> on_triple_fault;
     // From any thread: leave run() soon (a signal ends KVM_RUN).
     void kick();
+    // In a vCPU thread of its own: run() is called holding the machine lock
+    // and lets it go while the guest runs (KVM_RUN), so that the main loop
+    // and the devices go on meanwhile. Without one, run() keeps the thread.
+    void set_big_lock(fair_mutex* m) { big_lock_ = m; }
 
     // Without the in-kernel irqchip: the INTR pin of the machine's own
     // interrupt controller, injected with KVM_INTERRUPT when the guest can
@@ -94,6 +99,7 @@ private:
     void pull_state();
     bool state_changed() const;
     void inject();
+    void poke();  // out of KVM_RUN without leaving run()
     [[noreturn]] void fail(const std::string& why);
 
     const address_space& as_;
@@ -112,6 +118,7 @@ private:
     bool halted_ = false;
     bool can_inject_ = false;  // the last KVM_RUN exited: its injection flags are current
     std::atomic<bool> kick_{false};
+    fair_mutex* big_lock_ = nullptr;
     std::atomic<bool> in_run_{false};
     pthread_t thread_{};
 };

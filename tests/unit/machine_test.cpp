@@ -4,7 +4,10 @@
 #include "qf/machine/session.hpp"
 
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -276,4 +279,58 @@ TEST_CASE("the embedding harness runs the KVM test rig as it runs the TCG one") 
     CHECK(r.why == qf::embed::stop::exit);
     CHECK(r.exit_status == 1);
     CHECK(h.serial() == "Hello from qforge: the demo firmware is running on machine testrig.\r\n");
+}
+
+// KVM's vCPU runs in a thread of its own. Here a stand-in CPU that never
+// returns by itself until a main-loop timer has fired: the main loop must
+// run beside it (the machine lock let go while the "guest" runs), and an
+// exit requested under the lock from the vCPU thread ends the session.
+TEST_CASE("a threaded CPU runs beside the main loop under the machine lock, and not while the VM is stopped") {
+    SECTION("running") {
+        const char* argv[] = {"qforge", "-display", "none", "-serial", "none"};
+        auto o = qf::parse_command_line(5, argv);
+        qf::session s(o);
+        std::atomic<bool> fired{false};
+        bool fired_under_lock = false;
+        qf::timer t(s.timers(), qf::clock_type::realtime, [&] {
+            fired_under_lock = s.big_lock().try_lock();  // false: the main loop holds it
+            if (fired_under_lock) s.big_lock().unlock();
+            fired = true;
+        });
+        t.mod_in(5 * qf::ns_per_ms);
+        std::atomic<int> runs{0};
+        std::atomic<bool> kicked{false};
+        s.vm_start();
+        const int status = s.run(qf::session::cpu_runner{
+            [&] {
+                ++runs;
+                s.big_lock().unlock();  // the guest runs
+                const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                while (!fired && !kicked && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+                s.big_lock().lock();
+                if (fired) s.request_exit(7);  // a device's exit, under the lock
+                kicked = false;
+                return true;
+            },
+            [&] { kicked = true; }, [] { return true; }, true});
+        CHECK(status == ((7 & 0xff)));
+        CHECK(fired);
+        CHECK_FALSE(fired_under_lock);
+        CHECK(runs >= 1);
+    }
+    SECTION("stopped (-S): the CPU never runs; the main loop still ends the session") {
+        const char* argv[] = {"qforge", "-S", "-display", "none", "-serial", "none"};
+        auto o = qf::parse_command_line(6, argv);
+        qf::session s(o);
+        qf::timer t(s.timers(), qf::clock_type::realtime, [&] { s.request_exit(3); });
+        t.mod_in(5 * qf::ns_per_ms);
+        std::atomic<int> runs{0};
+        const int status = s.run(qf::session::cpu_runner{[&] {
+                                                              ++runs;
+                                                              return true;
+                                                          },
+                                                          [] {}, [] { return true; }, true});
+        CHECK(status == 3);
+        CHECK(runs == 0);
+    }
 }

@@ -3,6 +3,7 @@
 // descriptors with a timeout from the nearest timer deadline, then the fd
 // handlers, the expired timers and the bottom halves. Other threads (vCPUs,
 // signal handlers) wake it through an eventfd.
+#include "qf/core/fair_mutex.hpp"
 #include "qf/core/timer.hpp"
 
 #include <functional>
@@ -39,6 +40,10 @@ public:
     // if anything (fd, timer, bottom half) was handled.
     bool run_once(bool blocking = true);
 
+    // With a machine lock (QEMU's BQL), run_once is called holding it and
+    // lets it go only while it waits in poll(), so that vCPU threads can
+    // handle their exits then.
+    void set_big_lock(fair_mutex* m) { big_lock_ = m; }
     // Upper bound on one poll() wait, so that checks outside the loop
     // (signals, exit requests) are never starved; in ns.
     ns max_wait = 1 * ns_per_s;
@@ -55,6 +60,7 @@ private:
     int wake_fd_ = -1;
     std::vector<watch> watches_;
     std::mutex bh_mutex_;
+    fair_mutex* big_lock_ = nullptr;
     std::vector<std::function<void()>> bhs_;
 };
 

@@ -3,6 +3,7 @@
 // chardev, its IRQ line, the exit request. The machine fills one in; a test
 // that drives a device directly fills one in too.
 #include "qf/chardev/chardev.hpp"
+#include "qf/core/fair_mutex.hpp"
 #include "qf/core/timer.hpp"
 #include "qf/devices/irq.hpp"
 
@@ -21,6 +22,10 @@ struct device_context {
     std::function<irq_line(unsigned gsi)> irq;
     // isa-debug-exit: end the process with this status once the CPU stops.
     std::function<void(int status)> request_exit;
+    // The machine lock, for a vCPU that runs in a thread of its own (KVM):
+    // held while devices are touched, let go while the guest runs. Null
+    // where the CPU shares the main loop's thread.
+    fair_mutex* big_lock = nullptr;
 };
 
 } // namespace qf

@@ -7,6 +7,7 @@
 #include "qf/chardev/chardev.hpp"
 #include "qf/core/clock.hpp"
 #include "qf/core/daemonize.hpp"
+#include "qf/core/fair_mutex.hpp"
 #include "qf/core/main_loop.hpp"
 #include "qf/core/pidfile.hpp"
 #include "qf/core/runstate.hpp"
@@ -18,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 namespace qf {
@@ -59,15 +61,25 @@ public:
     // request); a halted CPU leaves the loop to block until something
     // happens (a timer, a file descriptor) that makes it runnable again,
     // such as an interrupt. run_cpu returns false while the CPU is halted.
+    //
+    // threaded: the CPU runs in a thread of its own (KVM's vCPU thread),
+    // beside the main loop, under the machine lock (big_lock): the main loop
+    // holds it except while it polls; run_cpu is called holding it and lets
+    // it go while the guest runs. The thread waits while the VM is stopped
+    // or the CPU is not runnable; the main loop wakes it after each
+    // iteration, and kick ends a run_cpu early.
     struct cpu_runner {
         std::function<bool()> run_cpu;
         std::function<void()> kick;
         std::function<bool()> runnable;  // may run_cpu do anything now (HLT with an interrupt)?
+        bool threaded = false;
     };
     int run(cpu_runner cpu);
+    fair_mutex& big_lock() { return big_lock_; }
 
 private:
     void create_chardevs(const options& o);
+    int run_threaded(cpu_runner& cpu);
     bool check_exit();
     int finish();
 
@@ -82,6 +94,7 @@ private:
     std::optional<pidfile> pidfile_;
     std::atomic<int> exit_status_{-1};
     std::function<void()> kick_;
+    fair_mutex big_lock_;
 };
 
 } // namespace qf

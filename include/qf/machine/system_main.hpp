@@ -64,7 +64,10 @@ int run_machine(const options& o) {
     m.reset();
     if (!o.start_stopped) s.vm_start();
     s.ready();
-    return s.run(session::cpu_runner{[&] { return m.run_cpu(); }, [&] { m.kick_cpu(); }, [&] { return m.cpu_runnable(); }});
+    bool threaded = false;
+    if constexpr (requires { M::threaded_cpu; }) threaded = M::threaded_cpu;
+    return s.run(session::cpu_runner{[&] { return m.run_cpu(); }, [&] { m.kick_cpu(); }, [&] { return m.cpu_runnable(); },
+                                     threaded});
 }
 
 template <class... Ms>
