@@ -90,6 +90,59 @@ TEST_CASE("the optimizer folds constants, propagates copies and decides branches
     CHECK(r.state().g[5] == 1);
 }
 
+TEST_CASE("a branch on a condition just computed branches on its compare, inverted through xor 1") {
+    // g0 = (g1 <u g2); branch when it is set; then the same, inverted by
+    // xor 1; and a third whose compare input changes before the branch.
+    const auto build = [](context& c, label l1, label l2, label l3) {
+        const temp t1 = c.new_temp(type::i64), t2 = c.new_temp(type::i64), t3 = c.new_temp(type::i64);
+        const temp zero = c.constant(type::i64, 0);
+        c.setcond(cond::ltu, t1, rig::g(1), rig::g(2));
+        c.brcond(cond::ne, t1, zero, l1);
+        c.setcond(cond::lt, t2, rig::g(1), rig::g(2));
+        c.binopi(opc::xor_, t2, t2, 1);
+        c.brcond(cond::ne, t2, zero, l2);
+        c.setcond(cond::eq, t3, rig::g(1), rig::g(2));
+        c.binopi(opc::add, rig::g(1), rig::g(1), 1);  // the compare's input changes
+        c.brcond(cond::eq, t3, zero, l3);
+    };
+    context c;
+    rig::add_globals(c);
+    const label l1 = c.new_label(), l2 = c.new_label(), l3 = c.new_label();
+    build(c, l1, l2, l3);
+    c.movi(rig::g(0), 0);
+    c.exit_tb(0);
+    c.set_label(l1);
+    c.movi(rig::g(0), 1);
+    c.exit_tb(0);
+    c.set_label(l2);
+    c.movi(rig::g(0), 2);
+    c.exit_tb(0);
+    c.set_label(l3);
+    c.movi(rig::g(0), 3);
+    c.exit_tb(0);
+    const context before = c;
+    optimize(c);
+    liveness_pass(c);
+    INFO(format_ops(c));
+    const std::string ops = format_ops(c);
+    CHECK(ops.find("brcond_i64 g1,g2,ltu,$L0") != std::string::npos);
+    CHECK(ops.find("brcond_i64 g1,g2,ge,$L1") != std::string::npos);
+    CHECK(count(c, opc::setcond) == 1);  // only the third stays
+    // Same results as the unoptimized program, whichever branch is taken.
+    for (auto [x, y] : {std::pair<std::uint64_t, std::uint64_t>{1, 2}, {~0ull, 2}, {5, 5}, {2, 1}}) {
+        rig r;
+        r.state().g[1] = x;
+        r.state().g[2] = y;
+        interpret(interp_program(before), r.env());
+        const std::uint64_t want = r.state().g[0];
+        rig q;
+        q.state().g[1] = x;
+        q.state().g[2] = y;
+        interpret(interp_program(c), q.env());
+        CHECK(q.state().g[0] == want);
+    }
+}
+
 TEST_CASE("knowledge ends at labels and at helpers that write globals") {
     context c;
     rig::add_globals(c);

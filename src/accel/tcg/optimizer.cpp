@@ -49,6 +49,12 @@ private:
         std::uint64_t value = 0;
         std::uint32_t copy_of = ~0u;
         std::uint32_t copy_version = 0;
+        // The temp holds setcond(cmp, a, b) (of type cmp_ty), while a and b
+        // keep these versions: a branch on it can test a and b itself.
+        bool is_cond = false;
+        cond cmp = cond::never;
+        type cmp_ty = type::i64;
+        std::uint32_t a = 0, b = 0, a_version = 0, b_version = 0;
     };
     context& ctx_;
     std::vector<info> info_;
@@ -109,6 +115,11 @@ private:
         info_[t] = {};
     }
     void record_outputs(const op& o) {
+        // x ^ 1 of a 0/1 condition is the inverse condition (taken before
+        // the write: the translator flips in place).
+        info flipped{};
+        if (o.code == opc::xor_ && is_const(o.args[2]) && cval(o.args[2]) == 1 && cond_valid(info_[o.args[1]]))
+            flipped = info_[o.args[1]];
         for (unsigned k = 0; k < o.nb_o; ++k) written(o.args[k]);
         if (o.code == opc::movi) {
             info_[o.args[0]] = {gen_, true, o.args[1], ~0u, 0};
@@ -118,7 +129,26 @@ private:
             else if (kind(src) != temp_kind::fixed) info_[o.args[0]] = {gen_, false, 0, static_cast<std::uint32_t>(src), version_[src]};
         } else if (o.code == opc::call && !(o.helper().flags & helper_flag::no_write_globals)) {
             for (std::uint32_t g = 1; g < ctx_.nb_globals(); ++g) written(g);
+        } else if (o.code == opc::setcond) {
+            note_cond(o.args[0], static_cast<cond>(o.carg(0)), o.ty, o.args[1], o.args[2]);
+        } else if (flipped.is_cond) {
+            note_cond(o.args[0], invert(flipped.cmp), flipped.cmp_ty, flipped.a, flipped.b);
         }
+    }
+    bool cond_valid(const info& i) const {
+        return i.gen == gen_ && i.is_cond && version_[i.a] == i.a_version && version_[i.b] == i.b_version;
+    }
+    void note_cond(std::uint64_t out, cond c, type t, std::uint64_t a, std::uint64_t b) {
+        if (a == out || b == out) return;  // the compare's inputs are gone
+        info& i = info_[out];
+        i.gen = gen_;
+        i.is_cond = true;
+        i.cmp = c;
+        i.cmp_ty = t;
+        i.a = static_cast<std::uint32_t>(a);
+        i.b = static_cast<std::uint32_t>(b);
+        i.a_version = version_[a];
+        i.b_version = version_[b];
     }
 
     void to_movi(op& o, std::uint64_t v) {
@@ -215,7 +245,19 @@ private:
             return true;
         }
         case opc::brcond: {
-            const int d = decide(static_cast<cond>(o.carg(0)), t, o.args[0], o.args[1]);
+            // A branch on a condition just computed: branch on its compare.
+            const auto bc = static_cast<cond>(o.carg(0));
+            if ((bc == cond::ne || bc == cond::eq) && is_const(o.args[1]) && cval(o.args[1]) == 0) {
+                const info& i = info_[o.args[0]];
+                if (cond_valid(i)) {
+                    o.ty = i.cmp_ty;
+                    o.args[0] = i.a;
+                    o.args[1] = i.b;
+                    o.args[2] = static_cast<std::uint64_t>(bc == cond::ne ? i.cmp : invert(i.cmp));
+                    ++stats_.simplified;
+                }
+            }
+            const int d = decide(static_cast<cond>(o.carg(0)), o.ty, o.args[0], o.args[1]);
             if (d == 0) {
                 ++stats_.branches;
                 return false;
