@@ -108,7 +108,7 @@ feature_set kvm_missing_features(const cpu_model& m, std::span<const kvm_cpuid_e
     return missing;
 }
 
-kvm_segment to_kvm(const segment& g, bool) {
+kvm_segment to_kvm(const segment& g) {
     kvm_segment k{};
     k.base = g.base;
     k.limit = g.limit;
@@ -159,15 +159,14 @@ kvm_state to_kvm(const state& s) {
     r.rflags = compute_eflags(s);
 
     auto& sr = k.sregs;
-    const bool pm = s.cr[0] & 1;
-    sr.es = to_kvm(s.segs[R_ES], pm);
-    sr.cs = to_kvm(s.segs[R_CS], pm);
-    sr.ss = to_kvm(s.segs[R_SS], pm);
-    sr.ds = to_kvm(s.segs[R_DS], pm);
-    sr.fs = to_kvm(s.segs[R_FS], pm);
-    sr.gs = to_kvm(s.segs[R_GS], pm);
-    sr.ldt = to_kvm(s.ldt, pm);
-    sr.tr = to_kvm(s.tr, pm);
+    sr.es = to_kvm(s.segs[R_ES]);
+    sr.cs = to_kvm(s.segs[R_CS]);
+    sr.ss = to_kvm(s.segs[R_SS]);
+    sr.ds = to_kvm(s.segs[R_DS]);
+    sr.fs = to_kvm(s.segs[R_FS]);
+    sr.gs = to_kvm(s.segs[R_GS]);
+    sr.ldt = to_kvm(s.ldt);
+    sr.tr = to_kvm(s.tr);
     sr.gdt.base = s.gdt.base;
     sr.gdt.limit = static_cast<std::uint16_t>(s.gdt.limit);
     sr.idt.base = s.idt.base;

@@ -40,7 +40,7 @@ struct kvm_state {
 };
 kvm_state to_kvm(const state& s);
 void from_kvm(state& s, const kvm_state& k);
-kvm_segment to_kvm(const segment& g, bool protected_mode);
+kvm_segment to_kvm(const segment& g);
 segment from_kvm(const kvm_segment& k);
 
 // The MSRs the definition sets at reset and the state keeps.
