@@ -8,7 +8,9 @@ unsigned liveness_pass(context& ctx) {
     auto& ops = ctx.ops();
     const auto& temps = ctx.temps();
     const std::uint32_t nb_globals = ctx.nb_globals();
-    std::vector<std::uint8_t> live(temps.size(), 0);
+    // Kept per thread: no allocation per TB.
+    thread_local std::vector<std::uint8_t> live;
+    live.assign(temps.size(), 0);
     auto set_globals = [&](std::uint8_t v) {
         for (std::uint32_t i = 1; i < nb_globals; ++i) live[i] = v;
     };
@@ -17,7 +19,8 @@ unsigned liveness_pass(context& ctx) {
             if (temps[i].kind == temp_kind::tb) live[i] = v;
             else if (temps[i].kind == temp_kind::ebb) live[i] = 0;
     };
-    std::vector<bool> removed(ops.size(), false);
+    thread_local std::vector<bool> removed;
+    removed.assign(ops.size(), false);
     unsigned nb_removed = 0;
 
     for (std::size_t k = ops.size(); k-- > 0;) {

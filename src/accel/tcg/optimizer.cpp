@@ -8,12 +8,46 @@ namespace qf::tcg {
 
 namespace {
 
+// What the optimizer knows about temps, kept from TB to TB on each thread:
+// a TB's facts carry its generations, which no later TB reuses, so nothing
+// is cleared (or allocated) per TB.
+struct knowledge {
+    struct info {
+        std::uint32_t gen = 0;      // valid only in the block that set it
+        bool is_const = false;
+        std::uint64_t value = 0;
+        std::uint32_t copy_of = ~0u;
+        std::uint32_t copy_version = 0;
+        // The temp holds setcond(cmp, a, b) (of type cmp_ty), while a and b
+        // keep these versions: a branch on it can test a and b itself.
+        bool is_cond = false;
+        cond cmp = cond::never;
+        type cmp_ty = type::i64;
+        std::uint32_t a = 0, b = 0, a_version = 0, b_version = 0;
+    };
+    std::vector<info> infos;
+    std::vector<std::uint32_t> versions;  // bumped on every write of a temp
+    std::uint32_t gen = 1;
+    std::vector<op> spare;  // the previous TB's op buffer, for its capacity
+};
+thread_local knowledge known_facts;
+
 class optimizer {
 public:
-    explicit optimizer(context& ctx) : ctx_(ctx) {}
+    explicit optimizer(context& ctx)
+        : ctx_(ctx), info_(known_facts.infos), version_(known_facts.versions), gen_(known_facts.gen) {
+        if (gen_ > 0xffff'0000u) {  // generations run out: start afresh
+            info_.clear();
+            version_.clear();
+            gen_ = 1;
+        }
+        ++gen_;
+    }
+    ~optimizer() { known_facts.gen = gen_ + 1; }
 
     optimize_stats run() {
-        std::vector<op> in;
+        std::vector<op>& in = known_facts.spare;
+        in.clear();
         in.swap(ctx_.ops());
         std::vector<op>& out = ctx_.ops();
         out.reserve(in.size());
@@ -43,28 +77,16 @@ public:
     }
 
 private:
-    struct info {
-        std::uint32_t gen = 0;      // valid only in the block that set it
-        bool is_const = false;
-        std::uint64_t value = 0;
-        std::uint32_t copy_of = ~0u;
-        std::uint32_t copy_version = 0;
-        // The temp holds setcond(cmp, a, b) (of type cmp_ty), while a and b
-        // keep these versions: a branch on it can test a and b itself.
-        bool is_cond = false;
-        cond cmp = cond::never;
-        type cmp_ty = type::i64;
-        std::uint32_t a = 0, b = 0, a_version = 0, b_version = 0;
-    };
+    using info = knowledge::info;
     context& ctx_;
-    std::vector<info> info_;
-    std::vector<std::uint32_t> version_;  // bumped on every write of a temp
-    std::uint32_t gen_ = 1;
+    std::vector<info>& info_;
+    std::vector<std::uint32_t>& version_;
+    std::uint32_t gen_;
     optimize_stats stats_;
 
     void grow() {
-        info_.resize(ctx_.temps().size());
-        version_.resize(ctx_.temps().size());
+        if (info_.size() < ctx_.temps().size()) info_.resize(ctx_.temps().size());
+        if (version_.size() < ctx_.temps().size()) version_.resize(ctx_.temps().size());
     }
     temp_kind kind(std::uint64_t t) const { return ctx_.temps()[t].kind; }
     type ty(std::uint64_t t) const { return ctx_.temps()[t].ty; }
