@@ -129,7 +129,7 @@ public:
             end_op();
         }
         emit_slow_paths();
-        if (g_.hasUndefinedLabel()) throw error("tcg: branch to a label that is never set");
+        if (unbound_jumps()) throw error("tcg: branch to a label that is never set");
         host_code hc = std::move(out_);
         hc.code = static_cast<const std::byte*>(j_.rx(g_.getCode() + start));
         hc.size = static_cast<std::uint32_t>(g_.getSize() - start);
@@ -144,6 +144,52 @@ private:
         bool coherent = true;  // memory copy is current (globals, spilled temps)
         std::int16_t slot = -1;
     };
+    // A branch target in this TB's code: its offset once placed, and the
+    // rel32 fields waiting for it. (Xbyak's labels keep hash maps whose
+    // clearing, once per TB, cost more than the rest of the code generation.)
+    struct jlabel {
+        std::int64_t at = -1;
+        std::vector<std::uint32_t> fixups;
+    };
+    void patch_rel32(std::size_t field, std::int64_t target) {
+        const auto rel = static_cast<std::int32_t>(target - static_cast<std::int64_t>(field + 4));
+        std::memcpy(g_.getCode<std::uint8_t*>() + field, &rel, 4);
+    }
+    void bind(jlabel& l) {
+        l.at = static_cast<std::int64_t>(g_.getSize());
+        for (std::uint32_t f : l.fixups) patch_rel32(f, l.at);
+        l.fixups.clear();
+    }
+    // jmp rel32 (cc < 0) or jcc rel32 with x86 condition nibble cc.
+    void jump(jlabel& l, int cc = -1) {
+        if (cc < 0) {
+            g_.db(0xe9);
+        } else {
+            g_.db(0x0f);
+            g_.db(0x80 | cc);
+        }
+        const std::size_t field = g_.getSize();
+        g_.dd(0);
+        if (l.at >= 0) patch_rel32(field, l.at);
+        else l.fixups.push_back(static_cast<std::uint32_t>(field));
+    }
+    // lea r64, [rip + label], for a label already placed.
+    void lea_label(int r, const jlabel& l) {
+        g_.db(static_cast<std::uint8_t>(0x48 | (r >= 8 ? 4 : 0)));
+        g_.db(0x8d);
+        g_.db(static_cast<std::uint8_t>(((r & 7) << 3) | 5));
+        const std::size_t field = g_.getSize();
+        g_.dd(0);
+        patch_rel32(field, l.at);
+    }
+    bool unbound_jumps() const {
+        for (const jlabel& l : labels_)
+            if (!l.fixups.empty()) return true;
+        for (const slow_path& sp : slow_)
+            if (!sp.entry.fixups.empty() || !sp.resume.fixups.empty()) return true;
+        return false;
+    }
+
     struct slow_path {
         bool load;
         bool guard = false;  // a guard op's helper call rather than a softmmu access
@@ -153,7 +199,7 @@ private:
         bool val_imm;
         std::uint64_t imm;
         std::uint32_t oi;
-        Label entry, resume;
+        jlabel entry, resume;
     };
 
     jit::impl& j_;
@@ -163,7 +209,7 @@ private:
     std::vector<tstate> ts_;
     int owner_[16];
     std::uint16_t locked_ = 0;
-    std::vector<Label> labels_;
+    std::vector<jlabel> labels_;
     std::deque<slow_path> slow_;
     std::vector<std::int16_t> free_slots_;
     std::int16_t next_slot_ = 0;
@@ -376,20 +422,20 @@ private:
 
     // ---- conditions ----------------------------------------------------------
 
-    void jcc(cond c, const Label& l) {
+    void jcc(cond c, jlabel& l) {
         switch (c) {
         case cond::never: break;
-        case cond::always: g_.jmp(l); break;
-        case cond::eq: g_.je(l); break;
-        case cond::ne: g_.jne(l); break;
-        case cond::lt: g_.jl(l); break;
-        case cond::ge: g_.jge(l); break;
-        case cond::le: g_.jle(l); break;
-        case cond::gt: g_.jg(l); break;
-        case cond::ltu: g_.jb(l); break;
-        case cond::geu: g_.jae(l); break;
-        case cond::leu: g_.jbe(l); break;
-        case cond::gtu: g_.ja(l); break;
+        case cond::always: jump(l); break;
+        case cond::eq: jump(l, 0x4); break;
+        case cond::ne: jump(l, 0x5); break;
+        case cond::lt: jump(l, 0xc); break;
+        case cond::ge: jump(l, 0xd); break;
+        case cond::le: jump(l, 0xe); break;
+        case cond::gt: jump(l, 0xf); break;
+        case cond::ltu: jump(l, 0x2); break;
+        case cond::geu: jump(l, 0x3); break;
+        case cond::leu: jump(l, 0x6); break;
+        case cond::gtu: jump(l, 0x7); break;
         }
     }
     void setcc(cond c, const Reg8& r) {
@@ -450,12 +496,12 @@ private:
         case opc::set_label:
             if (!unreachable_) sync_all();
             canonicalize();
-            g_.L(labels_[o.carg(0)]);
+            bind(labels_[o.carg(0)]);
             unreachable_ = false;
             break;
         case opc::br:
             sync_all();
-            g_.jmp(labels_[o.carg(0)]);
+            jump(labels_[o.carg(0)]);
             unreachable_ = true;
             break;
         case opc::brcond: {
@@ -890,15 +936,15 @@ private:
                 else g_.tzcnt(rax, reg_of(ra, t));
                 g_.cmovc(rax, reg_of(RC::RCX, t));  // CF: the input was zero
             } else {
-                Label zero, done;
+                jlabel zero, done;
                 if (clz) g_.bsr(rax, reg_of(ra, t));
                 else g_.bsf(rax, reg_of(ra, t));
-                g_.jz(zero);
+                jump(zero, 0x4);  // jz
                 if (clz) g_.xor_(rax, static_cast<std::uint32_t>(w - 1));
-                g_.jmp(done);
-                g_.L(zero);
+                jump(done);
+                bind(zero);
                 g_.mov(rax, reg_of(RC::RCX, t));
-                g_.L(done);
+                bind(done);
             }
         }
         int d = take_dead(o, 1);
@@ -996,12 +1042,12 @@ private:
         else g_.lea(g_.rcx, g_.ptr[r64(ra) + static_cast<int>(size - 1)]);
         g_.and_(g_.rcx, static_cast<std::uint32_t>(page_mask));
         g_.cmp(g_.rcx, g_.qword[r64(env_reg) + g_.rax + (tlb + cmp_off)]);
-        g_.jne(sp.entry);
+        jump(sp.entry, 0x5);  // jne
         g_.mov(g_.rax, g_.qword[r64(env_reg) + g_.rax + (tlb + static_cast<std::int32_t>(offsetof(tlb_entry, addend)))]);
         const RegExp at = r64(ra) + g_.rax;
         if (load) load_ext(d, t, mop, at);
         else store_sized(mop, at, o.args[0], rv);
-        g_.L(sp.resume);
+        bind(sp.resume);
         if (load) set_output(o, 0, d);
     }
 
@@ -1016,25 +1062,25 @@ private:
         sp.addr = ra;
         sp.helper = &o.helper();
         sp.imm = o.carg(1);
-        g_.ja(sp.entry, Xbyak::CodeGenerator::T_NEAR);
-        g_.L(sp.resume);
+        jump(sp.entry, 0x7);  // ja
+        bind(sp.resume);
     }
 
     void emit_slow_paths() {
         for (slow_path& sp : slow_) {
-            g_.L(sp.entry);
+            bind(sp.entry);
             for (int r : caller_saved_alloc) g_.push(r64(r));
             if (sp.guard) {
                 g_.mov(g_.rsi, r64(sp.addr));
                 g_.mov(g_.rdi, r64(env_reg));
                 g_.mov(g_.rdx, sp.imm);
-                g_.lea(g_.rcx, g_.ptr[g_.rip + sp.resume]);
+                lea_label(RC::RCX, sp.resume);
                 j_.call(sp.helper->fn());
             } else if (sp.load) {
                 g_.mov(g_.rsi, r64(sp.addr));
                 g_.mov(g_.rdi, r64(env_reg));
                 g_.mov(g_.edx, sp.oi);
-                g_.lea(g_.rcx, g_.ptr[g_.rip + sp.resume]);
+                lea_label(RC::RCX, sp.resume);
                 j_.call(reinterpret_cast<const void*>(&ld_slow));
             } else {
                 g_.mov(g_.rax, r64(sp.addr));
@@ -1043,12 +1089,12 @@ private:
                 g_.mov(g_.rsi, g_.rax);
                 g_.mov(g_.rdi, r64(env_reg));
                 g_.mov(g_.ecx, sp.oi);
-                g_.lea(g_.r8, g_.ptr[g_.rip + sp.resume]);
+                lea_label(RC::R8, sp.resume);
                 j_.call(reinterpret_cast<const void*>(&st_slow));
             }
             for (auto it = std::rbegin(caller_saved_alloc); it != std::rend(caller_saved_alloc); ++it) g_.pop(r64(*it));
             if (sp.load) g_.mov(reg_of(sp.out, sp.ty), reg_of(RC::RAX, sp.ty));
-            g_.jmp(sp.resume);
+            jump(sp.resume);
         }
     }
 
