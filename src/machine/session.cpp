@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <exception>
 #include <cstdio>
 #include <mutex>
 #include <stop_token>
@@ -167,14 +168,20 @@ int session::run_threaded(cpu_runner& cpu) {
     loop_.set_big_lock(&big_lock_);
     std::condition_variable_any wake;  // the vCPU thread waits on it, under big_lock_
     bool stop = false;
+    std::exception_ptr failure;  // what the vCPU thread threw, for the main thread to report
     std::thread vcpu([&] {
         std::unique_lock l(big_lock_);
-        while (!stop) {
-            if (!runstate_.is_running() || (cpu.runnable && !cpu.runnable())) {
-                wake.wait(l);
-                continue;
+        try {
+            while (!stop) {
+                if (!runstate_.is_running() || (cpu.runnable && !cpu.runnable())) {
+                    wake.wait(l);
+                    continue;
+                }
+                cpu.run_cpu();
             }
-            cpu.run_cpu();
+        } catch (...) {
+            failure = std::current_exception();
+            request_exit(1);
         }
     });
     while (!check_exit()) {
@@ -187,6 +194,10 @@ int session::run_threaded(cpu_runner& cpu) {
     lock.unlock();
     vcpu.join();
     loop_.set_big_lock(nullptr);
+    if (failure) {
+        finish();
+        std::rethrow_exception(failure);  // reported as any start-up error is: one line, status 1
+    }
     return finish();
 }
 

@@ -262,18 +262,20 @@ constexpr std::uint32_t sysenter_cs = 0x174, sysenter_esp = 0x175, sysenter_eip 
 }
 constexpr std::uint32_t state_msrs[] = {msr::sysenter_cs, msr::sysenter_esp, msr::sysenter_eip, msr::misc_enable, msr::pat, msr::star,
                                         msr::lstar, msr::cstar, msr::fmask, msr::kernel_gs_base, msr::tsc_aux};
-constexpr std::size_t nb_without_tsc_aux = std::size(state_msrs) - 1;
 } // namespace
 
 std::span<const std::uint32_t> kvm_state_msrs() { return state_msrs; }
 
-std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(const state& s, bool rdtscp) {
+std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(const state& s, bool rdtscp,
+                                                                 std::optional<std::span<const std::uint32_t>> has) {
     std::vector<std::pair<std::uint32_t, std::uint64_t>> v = {
         {msr::sysenter_cs, s.sysenter_cs}, {msr::sysenter_esp, s.sysenter_esp}, {msr::sysenter_eip, s.sysenter_eip},
         {msr::misc_enable, s.misc_enable}, {msr::pat, s.pat},                 {msr::star, s.star},
         {msr::lstar, s.lstar},
         {msr::cstar, s.cstar},             {msr::fmask, s.fmask},               {msr::kernel_gs_base, s.kernel_gs_base}};
     if (rdtscp) v.push_back({msr::tsc_aux, s.tsc_aux});
+    if (has)
+        std::erase_if(v, [&](const auto& m) { return std::find(has->begin(), has->end(), m.first) == has->end(); });
     return v;
 }
 
@@ -333,10 +335,15 @@ kvm_vcpu::kvm_vcpu(const address_space& as, io_bus io, const cpu_model& model, k
     }
     for (const kvm::slot& s : kvm::plan_slots(as_)) vm_.set_slot(s);
     cpu_.emplace(sys_, vm_, 0);
+    // MSRs this host's KVM does not list are left at KVM's own reset values.
+    host_msrs_ = sys_.msr_index_list();
+    for (std::uint32_t m : kvm_state_msrs())
+        if (std::find(host_msrs_.begin(), host_msrs_.end(), m) != host_msrs_.end()) kept_msrs_.push_back(m);
     const auto supported = sys_.supported_cpuid();
     const auto entries = guest_cpuid(model_, supported, host_cpu);
     cpu_->set_cpuid(entries);
     if (const kvm_cpuid_entry2* e = find_leaf(entries, 0x8000'0001, 0)) rdtscp_ = (e->edx >> 27) & 1;
+    if (!rdtscp_) std::erase(kept_msrs_, 0xc000'0103u);  // TSC_AUX only with RDTSCP
     if (!host_cpu) {
         const feature_set missing = kvm_missing_features(model_, supported);
         static constexpr const char* words[] = {"CPUID.01H:EDX", "CPUID.01H:ECX", "CPUID.07H:EBX", "CPUID.07H:ECX",
@@ -356,7 +363,7 @@ void kvm_vcpu::push_state() {
     cpu_->set_sregs(k.sregs);
     cpu_->set_regs(k.regs);
     cpu_->set_fpu(k.fpu);
-    auto m = msr_values(st_, rdtscp_);
+    auto m = msr_values(st_, rdtscp_, std::span<const std::uint32_t>(kept_msrs_));
     cpu_->set_msrs(m);
     synced_ = k;
     synced_msrs_ = std::move(m);
@@ -365,15 +372,14 @@ void kvm_vcpu::push_state() {
 void kvm_vcpu::pull_state() {
     kvm_state k{cpu_->regs(), cpu_->sregs(), cpu_->fpu()};
     from_kvm(st_, k);
-    const auto idx = kvm_state_msrs().first(rdtscp_ ? kvm_state_msrs().size() : nb_without_tsc_aux);
-    set_msr_values(st_, idx, cpu_->msrs(idx));
+    set_msr_values(st_, kept_msrs_, cpu_->msrs(kept_msrs_));
     synced_ = to_kvm(st_);
-    synced_msrs_ = msr_values(st_, rdtscp_);
+    synced_msrs_ = msr_values(st_, rdtscp_, std::span<const std::uint32_t>(kept_msrs_));
 }
 
 bool kvm_vcpu::state_changed() const {
     const kvm_state k = to_kvm(st_);
-    return std::memcmp(&k, &synced_, sizeof k) != 0 || msr_values(st_, rdtscp_) != synced_msrs_;
+    return std::memcmp(&k, &synced_, sizeof k) != 0 || msr_values(st_, rdtscp_, std::span<const std::uint32_t>(kept_msrs_)) != synced_msrs_;
 }
 
 void kvm_vcpu::reset() {
@@ -381,8 +387,10 @@ void kvm_vcpu::reset() {
     cpu_->clear_events();
     if (opt_.kernel_irqchip) cpu_->set_runnable();
     push_state();
-    const std::pair<std::uint32_t, std::uint64_t> tsc[] = {{0x10, 0}};  // the TSC counts from reset, as in QEMU
-    cpu_->set_msrs(tsc);
+    if (std::find(host_msrs_.begin(), host_msrs_.end(), 0x10u) != host_msrs_.end()) {
+        const std::pair<std::uint32_t, std::uint64_t> tsc[] = {{0x10, 0}};  // the TSC counts from reset, as in QEMU
+        cpu_->set_msrs(tsc);
+    }
     halted_ = false;
     can_inject_ = false;
     cpu_->shared().request_interrupt_window = 0;

@@ -45,7 +45,10 @@ segment from_kvm(const kvm_segment& k);
 
 // The MSRs the definition sets at reset and the state keeps.
 std::span<const std::uint32_t> kvm_state_msrs();
-std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(const state& s, bool rdtscp);
+// The values to set; `has`, when given, keeps only the MSRs it lists (the
+// host's).
+std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(
+    const state& s, bool rdtscp, std::optional<std::span<const std::uint32_t>> has = std::nullopt);
 void set_msr_values(state& s, std::span<const std::uint32_t> indices, std::span<const std::uint64_t> values);
 
 class kvm_vcpu {
@@ -113,6 +116,8 @@ private:
     // What KVM holds, as to_kvm and msr_values give it, to see changes.
     kvm_state synced_{};
     std::vector<std::pair<std::uint32_t, std::uint64_t>> synced_msrs_;
+    std::vector<std::uint32_t> host_msrs_;  // KVM_GET_MSR_INDEX_LIST
+    std::vector<std::uint32_t> kept_msrs_;  // kvm_state_msrs() the host has
     bool rdtscp_ = false;
     bool intr_ = false;
     bool halted_ = false;

@@ -318,6 +318,15 @@ TEST_CASE("a threaded CPU runs beside the main loop under the machine lock, and 
         CHECK_FALSE(fired_under_lock);
         CHECK(runs >= 1);
     }
+    SECTION("an error in the vCPU thread ends the session and reaches the caller") {
+        const char* argv[] = {"qforge", "-display", "none", "-serial", "none"};
+        auto o = qf::parse_command_line(5, argv);
+        qf::session s(o);
+        s.vm_start();
+        CHECK_THROWS_WITH(s.run(qf::session::cpu_runner{[]() -> bool { throw qf::error("kvm: KVM_EXIT_FAIL_ENTRY"); },
+                                                        [] {}, [] { return true; }, true}),
+                          Catch::Contains("KVM_EXIT_FAIL_ENTRY"));
+    }
     SECTION("stopped (-S): the CPU never runs; the main loop still ends the session") {
         const char* argv[] = {"qforge", "-S", "-display", "none", "-serial", "none"};
         auto o = qf::parse_command_line(6, argv);

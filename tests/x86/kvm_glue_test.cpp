@@ -314,5 +314,12 @@ TEST_CASE("the CPU state goes into KVM's registers and comes back whole") {
         CHECK(back.tsc_aux == 3);
         CHECK(back.pat == s.pat);
         CHECK(msr_values(s, false).size() == kvm_state_msrs().size() - 1);  // TSC_AUX only with RDTSCP
+        // Only what the host lists (KVM_GET_MSR_INDEX_LIST), even none.
+        const std::uint32_t host[] = {0x277, 0xc000'0081, 0x12345678};
+        const auto kept = msr_values(s, true, std::span<const std::uint32_t>(host));
+        REQUIRE(kept.size() == 2);
+        CHECK(kept[0].first == 0x277);
+        CHECK(kept[1] == std::pair<std::uint32_t, std::uint64_t>{0xc000'0081, s.star});
+        CHECK(msr_values(s, true, std::span<const std::uint32_t>()).empty());
     }
 }

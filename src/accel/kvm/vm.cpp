@@ -81,6 +81,18 @@ std::vector<kvm_cpuid_entry2> system::supported_cpuid() const {
     throw error("kvm: KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
+std::vector<std::uint32_t> system::msr_index_list() const {
+    for (std::uint32_t n = 256; n <= 16384; n *= 2) {
+        const std::size_t bytes = sizeof(kvm_msr_list) + n * sizeof(std::uint32_t);
+        auto buf = std::make_unique<std::uint64_t[]>((bytes + 7) / 8);
+        auto* l = reinterpret_cast<kvm_msr_list*>(buf.get());
+        l->nmsrs = n;
+        if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, l) == 0) return {l->indices, l->indices + l->nmsrs};
+        if (errno != E2BIG) throw error(std::string("kvm: KVM_GET_MSR_INDEX_LIST: ") + std::strerror(errno));
+    }
+    throw error("kvm: KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs");
+}
+
 vm::vm(const system& sys) {
     long fd;
     do fd = ::ioctl(sys.fd(), KVM_CREATE_VM, 0);

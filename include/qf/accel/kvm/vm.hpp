@@ -49,6 +49,8 @@ public:
     std::size_t vcpu_mmap_size() const { return mmap_size_; }
     // KVM_GET_SUPPORTED_CPUID: what a guest's CPUID may say on this host.
     std::vector<kvm_cpuid_entry2> supported_cpuid() const;
+    // KVM_GET_MSR_INDEX_LIST: the MSRs KVM_GET/SET_MSRS take on this host.
+    std::vector<std::uint32_t> msr_index_list() const;
 
 private:
     file fd_;
