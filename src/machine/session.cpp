@@ -173,7 +173,9 @@ int session::run_threaded(cpu_runner& cpu) {
         std::unique_lock l(big_lock_);
         try {
             while (!stop) {
-                if (!runstate_.is_running() || (cpu.runnable && !cpu.runnable())) {
+                // Nothing more runs once an exit is asked for (a triple fault
+                // under -no-reboot must not be re-entered).
+                if (exit_status_.load() >= 0 || !runstate_.is_running() || (cpu.runnable && !cpu.runnable())) {
                     wake.wait(l);
                     continue;
                 }
