@@ -31,6 +31,12 @@ public:
         turn_.notify_all();
     }
 
+    // How many hold it or wait for it (for tests and diagnostics).
+    std::uint64_t queued() {
+        std::lock_guard l(m_);
+        return next_ - serving_;
+    }
+
 private:
     std::mutex m_;
     std::condition_variable turn_;
