@@ -14,10 +14,24 @@ unsigned liveness_pass(context& ctx) {
     auto set_globals = [&](std::uint8_t v) {
         for (std::uint32_t i = 1; i < nb_globals; ++i) live[i] = v;
     };
-    auto set_locals = [&](std::uint8_t v) {
-        for (std::uint32_t i = nb_globals; i < temps.size(); ++i)
-            if (temps[i].kind == temp_kind::tb) live[i] = v;
-            else if (temps[i].kind == temp_kind::ebb) live[i] = 0;
+    // The TB temps, and the non-global temps marked live so far: a branch
+    // or exit then touches those, not every temp of the TB.
+    thread_local std::vector<std::uint32_t> tb_temps, live_locals;
+    tb_temps.clear();
+    live_locals.clear();
+    for (std::uint32_t i = nb_globals; i < temps.size(); ++i)
+        if (temps[i].kind == temp_kind::tb) tb_temps.push_back(i);
+    auto mark_live = [&](std::uint64_t t) {
+        if (live[t]) return;
+        live[t] = 1;
+        if (t >= nb_globals) live_locals.push_back(static_cast<std::uint32_t>(t));
+    };
+    auto clear_locals = [&] {
+        for (std::uint32_t t : live_locals) live[t] = 0;
+        live_locals.clear();
+    };
+    auto tb_temps_live = [&] {
+        for (std::uint32_t t : tb_temps) mark_live(t);
     };
     thread_local std::vector<bool> removed;
     removed.assign(ops.size(), false);
@@ -30,17 +44,17 @@ unsigned liveness_pass(context& ctx) {
         // State after the op, as the op's kind of exit sees it.
         if (d.flags & op_flag::bb_end) {
             if (d.flags & op_flag::bb_exit) {
-                for (std::uint32_t i = nb_globals; i < temps.size(); ++i) live[i] = 0;
+                clear_locals();
                 set_globals(1);
             } else if (d.flags & op_flag::cond_branch) {
                 set_globals(1);
-                for (std::uint32_t i = nb_globals; i < temps.size(); ++i)
-                    if (temps[i].kind == temp_kind::tb) live[i] = 1;
+                tb_temps_live();
             } else if (o.code == opc::goto_tb) {
                 set_globals(1);
-            } else {  // set_label, br
+            } else {  // set_label, br: EBB temps die, TB temps may be read after
                 set_globals(1);
-                set_locals(1);
+                clear_locals();
+                tb_temps_live();
             }
         }
         if (o.code == opc::discard) {
@@ -76,7 +90,7 @@ unsigned liveness_pass(context& ctx) {
             const temp_kind kind = temps[t].kind;
             if (kind == temp_kind::constant || kind == temp_kind::fixed) continue;
             if (!live[t]) o.dead |= 1u << i;
-            live[t] = 1;
+            mark_live(t);
         }
     }
     if (nb_removed) {
