@@ -2,6 +2,8 @@
 // instruction (at the reset vector) writes isa-debug-exit. That bounds the
 // time from exec to the first guest instruction from above. Real time, as
 // the process's life is what counts; compare runs within one invocation.
+#include "../tests/build_path.hpp"
+
 #include <benchmark/benchmark.h>
 #include <cstdlib>
 #include <spawn.h>
@@ -22,14 +24,10 @@ int run(const char* const* argv) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// The build tree's paths, or the environment's (a build tree carried to
-// another host by scripts/kvm-verify).
-const char* path(const char* env, const char* compiled_in) {
-    const char* v = std::getenv(env);
-    return v && *v ? v : compiled_in;
-}
-const char* binary() { return path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY); }
-const char* exit_firmware() { return path("QF_EXIT_FIRMWARE", QF_EXIT_FIRMWARE); }
+const std::string binary_path = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
+const std::string exit_firmware_path = qft::build_path("QF_EXIT_FIRMWARE", QF_EXIT_FIRMWARE);
+const char* binary() { return binary_path.c_str(); }
+const char* exit_firmware() { return exit_firmware_path.c_str(); }
 
 void BM_startup(benchmark::State& state) {
     const char* argv[] = {binary(), "-bios", exit_firmware(), "-nographic", "-serial", "none", nullptr};

@@ -41,6 +41,40 @@ unsigned subleaves(const cpu_model& m, std::uint32_t leaf) {
 
 constexpr std::uint32_t hypervisor_bit = 1u << 31;
 
+// Where each feature word lives in CPUID (subleaf 0), in feature_word order.
+struct word_place {
+    feature_word word;
+    std::uint32_t leaf;
+    std::uint32_t kvm_cpuid_entry2::*reg;
+    const char* name;
+};
+constexpr word_place word_places[] = {
+    {feature_word::l1_edx, 1, &kvm_cpuid_entry2::edx, "CPUID.01H:EDX"},
+    {feature_word::l1_ecx, 1, &kvm_cpuid_entry2::ecx, "CPUID.01H:ECX"},
+    {feature_word::l7_ebx, 7, &kvm_cpuid_entry2::ebx, "CPUID.07H:EBX"},
+    {feature_word::l7_ecx, 7, &kvm_cpuid_entry2::ecx, "CPUID.07H:ECX"},
+    {feature_word::l7_edx, 7, &kvm_cpuid_entry2::edx, "CPUID.07H:EDX"},
+    {feature_word::e1_edx, 0x8000'0001, &kvm_cpuid_entry2::edx, "CPUID.80000001H:EDX"},
+    {feature_word::e1_ecx, 0x8000'0001, &kvm_cpuid_entry2::ecx, "CPUID.80000001H:ECX"},
+};
+static_assert(std::size(word_places) == static_cast<unsigned>(feature_word::count));
+
+// What the host's KVM offers of a feature word; the hypervisor bit always,
+// as QEMU adds it.
+std::uint32_t host_word(std::span<const kvm_cpuid_entry2> supported, const word_place& p) {
+    const kvm_cpuid_entry2* e = find_leaf(supported, p.leaf, 0);
+    const std::uint32_t v = e ? e->*p.reg : 0u;
+    return p.word == feature_word::l1_ecx ? v | hypervisor_bit : v;
+}
+
+// The general registers and segments in our numbering (R_EAX.., R_ES..).
+constexpr __u64 kvm_regs::*gpr_of[16] = {&kvm_regs::rax, &kvm_regs::rcx, &kvm_regs::rdx, &kvm_regs::rbx,
+                                         &kvm_regs::rsp, &kvm_regs::rbp, &kvm_regs::rsi, &kvm_regs::rdi,
+                                         &kvm_regs::r8,  &kvm_regs::r9,  &kvm_regs::r10, &kvm_regs::r11,
+                                         &kvm_regs::r12, &kvm_regs::r13, &kvm_regs::r14, &kvm_regs::r15};
+constexpr kvm_segment kvm_sregs::*seg_of[6] = {&kvm_sregs::es, &kvm_sregs::cs, &kvm_sregs::ss,
+                                               &kvm_sregs::ds, &kvm_sregs::fs, &kvm_sregs::gs};
+
 } // namespace
 
 std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host) {
@@ -61,20 +95,11 @@ std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kv
         e.ebx = r.ebx;
         e.ecx = r.ecx;
         e.edx = r.edx;
+        if (index == 0)
+            for (const word_place& p : word_places)
+                if (p.leaf == leaf) e.*p.reg &= host_word(supported, p);
         const kvm_cpuid_entry2* s = find_leaf(supported, leaf, index);
-        const kvm_cpuid_entry2 none{};
-        if (!s) s = &none;
-        if (leaf == 1) {
-            e.ecx &= s->ecx | hypervisor_bit;  // QEMU adds the hypervisor bit KVM leaves to it
-            e.edx &= s->edx;
-        } else if (leaf == 7 && index == 0) {
-            e.ebx &= s->ebx;
-            e.ecx &= s->ecx;
-            e.edx &= s->edx;
-        } else if (leaf == 0x8000'0001) {
-            e.ecx &= s->ecx;
-            e.edx &= s->edx;
-        } else if (leaf == 0x8000'0008 && s != &none) {
+        if (leaf == 0x8000'0008 && s) {
             // The guest's physical address width cannot exceed the host's.
             const std::uint32_t bits = std::min(e.eax & 0xff, s->eax & 0xff);
             e.eax = (e.eax & ~0xffu) | bits;
@@ -91,20 +116,9 @@ std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kv
 }
 
 feature_set kvm_missing_features(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported) {
-    const auto reg = [&](std::uint32_t fn, std::uint32_t kvm_cpuid_entry2::*r) {
-        const kvm_cpuid_entry2* e = find_leaf(supported, fn, 0);
-        return e ? e->*r : 0u;
-    };
-    feature_set have;
-    have.w[static_cast<unsigned>(feature_word::l1_edx)] = reg(1, &kvm_cpuid_entry2::edx);
-    have.w[static_cast<unsigned>(feature_word::l1_ecx)] = reg(1, &kvm_cpuid_entry2::ecx) | hypervisor_bit;
-    have.w[static_cast<unsigned>(feature_word::l7_ebx)] = reg(7, &kvm_cpuid_entry2::ebx);
-    have.w[static_cast<unsigned>(feature_word::l7_ecx)] = reg(7, &kvm_cpuid_entry2::ecx);
-    have.w[static_cast<unsigned>(feature_word::l7_edx)] = reg(7, &kvm_cpuid_entry2::edx);
-    have.w[static_cast<unsigned>(feature_word::e1_edx)] = reg(0x8000'0001, &kvm_cpuid_entry2::edx);
-    have.w[static_cast<unsigned>(feature_word::e1_ecx)] = reg(0x8000'0001, &kvm_cpuid_entry2::ecx);
     feature_set missing;
-    for (std::size_t i = 0; i < missing.w.size(); ++i) missing.w[i] = m.features.w[i] & ~have.w[i];
+    for (const word_place& p : word_places)
+        missing.w[static_cast<unsigned>(p.word)] = m.features.word(p.word) & ~host_word(supported, p);
     return missing;
 }
 
@@ -139,32 +153,12 @@ segment from_kvm(const kvm_segment& k) {
 kvm_state to_kvm(const state& s) {
     kvm_state k{};
     auto& r = k.regs;
-    r.rax = s.regs[R_EAX];
-    r.rbx = s.regs[R_EBX];
-    r.rcx = s.regs[R_ECX];
-    r.rdx = s.regs[R_EDX];
-    r.rsi = s.regs[R_ESI];
-    r.rdi = s.regs[R_EDI];
-    r.rsp = s.regs[R_ESP];
-    r.rbp = s.regs[R_EBP];
-    r.r8 = s.regs[8];
-    r.r9 = s.regs[9];
-    r.r10 = s.regs[10];
-    r.r11 = s.regs[11];
-    r.r12 = s.regs[12];
-    r.r13 = s.regs[13];
-    r.r14 = s.regs[14];
-    r.r15 = s.regs[15];
+    for (unsigned i = 0; i < 16; ++i) r.*gpr_of[i] = s.regs[i];
     r.rip = s.rip;
     r.rflags = compute_eflags(s);
 
     auto& sr = k.sregs;
-    sr.es = to_kvm(s.segs[R_ES]);
-    sr.cs = to_kvm(s.segs[R_CS]);
-    sr.ss = to_kvm(s.segs[R_SS]);
-    sr.ds = to_kvm(s.segs[R_DS]);
-    sr.fs = to_kvm(s.segs[R_FS]);
-    sr.gs = to_kvm(s.segs[R_GS]);
+    for (unsigned i = 0; i < 6; ++i) sr.*seg_of[i] = to_kvm(s.segs[i]);
     sr.ldt = to_kvm(s.ldt);
     sr.tr = to_kvm(s.tr);
     sr.gdt.base = s.gdt.base;
@@ -199,32 +193,12 @@ kvm_state to_kvm(const state& s) {
 
 void from_kvm(state& s, const kvm_state& k) {
     const auto& r = k.regs;
-    s.regs[R_EAX] = r.rax;
-    s.regs[R_EBX] = r.rbx;
-    s.regs[R_ECX] = r.rcx;
-    s.regs[R_EDX] = r.rdx;
-    s.regs[R_ESI] = r.rsi;
-    s.regs[R_EDI] = r.rdi;
-    s.regs[R_ESP] = r.rsp;
-    s.regs[R_EBP] = r.rbp;
-    s.regs[8] = r.r8;
-    s.regs[9] = r.r9;
-    s.regs[10] = r.r10;
-    s.regs[11] = r.r11;
-    s.regs[12] = r.r12;
-    s.regs[13] = r.r13;
-    s.regs[14] = r.r14;
-    s.regs[15] = r.r15;
+    for (unsigned i = 0; i < 16; ++i) s.regs[i] = r.*gpr_of[i];
     s.rip = r.rip;
     load_eflags(s, r.rflags, ~0ull);
 
     const auto& sr = k.sregs;
-    s.segs[R_ES] = from_kvm(sr.es);
-    s.segs[R_CS] = from_kvm(sr.cs);
-    s.segs[R_SS] = from_kvm(sr.ss);
-    s.segs[R_DS] = from_kvm(sr.ds);
-    s.segs[R_FS] = from_kvm(sr.fs);
-    s.segs[R_GS] = from_kvm(sr.gs);
+    for (unsigned i = 0; i < 6; ++i) s.segs[i] = from_kvm(sr.*seg_of[i]);
     s.ldt = from_kvm(sr.ldt);
     s.tr = from_kvm(sr.tr);
     s.gdt = {sr.gdt.base, sr.gdt.limit};
@@ -346,13 +320,11 @@ kvm_vcpu::kvm_vcpu(const address_space& as, io_bus io, const cpu_model& model, k
     if (!rdtscp_) std::erase(kept_msrs_, 0xc000'0103u);  // TSC_AUX only with RDTSCP
     if (!host_cpu) {
         const feature_set missing = kvm_missing_features(model_, supported);
-        static constexpr const char* words[] = {"CPUID.01H:EDX", "CPUID.01H:ECX", "CPUID.07H:EBX", "CPUID.07H:ECX",
-                                                "CPUID.07H:EDX", "CPUID.80000001H:EDX", "CPUID.80000001H:ECX"};
-        for (std::size_t i = 0; i < missing.w.size(); ++i)
+        for (const word_place& p : word_places)
             for (unsigned b = 0; b < 32; ++b)
-                if ((missing.w[i] >> b) & 1)
-                    report_error(std::string("warning: host doesn't support requested feature: ") + words[i] + " [bit " +
-                                   std::to_string(b) + "]");
+                if ((missing.word(p.word) >> b) & 1)
+                    report_error(std::string("warning: host doesn't support requested feature: ") + p.name + " [bit " +
+                                 std::to_string(b) + "]");
     }
 }
 

@@ -292,6 +292,28 @@ void translator::env_store_mem(temp a, std::int32_t off, unsigned bytes) {
     }
 }
 
+// MASKMOVQ/MASKMOVDQU: each byte of the register at data whose byte at mask
+// has its top bit set goes to DS:rDI + i (DS may be overridden).
+void translator::maskmov(unsigned bytes, std::int32_t data, std::int32_t mask) {
+    const temp base = c_.new_local(type::i64);
+    const temp di = linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS});
+    c_.mov(base, di);
+    derive_addr(base, di);
+    for (unsigned i = 0; i < bytes; ++i) {
+        const label skip = c_.new_label();
+        const temp m = tmp();
+        c_.ld(m, c_.env(), memop::ub, mask + static_cast<std::int32_t>(i));
+        c_.binopi(opc::and_, m, m, 0x80);
+        c_.brcond(cond::eq, m, cst(0), skip);
+        const temp v = tmp(), a = tmp();
+        c_.ld(v, c_.env(), memop::ub, data + static_cast<std::int32_t>(i));
+        c_.addi(a, base, i);
+        derive_addr(a, base);
+        st_mem(a, 0, v);
+        c_.set_label(skip);
+    }
+}
+
 void translator::env_copy(std::int32_t dst, std::int32_t from, unsigned bytes) {
     for (unsigned at = 0; at < bytes; at += 8) {
         const temp v = tmp();
@@ -517,28 +539,11 @@ bool translator::sse_mmx() {
         }
         return true;
     }
-    case 0xf7: {  // MASKMOVQ mm1, mm2: the bytes of mm1 whose mm2 byte has its top bit set, to DS:rDI
+    case 0xf7:  // MASKMOVQ mm1, mm2: the bytes of mm1 whose mm2 byte has its top bit set, to DS:rDI
         if (mem) break;
         mmx_enter();
-        const temp base = c_.new_local(type::i64);
-        const temp di = linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS});
-        c_.mov(base, di);
-        derive_addr(base, di);
-        for (unsigned i = 0; i < 8; ++i) {
-            const label skip = c_.new_label();
-            const temp m = tmp();
-            c_.ld(m, c_.env(), memop::ub, mm_off(d_.rm() & 7) + static_cast<std::int32_t>(i));
-            c_.binopi(opc::and_, m, m, 0x80);
-            c_.brcond(cond::eq, m, cst(0), skip);
-            const temp v = tmp(), a = tmp();
-            c_.ld(v, c_.env(), memop::ub, mm_off(d_.reg_low3()) + static_cast<std::int32_t>(i));
-            c_.addi(a, base, i);
-            derive_addr(a, base);
-            st_mem(a, 0, v);
-            c_.set_label(skip);
-        }
+        maskmov(8, mm_off(d_.reg_low3()), mm_off(d_.rm() & 7));
         return true;
-    }
     default: break;
     }
     unimplemented();
@@ -893,28 +898,11 @@ bool translator::sse() {
         call_sse(*h, xo(d_.rm()), xo(d_.rm()), d_.imm & 0xff);
         return true;
     }
-    case 0xf7: {  // MASKMOVDQU: the bytes whose mask byte has its top bit set, to DS:rDI
+    case 0xf7:  // MASKMOVDQU: the bytes whose mask byte has its top bit set, to DS:rDI
         if (pfx != 0x66 || mem) break;
         if (!require(feat::sse2)) return false;
-        const temp base = c_.new_local(type::i64);
-        const temp di = linear(ld_reg(d_.asize, R_EDI), d_.seg >= 0 ? int{d_.seg} : int{R_DS});
-        c_.mov(base, di);
-        derive_addr(base, di);
-        for (unsigned i = 0; i < 16; ++i) {
-            const label skip = c_.new_label();
-            const temp m = tmp();
-            c_.ld(m, c_.env(), memop::ub, xo(d_.rm()) + static_cast<std::int32_t>(i));
-            c_.binopi(opc::and_, m, m, 0x80);
-            c_.brcond(cond::eq, m, cst(0), skip);
-            const temp v = tmp(), a = tmp();
-            c_.ld(v, c_.env(), memop::ub, xo(r) + static_cast<std::int32_t>(i));
-            c_.addi(a, base, i);
-            derive_addr(a, base);
-            st_mem(a, 0, v);
-            c_.set_label(skip);
-        }
+        maskmov(16, xo(r), xo(d_.rm()));
         return true;
-    }
     default: break;
     }
     unimplemented();

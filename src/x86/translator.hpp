@@ -170,7 +170,7 @@ private:
         }
         c_.add(a, off, seg_base_t(static_cast<unsigned>(seg)));
         c_.unop(opc::ext32u, a, a);
-        origins_.push_back({a.idx, seg});
+        origins_.push_back({a.idx, static_cast<unsigned>(seg)});
         return a;
     }
 
@@ -179,20 +179,19 @@ private:
     // direction: a compare against seg_bound, and the full check (limit,
     // expand-down, null, rights) out of line in seg_fault. An address
     // derived from one (the next part of a far pointer, a BT bit offset)
-    // takes its origin along; one whose extent was checked whole is covered.
+    // takes its origin along.
     struct addr_origin {
         std::uint32_t addr;
-        int seg;  // -1: covered
+        unsigned seg;
     };
     std::vector<addr_origin> origins_;
-    static constexpr int covered = -1;
     const addr_origin* origin_of(temp a) const {
         for (const addr_origin& o : origins_)
             if (o.addr == a.idx) return &o;
         return nullptr;
     }
-    void derive_addr(temp to, temp from, bool whole_checked = false) {
-        if (const addr_origin* o = origin_of(from)) origins_.push_back({to.idx, whole_checked ? covered : o->seg});
+    void derive_addr(temp to, temp from) {
+        if (const addr_origin* o = origin_of(from)) origins_.push_back({to.idx, o->seg});
     }
     void seg_check(temp addr, unsigned bytes, bool write) {
         if (!(tr_.key().flags & hflag::seg_checks)) return;
@@ -208,21 +207,14 @@ private:
             return;
 #endif
         }
-        if (o->seg == covered || !(tr_.key().flags & hflag::seg_check(static_cast<unsigned>(o->seg)))) return;
-        const auto seg = static_cast<unsigned>(o->seg);
+        const unsigned seg = o->seg;
+        if (!(tr_.key().flags & hflag::seg_check(seg))) return;
         const temp end = tmp(), bound = tmp();
         c_.sub(end, addr, seg_base_t(seg));
         c_.unop(opc::ext32u, end, end);
         c_.addi(end, end, bytes);
         c_.ld(bound, c_.env(), memop::uq, static_cast<std::int32_t>(offsetof(state, seg_bound) + (seg * 2 + write) * 8));
         c_.guard(end, bound, helper::seg_fault, seg | (write ? 8u : 0u) | bytes << 8);
-    }
-    // A multi-part access checked whole: its parts need no check of their own.
-    temp checked_part(temp base, std::uint64_t delta) {
-        const temp a = tmp();
-        c_.addi(a, base, delta);
-        origins_.push_back({a.idx, covered});
-        return a;
     }
     temp mask_addr(temp off) {
         if (d_.asize == 1) c_.unop(opc::ext16u, off, off);
@@ -1038,6 +1030,7 @@ private:
     bool sse_group15();
     bool sse_gate();
     temp check_aligned(temp a, unsigned n);
+    void maskmov(unsigned bytes, std::int32_t data, std::int32_t mask);
     void env_load_mem(std::int32_t off, temp a, unsigned bytes);
     void env_store_mem(temp a, std::int32_t off, unsigned bytes);
     void env_copy(std::int32_t dst, std::int32_t from, unsigned bytes);

@@ -1,6 +1,7 @@
 #pragma once
 // Runs the emulator binary as a child process for the command-line tests.
-#include <cstdlib>
+#include "../build_path.hpp"
+
 #include <functional>
 #include <string>
 #include <sys/types.h>
@@ -26,14 +27,6 @@ struct child {
 child spawn(const std::vector<std::string>& args, int stdin_fd = -1, int stdout_fd = -1);
 
 std::string slurp(const std::string& path);
-
-// A build-tree path compiled in, unless the environment variable of that
-// name says otherwise (a build tree carried to another machine, as
-// scripts/kvm-verify does).
-inline std::string build_path(const char* env_name, const char* compiled_in) {
-    const char* v = std::getenv(env_name);
-    return v && *v ? v : compiled_in;
-}
 bool wait_for(const std::function<bool()>& cond, int timeout_ms = 10000);
 
 } // namespace qft

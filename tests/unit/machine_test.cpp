@@ -1,3 +1,4 @@
+#include "../build_path.hpp"
 #include "machines/testrig/testrig.hpp"
 #include "qf/chardev/backends.hpp"
 #include "qf/embed/harness.hpp"
@@ -254,12 +255,7 @@ TEST_CASE("a write to isa-debug-exit ends the session's main loop with QEMU's st
     CHECK(s.serials().at(0)->as<qf::chardevs::ringbuf>()->contents() == "bye");
 }
 
-// The demo image, from the build tree or where QF_DEMO_BIOS says (a build
-// tree carried to a KVM host by scripts/kvm-verify).
-std::string demo_bios() {
-    const char* v = std::getenv("QF_DEMO_BIOS");
-    return v && *v ? v : QF_TEST_DEMO_BIOS;
-}
+std::string demo_bios() { return qft::build_path("QF_DEMO_BIOS", QF_TEST_DEMO_BIOS); }
 
 // The harness takes the machine type with either accelerator. Without a
 // usable /dev/kvm this compiles the KVM rig and checks it refuses to start.
