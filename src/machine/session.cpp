@@ -145,12 +145,23 @@ private:
 } // namespace
 
 int session::run(cpu_runner cpu) {
-    kick_ = cpu.kick;
+    std::vector<cpu_runner> one;
+    one.push_back(std::move(cpu));
+    return run(std::move(one));
+}
+
+int session::run(std::vector<cpu_runner> cpus) {
+    if (cpus.empty()) return run();
+    kick_ = [&cpus] {
+        for (auto& c : cpus) c.kick();
+    };
     struct forget_kick {
         std::function<void()>& k;
         ~forget_kick() { k = nullptr; }  // the machine it kicks ends before the session
     } forget{kick_};
-    if (cpu.threaded) return run_threaded(cpu);
+    if (cpus.front().threaded) return run_threaded(cpus);
+    if (cpus.size() > 1) throw error("more than one CPU needs a thread per CPU (a threaded cpu_runner)");
+    cpu_runner& cpu = cpus.front();
     const ticker tick(cpu.kick);
     bool runnable = true;
     while (!check_exit()) {
@@ -163,38 +174,40 @@ int session::run(cpu_runner cpu) {
     return finish();
 }
 
-int session::run_threaded(cpu_runner& cpu) {
+int session::run_threaded(std::vector<cpu_runner>& cpus) {
     std::unique_lock lock(big_lock_);
     loop_.set_big_lock(&big_lock_);
-    std::condition_variable_any wake;  // the vCPU thread waits on it, under big_lock_
+    std::condition_variable_any wake;  // the vCPU threads wait on it, under big_lock_
     bool stop = false;
-    std::exception_ptr failure;  // what the vCPU thread threw, for the main thread to report
-    std::thread vcpu([&] {
-        std::unique_lock l(big_lock_);
-        try {
-            while (!stop) {
-                // Nothing more runs once an exit is asked for (a triple fault
-                // under -no-reboot must not be re-entered).
-                if (exit_status_.load() >= 0 || !runstate_.is_running() || (cpu.runnable && !cpu.runnable())) {
-                    wake.wait(l);
-                    continue;
+    std::exception_ptr failure;  // the first a vCPU thread threw, for the main thread to report
+    std::vector<std::thread> threads;
+    for (cpu_runner& cpu : cpus)
+        threads.emplace_back([&] {
+            std::unique_lock l(big_lock_);
+            try {
+                while (!stop) {
+                    // Nothing more runs once an exit is asked for (a triple
+                    // fault under -no-reboot must not be re-entered).
+                    if (exit_status_.load() >= 0 || !runstate_.is_running() || (cpu.runnable && !cpu.runnable())) {
+                        wake.wait(l);
+                        continue;
+                    }
+                    cpu.run_cpu();
                 }
-                cpu.run_cpu();
+            } catch (...) {
+                if (!failure) failure = std::current_exception();
+                request_exit(1);
             }
-        } catch (...) {
-            failure = std::current_exception();
-            request_exit(1);
-        }
-    });
+        });
     while (!check_exit()) {
         loop_.run_once(true);
         wake.notify_all();  // a timer may have raised an interrupt, or the VM started
     }
     stop = true;
-    cpu.kick();
+    for (auto& c : cpus) c.kick();
     wake.notify_all();
     lock.unlock();
-    vcpu.join();
+    for (auto& t : threads) t.join();
     loop_.set_big_lock(nullptr);
     if (failure) {
         finish();

@@ -7,6 +7,7 @@
 #include "qf/core/log.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cinttypes>
 #include <csignal>
@@ -77,7 +78,36 @@ constexpr kvm_segment kvm_sregs::*seg_of[6] = {&kvm_sregs::es, &kvm_sregs::cs, &
 
 } // namespace
 
-std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host) {
+namespace {
+
+// The topology leaves for CPU where.apic_id of where.count, each a core of
+// one socket (QEMU's -smp N: one socket, N cores, one thread each).
+void set_topology(std::vector<kvm_cpuid_entry2>& v, cpu_topology where) {
+    const unsigned n = where.count, id = where.apic_id;
+    const unsigned id_bits = n > 1 ? std::bit_width(n - 1) : 0;  // the core's part of an APIC ID
+    for (auto& e : v) switch (e.function) {
+        case 1:  // EBX[31:24] initial APIC ID, [23:16] logical processors (with HTT) when more than one
+            e.ebx = (e.ebx & 0xffff) | id << 24 | (n > 1 ? n << 16 : 0);
+            if (n > 1) e.edx |= 1u << 28;
+            break;
+        case 4:  // EAX[31:26]: cores per package - 1, in each cache descriptor
+            if (e.eax & 0x1f) e.eax = (e.eax & 0x03ff'ffff) | (n - 1) << 26;
+            break;
+        case 0xb:  // EDX: x2APIC ID at every level; the core level covers all of them
+            e.edx = id;
+            if (e.index == 1) {
+                e.eax = (e.eax & ~0x1fu) | id_bits;
+                e.ebx = (e.ebx & ~0xffffu) | n;
+            }
+            break;
+        case 0x8000'0008:  // ECX[7:0] cores - 1, [15:12] the APIC ID's core bits
+            if (n > 1) e.ecx = (e.ecx & ~0xf0ffu) | id_bits << 12 | (n - 1);
+            break;
+        default: break;
+        }
+}
+
+std::vector<kvm_cpuid_entry2> model_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host) {
     std::vector<kvm_cpuid_entry2> out;
     if (host) {
         out.assign(supported.begin(), supported.end());
@@ -112,6 +142,15 @@ std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kv
         for (unsigned i = 0; i < n; ++i) add(leaf, i, true);
     }
     for (std::uint32_t leaf = 0x8000'0000; leaf <= m.xlevel; ++leaf) add(leaf, 0, false);
+    return out;
+}
+
+} // namespace
+
+std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host,
+                                          cpu_topology where) {
+    std::vector<kvm_cpuid_entry2> out = model_cpuid(m, supported, host);
+    set_topology(out, where);
     return out;
 }
 
@@ -297,8 +336,7 @@ constexpr std::uint64_t tss_addr = 0xfffb'd000, identity_map_addr = 0xfffb'c000;
 
 } // namespace
 
-kvm_vcpu::kvm_vcpu(const address_space& as, io_bus io, const cpu_model& model, kvm::options opt, bool host_cpu)
-    : as_(as), io_(io), model_(model), opt_(opt), sys_(), vm_(sys_) {
+kvm_guest::kvm_guest(const address_space& as, kvm::options opt) : opt_(opt), sys_(), vm_(sys_) {
     install_kick_handler();
     vm_.set_tss_addr(tss_addr);
     if (sys_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) vm_.set_identity_map_addr(identity_map_addr);
@@ -306,19 +344,35 @@ kvm_vcpu::kvm_vcpu(const address_space& as, io_bus io, const cpu_model& model, k
         if (sys_.check_extension(KVM_CAP_IRQCHIP) <= 0) throw error("-accel kvm,kernel-irqchip=on: the host has no KVM_CAP_IRQCHIP");
         vm_.create_irqchip();
         vm_.create_pit2();
+        for (unsigned chip : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC})
+            chips_.push_back(vm_.irqchip(chip));
+        pit_ = vm_.pit2();
     }
-    for (const kvm::slot& s : kvm::plan_slots(as_)) vm_.set_slot(s);
-    cpu_.emplace(sys_, vm_, 0);
+    for (const kvm::slot& s : kvm::plan_slots(as)) vm_.set_slot(s);
+    supported_ = sys_.supported_cpuid();
+    msrs_ = sys_.msr_index_list();
+}
+
+void kvm_guest::reset() {
+    for (const kvm_irqchip& c : chips_) vm_.set_irqchip(c);
+    if (pit_) vm_.set_pit2(*pit_);
+}
+
+kvm_vcpu::kvm_vcpu(kvm_guest& guest, cpu_topology where, io_bus io, const address_space& as, const cpu_model& model,
+                   bool host_cpu)
+    : guest_(guest), where_(where), as_(as), io_(io), model_(model) {
+    cpu_.emplace(guest_.sys(), guest_.vm(), where_.apic_id);
+    if (kernel_irqchip()) lapic_ = cpu_->lapic();
     // MSRs this host's KVM does not list are left at KVM's own reset values.
-    host_msrs_ = sys_.msr_index_list();
+    const auto& host_msrs = guest_.msr_list();
     for (std::uint32_t m : kvm_state_msrs())
-        if (std::find(host_msrs_.begin(), host_msrs_.end(), m) != host_msrs_.end()) kept_msrs_.push_back(m);
-    const auto supported = sys_.supported_cpuid();
-    const auto entries = guest_cpuid(model_, supported, host_cpu);
+        if (std::find(host_msrs.begin(), host_msrs.end(), m) != host_msrs.end()) kept_msrs_.push_back(m);
+    const auto& supported = guest_.supported_cpuid();
+    const auto entries = guest_cpuid(model_, supported, host_cpu, where_);
     cpu_->set_cpuid(entries);
     if (const kvm_cpuid_entry2* e = find_leaf(entries, 0x8000'0001, 0)) rdtscp_ = (e->edx >> 27) & 1;
     if (!rdtscp_) std::erase(kept_msrs_, 0xc000'0103u);  // TSC_AUX only with RDTSCP
-    if (!host_cpu) {
+    if (!host_cpu && where_.apic_id == 0) {
         const feature_set missing = kvm_missing_features(model_, supported);
         for (const word_place& p : word_places)
             for (unsigned b = 0; b < 32; ++b)
@@ -355,11 +409,26 @@ bool kvm_vcpu::state_changed() const {
 }
 
 void kvm_vcpu::reset() {
+    if (in_run_.load() && !pthread_equal(thread_, pthread_self())) {
+        reset_pending_.store(true);
+        poke();
+        return;
+    }
+    reset_now();
+}
+
+void kvm_vcpu::reset_now() {
+    reset_pending_.store(false);
+    const bool bsp = where_.apic_id == 0;
     reset_state(st_, model_);
+    if (!bsp) st_.apic_base &= ~std::uint64_t{1u << 8};  // IA32_APIC_BASE.BSP
     cpu_->clear_events();
-    if (opt_.kernel_irqchip) cpu_->set_runnable();
-    push_state();
-    if (std::find(host_msrs_.begin(), host_msrs_.end(), 0x10u) != host_msrs_.end()) {
+    push_state();  // IA32_APIC_BASE (in sregs) before the APIC's registers, as QEMU puts them
+    if (lapic_) cpu_->set_lapic(*lapic_);
+    // With the kernel's local APICs, an application processor waits for
+    // INIT and SIPI; without them there are no others to start.
+    if (kernel_irqchip()) cpu_->set_mp_state(bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED);
+    if (std::find(guest_.msr_list().begin(), guest_.msr_list().end(), 0x10u) != guest_.msr_list().end()) {
         const std::pair<std::uint32_t, std::uint64_t> tsc[] = {{0x10, 0}};  // the TSC counts from reset, as in QEMU
         cpu_->set_msrs(tsc);
     }
@@ -390,7 +459,7 @@ void kvm_vcpu::set_a20(bool enabled) {
 }
 
 bool kvm_vcpu::runnable() const {
-    return !halted_ || (intr_ && (st_.eflags & eflags_bit::if_));
+    return !halted_ || reset_pending_.load() || (intr_ && (st_.eflags & eflags_bit::if_));
 }
 
 void kvm_vcpu::inject() {
@@ -430,14 +499,22 @@ kvm_vcpu::stop kvm_vcpu::run() {
     if (state_changed()) push_state();
     kvm_run& r = cpu_->shared();
     for (;;) {
+        if (reset_pending_.load()) reset_now();  // asked for by another vCPU's thread
         if (kick_.exchange(false)) {
             pull_state();
             return stop::kicked;
         }
-        if (!opt_.kernel_irqchip) inject();
-        if (big_lock_) big_lock_->unlock();
-        const int rc = cpu_->run();
-        if (big_lock_) big_lock_->lock();
+        if (!kernel_irqchip()) inject();
+        const int rc = [&] {
+            // Without the machine lock while the guest runs; with it again
+            // however KVM_RUN ends (a failure throws).
+            struct unlocked {
+                fair_mutex* m;
+                explicit unlocked(fair_mutex* l) : m(l) { if (m) m->unlock(); }
+                ~unlocked() { if (m) m->lock(); }
+            } u{big_lock_};
+            return cpu_->run();
+        }();
         __atomic_store_n(&r.immediate_exit, 0, __ATOMIC_SEQ_CST);
         if (rc != 0) continue;  // a kick: seen at the top
         can_inject_ = true;

@@ -23,11 +23,20 @@
 
 namespace qf::x86 {
 
+// Where one CPU sits among the machine's: its APIC ID (CPUs are cores of
+// one socket, one thread each, APIC IDs 0..count-1) and how many there are.
+struct cpu_topology {
+    unsigned apic_id = 0;
+    unsigned count = 1;
+};
+
 // CPUID for the guest: the model's leaves, their feature bits cut to what
 // this host's KVM supports (and the physical address width to the host's),
 // as QEMU's kvm_arch_init_vcpu does. host: KVM's supported leaves as they
-// are (-cpu host), with the hypervisor bit.
-std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host);
+// are (-cpu host), with the hypervisor bit. Either way the topology leaves
+// (1, 4, 0xb, 0x80000008) say which CPU of how many this is.
+std::vector<kvm_cpuid_entry2> guest_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host,
+                                          cpu_topology where = {});
 // The model's features that the host's KVM cannot give (for a warning).
 feature_set kvm_missing_features(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported);
 
@@ -51,11 +60,37 @@ std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(
     const state& s, bool rdtscp, std::optional<std::span<const std::uint32_t>> has = std::nullopt);
 void set_msr_values(state& s, std::span<const std::uint32_t> indices, std::span<const std::uint64_t> values);
 
+// The VM all of a machine's vCPUs share: /dev/kvm, the VM with a slot per
+// RAM and ROM segment of the address space, and with kernel-irqchip=on the
+// kernel's PICs, IOAPIC and PIT. Create it before the vCPUs.
+class kvm_guest {
+public:
+    kvm_guest(const address_space& as, kvm::options opt);
+    kvm::system& sys() { return sys_; }
+    kvm::vm& vm() { return vm_; }
+    const kvm::options& options() const { return opt_; }
+    const std::vector<kvm_cpuid_entry2>& supported_cpuid() const { return supported_; }
+    const std::vector<std::uint32_t>& msr_list() const { return msrs_; }
+    // system_reset of the in-kernel devices: their state as KVM created it.
+    void reset();
+
+private:
+    kvm::options opt_;
+    kvm::system sys_;
+    kvm::vm vm_;
+    std::vector<kvm_cpuid_entry2> supported_;  // KVM_GET_SUPPORTED_CPUID
+    std::vector<std::uint32_t> msrs_;          // KVM_GET_MSR_INDEX_LIST
+    std::vector<kvm_irqchip> chips_;           // with kernel-irqchip=on, as created
+    std::optional<kvm_pit_state2> pit_;
+};
+
 class kvm_vcpu {
 public:
-    // host_cpu: -cpu host. Opens /dev/kvm, creates the VM with a slot per
-    // RAM and ROM segment of as, then the vCPU.
-    kvm_vcpu(const address_space& as, io_bus io, const cpu_model& model, kvm::options opt, bool host_cpu);
+    // CPU `where.apic_id` (its KVM vCPU id; 0 is the bootstrap processor)
+    // of `where.count`. host_cpu: -cpu host. The model's features that the
+    // host lacks are warned about once, by CPU 0.
+    kvm_vcpu(kvm_guest& guest, cpu_topology where, io_bus io, const address_space& as, const cpu_model& model,
+             bool host_cpu);
     ~kvm_vcpu();
     kvm_vcpu(const kvm_vcpu&) = delete;
     kvm_vcpu& operator=(const kvm_vcpu&) = delete;
@@ -66,6 +101,11 @@ public:
     state& st() { return st_; }
     const state& st() const { return st_; }
 
+    // INIT from system_reset: the bootstrap processor at the reset vector,
+    // an application processor (with kernel-irqchip=on) waiting for SIPI;
+    // the in-kernel local APIC as KVM created it. Called from another
+    // thread while this vCPU is in run(), it is done by the vCPU itself
+    // before it runs guest code again (a vCPU's ioctls wait for KVM_RUN).
     void reset();
 
     enum class stop : std::uint8_t { kicked, halted, exception };
@@ -89,8 +129,8 @@ public:
     std::function<std::uint8_t()> interrupt_ack;
     // With it (-accel kvm,kernel-irqchip=on): ISA lines into the kernel's
     // 8259A pair and IOAPIC.
-    bool kernel_irqchip() const { return opt_.kernel_irqchip; }
-    void irq_line(unsigned irq, bool level) { vm_.irq_line(irq, level); }
+    bool kernel_irqchip() const { return guest_.options().kernel_irqchip; }
+    void irq_line(unsigned irq, bool level) { guest_.vm().irq_line(irq, level); }
     // KVM has no A20 gate: the line stays open (logged under -d unimp).
     void set_a20(bool enabled);
     bool runnable() const;
@@ -98,6 +138,7 @@ public:
     const cpu_model& model() const { return model_; }
 
 private:
+    void reset_now();
     void push_state();
     void pull_state();
     bool state_changed() const;
@@ -105,13 +146,13 @@ private:
     void poke();  // out of KVM_RUN without leaving run()
     [[noreturn]] void fail(const std::string& why);
 
+    kvm_guest& guest_;
+    cpu_topology where_;
     const address_space& as_;
     io_bus io_;
     cpu_model model_;
-    kvm::options opt_;
-    kvm::system sys_;
-    kvm::vm vm_;
     std::optional<kvm::vcpu_fd> cpu_;
+    std::optional<kvm_lapic_state> lapic_;  // with kernel-irqchip=on, as created
     state st_{};
     // What KVM holds, as to_kvm and msr_values give it, to see changes.
     kvm_state synced_{};
@@ -123,6 +164,7 @@ private:
     bool halted_ = false;
     bool can_inject_ = false;  // the last KVM_RUN exited: its injection flags are current
     std::atomic<bool> kick_{false};
+    std::atomic<bool> reset_pending_{false};
     fair_mutex* big_lock_ = nullptr;
     std::atomic<bool> in_run_{false};
     pthread_t thread_{};

@@ -5,6 +5,9 @@
 #include "qf/machine/session.hpp"
 
 #include <catch2/catch.hpp>
+#include <array>
+#include <mutex>
+#include <set>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -313,6 +316,40 @@ TEST_CASE("a threaded CPU runs beside the main loop under the machine lock, and 
         CHECK(fired);
         CHECK_FALSE(fired_under_lock);
         CHECK(runs >= 1);
+    }
+    SECTION("several CPUs (-smp): a thread each, all running at once without the lock; an exit kicks them all") {
+        const char* argv[] = {"qforge", "-display", "none", "-serial", "none"};
+        auto o = qf::parse_command_line(5, argv);
+        qf::session s(o);
+        s.vm_start();
+        constexpr int n = 3;
+        std::atomic<int> arrived{0};
+        std::array<std::atomic<int>, n> kicks{};
+        std::mutex ids_lock;
+        std::set<std::thread::id> ids;
+        std::vector<qf::session::cpu_runner> cpus;
+        for (int i = 0; i < n; ++i)
+            cpus.push_back({[&, i] {
+                                {
+                                    std::lock_guard g(ids_lock);
+                                    ids.insert(std::this_thread::get_id());
+                                }
+                                s.big_lock().unlock();  // the guest runs
+                                ++arrived;
+                                const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                                while (arrived < n && !kicks[i] && std::chrono::steady_clock::now() < give_up)
+                                    std::this_thread::yield();
+                                s.big_lock().lock();
+                                if (i == 0 && arrived >= n) s.request_exit(5);  // all were in the guest at once
+                                return true;
+                            },
+                            [&, i] { ++kicks[i]; }, [] { return true; }, true});
+        const int status = s.run(std::move(cpus));
+        CHECK(status == 5);
+        CHECK(arrived >= n);
+        CHECK(ids.size() == n);
+        CHECK(ids.count(std::this_thread::get_id()) == 0);
+        for (int i = 0; i < n; ++i) CHECK(kicks[i] >= 1);
     }
     SECTION("an error in the vCPU thread ends the session and reaches the caller") {
         const char* argv[] = {"qforge", "-display", "none", "-serial", "none"};

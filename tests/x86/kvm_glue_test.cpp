@@ -207,6 +207,53 @@ TEST_CASE("CPUID for KVM: the definition's leaves with the host's missing featur
     CHECK(!(leaf(host, 1)->ecx & (1u << 20)));
 }
 
+TEST_CASE("CPUID for KVM under -smp: each CPU's APIC ID, and how many there are, in the topology leaves") {
+    const cpu_model m = cpu::max::def;
+    REQUIRE(m.level >= 0xb);
+    std::vector<kvm_cpuid_entry2> supported;
+    for (std::uint32_t fn : {0u, 1u, 7u, 0xbu, 0x8000'0000u, 0x8000'0001u, 0x8000'0008u}) {
+        kvm_cpuid_entry2 e{};
+        e.function = fn;
+        e.eax = e.ebx = e.ecx = e.edx = ~0u;
+        if (fn == 7 || fn == 0xb) e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+        supported.push_back(e);
+    }
+    // One CPU: the leaves are the definition's (APIC ID 0, no count, no HTT).
+    const auto one = guest_cpuid(m, supported, false, {0, 1});
+    CHECK(leaf(one, 1)->ebx == cpuid(m, 1, 0).ebx);
+    CHECK(leaf(one, 1)->edx == cpuid(m, 1, 0).edx);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+        REQUIRE(leaf(one, 0xb, i));
+        CHECK(leaf(one, 0xb, i)->eax == cpuid(m, 0xb, i).eax);
+        CHECK(leaf(one, 0xb, i)->ebx == cpuid(m, 0xb, i).ebx);
+        CHECK(leaf(one, 0xb, i)->edx == 0);
+    }
+    CHECK(leaf(one, 0x8000'0008)->ecx == cpuid(m, 0x8000'0008, 0).ecx);
+
+    // The third CPU of five: APIC ID 2; three bits of core ID.
+    const auto third = guest_cpuid(m, supported, false, {2, 5});
+    const auto* l1 = leaf(third, 1);
+    CHECK(l1->ebx >> 24 == 2);
+    CHECK(((l1->ebx >> 16) & 0xff) == 5);
+    CHECK((l1->ebx & 0xffff) == (cpuid(m, 1, 0).ebx & 0xffff));  // CLFLUSH size stays
+    CHECK((l1->edx & (1u << 28)));                                 // HTT: the count is valid
+    CHECK(leaf(third, 0xb, 0)->ebx == 1);                          // one thread per core
+    CHECK(leaf(third, 0xb, 0)->edx == 2);
+    CHECK((leaf(third, 0xb, 1)->eax & 0x1f) == 3);
+    CHECK((leaf(third, 0xb, 1)->ebx & 0xffff) == 5);
+    CHECK(leaf(third, 0xb, 1)->ecx == cpuid(m, 0xb, 1).ecx);  // the core level
+    CHECK(leaf(third, 0xb, 1)->edx == 2);
+    CHECK(leaf(third, 0xb, 2)->edx == 2);
+    const auto* e8 = leaf(third, 0x8000'0008);
+    CHECK((e8->ecx & 0xff) == 4);
+    CHECK(((e8->ecx >> 12) & 0xf) == 3);
+
+    // -cpu host gets its APIC ID too.
+    const auto host = guest_cpuid(m, supported, true, {3, 4});
+    CHECK(leaf(host, 1)->ebx >> 24 == 3);
+    CHECK(((leaf(host, 1)->ebx >> 16) & 0xff) == 4);
+}
+
 TEST_CASE("the CPU state goes into KVM's registers and comes back whole") {
     state s{};
     reset_state(s, cpu::qemu64::def);

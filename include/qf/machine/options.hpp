@@ -22,6 +22,10 @@ opt_list parse_opt_list(std::string_view option, std::string_view arg, std::stri
 
 struct smp_config {
     unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0;  // 0: unset
+    // The CPUs started: cpus=, else sockets x cores x threads (each 1 when unset).
+    unsigned cpu_count() const {
+        return cpus ? cpus : (sockets ? sockets : 1) * (cores ? cores : 1) * (threads ? threads : 1);
+    }
 };
 
 struct accel_choice {
@@ -41,6 +45,7 @@ struct options {
     std::vector<accel_choice> accels;  // tried in order (-accel kvm -accel tcg)
     std::uint64_t ram_size = 128ull << 20;
     std::optional<smp_config> smp;
+    unsigned cpu_count() const { return smp ? smp->cpu_count() : 1; }
     std::string bios, kernel, initrd, append;
     // Not from the command line: a -bios image already in memory (an
     // embedding harness's); when set, bios is only its name in messages.

@@ -67,7 +67,8 @@ public:
     // holds it except while it polls; run_cpu is called holding it and lets
     // it go while the guest runs. The thread waits while the VM is stopped
     // or the CPU is not runnable; the main loop wakes it after each
-    // iteration, and kick ends a run_cpu early.
+    // iteration, and kick ends a run_cpu early. Several CPUs (-smp) are
+    // each threaded, one thread per CPU; an exit request kicks them all.
     struct cpu_runner {
         std::function<bool()> run_cpu;
         std::function<void()> kick;
@@ -75,11 +76,12 @@ public:
         bool threaded = false;
     };
     int run(cpu_runner cpu);
+    int run(std::vector<cpu_runner> cpus);
     fair_mutex& big_lock() { return big_lock_; }
 
 private:
     void create_chardevs(const options& o);
-    int run_threaded(cpu_runner& cpu);
+    int run_threaded(std::vector<cpu_runner>& cpus);
     bool check_exit();
     int finish();
 

@@ -35,7 +35,7 @@ void validate_for_machine(const options& o) {
         auto s = *o.smp;
         unsigned threads = s.threads ? s.threads : 1, cores = s.cores ? s.cores : 1,
                  sockets = s.sockets ? s.sockets : 1;
-        unsigned cpus = s.cpus ? s.cpus : sockets * cores * threads;
+        unsigned cpus = s.cpu_count();
         unsigned maxcpus = s.maxcpus ? s.maxcpus : cpus;
         if (maxcpus < cpus) throw error("-smp: maxcpus must be equal to or greater than cpus");
         if (maxcpus > topo::max_cpus || sockets > topo::max_sockets || cores > topo::max_cores ||
@@ -66,8 +66,11 @@ int run_machine(const options& o) {
     s.ready();
     bool threaded = false;
     if constexpr (requires { M::threaded_cpu; }) threaded = M::threaded_cpu;
-    return s.run(session::cpu_runner{[&] { return m.run_cpu(); }, [&] { m.kick_cpu(); }, [&] { return m.cpu_runnable(); },
-                                     threaded});
+    std::vector<session::cpu_runner> cpus;
+    for (unsigned i = 0; i < m.cpu_count(); ++i)
+        cpus.push_back({[&m, i] { return m.run_cpu(i); }, [&m, i] { m.kick_cpu(i); },
+                        [&m, i] { return m.cpu_runnable(i); }, threaded});
+    return s.run(std::move(cpus));
 }
 
 template <class... Ms>
@@ -145,7 +148,11 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
             auto try_one = [&]<class M>() {
                 if (tried || M::name != machine || M::accel_type::name != a.name) return;
                 tried = true;
-                M::accel_type::props(a.props);  // a bad property is an error before anything is probed
+                // A bad option or property is an error before anything is
+                // probed, as QEMU applies the machine's options (-smp too)
+                // before it configures accelerators.
+                M::accel_type::props(a.props);
+                validate_for_machine<M>(o);
                 if constexpr (requires { M::accel_type::probe(); }) {
                     try {
                         M::accel_type::probe();

@@ -119,6 +119,29 @@ void vm::create_pit2() {
     checked_ioctl(fd(), KVM_CREATE_PIT2, &c, "KVM_CREATE_PIT2");
 }
 
+kvm_irqchip vm::irqchip(unsigned chip_id) const {
+    kvm_irqchip c{};
+    c.chip_id = chip_id;
+    checked_ioctl(fd(), KVM_GET_IRQCHIP, &c, "KVM_GET_IRQCHIP");
+    return c;
+}
+
+void vm::set_irqchip(const kvm_irqchip& c) {
+    auto copy = c;
+    checked_ioctl(fd(), KVM_SET_IRQCHIP, &copy, "KVM_SET_IRQCHIP");
+}
+
+kvm_pit_state2 vm::pit2() const {
+    kvm_pit_state2 p{};
+    checked_ioctl(fd(), KVM_GET_PIT2, &p, "KVM_GET_PIT2");
+    return p;
+}
+
+void vm::set_pit2(const kvm_pit_state2& p) {
+    auto copy = p;
+    checked_ioctl(fd(), KVM_SET_PIT2, &copy, "KVM_SET_PIT2");
+}
+
 void vm::irq_line(unsigned irq, bool level) {
     kvm_irq_level l{};
     l.irq = irq;
@@ -240,10 +263,21 @@ void vcpu_fd::clear_events() {
     checked_ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &e, "KVM_SET_VCPU_EVENTS");
 }
 
-void vcpu_fd::set_runnable() {
+void vcpu_fd::set_mp_state(std::uint32_t state) {
     kvm_mp_state m{};
-    m.mp_state = KVM_MP_STATE_RUNNABLE;
+    m.mp_state = state;
     checked_ioctl(fd_.get(), KVM_SET_MP_STATE, &m, "KVM_SET_MP_STATE");
+}
+
+kvm_lapic_state vcpu_fd::lapic() const {
+    kvm_lapic_state l{};
+    checked_ioctl(fd_.get(), KVM_GET_LAPIC, &l, "KVM_GET_LAPIC");
+    return l;
+}
+
+void vcpu_fd::set_lapic(const kvm_lapic_state& l) {
+    auto copy = l;
+    checked_ioctl(fd_.get(), KVM_SET_LAPIC, &copy, "KVM_SET_LAPIC");
 }
 
 options parse_options(const std::vector<std::pair<std::string, std::string>>& props) {

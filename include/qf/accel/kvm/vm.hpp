@@ -73,6 +73,13 @@ public:
     void create_irqchip();
     void create_pit2();
     void irq_line(unsigned irq, bool level);
+    // The in-kernel PICs and IOAPIC (KVM_IRQCHIP_PIC_MASTER, _SLAVE,
+    // _IOAPIC) and PIT, read and written whole: a system reset puts back
+    // what KVM created.
+    kvm_irqchip irqchip(unsigned chip_id) const;
+    void set_irqchip(const kvm_irqchip& c);
+    kvm_pit_state2 pit2() const;
+    void set_pit2(const kvm_pit_state2& p);
     // The three pages below 4 GiB that Intel's real-mode emulation needs.
     void set_tss_addr(std::uint64_t gpa);
     void set_identity_map_addr(std::uint64_t gpa);
@@ -109,7 +116,12 @@ public:
     // After a reset: no pending exception, interrupt or NMI, and runnable
     // (KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE where the host has them).
     void clear_events();
-    void set_runnable();
+    // KVM_SET_MP_STATE: KVM_MP_STATE_RUNNABLE, or KVM_MP_STATE_UNINITIALIZED
+    // for an application processor waiting for INIT and SIPI.
+    void set_mp_state(std::uint32_t state);
+    // The in-kernel local APIC's register page (KVM_GET_LAPIC, KVM_SET_LAPIC).
+    kvm_lapic_state lapic() const;
+    void set_lapic(const kvm_lapic_state& l);
 
 private:
     file fd_;
