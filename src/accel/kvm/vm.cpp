@@ -3,6 +3,7 @@
 #include "qf/accel/kvm/kvm.hpp"
 #include "qf/core/error.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -67,30 +68,72 @@ int system::check_extension(int cap) const {
     return r < 0 ? 0 : static_cast<int>(r);
 }
 
-std::vector<kvm_cpuid_entry2> system::supported_cpuid() const {
-    // The kernel says E2BIG until the buffer is large enough.
-    for (std::uint32_t n = 64; n <= 4096; n *= 2) {
-        const std::size_t bytes = sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2);
-        auto buf = std::make_unique<std::uint64_t[]>((bytes + 7) / 8);
-        auto* c = reinterpret_cast<kvm_cpuid2*>(buf.get());
-        c->nent = n;
-        if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, c) == 0)
-            return {c->entries, c->entries + c->nent};
-        if (errno != E2BIG) throw error(std::string("kvm: KVM_GET_SUPPORTED_CPUID: ") + std::strerror(errno));
+namespace {
+
+// The ioctl arguments that end in a flexible array, laid out as in C.
+// Debian 12's uapi headers declare those arrays with __DECLARE_FLEX_ARRAY,
+// whose empty struct takes a byte in C++: that moves the array (to offset
+// 12 in kvm_cpuid2, 16 in kvm_msrs) and changes sizeof, and with it the
+// ioctl numbers that _IOW/_IOWR build from sizeof - KVM answers EINVAL.
+// So the header and the array are ours, and so are the numbers.
+struct cpuid2_head {
+    __u32 nent, padding;
+};
+struct msrs_head {
+    __u32 nmsrs, pad;
+};
+struct msr_list_head {
+    __u32 nmsrs;
+};
+constexpr unsigned long ioc_get_supported_cpuid = _IOWR(KVMIO, 0x05, cpuid2_head);
+constexpr unsigned long ioc_get_msr_index_list = _IOWR(KVMIO, 0x02, msr_list_head);
+constexpr unsigned long ioc_set_cpuid2 = _IOW(KVMIO, 0x90, cpuid2_head);
+constexpr unsigned long ioc_get_msrs = _IOWR(KVMIO, 0x88, msrs_head);
+constexpr unsigned long ioc_set_msrs = _IOW(KVMIO, 0x89, msrs_head);
+// The ABI's values, as a C compiler computes them from <linux/kvm.h>.
+static_assert(ioc_get_supported_cpuid == 0xc008ae05 && ioc_get_msr_index_list == 0xc004ae02 && ioc_set_cpuid2 == 0x4008ae90 &&
+              ioc_get_msrs == 0xc008ae88 && ioc_set_msrs == 0x4008ae89);
+
+// A Head followed by room for n Entry, zeroed (KVM checks some padding).
+template <class Head, class Entry>
+class flex_buffer {
+public:
+    static constexpr std::size_t entries_at = (sizeof(Head) + alignof(Entry) - 1) / alignof(Entry) * alignof(Entry);
+    explicit flex_buffer(std::size_t n)
+        : words_((entries_at + n * sizeof(Entry) + 7) / 8), buf_(std::make_unique<std::uint64_t[]>(words_)) {}
+    Head& head() { return *reinterpret_cast<Head*>(buf_.get()); }
+    Entry* entries() { return reinterpret_cast<Entry*>(reinterpret_cast<std::byte*>(buf_.get()) + entries_at); }
+    void* arg() { return buf_.get(); }
+
+private:
+    std::size_t words_;
+    std::unique_ptr<std::uint64_t[]> buf_;
+};
+
+// A list ioctl on /dev/kvm: the kernel says E2BIG until the buffer is large
+// enough, and writes the count it has into the header.
+template <class Head, class Entry>
+std::vector<Entry> read_list(int fd, unsigned long request, __u32 Head::*count, std::uint32_t from, std::uint32_t to,
+                             const char* what) {
+    for (std::uint32_t n = from; n <= to; n *= 2) {
+        flex_buffer<Head, Entry> b(n);
+        b.head().*count = n;
+        if (::ioctl(fd, request, b.arg()) == 0) return {b.entries(), b.entries() + b.head().*count};
+        if (errno != E2BIG) throw error(std::string("kvm: ") + what + ": " + std::strerror(errno));
     }
-    throw error("kvm: KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+    throw error(std::string("kvm: ") + what + ": more than " + std::to_string(to) + " entries");
+}
+
+} // namespace
+
+std::vector<kvm_cpuid_entry2> system::supported_cpuid() const {
+    return read_list<cpuid2_head, kvm_cpuid_entry2>(fd_.get(), ioc_get_supported_cpuid, &cpuid2_head::nent, 64, 4096,
+                                                    "KVM_GET_SUPPORTED_CPUID");
 }
 
 std::vector<std::uint32_t> system::msr_index_list() const {
-    for (std::uint32_t n = 256; n <= 16384; n *= 2) {
-        const std::size_t bytes = sizeof(kvm_msr_list) + n * sizeof(std::uint32_t);
-        auto buf = std::make_unique<std::uint64_t[]>((bytes + 7) / 8);
-        auto* l = reinterpret_cast<kvm_msr_list*>(buf.get());
-        l->nmsrs = n;
-        if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, l) == 0) return {l->indices, l->indices + l->nmsrs};
-        if (errno != E2BIG) throw error(std::string("kvm: KVM_GET_MSR_INDEX_LIST: ") + std::strerror(errno));
-    }
-    throw error("kvm: KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs");
+    return read_list<msr_list_head, std::uint32_t>(fd_.get(), ioc_get_msr_index_list, &msr_list_head::nmsrs, 256, 16384,
+                                                   "KVM_GET_MSR_INDEX_LIST");
 }
 
 vm::vm(const system& sys) {
@@ -208,46 +251,32 @@ void vcpu_fd::set_fpu(const kvm_fpu& f) {
 }
 
 void vcpu_fd::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
-    const std::size_t bytes = sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2);
-    auto buf = std::make_unique<std::uint64_t[]>((bytes + 7) / 8);
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.get());
-    c->nent = static_cast<std::uint32_t>(entries.size());
-    std::memcpy(c->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-    checked_ioctl(fd_.get(), KVM_SET_CPUID2, c, "KVM_SET_CPUID2");
+    flex_buffer<cpuid2_head, kvm_cpuid_entry2> b(entries.size());
+    b.head().nent = static_cast<__u32>(entries.size());
+    std::copy(entries.begin(), entries.end(), b.entries());
+    checked_ioctl(fd_.get(), ioc_set_cpuid2, b.arg(), "KVM_SET_CPUID2");
 }
 
-namespace {
-// struct kvm_msrs with room for n entries.
-struct msr_buffer {
-    explicit msr_buffer(std::size_t n)
-        : words((sizeof(kvm_msrs) + n * sizeof(kvm_msr_entry) + 7) / 8), buf(std::make_unique<std::uint64_t[]>(words)) {
-        std::memset(buf.get(), 0, words * 8);
-        get()->nmsrs = static_cast<std::uint32_t>(n);
-    }
-    kvm_msrs* get() { return reinterpret_cast<kvm_msrs*>(buf.get()); }
-    std::size_t words;
-    std::unique_ptr<std::uint64_t[]> buf;
-};
-} // namespace
-
 std::vector<std::uint64_t> vcpu_fd::msrs(std::span<const std::uint32_t> indices) const {
-    msr_buffer b(indices.size());
-    for (std::size_t i = 0; i < indices.size(); ++i) b.get()->entries[i].index = indices[i];
-    const long n = checked_ioctl(fd_.get(), KVM_GET_MSRS, b.get(), "KVM_GET_MSRS");
+    flex_buffer<msrs_head, kvm_msr_entry> b(indices.size());
+    b.head().nmsrs = static_cast<__u32>(indices.size());
+    for (std::size_t i = 0; i < indices.size(); ++i) b.entries()[i].index = indices[i];
+    const long n = checked_ioctl(fd_.get(), ioc_get_msrs, b.arg(), "KVM_GET_MSRS");
     if (static_cast<std::size_t>(n) != indices.size())
         throw error("kvm: KVM_GET_MSRS: the host refused MSR " + std::to_string(indices[static_cast<std::size_t>(n)]));
     std::vector<std::uint64_t> out(indices.size());
-    for (std::size_t i = 0; i < indices.size(); ++i) out[i] = b.get()->entries[i].data;
+    for (std::size_t i = 0; i < indices.size(); ++i) out[i] = b.entries()[i].data;
     return out;
 }
 
 void vcpu_fd::set_msrs(std::span<const std::pair<std::uint32_t, std::uint64_t>> msrs) {
-    msr_buffer b(msrs.size());
+    flex_buffer<msrs_head, kvm_msr_entry> b(msrs.size());
+    b.head().nmsrs = static_cast<__u32>(msrs.size());
     for (std::size_t i = 0; i < msrs.size(); ++i) {
-        b.get()->entries[i].index = msrs[i].first;
-        b.get()->entries[i].data = msrs[i].second;
+        b.entries()[i].index = msrs[i].first;
+        b.entries()[i].data = msrs[i].second;
     }
-    const long n = checked_ioctl(fd_.get(), KVM_SET_MSRS, b.get(), "KVM_SET_MSRS");
+    const long n = checked_ioctl(fd_.get(), ioc_set_msrs, b.arg(), "KVM_SET_MSRS");
     if (static_cast<std::size_t>(n) != msrs.size())
         throw error("kvm: KVM_SET_MSRS: the host refused MSR " + std::to_string(msrs[static_cast<std::size_t>(n)].first));
 }
