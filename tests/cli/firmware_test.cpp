@@ -56,7 +56,7 @@ const image suite[] = {
     {"test-irq", "10 timer interrupts\r\nlatched count in range\r\nuart interrupt\r\n", (0x77 << 1) | 1, {}},
     {"test-sys32",
      "user code at cpl 3\r\nsysenter: kernel at cpl 0\r\nuser code at cpl 3\r\nsyscall: kernel at cpl 0\r\n"
-     "call gate: kernel at cpl 0\r\n000f0181 0000001b 00002222 00001111 0007eff8 00000023 \r\n",
+     "call gate: kernel at cpl 0\r\n000f0187 0000001b 00002222 00001111 0007eff8 00000023 \r\n",
      (0x32 << 1) | 1, {}},
     {"test-callgate",
      "call gate: cpl 0, rsp 0008efe0, caller's cs:rsp:ss 002b:00080000:0023\r\n"
@@ -116,7 +116,7 @@ const image suite[] = {
      (0x12 << 1) | 1, {}, {}, "CPUID is cut to what the host's KVM supports"},
     {"test-tasks16",
      "task C: EAX ECX EDI = 00001234 00005678 00039abc NT, link, FS = 00000001 00000020 00000000 \r\n"
-     "task A again: EBX, C's IP and FLAGS, AX, descriptor = 11223344 004601a9 0000beef 00008103 \r\n"
+     "task A again: EBX, C's IP and FLAGS, AX, descriptor = 11223344 004601af 0000beef 00008103 \r\n"
      "task C resumed: NT, TR = 00000000 00000038 \r\n",
      (0x59 << 1) | 1, {}},
     {"test-seglimits",
@@ -167,6 +167,22 @@ std::string find_qemu() {
     return {};
 }
 
+// QF_KVM_SKIP="name=why;name=why": images a host's KVM cannot run right,
+// each with the reason (scripts/kvm-nested names those its emulated SVM
+// gets wrong). Said as a skip, never passed silently.
+std::string kvm_skip_reason(const std::string& name) {
+    const char* env = std::getenv("QF_KVM_SKIP");
+    const std::string list = env ? env : "";
+    for (std::size_t at = 0; at < list.size();) {
+        const std::size_t end = std::min(list.find(';', at), list.size());
+        const std::string item = list.substr(at, end - at);
+        const std::size_t eq = item.find('=');
+        if (item.substr(0, eq) == name) return eq == std::string::npos ? "no reason given" : item.substr(eq + 1);
+        at = end + 1;
+    }
+    return {};
+}
+
 } // namespace
 
 TEST_CASE("the firmware suite runs from the reset vector on the JIT and the interpreter") {
@@ -191,6 +207,10 @@ TEST_CASE("the firmware suite runs under KVM", "[.]") {
                 WARN(img.name << " is not run under KVM: " << img.not_under_kvm);
                 continue;
             }
+            if (const std::string why = kvm_skip_reason(img.name); !why.empty()) {
+                WARN("SKIPPED " << img.name << " under -accel " << accel << " (QF_KVM_SKIP): " << why);
+                continue;
+            }
             std::vector<std::string> args = {binary, "-nographic", "-accel", accel, "-bios", path_of(img)};
             if (img.smp > 1 && apics) args = with(args, {"-smp", std::to_string(img.smp)});
             auto r = qft::run(with(args, img.extra_args));
@@ -209,7 +229,7 @@ TEST_CASE("the firmware suite behaves as under QEMU", "[.]") {
         return;
     }
     for (const image& img : suite) {
-        const std::vector<std::string> qemu_args = {qemu, "-M", "pc", "-accel", "tcg", "-display", "none", "-nographic",
+        const std::vector<std::string> qemu_args = {qemu, "-M", "pc", "-nic", "none", "-accel", "tcg", "-display", "none", "-nographic",
                                                     "-bios", path_of(img), "-device", "isa-debug-exit,iobase=0xf4,iosize=4"};
         if (img.smp > 1) {  // the expected output is QEMU's with that many CPUs
             auto q = qft::run(with(with(qemu_args, {"-smp", std::to_string(img.smp)}), img.extra_args));
