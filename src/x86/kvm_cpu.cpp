@@ -554,6 +554,9 @@ kvm_vcpu::stop kvm_vcpu::run() {
                 std::snprintf(b, sizeof b, " %#" PRIx64, d);
                 why += b;
             }
+            if (e->suberror == KVM_INTERNAL_ERROR_EMULATION && kvm::host_is_pvm())
+                why += " (this host's KVM is PVM, kvm_pvm: without hardware virtualisation it leaves firmware-level code "
+                       "to KVM's instruction emulator; use kvm_intel or kvm_amd, or -accel tcg)";
             fail(why);
         } else if (const auto* u = std::get_if<kvm::exit_unhandled>(&ev)) {
             fail("unexpected exit " + kvm::exit_reason_name(u->reason));

@@ -4,13 +4,16 @@
 // CPU state in KVM's structures and back.
 #include "qf/accel/kvm/exits.hpp"
 #include "qf/accel/kvm/slots.hpp"
+#include "qf/accel/kvm/vm.hpp"
 #include "qf/core/error.hpp"
 #include "qf/memory/ram.hpp"
 #include "targets/x86/kvm_cpu.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <unistd.h>
 #include <vector>
 
 using namespace qf;
@@ -110,6 +113,22 @@ TEST_CASE("KVM exits decode from recorded kvm_run pages, and malformed ones are 
     REQUIRE(std::holds_alternative<kvm::exit_unhandled>(ev));
     CHECK(kvm::exit_reason_name(std::get<kvm::exit_unhandled>(ev).reason) == "KVM_EXIT_DEBUG");
     CHECK(kvm::exit_reason_name(999) == "exit reason 999");
+}
+
+TEST_CASE("a host KVM on PVM is told from hardware KVM by the modules loaded") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("qf-sysmod-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "kvm");
+    CHECK_FALSE(qf::kvm::host_is_pvm(dir.string()));  // no vendor module listed
+    fs::create_directory(dir / "kvm_pvm");
+    CHECK(qf::kvm::host_is_pvm(dir.string()));
+    fs::create_directory(dir / "kvm_intel");
+    CHECK_FALSE(qf::kvm::host_is_pvm(dir.string()));  // hardware KVM beside it
+    fs::remove(dir / "kvm_intel");
+    fs::create_directory(dir / "kvm_amd");
+    CHECK_FALSE(qf::kvm::host_is_pvm(dir.string()));
+    fs::remove_all(dir);
 }
 
 TEST_CASE("memory slots follow the flat view: the BIOS alias splits RAM, MMIO gets none, ROM is read-only") {

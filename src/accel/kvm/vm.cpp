@@ -63,6 +63,11 @@ system::system(const char* path) {
     mmap_size_ = static_cast<std::size_t>(size);
 }
 
+bool host_is_pvm(const std::string& sysfs_modules) {
+    const auto loaded = [&](const char* m) { return ::access((sysfs_modules + "/" + m).c_str(), F_OK) == 0; };
+    return loaded("kvm_pvm") && !loaded("kvm_intel") && !loaded("kvm_amd");
+}
+
 int system::check_extension(int cap) const {
     const long r = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
     return r < 0 ? 0 : static_cast<int>(r);

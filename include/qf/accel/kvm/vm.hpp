@@ -32,6 +32,12 @@ inline long checked_ioctl(int fd, unsigned long request, unsigned long arg, cons
     return checked_ioctl(fd, request, reinterpret_cast<void*>(arg), what);
 }
 
+// Whether the host's KVM is PVM (kvm_pvm loaded, neither kvm_intel nor
+// kvm_amd, as sysfs_modules lists them): a KVM without hardware
+// virtualisation, which leaves firmware-level code to KVM's instruction
+// emulator - the likely cause of KVM_INTERNAL_ERROR_EMULATION there.
+bool host_is_pvm(const std::string& sysfs_modules = "/sys/module");
+
 // The capabilities the backend cannot do without.
 struct required_cap {
     int cap;
