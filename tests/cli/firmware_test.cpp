@@ -154,16 +154,22 @@ std::vector<std::string> with(std::vector<std::string> args, const std::vector<s
 std::string path_of(const image& i) { return qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/" + i.name + ".bin"; }
 const std::string binary = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 
+// The pieces of s between the separators.
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> parts;
+    for (std::size_t at = 0; at <= s.size();) {
+        const std::size_t end = std::min(s.find(sep, at), s.size());
+        parts.push_back(s.substr(at, end - at));
+        at = end + 1;
+    }
+    return parts;
+}
+
 // qemu-system-x86_64 on PATH (ctest skips this comparison when there is none).
 std::string find_qemu() {
     const char* path = std::getenv("PATH");
-    std::string dirs = path ? path : "/usr/bin";
-    for (std::size_t at = 0; at <= dirs.size();) {
-        const std::size_t end = std::min(dirs.find(':', at), dirs.size());
-        const std::string p = dirs.substr(at, end - at) + "/qemu-system-x86_64";
-        if (access(p.c_str(), X_OK) == 0) return p;
-        at = end + 1;
-    }
+    for (const std::string& dir : split(path ? path : "/usr/bin", ':'))
+        if (const std::string p = dir + "/qemu-system-x86_64"; access(p.c_str(), X_OK) == 0) return p;
     return {};
 }
 
@@ -172,13 +178,9 @@ std::string find_qemu() {
 // gets wrong). Said as a skip, never passed silently.
 std::string kvm_skip_reason(const std::string& name) {
     const char* env = std::getenv("QF_KVM_SKIP");
-    const std::string list = env ? env : "";
-    for (std::size_t at = 0; at < list.size();) {
-        const std::size_t end = std::min(list.find(';', at), list.size());
-        const std::string item = list.substr(at, end - at);
+    for (const std::string& item : split(env ? env : "", ';')) {
         const std::size_t eq = item.find('=');
         if (item.substr(0, eq) == name) return eq == std::string::npos ? "no reason given" : item.substr(eq + 1);
-        at = end + 1;
     }
     return {};
 }

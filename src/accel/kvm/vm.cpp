@@ -104,14 +104,12 @@ template <class Head, class Entry>
 class flex_buffer {
 public:
     static constexpr std::size_t entries_at = (sizeof(Head) + alignof(Entry) - 1) / alignof(Entry) * alignof(Entry);
-    explicit flex_buffer(std::size_t n)
-        : words_((entries_at + n * sizeof(Entry) + 7) / 8), buf_(std::make_unique<std::uint64_t[]>(words_)) {}
+    explicit flex_buffer(std::size_t n) : buf_(std::make_unique<std::uint64_t[]>((entries_at + n * sizeof(Entry) + 7) / 8)) {}
     Head& head() { return *reinterpret_cast<Head*>(buf_.get()); }
     Entry* entries() { return reinterpret_cast<Entry*>(reinterpret_cast<std::byte*>(buf_.get()) + entries_at); }
     void* arg() { return buf_.get(); }
 
 private:
-    std::size_t words_;
     std::unique_ptr<std::uint64_t[]> buf_;
 };
 

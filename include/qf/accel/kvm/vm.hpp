@@ -36,6 +36,7 @@ inline long checked_ioctl(int fd, unsigned long request, unsigned long arg, cons
 // kvm_amd, as sysfs_modules lists them): a KVM without hardware
 // virtualisation, which leaves firmware-level code to KVM's instruction
 // emulator - the likely cause of KVM_INTERNAL_ERROR_EMULATION there.
+// scripts/host-kvm applies the same rule to decide where the KVM tests run.
 bool host_is_pvm(const std::string& sysfs_modules = "/sys/module");
 
 // The capabilities the backend cannot do without.
