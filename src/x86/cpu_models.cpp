@@ -102,6 +102,18 @@ cpuid_result cpuid(const cpu_model& m, std::uint32_t leaf, std::uint32_t subleaf
     }
 }
 
+std::uint64_t cr4_writable_bits(const cpu_model& m) {
+    std::uint64_t bits = 0x7ff;  // VME, PVI, TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT
+    const struct {
+        feature f;
+        unsigned bit;
+    } gated[] = {{feat::umip, 11}, {feat::la57, 12}, {feat::fsgsbase, 16}, {feat::pcid, 17}, {feat::xsave, 18},
+                 {feat::smep, 20}, {feat::smap, 21}, {feat::pku, 22}, {feat::pks, 24}};
+    for (auto g : gated)
+        if (m.features.has(g.f)) bits |= 1ull << g.bit;
+    return bits;
+}
+
 feature_set host_usable(feature_set f) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("sse3")) f.set(feat::sse3, false);

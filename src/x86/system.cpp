@@ -377,8 +377,7 @@ void h_write_cr(tcg::env_base* env, std::uint64_t n, std::uint64_t v) {
     case 4: {
         constexpr std::uint64_t PAE = 1u << 5;
         if ((s.hflags & hflag::lma) && !(v & PAE)) gp(s, 0, ra);
-        const std::uint64_t known = 0x1f'fbff;  // VME..SMAP, without the bits we do not model
-        if (v & ~known) gp(s, 0, ra);
+        if (v & ~cr4_writable_bits(vcpu_of(env).model())) gp(s, 0, ra);
         if ((s.cr[4] ^ v) & (PAE | (1u << 4) | (1u << 7))) flush_tlb(s);  // PAE, PSE, PGE
         s.cr[4] = v;
         break;

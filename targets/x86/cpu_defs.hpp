@@ -41,10 +41,12 @@ inline constexpr feature fpu{feature_word::l1_edx, 0}, tsc{feature_word::l1_edx,
     sse{feature_word::l1_edx, 25}, sse2{feature_word::l1_edx, 26};
 inline constexpr feature sse3{feature_word::l1_ecx, 0}, ssse3{feature_word::l1_ecx, 9}, cx16{feature_word::l1_ecx, 13},
     sse4_1{feature_word::l1_ecx, 19}, sse4_2{feature_word::l1_ecx, 20}, movbe{feature_word::l1_ecx, 22},
-    popcnt{feature_word::l1_ecx, 23}, xsave{feature_word::l1_ecx, 26}, avx{feature_word::l1_ecx, 28},
+    pcid{feature_word::l1_ecx, 17}, popcnt{feature_word::l1_ecx, 23}, xsave{feature_word::l1_ecx, 26}, avx{feature_word::l1_ecx, 28},
     hypervisor{feature_word::l1_ecx, 31};
-inline constexpr feature fsgsbase{feature_word::l7_ebx, 0}, bmi1{feature_word::l7_ebx, 3}, bmi2{feature_word::l7_ebx, 8},
-    erms{feature_word::l7_ebx, 9};
+inline constexpr feature fsgsbase{feature_word::l7_ebx, 0}, bmi1{feature_word::l7_ebx, 3}, smep{feature_word::l7_ebx, 7},
+    bmi2{feature_word::l7_ebx, 8}, erms{feature_word::l7_ebx, 9}, smap{feature_word::l7_ebx, 20};
+inline constexpr feature umip{feature_word::l7_ecx, 2}, pku{feature_word::l7_ecx, 3}, la57{feature_word::l7_ecx, 16},
+    pks{feature_word::l7_ecx, 31};
 inline constexpr feature syscall{feature_word::e1_edx, 11}, nx{feature_word::e1_edx, 20}, rdtscp{feature_word::e1_edx, 27},
     lm{feature_word::e1_edx, 29};
 inline constexpr feature lahf_lm{feature_word::e1_ecx, 0}, abm{feature_word::e1_ecx, 5}, sse4a{feature_word::e1_ecx, 6};
@@ -69,6 +71,12 @@ struct cpuid_result {
 };
 // CPUID as the model answers it (QEMU's cpu_x86_cpuid for one CPU).
 cpuid_result cpuid(const cpu_model& m, std::uint32_t leaf, std::uint32_t subleaf);
+
+// The CR4 bits a MOV to CR4 may set (QEMU's cr4_reserved_bits, inverted):
+// VME..OSXMMEXCPT always; UMIP, LA57, FSGSBASE, PCIDE, OSXSAVE, SMEP,
+// SMAP, PKE, PKS only where the model's CPUID has the feature; VMXE and
+// SMXE never, as neither VMX nor SMX is emulated.
+std::uint64_t cr4_writable_bits(const cpu_model& m);
 
 // The model with "+feat", "-feat", "feat=on|off" applied, in order. An
 // unknown feature, or turning on one the emulator does not implement, is

@@ -29,7 +29,14 @@ struct image {
     // one CPU) it runs on one and prints one_cpu_out.
     unsigned smp = 1;
     const char* one_cpu_out = nullptr;
+    // Why QEMU cannot run it, where it cannot (then it is not compared).
+    const char* qemu_cannot = nullptr;
 };
+
+constexpr const char* cr4_out = "cr4 bits 0-10 accepted: 000007df\r\ncr4 reserved bits follow CPUID\r\n";
+constexpr const char* cr4_allowed_out = "cr4 bits 0-10 accepted: 000007df\r\ncr4 takes every bit CPUID allows\r\n";
+constexpr const char* cr4_qemu_loops =
+    "QEMU 7.2's TCG makes an SVM #VMEXIT of a reserved CR4 bit and restarts the MOV forever; test-cr4-allowed is compared";
 
 const image suite[] = {
     {"test-modes", "real mode\r\n32-bit protected mode\r\n64-bit long mode\r\npage walk and 64-bit arithmetic ok\r\n",
@@ -131,6 +138,11 @@ const image suite[] = {
      "cpu 00000001 has CPUID APIC ID 00000001 \r\ncpu 00000002 has CPUID APIC ID 00000002 \r\n"
      "cpu 00000003 has CPUID APIC ID 00000003 \r\nfixed IPIs handled: 00000003 \r\n",
      (0x5a << 1) | 1, {}, {}, nullptr, 4, "cpus: 00000001 \r\nno other CPU to start\r\n"},
+    // Each CR4 bit under two models: the reserved ones follow each one's CPUID.
+    {"test-cr4", cr4_out, (0x4c << 1) | 1, {"-cpu", "qemu64"}, {}, nullptr, 1, nullptr, cr4_qemu_loops},
+    {"test-cr4", cr4_out, (0x4c << 1) | 1, {"-cpu", "max"}, {}, nullptr, 1, nullptr, cr4_qemu_loops},
+    {"test-cr4-allowed", cr4_allowed_out, (0x4b << 1) | 1, {"-cpu", "qemu64"}},
+    {"test-cr4-allowed", cr4_allowed_out, (0x4b << 1) | 1, {"-cpu", "max"}},
 };
 
 // out without the lines that start with one of prefixes.
@@ -231,6 +243,10 @@ TEST_CASE("the firmware suite behaves as under QEMU", "[.]") {
         return;
     }
     for (const image& img : suite) {
+        if (img.qemu_cannot) {
+            WARN(img.name << " is not compared with QEMU: " << img.qemu_cannot);
+            continue;
+        }
         const std::vector<std::string> qemu_args = {qemu, "-M", "pc", "-nic", "none", "-accel", "tcg", "-display", "none", "-nographic",
                                                     "-bios", path_of(img), "-device", "isa-debug-exit,iobase=0xf4,iosize=4"};
         if (img.smp > 1) {  // the expected output is QEMU's with that many CPUs
