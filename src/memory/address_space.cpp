@@ -9,17 +9,49 @@
 
 namespace qf {
 
-void address_space::add(region r) {
+region_id address_space::add(region r) {
     if (r.size == 0) throw error("memory region '" + r.name + "' is empty");
     std::uint64_t last = r.base.value + r.size - 1;
     if (last < r.base.value) throw error("memory region '" + r.name + "' wraps the address space");
     for (auto& o : regions_) {
         std::uint64_t olast = o.base.value + o.size - 1;
-        if (o.priority == r.priority && r.base.value <= olast && o.base.value <= last)
+        if (!o.may_overlap && !r.may_overlap && o.priority == r.priority && r.base.value <= olast &&
+            o.base.value <= last)
             throw error("memory region '" + r.name + "' overlaps '" + o.name + "'");
     }
+    const std::uint64_t first = r.base.value;
+    const bool on = r.enabled;
     regions_.push_back(std::move(r));
     rebuild();
+    if (on) changed(first, last);
+    return regions_.size() - 1;
+}
+
+void address_space::set_enabled(region_id id, bool on) {
+    region& r = regions_.at(id);
+    if (r.enabled == on) return;
+    r.enabled = on;
+    rebuild();
+    changed(r.base.value, r.base.value + r.size - 1);
+}
+
+void address_space::move(region_id id, gpa base) {
+    region& r = regions_.at(id);
+    if (r.base == base) return;
+    if (base.value + r.size - 1 < base.value) throw error("memory region '" + r.name + "' wraps the address space");
+    const std::uint64_t old = r.base.value;
+    r.base = base;
+    rebuild();
+    if (r.enabled) {
+        changed(old, old + r.size - 1);
+        changed(base.value, base.value + r.size - 1);
+    }
+}
+
+void address_space::remove_listener(memory_listener* l) const { std::erase(listeners_, l); }
+
+void address_space::changed(std::uint64_t first, std::uint64_t last) const {
+    for (auto* l : listeners_) l->map_changed(first, last);
 }
 
 // Sweep over every region boundary; each elementary interval belongs to the
@@ -29,6 +61,7 @@ void address_space::rebuild() {
     flat_.clear();
     std::set<std::uint64_t> cuts;  // start points of elementary intervals
     for (auto& r : regions_) {
+        if (!r.enabled) continue;
         cuts.insert(r.base.value);
         std::uint64_t end = r.base.value + r.size;  // 0 when the region ends at 2^64
         if (end) cuts.insert(end);
@@ -39,7 +72,7 @@ void address_space::rebuild() {
         std::uint64_t last = next == cuts.end() ? UINT64_MAX : *next - 1;
         const region* best = nullptr;
         for (auto& r : regions_) {
-            if (first >= r.base.value && first - r.base.value < r.size &&
+            if (r.enabled && first >= r.base.value && first - r.base.value < r.size &&
                 (!best || r.priority > best->priority))
                 best = &r;
         }
@@ -132,6 +165,44 @@ void address_space::write_impl(gpa a, std::span<const std::byte> in) const {
 }
 
 void address_space::write(gpa a, std::span<const std::byte> in) const { write_impl<false>(a, in); }
-void address_space::load(gpa a, std::span<const std::byte> in) const { write_impl<true>(a, in); }
+void address_space::load(gpa a, std::span<const std::byte> in) const {
+    write_impl<true>(a, in);
+    if (!in.empty())
+        for (auto* l : listeners_) l->ram_written(a.value, in.size());
+}
+
+bool address_space::all_memory(gpa a, std::uint64_t size) const {
+    if (size == 0) return true;
+    if (a.value + size - 1 < a.value) return false;
+    while (size) {
+        const segment* s = find(a);
+        if (!s || s->r->kind == region_kind::mmio) return false;
+        const std::uint64_t chunk = std::min<std::uint64_t>(size, s->last - a.value + 1);
+        size -= chunk;
+        a = a + chunk;
+    }
+    return true;
+}
+
+bool address_space::dma_read(gpa a, std::span<std::byte> out) const {
+    if (!all_memory(a, out.size())) {
+        std::memset(out.data(), 0, out.size());
+        logf(log_item::guest_errors, "DMA read of 0x%zx bytes at 0x%" PRIx64 " outside memory\n", out.size(), a.value);
+        return false;
+    }
+    read(a, out);
+    return true;
+}
+
+bool address_space::dma_write(gpa a, std::span<const std::byte> in) const {
+    if (!all_memory(a, in.size())) {
+        logf(log_item::guest_errors, "DMA write of 0x%zx bytes at 0x%" PRIx64 " outside memory\n", in.size(), a.value);
+        return false;
+    }
+    write(a, in);  // ROM ignores it, as it would a CPU's store
+    if (!in.empty())
+        for (auto* l : listeners_) l->ram_written(a.value, in.size());
+    return true;
+}
 
 } // namespace qf

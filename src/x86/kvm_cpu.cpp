@@ -336,7 +336,7 @@ constexpr std::uint64_t tss_addr = 0xfffb'd000, identity_map_addr = 0xfffb'c000;
 
 } // namespace
 
-kvm_guest::kvm_guest(const address_space& as, kvm::options opt) : opt_(opt), sys_(), vm_(sys_) {
+kvm_guest::kvm_guest(const address_space& as, kvm::options opt) : as_(as), opt_(opt), sys_(), vm_(sys_) {
     install_kick_handler();
     vm_.set_tss_addr(tss_addr);
     if (sys_.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) vm_.set_identity_map_addr(identity_map_addr);
@@ -348,9 +348,27 @@ kvm_guest::kvm_guest(const address_space& as, kvm::options opt) : opt_(opt), sys
             chips_.push_back(vm_.irqchip(chip));
         pit_ = vm_.pit2();
     }
-    for (const kvm::slot& s : kvm::plan_slots(as)) vm_.set_slot(s);
+    set_slots(kvm::plan_slots(as));
+    as.add_listener(this);
     supported_ = sys_.supported_cpuid();
     msrs_ = sys_.msr_index_list();
+}
+
+kvm_guest::~kvm_guest() { as_.remove_listener(this); }
+
+void kvm_guest::map_changed(std::uint64_t, std::uint64_t) { set_slots(kvm::plan_slots(as_)); }
+
+// KVM forbids changing a slot in place: one that differs is deleted
+// (size 0) before its new self, or a neighbour, takes its place.
+void kvm_guest::set_slots(std::vector<kvm::slot> want) {
+    auto same = [](const kvm::slot& a, const kvm::slot& b) {
+        return a.gpa == b.gpa && a.size == b.size && a.host == b.host && a.readonly == b.readonly;
+    };
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        if (i >= want.size() || !same(slots_[i], want[i])) vm_.set_slot({slots_[i].id, slots_[i].gpa, 0, nullptr, false});
+    for (std::size_t i = 0; i < want.size(); ++i)
+        if (i >= slots_.size() || !same(slots_[i], want[i])) vm_.set_slot(want[i]);
+    slots_ = std::move(want);
 }
 
 void kvm_guest::reset() {

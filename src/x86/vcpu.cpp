@@ -125,10 +125,20 @@ vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate
     cfg_.features = model_.features;
     cfg_.intel = model_.vendor == "GenuineIntel";
     eng_.attach(&st_.base, ops);
+    as_.add_listener(this);
     reset();
 }
 
-vcpu::~vcpu() = default;
+vcpu::~vcpu() { as_.remove_listener(this); }
+
+void vcpu::map_changed(std::uint64_t first, std::uint64_t last) {
+    tcg::tlb_flush(&st_.base);
+    eng_.invalidate_phys_range(first, last);
+}
+
+void vcpu::ram_written(std::uint64_t addr, std::uint64_t len) {
+    if (len) eng_.invalidate_phys_range(addr, addr + len - 1);
+}
 
 void reset_state(state& s, const cpu_model& m) {
     std::memset(s.regs, 0, sizeof s.regs);

@@ -63,9 +63,12 @@ void set_msr_values(state& s, std::span<const std::uint32_t> indices, std::span<
 // The VM all of a machine's vCPUs share: /dev/kvm, the VM with a slot per
 // RAM and ROM segment of the address space, and with kernel-irqchip=on the
 // kernel's PICs, IOAPIC and PIT. Create it before the vCPUs.
-class kvm_guest {
+class kvm_guest : private memory_listener {
 public:
     kvm_guest(const address_space& as, kvm::options opt);
+    ~kvm_guest() override;
+    kvm_guest(const kvm_guest&) = delete;
+    kvm_guest& operator=(const kvm_guest&) = delete;
     kvm::system& sys() { return sys_; }
     kvm::vm& vm() { return vm_; }
     const kvm::options& options() const { return opt_; }
@@ -75,6 +78,13 @@ public:
     void reset();
 
 private:
+    // A region mapped, unmapped or moved (PAM, a BAR): the slots follow.
+    void map_changed(std::uint64_t first, std::uint64_t last) override;
+    void ram_written(std::uint64_t, std::uint64_t) override {}  // KVM's guest sees RAM itself
+    void set_slots(std::vector<kvm::slot> want);
+
+    const address_space& as_;
+    std::vector<kvm::slot> slots_;
     kvm::options opt_;
     kvm::system sys_;
     kvm::vm vm_;

@@ -22,7 +22,7 @@ struct io_bus {
     void (*out)(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size, std::uint32_t value) = nullptr;
 };
 
-class vcpu {
+class vcpu : private memory_listener {
 public:
     // The model decides CPUID and which instructions exist (cfg.features is
     // set from it).
@@ -76,6 +76,9 @@ std::string format_state(const state& s);
     [[noreturn]] void unimplemented(const std::string& what, std::uintptr_t retaddr);
 
 private:
+    // The board's memory map changed, or a device wrote RAM.
+    void map_changed(std::uint64_t first, std::uint64_t last) override;
+    void ram_written(std::uint64_t addr, std::uint64_t len) override;
     static void fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, unsigned mmu_idx, std::uintptr_t ra);
     bool check_events();
     bool interrupt_deliverable() const;

@@ -77,3 +77,71 @@ TEST_CASE("the host refuses absurd RAM sizes with a clear error") {
     CHECK_THROWS_WITH(qf::host_memory(1ull << 62, "huge"),
                       Catch::Matchers::Contains("cannot set up guest memory 'huge'"));
 }
+
+namespace {
+struct recorder : qf::memory_listener {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> changes, writes;
+    void map_changed(std::uint64_t first, std::uint64_t last) override { changes.emplace_back(first, last); }
+    void ram_written(std::uint64_t addr, std::uint64_t len) override { writes.emplace_back(addr, len); }
+};
+} // namespace
+
+TEST_CASE("regions that the guest maps at run time: enable, move, overlap, and listeners told") {
+    qf::host_memory ram(1 << 20, "ram"), shadow(64 << 10, "shadow");
+    std::memset(shadow.data(), 0x5a, shadow.size());
+    qf::address_space as;
+    as.add({"ram", {0}, ram.size(), qf::region_kind::ram, ram.data()});
+    // Two views of one place taking turns, as PAM's: RAM read-only, or the ROM.
+    auto ro = as.add({"pam-ro", {0xf0000}, 0x10000, qf::region_kind::rom, ram.data() + 0xf0000, {}, 1, true, false});
+    auto rom = as.add({"pam-rom", {0xf0000}, 0x10000, qf::region_kind::rom, shadow.data(), {}, 1, true, true});
+    recorder rec;
+    as.add_listener(&rec);
+    write32(as, 0xf0000, 0x11111111);  // to the ROM view: ignored
+    CHECK(read32(as, 0xf0000) == 0x5a5a5a5a);
+    as.set_enabled(rom, false);
+    CHECK(read32(as, 0xf0000) == 0);  // RAM under it, which the write did not reach
+    as.set_enabled(ro, true);
+    REQUIRE(rec.changes.size() == 2);
+    CHECK(rec.changes[0] == std::pair<std::uint64_t, std::uint64_t>{0xf0000, 0xfffff});
+    as.set_enabled(ro, true);  // no change, no news
+    CHECK(rec.changes.size() == 2);
+
+    // A BAR the guest moves, over another one: the one added first answers.
+    std::vector<std::byte> bar_a(0x1000, std::byte{0xaa}), bar_b(0x1000, std::byte{0xbb});
+    auto a = as.add({"bar-a", {0x200000}, 0x1000, qf::region_kind::rom, bar_a.data(), {}, -1, true});
+    auto b = as.add({"bar-b", {0x300000}, 0x1000, qf::region_kind::rom, bar_b.data(), {}, -1, true});
+    as.move(b, {0x200000});
+    CHECK(read32(as, 0x200000) == 0xaaaaaaaa);
+    as.move(a, {0x400000});
+    CHECK(read32(as, 0x200000) == 0xbbbbbbbb);
+    CHECK(read32(as, 0x400000) == 0xaaaaaaaa);
+    // Under RAM (priority -1), a BAR programmed over RAM is hidden by it.
+    as.move(a, {0x1000});
+    CHECK(read32(as, 0x1000) == 0);
+    as.remove_listener(&rec);
+}
+
+TEST_CASE("DMA: all of the range must be memory, and RAM writes are told") {
+    qf::host_memory ram(1 << 20, "ram");
+    qf::address_space as;
+    as.add({"ram", {0}, ram.size(), qf::region_kind::ram, ram.data()});
+    recorder rec;
+    as.add_listener(&rec);
+    const std::byte data[8] = {std::byte{1}, std::byte{2}};
+    CHECK(as.dma_write({0x1000}, data));
+    REQUIRE(rec.writes.size() == 1);
+    CHECK(rec.writes[0] == std::pair<std::uint64_t, std::uint64_t>{0x1000, 8});
+    CHECK(read32(as, 0x1000) == 0x0201);
+    // Across the end of RAM: nothing written, false.
+    CHECK_FALSE(as.dma_write({ram.size() - 4}, data));
+    CHECK(read32(as, ram.size() - 4) == 0);
+    CHECK(rec.writes.size() == 1);
+    std::byte out[8];
+    std::memset(out, 0x77, sizeof out);
+    CHECK_FALSE(as.dma_read({ram.size() - 4}, out));
+    CHECK(out[0] == std::byte{0});
+    CHECK(as.dma_read({0x1000}, out));
+    CHECK(out[1] == std::byte{2});
+    CHECK_FALSE(as.dma_read({~0ull - 2}, out));  // wraps the address space
+    as.remove_listener(&rec);
+}

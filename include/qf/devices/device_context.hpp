@@ -6,6 +6,7 @@
 #include "qf/core/fair_mutex.hpp"
 #include "qf/core/timer.hpp"
 #include "qf/devices/irq.hpp"
+#include "qf/memory/address_space.hpp"
 
 #include <functional>
 
@@ -26,6 +27,9 @@ struct device_context {
     // held while devices are touched, let go while the guest runs. Null
     // where the CPU shares the main loop's thread.
     fair_mutex* big_lock = nullptr;
+    // Guest memory as a bus master sees it (address_space::dma_read/
+    // dma_write): fw_cfg's DMA, disk controllers, virtio rings.
+    const address_space* memory = nullptr;
 };
 
 } // namespace qf

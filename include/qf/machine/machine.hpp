@@ -70,7 +70,7 @@ public:
                   "a device is wired to an IRQ the controller does not have");
 
     explicit machine(device_context ctx)
-        : ctx_(wire_irqs(std::move(ctx), irqs_)), devices_(((void)sizeof(Ds*), ctx_)...) {}
+        : ctx_(wire_irqs(std::move(ctx), irqs_, memory_)), devices_(((void)sizeof(Ds*), ctx_)...) {}
 
     machine(const machine&) = delete;
     machine& operator=(const machine&) = delete;
@@ -150,8 +150,10 @@ protected:
     host_memory rom_;
 
 private:
-    static device_context wire_irqs(device_context ctx, irq_controller& irqs) {
+    // memory_ is not built yet: only its address is taken.
+    static device_context wire_irqs(device_context ctx, irq_controller& irqs, const address_space& memory) {
         ctx.irq = [&irqs](unsigned gsi) { return irqs.line(gsi); };
+        ctx.memory = &memory;
         return ctx;
     }
 

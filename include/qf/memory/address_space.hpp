@@ -32,12 +32,40 @@ struct region {
     std::byte* host = nullptr;  // ram/rom: backing memory
     mmio_ops ops{};             // mmio
     int priority = 0;
+    // Where the guest decides the address (a PCI BAR) or regions take turns
+    // at one place (PAM's RAM and ROM views), overlap is allowed: the
+    // region added first wins a tie, as a defined answer to a guest that
+    // programs two BARs over each other.
+    bool may_overlap = false;
+    bool enabled = true;
 };
+
+// Told when the map changes or a device writes RAM behind the CPUs' backs.
+// A TCG vCPU flushes its TLB and drops code from the pages concerned; KVM
+// updates its memory slots.
+class memory_listener {
+public:
+    virtual ~memory_listener() = default;
+    // Segments between first and last (inclusive) may now answer differently.
+    virtual void map_changed(std::uint64_t first, std::uint64_t last) = 0;
+    // A device (DMA) or a loader wrote [addr, addr + len) of RAM.
+    virtual void ram_written(std::uint64_t addr, std::uint64_t len) = 0;
+};
+
+using region_id = std::size_t;
 
 class address_space {
 public:
-    // Throws qf::error if it overlaps a region of the same priority.
-    void add(region r);
+    // Throws qf::error if it overlaps a region of the same priority (unless
+    // either may overlap).
+    region_id add(region r);
+    // Run-time changes (BARs, PAM, SMRAM); listeners are told.
+    void set_enabled(region_id id, bool on);
+    void move(region_id id, gpa base);
+    const region& get(region_id id) const { return regions_.at(id); }
+
+    void add_listener(memory_listener* l) const { listeners_.push_back(l); }
+    void remove_listener(memory_listener* l) const;
 
     struct segment {
         std::uint64_t first, last;  // inclusive
@@ -54,12 +82,23 @@ public:
     // Loader path (rom_load_all): writes RAM and ROM alike.
     void load(gpa a, std::span<const std::byte> in) const;
 
+    // A device's bus-master access (fw_cfg DMA, IDE, virtio rings): false,
+    // with nothing read or written, when any byte of the range is not RAM or
+    // ROM (unassigned or MMIO); RAM writes are told to the listeners so that
+    // translated code there is dropped. Reads fill out; a failed read
+    // leaves it zeroed.
+    bool dma_read(gpa a, std::span<std::byte> out) const;
+    bool dma_write(gpa a, std::span<const std::byte> in) const;
+
 private:
     template <bool Loader>
     void write_impl(gpa a, std::span<const std::byte> in) const;
     void rebuild();
+    void changed(std::uint64_t first, std::uint64_t last) const;
+    bool all_memory(gpa a, std::uint64_t size) const;
     std::uint64_t unassigned_run(gpa a, std::uint64_t size) const;
     std::vector<region> regions_;
+    mutable std::vector<memory_listener*> listeners_;
     std::vector<segment> flat_;
     // The two segments find() answered last: page walks and TLB fills go
     // back and forth between the page tables' RAM and the data's. Indexes

@@ -257,6 +257,16 @@ void engine::code_written(std::uint64_t paddr, unsigned size, std::uintptr_t ret
     }
 }
 
+void engine::invalidate_phys_range(std::uint64_t first, std::uint64_t last) {
+    bool any = false;
+    for (std::uint64_t page : tbs_.code_pages_in(first, last)) {
+        stats_.invalidated += tbs_.invalidate_page(page).size();
+        if (env_) tlb_mark_code_page(env_, page, false);
+        any = true;
+    }
+    if (any && env_) env_->exit_request.store(1, std::memory_order_relaxed);
+}
+
 void engine::run() {
     std::jmp_buf landing;
     env_->loop_exit = &landing;

@@ -75,6 +75,12 @@ public:
     // The softmmu saw a store to a physical page that holds code.
     void code_written(std::uint64_t paddr, unsigned size, std::uintptr_t retaddr);
     bool is_code_page(std::uint64_t phys_page) const { return tbs_.page_has_code(phys_page); }
+    // Something other than this CPU's stores changed physical memory
+    // between first and last (a device's DMA, a remapped region): the TBs
+    // from there go. Never leaves the caller (a device in the middle of
+    // its register write): a TB running now finishes, and the loop looks
+    // up afresh at its end.
+    void invalidate_phys_range(std::uint64_t first, std::uint64_t last);
     void flush();
 
     // The cflags of the next TB only (one instruction after self-modifying code).

@@ -107,6 +107,13 @@ public:
 
     std::size_t size() const { return hash_.size(); }
     std::size_t pages() const { return pages_.size(); }
+    // The pages holding code between first and last (inclusive).
+    std::vector<std::uint64_t> code_pages_in(std::uint64_t first, std::uint64_t last) const {
+        std::vector<std::uint64_t> v;
+        for (auto& [p, list] : pages_)
+            if (p + page_size - 1 >= first && p <= last) v.push_back(p);
+        return v;
+    }
 
     // Chaining bookkeeping (patching is the backend's part).
     static void link(translation_block* from, unsigned n, translation_block* to) {

@@ -1,0 +1,251 @@
+#pragma once
+// What every x86 board has, whatever its chipset: RAM below and above
+// 4 GiB, the -bios image at the top of 4 GiB, the CPUs under either
+// accelerator (TCG's translator or KVM vCPUs, up to the topology's bound),
+// the 8259's INTR into the boot CPU, port 92's A20 gate and reset, triple
+// fault and system reset. A board (testrig, pc) is its device list plus
+// what makes it different, given to this template through CRTP:
+//
+//   Board::name, description, default_bios       (static constexpr)
+//   Board::below_4g_limit(ram_size)               where RAM below 4 GiB ends
+//   void map_low_bios(std::byte* tail, size)     optional: the BIOS's last
+//       128 KiB below 1 MiB (default: a read-only alias over RAM, QEMU's
+//       isa-bios); pc puts it under its PAM registers instead
+//   void validate_board(const options&)          optional: its own checks
+//   void init_board(const options&)              optional: run after the
+//       CPUs exist (chipset wiring, fw_cfg, CMOS contents)
+#include "qf/accel/accel.hpp"
+#include "qf/accel/kvm/kvm.hpp"
+#include "qf/devices/i8259_pic.hpp"
+#include "qf/devices/port92.hpp"
+#include "qf/machine/firmware.hpp"
+#include "qf/machine/machine.hpp"
+#include "qf/machine/topology.hpp"
+#include "targets/x86/cpu_defs.hpp"
+#include "targets/x86/kvm_cpu.hpp"
+#include "targets/x86/vcpu.hpp"
+
+#include <boost/hana/contains.hpp>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+namespace qf::x86 {
+
+// The CPU models every x86 board offers (-cpu), the first the default.
+using board_cpu_models = cpu::models<cpu::qemu64, cpu::max>;
+
+template <class Board, class Topology, class Accel, class Devices, class Pluggable = pluggable<>>
+class x86_board : public machine<Topology, board_cpu_models, Accel, Devices, Pluggable> {
+    using base = machine<Topology, board_cpu_models, Accel, Devices, Pluggable>;
+
+protected:
+    static constexpr bool on_kvm = std::is_same_v<Accel, accel::kvm>;
+    template <class D>
+    static constexpr bool has_device = boost::hana::contains(base::device_types, boost::hana::type_c<D>);
+
+public:
+    // The CPU the accelerator runs: TCG's translator or a KVM vCPU, with
+    // one interface towards the board.
+    using vcpu_type = std::conditional_t<on_kvm, kvm_vcpu, vcpu>;
+    // A KVM vCPU runs in a thread of its own (one per CPU), beside the main
+    // loop, under the machine lock; TCG's share the main loop's thread.
+    static constexpr bool threaded_cpu = on_kvm;
+    static constexpr std::uint64_t isa_bios_max = 128 * 1024;
+
+    using base::base;
+
+    // -cpu NAME,+feat...; "host" (KVM's own CPUID) exists only under KVM.
+    static cpu_model cpu_model_for(const options& o) {
+        if (o.cpu == "host") {
+            if constexpr (!on_kvm) throw error("CPU model 'host' requires KVM or HVF");
+            if (!o.cpu_features.empty()) throw error("-cpu host: features are the host's; +feat and -feat do not apply");
+            cpu_model m = base::cpu_type::select("max", {});
+            m.name = "host";
+            return m;
+        }
+        return base::cpu_type::select(o.cpu, o.cpu_features);
+    }
+
+    static void validate(const options& o) {
+        if constexpr (requires { Board::validate_board(o); }) Board::validate_board(o);
+        const unsigned phys_bits = cpu_model_for(o).phys_bits;
+        const std::uint64_t low = Board::below_4g_limit(o.ram_size);
+        const std::uint64_t above = o.ram_size > low ? o.ram_size - low : 0;
+        if (above && (1ull << 32) + above > (1ull << phys_bits))
+            throw error("-m: " + std::to_string(o.ram_size >> 20) + " MiB of RAM does not fit the CPU's " +
+                        std::to_string(phys_bits) + "-bit physical address space");
+    }
+
+    // machine->init(): the run-time part of the wiring.
+    void init(const options& o) {
+        Board& board = static_cast<Board&>(*this);
+        auto& mem = this->memory();
+        this->ram_ = host_memory(o.ram_size, "ram");
+        ram_below_4g_ = std::min(o.ram_size, Board::below_4g_limit(o.ram_size));
+        mem.add({"ram-below-4g", {0}, ram_below_4g_, region_kind::ram, this->ram_.data()});
+        if (o.ram_size > ram_below_4g_)
+            mem.add({"ram-above-4g", {1ull << 32}, o.ram_size - ram_below_4g_, region_kind::ram,
+                     this->ram_.data() + ram_below_4g_});
+
+        auto image = !o.bios_image.empty()
+                         ? check_bios_image(o.bios.empty() ? "(in memory)" : o.bios, o.bios_image)
+                         : load_bios_image(find_firmware(
+                               "-bios", o.bios.empty() ? std::string(Board::default_bios) : o.bios, o.datadirs));
+        this->rom_ = host_memory(image.size(), "bios");
+        std::memcpy(this->rom_.data(), image.data(), image.size());
+        mem.add({"bios", {(1ull << 32) - image.size()}, image.size(), region_kind::rom, this->rom_.data()});
+        const std::uint64_t isa = std::min<std::uint64_t>(image.size(), isa_bios_max);
+        std::byte* tail = this->rom_.data() + image.size() - isa;
+        if constexpr (requires { board.map_low_bios(tail, isa); }) board.map_low_bios(tail, isa);
+        else mem.add({"isa-bios", {0x10'0000 - isa}, isa, region_kind::rom, tail, {}, 1});
+
+        for (auto& d : o.devices) this->plug(d);
+        create_cpus(o);
+        wire_common(o);
+        if constexpr (requires { board.init_board(o); }) board.init_board(o);
+    }
+
+    // system_reset: the devices (the kernel's too, under KVM), then the CPUs.
+    void reset() {
+        base::reset();
+        if constexpr (on_kvm)
+            if (guest_) guest_->reset();
+        for (auto& c : cpus_) c->reset();
+    }
+
+    // Asks for a system reset at the next instruction boundary (port 92,
+    // the keyboard controller, PIIX's reset control): -no-reboot makes it a
+    // shutdown, as QEMU's qemu_system_reset_request.
+    void request_reset() {
+        reset_requested_ = true;
+        kick_cpu();
+    }
+
+    // The main loop's (or a vCPU thread's) side of CPU i: run until kicked;
+    // false when halted.
+    bool run_cpu(unsigned i = 0) {
+        const bool go_on = cpus_[i]->run() != vcpu_type::stop::halted;
+        if (reset_requested_) {
+            reset_requested_ = false;
+            if (no_reboot_) this->services().request_exit(0);
+            else reset();
+            return true;
+        }
+        return go_on;
+    }
+    unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
+    bool cpu_runnable(unsigned i = 0) const { return i < cpus_.size() && cpus_[i]->runnable(); }
+    void kick_cpu(unsigned i) {
+        if (i < cpus_.size()) cpus_[i]->kick();
+    }
+    void kick_cpu() {
+        for (auto& c : cpus_) c->kick();
+    }
+    // The bootstrap processor (or CPU i).
+    vcpu_type& cpu(unsigned i = 0) { return *cpus_.at(i); }
+
+    std::uint64_t ram_below_4g() const { return ram_below_4g_; }
+    std::uint64_t ram_above_4g() const { return this->ram_.size() - ram_below_4g_; }
+    std::byte* ram() { return this->ram_.data(); }
+
+protected:
+    static auto accel_props(const options& o) {
+        for (auto& a : o.accels)
+            if (a.name == Accel::name) return Accel::props(a.props);
+        return decltype(Accel::props({})){};
+    }
+    // Whether the kernel's irqchip (KVM) stands in for the board's PIC.
+    bool kernel_irqchip() const {
+        if constexpr (on_kvm) return guest_ && guest_->options().kernel_irqchip;
+        else return false;
+    }
+
+private:
+    void create_cpus(const options& o) {
+        auto& mem = this->memory();
+        const auto props = accel_props(o);
+        const io_bus io{this, &io_in, &io_out};
+        const unsigned ncpus = o.cpu_count();
+        if constexpr (on_kvm) {
+            guest_ = std::make_unique<kvm_guest>(mem, props);
+            for (unsigned i = 0; i < ncpus; ++i) {
+                cpus_.push_back(std::make_unique<vcpu_type>(*guest_, cpu_topology{i, ncpus}, io, mem,
+                                                            cpu_model_for(o), o.cpu == "host"));
+                cpus_.back()->set_big_lock(this->services().big_lock);
+            }
+        } else {
+            using hooks = typename Accel::hooks;
+            translate_config cfg;
+            if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
+            if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
+            for (unsigned i = 0; i < ncpus; ++i)
+                cpus_.push_back(std::make_unique<vcpu_type>(mem, io, cpu_model_for(o), cfg, props));
+        }
+    }
+
+    void wire_common(const options& o) {
+        vcpu_type& bsp = *cpus_.front();
+        if constexpr (on_kvm) {
+            // The kernel's 8259A pair and PIT answer their ports themselves;
+            // ISA lines go to the kernel's irqchip.
+            if (kernel_irqchip())
+                this->irqs().on_change = [this](unsigned line, bool level) { guest_->vm().irq_line(line, level); };
+        }
+        // ISA lines into the PIC, its INTR into the CPU.
+        if constexpr (has_device<dev::i8259_pair>) {
+            if (!kernel_irqchip()) {
+                auto& pic = this->template device<dev::i8259_pair>();
+                this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
+                for (unsigned n = 0; n < 16; ++n)
+                    if (this->irqs().level(n)) pic.set_irq(n, true);
+                pic.on_intr = [&bsp](bool level) { bsp.set_intr(level); };
+                bsp.interrupt_ack = [&pic] { return pic.acknowledge(); };
+            }
+        }
+        if constexpr (has_device<dev::port92>) {
+            auto& p92 = this->template device<dev::port92>();
+            p92.on_a20 = [this](bool on) { set_a20(on); };
+            p92.on_reset = [this] { request_reset(); };
+        }
+        // A triple fault resets the machine, as on a PC; -no-reboot turns
+        // that into a shutdown with status 0, as in QEMU.
+        no_reboot_ = o.no_reboot;
+        for (auto& c : cpus_)
+            c->on_triple_fault = [this, no_reboot = o.no_reboot] {
+                if (no_reboot) {
+                    this->services().request_exit(0);
+                    return false;
+                }
+                reset();
+                return true;
+            };
+    }
+
+protected:
+    void set_a20(bool on) {
+        for (auto& c : cpus_) c->set_a20(on);
+    }
+
+private:
+    // IN and OUT reach the generated port dispatch (and the hook policy).
+    static std::uint32_t io_in(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size) {
+        auto& m = *static_cast<x86_board*>(ctx);
+        std::uint32_t v = 0;
+        m.pio_read({port}, std::as_writable_bytes(std::span(&v, 1)).first(size));
+        Accel::hooks::io(env, port, size, false, v);
+        return v;
+    }
+    static void io_out(void* ctx, tcg::env_base* env, std::uint16_t port, unsigned size, std::uint32_t value) {
+        auto& m = *static_cast<x86_board*>(ctx);
+        Accel::hooks::io(env, port, size, true, value);
+        m.pio_write({port}, std::as_bytes(std::span(&value, 1)).first(size));
+    }
+
+    std::unique_ptr<kvm_guest> guest_;  // under KVM: the VM the vCPUs share
+    std::vector<std::unique_ptr<vcpu_type>> cpus_;
+    std::uint64_t ram_below_4g_ = 0;
+    bool reset_requested_ = false, no_reboot_ = false;
+};
+
+} // namespace qf::x86
