@@ -7,6 +7,7 @@
 #include "qf/core/timer.hpp"
 #include "qf/devices/irq.hpp"
 #include "qf/memory/address_space.hpp"
+#include "qf/memory/io_map.hpp"
 
 #include <functional>
 
@@ -30,6 +31,10 @@ struct device_context {
     // Guest memory as a bus master sees it (address_space::dma_read/
     // dma_write): fw_cfg's DMA, disk controllers, virtio rings.
     const address_space* memory = nullptr;
+    // Where a device maps what the guest places (PCI BARs): the system
+    // address space and the run-time port map.
+    address_space* mmio = nullptr;
+    io_map* ports = nullptr;
 };
 
 } // namespace qf

@@ -16,6 +16,7 @@
 #include "qf/machine/port_map.hpp"
 #include "qf/machine/reflect.hpp"
 #include "qf/memory/address_space.hpp"
+#include "qf/memory/io_map.hpp"
 #include "qf/memory/ram.hpp"
 
 #include <boost/hana/basic_tuple.hpp>
@@ -70,7 +71,7 @@ public:
                   "a device is wired to an IRQ the controller does not have");
 
     explicit machine(device_context ctx)
-        : ctx_(wire_irqs(std::move(ctx), irqs_, memory_)), devices_(((void)sizeof(Ds*), ctx_)...) {}
+        : ctx_(wire_irqs(std::move(ctx), irqs_, memory_, io_)), devices_(((void)sizeof(Ds*), ctx_)...) {}
 
     machine(const machine&) = delete;
     machine& operator=(const machine&) = delete;
@@ -151,9 +152,11 @@ protected:
 
 private:
     // memory_ is not built yet: only its address is taken.
-    static device_context wire_irqs(device_context ctx, irq_controller& irqs, const address_space& memory) {
+    static device_context wire_irqs(device_context ctx, irq_controller& irqs, address_space& memory, io_map& io) {
         ctx.irq = [&irqs](unsigned gsi) { return irqs.line(gsi); };
         ctx.memory = &memory;
+        ctx.mmio = &memory;
+        ctx.ports = &io;
         return ctx;
     }
 
@@ -185,6 +188,7 @@ private:
             else dev.pio_read(off, data);
         };
         if ((try_device<I>(port, data.size(), rd) || ...)) return true;
+        if (!io_.empty() && io_.read(port, data)) return true;
         return plugged_.empty() ? false : plugged_read(port, data);
     }
     template <std::size_t... I>
@@ -194,6 +198,7 @@ private:
             else dev.pio_write(off, data);
         };
         if ((try_device<I>(port, data.size(), wr) || ...)) return true;
+        if (!io_.empty() && io_.write(port, data)) return true;
         return plugged_.empty() ? false : plugged_write(port, data);
     }
 
@@ -261,6 +266,7 @@ private:
     }
 
     irq_controller irqs_;
+    io_map io_;  // before ctx_ and the devices, which map into it
     device_context ctx_;
     std::tuple<Ds...> devices_;
 

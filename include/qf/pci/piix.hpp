@@ -1,0 +1,70 @@
+#pragma once
+// The PIIX functions of QEMU 7.2's pc at 00:01: the PIIX3 PCI-to-ISA bridge
+// (.0, 8086:7000: PIRQ routing of PCI INTx lines to ISA IRQs), the PIIX3
+// IDE controller (.1, 8086:7010: it enumerates with its bus-master BAR;
+// drives come with the disk work) and PIIX4 power management (.3,
+// 8086:7113: the ACPI PM1 block and PM timer where the guest puts them,
+// S5 soft-off, APM's SMI command port at 0xb2; SMM is reported as already
+// set up, as QEMU does without SMM, so SeaBIOS does not wait for an SMI).
+#include "qf/pci/pci_function.hpp"
+
+#include <array>
+#include <functional>
+
+namespace qf::pci {
+
+class piix3_isa : public pci_function {
+public:
+    static constexpr std::string_view name = "PIIX3";
+    explicit piix3_isa(device_context& ctx);
+    void reset();
+
+    // A PCI function's INTx pin (1..4) changed level: PIRQ = (pin - 1 +
+    // slot - 1) mod 4 (QEMU's pci_slot_get_pirq), routed by 0x60-0x63.
+    void set_intx(unsigned devfn, unsigned pin, bool level);
+    // The ISA IRQ a PIRQ is routed to, or -1 when disabled.
+    int pirq_route(unsigned pirq) const;
+
+private:
+    void config_written(unsigned offset, unsigned size) override;
+    void update_irqs();
+    std::array<std::uint32_t, 4> pirq_sources_{};  // a bit per devfn/pin asserting it (32 sources)
+    std::array<int, 4> driven_{-1, -1, -1, -1};     // the ISA IRQ each PIRQ last raised
+};
+
+class piix3_ide : public pci_function {
+public:
+    static constexpr std::string_view name = "PIIX3-IDE";
+    explicit piix3_ide(device_context& ctx);
+    void reset() { reset_config(); }
+};
+
+class piix4_pm : public pci_function {
+public:
+    static constexpr std::string_view name = "PIIX4-PM";
+    static constexpr std::array ports{port_range{0xb2, 2}};  // APM control and status
+    static constexpr std::int64_t pm_timer_hz = 3'579'545;
+
+    explicit piix4_pm(device_context& ctx);
+    void reset();
+    void pio_read(std::uint16_t offset, std::span<std::byte> data);
+    void pio_write(std::uint16_t offset, std::span<const std::byte> data);
+
+    // S5 through PM1_CNT (SLP_TYP 0 with SLP_EN): QEMU's soft power-off.
+    std::function<void()> on_poweroff;
+    std::uint32_t pm_timer() const;
+    std::uint16_t pm1_cnt() const { return pm1_cnt_; }
+
+private:
+    void config_written(unsigned offset, unsigned size) override;
+    void update_io();
+    void update_sci();
+    static void pm_read(void* self, std::uint16_t offset, std::span<std::byte> data);
+    static void pm_write(void* self, std::uint16_t offset, std::span<const std::byte> data);
+    io_map::id pm_io_;
+    irq_line sci_;
+    std::uint16_t pm1_sts_ = 0, pm1_en_ = 0, pm1_cnt_ = 0;
+    std::uint8_t apmc_ = 0, apms_ = 0;
+};
+
+} // namespace qf::pci

@@ -1,0 +1,85 @@
+#pragma once
+// pc: QEMU 7.2's pc-i440fx board, what SeaBIOS and Linux look for: the
+// i440FX host bridge (PAM, SMRAM) at 00:00.0, PIIX3's ISA bridge and IDE
+// at 00:01.0/.1, PIIX4 power management at 00:01.3, on configuration
+// mechanism #1; the ISA devices of a PC (the 8259 pair, the 8254, port 92,
+// COM1); Debian's SeaBIOS as its default -bios.
+#include "qf/devices/i8042.hpp"
+#include "qf/devices/i8254_pit.hpp"
+#include "qf/devices/i8259_pic.hpp"
+#include "qf/devices/isa_debug_exit.hpp"
+#include "qf/devices/isa_debugcon.hpp"
+#include "qf/devices/port92.hpp"
+#include "qf/devices/uart16550.hpp"
+#include "qf/pci/i440fx.hpp"
+#include "qf/pci/pci_host.hpp"
+#include "qf/pci/piix.hpp"
+#include "targets/x86/board/x86_board.hpp"
+
+namespace qf::machines {
+
+using pc_devices = devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, pci::pci_host,
+                           pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm>;
+
+// One CPU under TCG until its local APIC starts others; under KVM up to
+// 16, started by the kernel's local APICs.
+template <class Accel>
+using pc_topology = topology<sockets<1>, cores<std::is_same_v<Accel, accel::kvm> ? 16 : 1>, threads<1>>;
+
+template <class Accel = accel::tcg<>, class Devices = pc_devices>
+class pc : public x86::x86_board<pc<Accel, Devices>, pc_topology<Accel>, Accel, Devices,
+                                 pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
+    using board = typename pc::x86_board;
+
+public:
+    static constexpr std::string_view name = "pc";
+    static constexpr std::string_view description = "Standard PC (i440FX + PIIX, 1996)";
+    static constexpr std::string_view default_bios = "bios-256k.bin";
+    static constexpr std::uint64_t pc_rom_size = 0x20000;
+
+    // QEMU's pc_init1: all RAM below 4 GiB up to 3.5 GiB; from there, the
+    // first 3 GiB below and the rest above (gigabyte_align).
+    static constexpr std::uint64_t below_4g_limit(std::uint64_t ram) {
+        return ram >= 0xe000'0000 ? 0xc000'0000 : ram;
+    }
+
+    using board::board;
+
+    static void validate_board(const options& o) {
+        if (!o.kernel.empty()) throw error("-kernel " + o.kernel + ": machine pc does not boot Linux kernels yet");
+        if (!o.initrd.empty()) throw error("-initrd: needs -kernel, which machine pc does not support yet");
+        if (!o.append.empty()) throw error("-append: needs -kernel, which machine pc does not support yet");
+        if constexpr (board::on_kvm)
+            if (o.cpu_count() > 1 && !board::accel_props(o).kernel_irqchip)
+                throw error("-smp " + std::to_string(o.cpu_count()) +
+                            ": the other CPUs start through their local APICs, which pc has under KVM only with "
+                            "-accel kvm,kernel-irqchip=on");
+    }
+
+    // The BIOS's low alias sits under PAM, beside the option-ROM area.
+    void map_low_bios(std::byte* tail, std::uint64_t size) {
+        pc_rom_ = host_memory(pc_rom_size, "pc.rom");
+        this->template device<pci::i440fx>().map_memory(this->ram(), pc_rom_.data(), tail, size);
+    }
+
+    void init_board(const options& o) {
+        auto& host = this->template device<pci::pci_host>();
+        host.attach(0x00, this->template device<pci::i440fx>());
+        host.attach(0x08, this->template device<pci::piix3_isa>());
+        host.attach(0x09, this->template device<pci::piix3_ide>());
+        host.attach(0x0b, this->template device<pci::piix4_pm>());
+        host.on_reset = [this] { this->request_reset(); };
+        auto& kbd = this->template device<dev::i8042>();
+        kbd.on_a20 = [this](bool on) { this->set_a20(on); };
+        kbd.on_reset = [this] { this->request_reset(); };
+        // S5: the guest powered off - exit 0, as QEMU's shutdown request
+        // (-no-shutdown would stop the VM instead; not yet: the run ends).
+        this->template device<pci::piix4_pm>().on_poweroff = [this] { this->services().request_exit(0); };
+        (void)o;
+    }
+
+private:
+    host_memory pc_rom_;
+};
+
+} // namespace qf::machines

@@ -1,0 +1,39 @@
+#include "qf/memory/io_map.hpp"
+
+namespace qf {
+
+io_map::id io_map::add(std::string name, std::uint16_t length, io_ops ops) {
+    entries_.push_back({std::move(name), length, ops, std::nullopt});
+    return entries_.size() - 1;
+}
+
+void io_map::map(id i, std::optional<std::uint16_t> base) {
+    entry& e = entries_.at(i);
+    if (base && std::uint32_t(*base) + e.length > 0x10000) base.reset();
+    mapped_ += std::size_t(base.has_value()) - std::size_t(e.base.has_value());
+    e.base = base;
+}
+
+// The first mapped entry that holds the access wins: two BARs the guest put
+// over each other answer as the one made first, a defined choice.
+const io_map::entry* io_map::find(std::uint16_t port, std::size_t size) const {
+    for (const entry& e : entries_)
+        if (e.base && port >= *e.base && port + size <= std::uint32_t(*e.base) + e.length) return &e;
+    return nullptr;
+}
+
+bool io_map::read(std::uint16_t port, std::span<std::byte> data) const {
+    const entry* e = find(port, data.size());
+    if (!e) return false;
+    e->ops.read(e->ops.dev, std::uint16_t(port - *e->base), data);
+    return true;
+}
+
+bool io_map::write(std::uint16_t port, std::span<const std::byte> data) const {
+    const entry* e = find(port, data.size());
+    if (!e) return false;
+    e->ops.write(e->ops.dev, std::uint16_t(port - *e->base), data);
+    return true;
+}
+
+} // namespace qf

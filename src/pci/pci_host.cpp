@@ -1,0 +1,73 @@
+#include "qf/pci/pci_host.hpp"
+
+#include "qf/core/log.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+namespace qf::pci {
+
+namespace {
+std::uint32_t value_of(std::span<const std::byte> d) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, d.data(), d.size());
+    return v;
+}
+} // namespace
+
+void pci_host::reset() { s_ = {}; }
+
+// The function the address register selects on bus 0, and its register;
+// null when disabled, on another bus (none behind this bridge) or empty.
+pci_function* pci_host::selected(unsigned& reg) const {
+    const std::uint32_t a = s_.address;
+    if (!(a & 0x8000'0000u) || ((a >> 16) & 0xff) != 0) return nullptr;
+    reg = a & 0xfc;
+    return fns_[(a >> 8) & 0xff];
+}
+
+void pci_host::pio_read(std::size_t range, std::uint16_t offset, std::span<std::byte> data) {
+    std::uint32_t v = 0xffff'ffff;
+    if (range == 0) {
+        if (data.size() == 4 && offset == 0) v = s_.address;
+        else if (data.size() == 1 && offset == 1) v = s_.reset_control;
+    } else {
+        unsigned reg = 0;
+        if (pci_function* f = selected(reg)) v = f->config_read(reg + offset, unsigned(data.size()));
+    }
+    std::memcpy(data.data(), &v, data.size());
+}
+
+void pci_host::pio_write(std::size_t range, std::uint16_t offset, std::span<const std::byte> data) {
+    const std::uint32_t v = value_of(data);
+    if (range == 0) {
+        if (data.size() == 4 && offset == 0) {
+            s_.address = v & 0x80ff'fffc;
+        } else if (data.size() == 1 && offset == 1) {
+            if (v & 4) {
+                if (on_reset) on_reset();
+                return;
+            }
+            s_.reset_control = std::uint8_t(v & 2);
+        }
+        return;
+    }
+    unsigned reg = 0;
+    if (pci_function* f = selected(reg)) f->config_write(reg + offset, v, unsigned(data.size()));
+}
+
+std::string pci_host::info() const {
+    std::string out;
+    for (unsigned devfn = 0; devfn < 256; ++devfn) {
+        const pci_function* f = fns_[devfn];
+        if (!f) continue;
+        char line[160];
+        std::snprintf(line, sizeof line, "  Bus  0, device %3u, function %u: %04x:%04x class %02x%02x %s\n", devfn >> 3,
+                      devfn & 7, f->config_byte(0) | f->config_byte(1) << 8, f->config_byte(2) | f->config_byte(3) << 8,
+                      f->config_byte(0x0b), f->config_byte(0x0a), f->name().c_str());
+        out += line;
+    }
+    return out;
+}
+
+} // namespace qf::pci
