@@ -4,6 +4,7 @@
 // at 00:01.0/.1, PIIX4 power management at 00:01.3, on configuration
 // mechanism #1; the ISA devices of a PC (the 8259 pair, the 8254, port 92,
 // COM1); Debian's SeaBIOS as its default -bios.
+#include "qf/devices/fw_cfg.hpp"
 #include "qf/devices/i8042.hpp"
 #include "qf/devices/i8254_pit.hpp"
 #include "qf/devices/i8259_pic.hpp"
@@ -15,11 +16,12 @@
 #include "qf/pci/pci_host.hpp"
 #include "qf/pci/piix.hpp"
 #include "targets/x86/board/x86_board.hpp"
+#include "targets/x86/boot/pc_fw_cfg.hpp"
 
 namespace qf::machines {
 
 using pc_devices = devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, pci::pci_host,
-                           pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm>;
+                           pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io>;
 
 // One CPU under TCG until its local APIC starts others; under KVM up to
 // 16, started by the kernel's local APICs.
@@ -54,6 +56,7 @@ public:
                 throw error("-smp " + std::to_string(o.cpu_count()) +
                             ": the other CPUs start through their local APICs, which pc has under KVM only with "
                             "-accel kvm,kernel-irqchip=on");
+        for (auto& f : o.fw_cfg) dev::parse_fw_cfg_option(f);  // its errors before anything starts
     }
 
     // The BIOS's low alias sits under PAM, beside the option-ROM area.
@@ -75,10 +78,29 @@ public:
         // S5: the guest powered off - exit 0, as QEMU's shutdown request
         // (-no-shutdown would stop the VM instead; not yet: the run ends).
         this->template device<pci::piix4_pm>().on_poweroff = [this] { this->services().request_exit(0); };
-        (void)o;
+        init_fw_cfg(o);
     }
 
 private:
+    // What QEMU's pc gives SeaBIOS: RAM layout and e820, CPU counts, boot
+    // settings, then -fw_cfg's files. Not yet: ACPI and SMBIOS tables (the
+    // firmware builds its own), QEMU's kvmvapic option ROM (no vapic
+    // device here).
+    void init_fw_cfg(const options& o) {
+        auto& fw = this->template device<dev::fw_cfg_io>();
+        x86::pc_fw_cfg_config c;
+        c.common.nographic = o.nographic;
+        c.below_4g_mem_size = this->ram_below_4g();
+        c.above_4g_mem_size = this->ram_above_4g();
+        c.boot_cpus = o.cpu_count();
+        c.max_cpus = o.smp && o.smp->maxcpus ? o.smp->maxcpus : o.cpu_count();
+        if (o.smp) c.topology = {1, o.smp->cores ? o.smp->cores : 1, o.smp->threads ? o.smp->threads : 1};
+        c.cpu = this->cpu().model();
+        c.hpet = false;  // no HPET on this board yet: QEMU's -M hpet=off entry
+        x86::add_pc_entries(fw, c);
+        for (auto& f : o.fw_cfg) dev::add_user_entry(fw, dev::parse_fw_cfg_option(f));
+    }
+
     host_memory pc_rom_;
 };
 

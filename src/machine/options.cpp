@@ -155,6 +155,7 @@ const std::vector<option_desc>& option_table() {
         {"initrd", true, [](options& o, std::string_view a) { o.initrd = a; }},
         {"append", true, [](options& o, std::string_view a) { o.append = a; }},
         {"L", true, [](options& o, std::string_view a) { o.datadirs.emplace_back(a); }},
+        {"fw_cfg", true, [](options& o, std::string_view a) { o.fw_cfg.emplace_back(a); }},
         {"serial", true,
          [](options& o, std::string_view a) {
              if (o.serials.size() >= 4) throw error("-serial: too many serial ports (at most 4)");
@@ -252,6 +253,7 @@ Standard options:
 -smp [cpus=]N[,maxcpus=M][,sockets=S][,cores=C][,threads=T]  number of vCPUs
 -L DIR                   search DIR for firmware first
 -bios FILE               firmware image, mapped at the top of 4 GiB
+-fw_cfg [name=]NAME,file=PATH|string=STR  add a file for the firmware to read (machine pc)
 -kernel FILE             Linux kernel image
 -initrd FILE             initial ram disk
 -append CMDLINE          kernel command line

@@ -287,6 +287,8 @@ bool translator::one_byte() {
         else st_mem(a, sl, ld_reg(sl, R_EAX));
         return true;
     }
+    case 0x6c: case 0x6d: return string_op(5, std::min(opsz_byte(op), 2u));  // INS
+    case 0x6e: case 0x6f: return string_op(6, std::min(opsz_byte(op), 2u));  // OUTS
     case 0xa4: case 0xa5: return string_op(0, opsz_byte(op));
     case 0xa6: case 0xa7: return string_op(3, opsz_byte(op));
     case 0xaa: case 0xab: return string_op(1, opsz_byte(op));

@@ -782,13 +782,34 @@ private:
             advance(R_EDI, sl);
             break;
         }
-        default: {  // SCAS
+        case 4: {  // SCAS
             const temp a = ld_reg(sl, R_EAX), b = ld_mem(string_dst_addr(), sl), r = tmp();
             c_.sub(r, a, b);
             set_cc(cc_sized(CC_OP_SUBB, sl), r, b);
             advance(R_EDI, sl);
             break;
         }
+        case 5: {  // INS: the port is read (and its permission checked) before the store can fault
+            sync_rip(eip());
+            const temp v = tmp();
+            const temp args[] = {c_.env(), ld_reg(1, R_EDX), cst(1u << sl)};
+            c_.call(helper::in, v, args);
+            st_mem(string_dst_addr(), sl, v);
+            advance(R_EDI, sl);
+            break;
+        }
+        default: {  // OUTS
+            const temp v = ld_mem(string_src_addr(), sl);
+            sync_rip(eip());
+            const temp args[] = {c_.env(), ld_reg(1, R_EDX), cst(1u << sl), v};
+            c_.call(helper::out, temp{}, args);
+            advance(R_ESI, sl);
+            break;
+        }
+        }
+        if (!rep && kind >= 5) {  // a device may have changed what the next instruction sees, as after IN/OUT
+            end_tb_next();
+            return false;
         }
         if (!rep) return true;
         cc_static_ = cc_unknown;
@@ -797,7 +818,7 @@ private:
         st_reg(d_.asize, R_ECX, cx);
         const temp left = ld_reg(d_.asize, R_ECX);
         c_.brcond(cond::eq, left, cst(0), done);
-        if (kind >= 3) {  // REPE/REPNE stop on the flag
+        if (kind == 3 || kind == 4) {  // CMPS/SCAS: REPE/REPNE stop on the flag
             const temp r = tmp();
             c_.binopi(opc::and_, r, cc_dst_t, size_mask(sl));
             c_.brcond(d_.rep ? cond::ne : cond::eq, r, cst(0), done);

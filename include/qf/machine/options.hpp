@@ -51,6 +51,7 @@ struct options {
     // embedding harness's); when set, bios is only its name in messages.
     std::vector<std::byte> bios_image;
     std::vector<std::string> datadirs;  // -L
+    std::vector<std::string> fw_cfg;    // -fw_cfg, as given (the board reads the files)
     std::vector<chardev_spec> chardevs;
     std::vector<std::optional<chardev_spec>> serials;  // nullopt: -serial none
     std::vector<opt_list> devices;
