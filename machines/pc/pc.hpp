@@ -7,6 +7,7 @@
 #include "qf/devices/fw_cfg.hpp"
 #include "qf/devices/i8042.hpp"
 #include "qf/devices/i8254_pit.hpp"
+#include "qf/devices/ioapic.hpp"
 #include "qf/devices/i8259_pic.hpp"
 #include "qf/devices/isa_debug_exit.hpp"
 #include "qf/devices/isa_debugcon.hpp"
@@ -20,16 +21,22 @@
 
 namespace qf::machines {
 
-using pc_devices = devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, pci::pci_host,
-                           pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io>;
-
-// One CPU under TCG until its local APIC starts others; under KVM up to
-// 16, started by the kernel's local APICs.
+// Under KVM the kernel's irqchip has the IOAPIC (and the local APICs);
+// under TCG it is this board's.
 template <class Accel>
-using pc_topology = topology<sockets<1>, cores<std::is_same_v<Accel, accel::kvm> ? 16 : 1>, threads<1>>;
+using pc_devices = std::conditional_t<
+    std::is_same_v<Accel, accel::kvm>,
+    devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, pci::pci_host,
+            pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io>,
+    devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, pci::pci_host,
+            pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io, dev::ioapic>>;
 
-template <class Accel = accel::tcg<>, class Devices = pc_devices>
-class pc : public x86::x86_board<pc<Accel, Devices>, pc_topology<Accel>, Accel, Devices,
+// Up to 16 CPUs, started through the local APICs (INIT, SIPI): TCG's run
+// round-robin in one thread, KVM's each in its own.
+using pc_topology = topology<sockets<1>, cores<16>, threads<1>>;
+
+template <class Accel = accel::tcg<>, class Devices = pc_devices<Accel>>
+class pc : public x86::x86_board<pc<Accel, Devices>, pc_topology, Accel, Devices,
                                  pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
     using board = typename pc::x86_board;
 
@@ -38,6 +45,7 @@ public:
     static constexpr std::string_view description = "Standard PC (i440FX + PIIX, 1996)";
     static constexpr std::string_view default_bios = "bios-256k.bin";
     static constexpr std::uint64_t pc_rom_size = 0x20000;
+    static constexpr bool has_local_apic = true;
 
     // QEMU's pc_init1: all RAM below 4 GiB up to 3.5 GiB; from there, the
     // first 3 GiB below and the rest above (gigabyte_align).

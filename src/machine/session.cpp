@@ -160,16 +160,29 @@ int session::run(std::vector<cpu_runner> cpus) {
         ~forget_kick() { k = nullptr; }  // the machine it kicks ends before the session
     } forget{kick_};
     if (cpus.front().threaded) return run_threaded(cpus);
-    if (cpus.size() > 1) throw error("more than one CPU needs a thread per CPU (a threaded cpu_runner)");
-    cpu_runner& cpu = cpus.front();
-    const ticker tick(cpu.kick);
-    bool runnable = true;
+    // TCG's CPUs share this thread, round-robin (QEMU's thread=single): the
+    // ticker ends each one's slice, and a halted CPU is passed over until an
+    // interrupt makes it runnable.
+    const ticker tick(kick_);
+    std::vector<char> runnable(cpus.size(), 1);
+    std::size_t next = 0;
+    auto refresh = [&] {
+        bool any = false;
+        for (std::size_t i = 0; i < cpus.size(); ++i) {
+            if (!runnable[i] && cpus[i].runnable) runnable[i] = cpus[i].runnable();
+            any |= runnable[i] != 0;
+        }
+        return any;
+    };
     while (!check_exit()) {
-        if (!runnable && cpu.runnable) runnable = cpu.runnable();
-        const bool running = runstate_.is_running() && runnable;
-        loop_.run_once(!running);
-        if (!runnable && cpu.runnable) runnable = cpu.runnable();  // a timer may have raised an interrupt
-        if (runstate_.is_running() && runnable && !check_exit()) runnable = cpu.run_cpu();
+        loop_.run_once(!(runstate_.is_running() && refresh()));
+        if (!runstate_.is_running() || !refresh() || check_exit()) continue;  // a timer may have raised an interrupt
+        for (std::size_t n = 0; n < cpus.size(); ++n, next = (next + 1) % cpus.size())
+            if (runnable[next]) {
+                runnable[next] = cpus[next].run_cpu();
+                next = (next + 1) % cpus.size();
+                break;
+            }
     }
     return finish();
 }

@@ -1,4 +1,5 @@
 // CPUID from a model, and -cpu's feature syntax with QEMU's feature names.
+#include <bit>
 #include "targets/x86/cpu_defs.hpp"
 
 #include "qf/core/error.hpp"
@@ -99,6 +100,31 @@ cpuid_result cpuid(const cpu_model& m, std::uint32_t leaf, std::uint32_t subleaf
     case 0x8000'0008:  // physical and linear address widths
         return {0x3000 | m.phys_bits, 0, 0, 0};
     default: return {0, 0, 0, 0};
+    }
+}
+
+void apply_topology(std::uint32_t leaf, std::uint32_t index, cpuid_result& r, cpu_topology where) {
+    const unsigned n = where.count, id = where.apic_id;
+    const unsigned id_bits = n > 1 ? std::bit_width(n - 1) : 0;  // the core's part of an APIC ID
+    switch (leaf) {
+    case 1:  // EBX[31:24] initial APIC ID, [23:16] logical processors (with HTT) when more than one
+        r.ebx = (r.ebx & 0xffff) | id << 24 | (n > 1 ? n << 16 : 0);
+        if (n > 1) r.edx |= 1u << 28;
+        break;
+    case 4:  // EAX[31:26]: cores per package - 1, in each cache descriptor
+        if (r.eax & 0x1f) r.eax = (r.eax & 0x03ff'ffff) | (n - 1) << 26;
+        break;
+    case 0xb:  // EDX: x2APIC ID at every level; the core level covers all of them
+        r.edx = id;
+        if (index == 1) {
+            r.eax = (r.eax & ~0x1fu) | id_bits;
+            r.ebx = (r.ebx & ~0xffffu) | n;
+        }
+        break;
+    case 0x8000'0008:  // ECX[7:0] cores - 1, [15:12] the APIC ID's core bits
+        if (n > 1) r.ecx = (r.ecx & ~0xf0ffu) | id_bits << 12 | (n - 1);
+        break;
+    default: break;
     }
 }
 

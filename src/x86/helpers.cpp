@@ -116,8 +116,9 @@ void h_idiv(tcg::env_base* env, std::uint64_t divisor_in) {
 
 void h_cpuid(tcg::env_base* env) {
     state& s = state_of(env);
-    const cpuid_result r = cpuid(vcpu_of(env).model(), static_cast<std::uint32_t>(s.regs[R_EAX]),
-                                                     static_cast<std::uint32_t>(s.regs[R_ECX]));
+    const auto leaf = static_cast<std::uint32_t>(s.regs[R_EAX]), index = static_cast<std::uint32_t>(s.regs[R_ECX]);
+    cpuid_result r = cpuid(vcpu_of(env).model(), leaf, index);
+    apply_topology(leaf, index, r, vcpu_of(env).topology());
     s.regs[R_EAX] = r.eax;
     s.regs[R_EBX] = r.ebx;
     s.regs[R_ECX] = r.ecx;

@@ -83,28 +83,11 @@ namespace {
 // The topology leaves for CPU where.apic_id of where.count, each a core of
 // one socket (QEMU's -smp N: one socket, N cores, one thread each).
 void set_topology(std::vector<kvm_cpuid_entry2>& v, cpu_topology where) {
-    const unsigned n = where.count, id = where.apic_id;
-    const unsigned id_bits = n > 1 ? std::bit_width(n - 1) : 0;  // the core's part of an APIC ID
-    for (auto& e : v) switch (e.function) {
-        case 1:  // EBX[31:24] initial APIC ID, [23:16] logical processors (with HTT) when more than one
-            e.ebx = (e.ebx & 0xffff) | id << 24 | (n > 1 ? n << 16 : 0);
-            if (n > 1) e.edx |= 1u << 28;
-            break;
-        case 4:  // EAX[31:26]: cores per package - 1, in each cache descriptor
-            if (e.eax & 0x1f) e.eax = (e.eax & 0x03ff'ffff) | (n - 1) << 26;
-            break;
-        case 0xb:  // EDX: x2APIC ID at every level; the core level covers all of them
-            e.edx = id;
-            if (e.index == 1) {
-                e.eax = (e.eax & ~0x1fu) | id_bits;
-                e.ebx = (e.ebx & ~0xffffu) | n;
-            }
-            break;
-        case 0x8000'0008:  // ECX[7:0] cores - 1, [15:12] the APIC ID's core bits
-            if (n > 1) e.ecx = (e.ecx & ~0xf0ffu) | id_bits << 12 | (n - 1);
-            break;
-        default: break;
-        }
+    for (auto& e : v) {
+        cpuid_result r{e.eax, e.ebx, e.ecx, e.edx};
+        apply_topology(e.function, e.index, r, where);
+        e.eax = r.eax, e.ebx = r.ebx, e.ecx = r.ecx, e.edx = r.edx;
+    }
 }
 
 std::vector<kvm_cpuid_entry2> model_cpuid(const cpu_model& m, std::span<const kvm_cpuid_entry2> supported, bool host) {

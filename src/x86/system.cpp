@@ -4,6 +4,7 @@
 
 #include "qf/accel/tcg/engine.hpp"
 #include "qf/core/log.hpp"
+#include "targets/x86/apic/local_apic.hpp"
 #include "targets/x86/vcpu.hpp"
 
 #include <cinttypes>
@@ -382,7 +383,10 @@ void h_write_cr(tcg::env_base* env, std::uint64_t n, std::uint64_t v) {
         s.cr[4] = v;
         break;
     }
-    case 8: break;  // TPR: no APIC on this machine
+    case 8:  // TPR[7:4], where the CPU has a local APIC
+        if (v >> 4) gp(s, 0, ra);
+        if (local_apic* a = vcpu_of(env).apic()) a->set_cr8(static_cast<std::uint8_t>(v));
+        break;
     default: raise_exception(s, EXCP_UD, 0, ra);
     }
     compute_hflags(s);
@@ -394,7 +398,10 @@ std::uint64_t h_read_cr(tcg::env_base* env, std::uint64_t n) {
     if (cpl(s) != 0) gp(s, 0, ra);
     switch (n) {
     case 0: case 2: case 3: case 4: return s.cr[n];
-    case 8: return 0;
+    case 8: {
+        const local_apic* a = vcpu_of(env).apic();
+        return a ? a->cr8() : 0;
+    }
     default: raise_exception(s, EXCP_UD, 0, ra);
     }
 }
@@ -444,7 +451,12 @@ void h_wrmsr(tcg::env_base* env) {
     case msr::kernel_gs_base: s.kernel_gs_base = v; break;
     case msr::tsc_aux: s.tsc_aux = v & 0xffff'ffff; break;
     case msr::tsc: s.tsc_offset = v - __builtin_ia32_rdtsc(); break;
-    case msr::apic_base: s.apic_base = v; break;
+    case msr::apic_base:
+        if (local_apic* a = vcpu_of(env).apic()) {
+            if (!a->set_apic_base(v)) gp(s, 0, ra);
+        }
+        s.apic_base = v;
+        break;
     case msr::pat: s.pat = v; break;
     case msr::misc_enable: s.misc_enable = v; break;
     case msr::sysenter_cs: s.sysenter_cs = v & 0xffff; break;
@@ -479,7 +491,11 @@ void h_rdmsr(tcg::env_base* env) {
     case msr::kernel_gs_base: v = s.kernel_gs_base; break;
     case msr::tsc_aux: v = s.tsc_aux; break;
     case msr::tsc: v = __builtin_ia32_rdtsc() + s.tsc_offset; break;
-    case msr::apic_base: v = s.apic_base; break;
+    case msr::apic_base: {
+        const local_apic* a = vcpu_of(env).apic();
+        v = a ? a->apic_base() : s.apic_base;
+        break;
+    }
     case msr::pat: v = s.pat; break;
     case msr::misc_enable: v = s.misc_enable; break;
     case msr::mtrrcap: v = 0x508; break;  // 8 variable ranges, fixed ranges, write-combining

@@ -3,6 +3,7 @@
 #include "helpers.hpp"
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
+#include "targets/x86/apic/local_apic.hpp"
 
 #include <cinttypes>
 #include <cstdio>
@@ -107,8 +108,9 @@ vcpu& self_of(void* p) { return *static_cast<vcpu*>(p); }
 state& st_of(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }
 } // namespace
 
-vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate_config cfg, tcg::engine_options opt)
-    : as_(as), io_(io), model_(model), cfg_(cfg),
+vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate_config cfg, tcg::engine_options opt,
+           cpu_topology where)
+    : as_(as), io_(io), model_(model), where_(where), cfg_(cfg),
       mmu_{&fill, &tcg::engine::code_write_cb, &tcg::engine::is_code_page_cb}, eng_(opt) {
     st_.base.mmu = &mmu_;
     st_.base.as = &as_;
@@ -186,11 +188,17 @@ void reset_state(state& s, const cpu_model& m) {
 
 void vcpu::reset() {
     if (log_enabled(log_item::cpu_reset)) {
-        logf(log_item::cpu_reset, "CPU Reset (CPU 0)\n");
+        logf(log_item::cpu_reset, "CPU Reset (CPU %u)\n", where_.apic_id);
         log_state(log_item::cpu_reset, st_);
     }
     reset_state(st_, model_);
     tcg::tlb_flush(&st_.base);
+    pending_init_ = false;
+    pending_sipi_ = -1;
+    if (apic_) {
+        apic_->reset();
+        wait_sipi_ = apic_->waiting_for_sipi();
+    }
 }
 
 void vcpu::unimplemented(const std::string& what, std::uintptr_t retaddr) {
@@ -388,10 +396,59 @@ bool vcpu::interrupt_deliverable() const {
     return st_.interrupt_request && (st_.eflags & eflags_bit::if_) && !(st_.hflags & hflag::inhibit_irq) && interrupt_ack;
 }
 
-bool vcpu::runnable() const { return !st_.halted || interrupt_deliverable(); }
+bool vcpu::runnable() const {
+    if (pending_init_ || pending_sipi_ >= 0) return true;
+    if (wait_sipi_) return false;
+    return !st_.halted || interrupt_deliverable();
+}
+
+void vcpu::attach_apic(local_apic& a) {
+    apic_ = &a;
+    a.on_interrupt_change = [this](bool level) { set_intr(level); };
+    interrupt_ack = [&a] { return static_cast<std::uint8_t>(a.acknowledge()); };
+    a.on_init = [this] {
+        pending_init_ = true;
+        kick();
+    };
+    a.on_sipi = [this](std::uint8_t vector) {
+        pending_sipi_ = vector;
+        kick();
+    };
+    wait_sipi_ = a.waiting_for_sipi();
+}
+
+// INIT: the registers as after RESET (SDM 9.1.1; the caches, x87/SSE state
+// and MTRRs, which INIT leaves, are reset too here); an AP then waits for
+// its SIPI, the BSP starts at the reset vector.
+void vcpu::do_init() {
+    pending_init_ = false;
+    reset_state(st_, model_);
+    tcg::tlb_flush(&st_.base);
+    // An AP waits for its SIPI, even if the APIC has seen it already: the
+    // INIT and the SIPIs may all have come while the sender's slice ran.
+    wait_sipi_ = apic_ && !apic_->is_bsp();
+}
+
+// SIPI: real mode at vector << 12 (CS = vector << 8, IP 0).
+void vcpu::do_sipi(std::uint8_t vector) {
+    pending_sipi_ = -1;
+    if (!wait_sipi_) return;  // a second SIPI, or one to a running CPU: ignored
+    wait_sipi_ = false;
+    st_.segs[R_CS].selector = static_cast<std::uint16_t>(vector << 8);
+    st_.segs[R_CS].base = std::uint64_t{vector} << 12;
+    st_.rip = 0;
+    st_.halted = 0;
+    compute_hflags(st_);
+}
 
 bool vcpu::check_events() {
     state& s = st_;
+    if (pending_init_) do_init();
+    if (pending_sipi_ >= 0) do_sipi(static_cast<std::uint8_t>(pending_sipi_));
+    if (wait_sipi_) {
+        s.halted = 1;
+        return false;
+    }
     if (log_enabled(log_item::cpu) && s.exception_index < 0) log_state(log_item::cpu, s);
     if (s.exception_index < 0) {
         delivering_ = -1;

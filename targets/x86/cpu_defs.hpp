@@ -69,6 +69,17 @@ struct cpu_model {
 struct cpuid_result {
     std::uint32_t eax, ebx, ecx, edx;
 };
+
+// Where a CPU sits: its APIC ID among count CPUs, each a core of one
+// socket (QEMU's -smp N: one socket, N cores, one thread each).
+struct cpu_topology {
+    unsigned apic_id = 0;
+    unsigned count = 1;
+};
+// The topology fields of leaf/index for that CPU: the initial APIC ID and
+// logical count in leaf 1, cores in leaf 4, the x2APIC ID and level widths
+// in leaf 0xB, cores in 0x80000008.
+void apply_topology(std::uint32_t leaf, std::uint32_t index, cpuid_result& r, cpu_topology where);
 // CPUID as the model answers it (QEMU's cpu_x86_cpuid for one CPU).
 cpuid_result cpuid(const cpu_model& m, std::uint32_t leaf, std::uint32_t subleaf);
 

@@ -25,10 +25,6 @@ namespace qf::x86 {
 
 // Where one CPU sits among the machine's: its APIC ID (CPUs are cores of
 // one socket, one thread each, APIC IDs 0..count-1) and how many there are.
-struct cpu_topology {
-    unsigned apic_id = 0;
-    unsigned count = 1;
-};
 
 // CPUID for the guest: the model's leaves, their feature bits cut to what
 // this host's KVM supports (and the physical address width to the host's),

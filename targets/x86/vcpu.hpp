@@ -15,6 +15,8 @@
 
 namespace qf::x86 {
 
+class local_apic;
+
 // The CPU-side ports of the machine: what IN and OUT reach.
 struct io_bus {
     void* ctx = nullptr;
@@ -26,7 +28,8 @@ class vcpu : private memory_listener {
 public:
     // The model decides CPUID and which instructions exist (cfg.features is
     // set from it).
-    vcpu(const address_space& as, io_bus io, const cpu_model& model, translate_config cfg, tcg::engine_options opt);
+    vcpu(const address_space& as, io_bus io, const cpu_model& model, translate_config cfg, tcg::engine_options opt,
+         cpu_topology where = {});
     ~vcpu();
     vcpu(const vcpu&) = delete;
     vcpu& operator=(const vcpu&) = delete;
@@ -71,6 +74,16 @@ std::string format_state(const state& s);
 
     const io_bus& io() const { return io_; }
     const cpu_model& model() const { return model_; }
+    cpu_topology topology() const { return where_; }
+
+    // This CPU's local APIC (a board with APICs attaches one): INTR and its
+    // acknowledge, CR8, IA32_APIC_BASE, and INIT/SIPI, which take effect at
+    // the next instruction boundary. Without one, CR8 reads 0 and the MSR
+    // is plain storage.
+    void attach_apic(local_apic& a);
+    local_apic* apic() const { return apic_; }
+    // Waiting for a SIPI after INIT (an AP since reset): not runnable.
+    bool waiting_for_sipi() const { return wait_sipi_; }
 
     // For helpers: stop with an error the loop reports (not from generated code).
     [[noreturn]] void unimplemented(const std::string& what, std::uintptr_t retaddr);
@@ -84,9 +97,16 @@ private:
     bool interrupt_deliverable() const;
     void deliver_real_mode(int vector);
 
+    void do_init();
+    void do_sipi(std::uint8_t vector);
+
     const address_space& as_;
     io_bus io_;
     cpu_model model_;
+    cpu_topology where_;
+    local_apic* apic_ = nullptr;
+    bool wait_sipi_ = false, pending_init_ = false;
+    int pending_sipi_ = -1;
     translate_config cfg_;
     tcg::softmmu_ops mmu_;
     state st_{};

@@ -14,10 +14,16 @@
 //   void validate_board(const options&)          optional: its own checks
 //   void init_board(const options&)              optional: run after the
 //       CPUs exist (chipset wiring, fw_cfg, CMOS contents)
+//   static constexpr bool has_local_apic          optional: under TCG, a
+//       local APIC per CPU (0xfee00000, MSIs above it) on one APIC bus,
+//       and the IOAPIC wired in if the device list has dev::ioapic; under
+//       KVM the kernel's irqchip plays that part
 #include "qf/accel/accel.hpp"
 #include "qf/accel/kvm/kvm.hpp"
 #include "qf/devices/i8259_pic.hpp"
+#include "qf/devices/ioapic.hpp"
 #include "qf/devices/port92.hpp"
+#include "targets/x86/apic/local_apic.hpp"
 #include "qf/machine/firmware.hpp"
 #include "qf/machine/machine.hpp"
 #include "qf/machine/topology.hpp"
@@ -43,6 +49,11 @@ protected:
     static constexpr bool on_kvm = std::is_same_v<Accel, accel::kvm>;
     template <class D>
     static constexpr bool has_device = boost::hana::contains(base::device_types, boost::hana::type_c<D>);
+    static constexpr bool tcg_apics = [] {
+        if constexpr (on_kvm) return false;
+        else if constexpr (requires { Board::has_local_apic; }) return Board::has_local_apic;
+        else return false;
+    }();
 
 public:
     // The CPU the accelerator runs: TCG's translator or a KVM vCPU, with
@@ -125,6 +136,7 @@ public:
     // The main loop's (or a vCPU thread's) side of CPU i: run until kicked;
     // false when halted.
     bool run_cpu(unsigned i = 0) {
+        current_cpu_ = i;  // whose local APIC the page at 0xfee00000 is
         const bool go_on = cpus_[i]->run() != vcpu_type::stop::halted;
         if (reset_requested_) {
             reset_requested_ = false;
@@ -179,8 +191,36 @@ private:
             translate_config cfg;
             if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
             if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
+            const cpu_model model = cpu_model_for(o);
             for (unsigned i = 0; i < ncpus; ++i)
-                cpus_.push_back(std::make_unique<vcpu_type>(mem, io, cpu_model_for(o), cfg, props));
+                cpus_.push_back(std::make_unique<vcpu_type>(mem, io, model, cfg, props, cpu_topology{i, ncpus}));
+            if constexpr (tcg_apics) {
+                apic_bus_ = std::make_unique<apic_bus>();
+                for (unsigned i = 0; i < ncpus; ++i) {
+                    apics_.push_back(std::make_unique<local_apic>(*apic_bus_, i, static_cast<std::uint8_t>(i),
+                                                                  this->services().timers, model.phys_bits));
+                    cpus_[i]->attach_apic(*apics_.back());
+                }
+                // The APIC page of the CPU that makes the access; the rest of
+                // the megabyte takes MSIs (QEMU's apic-msi region).
+                mem.add({"apic-msi", {local_apic::default_base}, 0x10'0000, region_kind::mmio, nullptr,
+                         {[](void* b, std::uint64_t off, std::span<std::byte> d) {
+                              auto& self = *static_cast<x86_board*>(b);
+                              if (off < 0x1000) self.apics_[self.current_cpu_]->mmio_read(off, d);
+                              else std::memset(d.data(), 0, d.size());
+                          },
+                          [](void* b, std::uint64_t off, std::span<const std::byte> d) {
+                              auto& self = *static_cast<x86_board*>(b);
+                              if (off < 0x1000) {
+                                  self.apics_[self.current_cpu_]->mmio_write(off, d);
+                                  return;
+                              }
+                              std::uint32_t v = 0;
+                              std::memcpy(&v, d.data(), std::min<std::size_t>(d.size(), 4));
+                              self.apic_bus_->deliver_msi(local_apic::default_base + off, v);
+                          },
+                          this}});
+            }
         }
     }
 
@@ -192,8 +232,10 @@ private:
             if (kernel_irqchip())
                 this->irqs().on_change = [this](unsigned line, bool level) { guest_->vm().irq_line(line, level); };
         }
-        // ISA lines into the PIC, its INTR into the CPU.
-        if constexpr (has_device<dev::i8259_pair>) {
+        if constexpr (tcg_apics) {
+            wire_apics();
+        } else if constexpr (has_device<dev::i8259_pair>) {
+            // ISA lines into the PIC, its INTR into the CPU.
             if (!kernel_irqchip()) {
                 auto& pic = this->template device<dev::i8259_pair>();
                 this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
@@ -222,6 +264,38 @@ private:
             };
     }
 
+    // The 8259's INTR reaches every local APIC's LINT0 (virtual wire), and
+    // ISA lines go to both the 8259 and the IOAPIC (IRQ 0 on pin 2, QEMU's
+    // interrupt source override), whose messages and EOIs ride the APIC bus.
+    void wire_apics() {
+        auto& pic = this->template device<dev::i8259_pair>();
+        pic.on_intr = [this](bool level) { apic_bus_->set_pic_intr(level); };
+        apic_bus_->extint_ack = [&pic] { return pic.acknowledge(); };
+        if constexpr (has_device<dev::ioapic>) {
+            auto& io = this->template device<dev::ioapic>();
+            this->memory().add({"ioapic", {dev::ioapic::mmio.base}, dev::ioapic::mmio.length, region_kind::mmio,
+                                nullptr,
+                                {[](void* d, std::uint64_t off, std::span<std::byte> b) {
+                                     static_cast<dev::ioapic*>(d)->mmio_read(off, b);
+                                 },
+                                 [](void* d, std::uint64_t off, std::span<const std::byte> b) {
+                                     static_cast<dev::ioapic*>(d)->mmio_write(off, b);
+                                 },
+                                 &io}});
+            io.send_msi = [this](std::uint64_t addr, std::uint32_t data) { apic_bus_->deliver_msi(addr, data); };
+            io.extint_ack = [&pic] { return pic.acknowledge(); };
+            apic_bus_->on_level_eoi = [&io](std::uint8_t vector) { io.eoi(vector); };
+            this->irqs().on_change = [&pic, &io](unsigned n, bool level) {
+                pic.set_irq(n, level);
+                io.set_irq(n == 0 ? 2 : n, level);
+            };
+        } else {
+            this->irqs().on_change = [&pic](unsigned n, bool level) { pic.set_irq(n, level); };
+        }
+        for (unsigned n = 0; n < 16; ++n)
+            if (this->irqs().level(n)) this->irqs().on_change(n, true);
+    }
+
 protected:
     void set_a20(bool on) {
         for (auto& c : cpus_) c->set_a20(on);
@@ -243,7 +317,10 @@ private:
     }
 
     std::unique_ptr<kvm_guest> guest_;  // under KVM: the VM the vCPUs share
+    std::unique_ptr<apic_bus> apic_bus_;  // under TCG, with local APICs
+    std::vector<std::unique_ptr<local_apic>> apics_;
     std::vector<std::unique_ptr<vcpu_type>> cpus_;
+    unsigned current_cpu_ = 0;
     std::uint64_t ram_below_4g_ = 0;
     bool reset_requested_ = false, no_reboot_ = false;
 };
