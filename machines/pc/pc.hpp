@@ -11,12 +11,14 @@
 #include "qf/devices/i8259_pic.hpp"
 #include "qf/devices/isa_debug_exit.hpp"
 #include "qf/devices/isa_debugcon.hpp"
+#include "qf/devices/mc146818_rtc.hpp"
 #include "qf/devices/port92.hpp"
 #include "qf/devices/uart16550.hpp"
 #include "qf/pci/i440fx.hpp"
 #include "qf/pci/pci_host.hpp"
 #include "qf/pci/piix.hpp"
 #include "targets/x86/board/x86_board.hpp"
+#include "targets/x86/boot/pc_cmos.hpp"
 #include "targets/x86/boot/pc_fw_cfg.hpp"
 
 namespace qf::machines {
@@ -26,10 +28,10 @@ namespace qf::machines {
 template <class Accel>
 using pc_devices = std::conditional_t<
     std::is_same_v<Accel, accel::kvm>,
-    devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, pci::pci_host,
-            pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io>,
-    devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, pci::pci_host,
-            pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io, dev::ioapic>>;
+    devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, dev::mc146818_rtc,
+            pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io>,
+    devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, dev::mc146818_rtc,
+            pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io, dev::ioapic>>;
 
 // Up to 16 CPUs, started through the local APICs (INIT, SIPI): TCG's run
 // round-robin in one thread, KVM's each in its own.
@@ -64,7 +66,10 @@ public:
                 throw error("-smp " + std::to_string(o.cpu_count()) +
                             ": the other CPUs start through their local APICs, which pc has under KVM only with "
                             "-accel kvm,kernel-irqchip=on");
-        for (auto& f : o.fw_cfg) dev::parse_fw_cfg_option(f);  // its errors before anything starts
+        // Their errors before anything starts.
+        for (auto& f : o.fw_cfg) dev::parse_fw_cfg_option(f);
+        if (!o.rtc.empty()) dev::parse_rtc_option(o.rtc);
+        x86::pc_check_boot_order(o.boot_order);
     }
 
     // The BIOS's low alias sits under PAM, beside the option-ROM area.
@@ -87,6 +92,7 @@ public:
         // (-no-shutdown would stop the VM instead; not yet: the run ends).
         this->template device<pci::piix4_pm>().on_poweroff = [this] { this->services().request_exit(0); };
         init_fw_cfg(o);
+        init_cmos(o);
     }
 
 private:
@@ -98,6 +104,9 @@ private:
         auto& fw = this->template device<dev::fw_cfg_io>();
         x86::pc_fw_cfg_config c;
         c.common.nographic = o.nographic;
+        c.common.boot_menu = o.boot_menu;
+        c.common.splash_time = o.boot_splash_time;
+        c.common.reboot_timeout = o.boot_reboot_timeout;
         c.below_4g_mem_size = this->ram_below_4g();
         c.above_4g_mem_size = this->ram_above_4g();
         c.boot_cpus = o.cpu_count();
@@ -107,6 +116,20 @@ private:
         c.hpet = false;  // no HPET on this board yet: QEMU's -M hpet=off entry
         x86::add_pc_entries(fw, c);
         for (auto& f : o.fw_cfg) dev::add_user_entry(fw, dev::parse_fw_cfg_option(f));
+    }
+
+    // The RTC's date and clock, then the NVRAM bytes SeaBIOS reads (memory
+    // sizes, CPU count, boot order). No floppy controller here, so no
+    // drives in 10/14 (QEMU's default has an empty 2.88M drive 0).
+    void init_cmos(const options& o) {
+        auto& rtc = this->template device<dev::mc146818_rtc>();
+        if (!o.rtc.empty()) rtc.configure(dev::parse_rtc_option(o.rtc));
+        x86::pc_cmos_config c;
+        c.below_4g_mem_size = this->ram_below_4g();
+        c.above_4g_mem_size = this->ram_above_4g();
+        c.boot_cpus = o.cpu_count();
+        c.boot_order = o.boot_order;
+        x86::pc_cmos_init(rtc, c);
     }
 
     host_memory pc_rom_;

@@ -7,7 +7,7 @@
 
 int main(int argc, char** argv) {
     using namespace qf::machines;
-    return qf::system_main(qf::machine_list<testrig<qf::accel::tcg<>>, testrig<qf::accel::kvm>, pc<qf::accel::tcg<>>,
-                                            pc<qf::accel::kvm>>{},
+    return qf::system_main(qf::machine_list<pc<qf::accel::tcg<>>, pc<qf::accel::kvm>, testrig<qf::accel::tcg<>>,
+                                            testrig<qf::accel::kvm>>{},
                            argc, argv);
 }

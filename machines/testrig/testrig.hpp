@@ -46,6 +46,9 @@ public:
             throw error("-kernel " + o.kernel + ": machine testrig cannot boot a Linux kernel (use -M pc, not implemented yet)");
         if (!o.initrd.empty()) throw error("-initrd: needs -kernel, which machine testrig does not support");
         if (!o.append.empty()) throw error("-append: needs -kernel, which machine testrig does not support");
+        // Nothing on this board reads them: no fw_cfg, no CMOS.
+        if (!o.fw_cfg.empty()) throw error("-fw_cfg: machine testrig has no fw_cfg device (use -M pc)");
+        if (!o.rtc.empty()) throw error("-rtc: machine testrig has no RTC (use -M pc)");
         if constexpr (board::on_kvm)
             if (o.cpu_count() > 1 && !board::accel_props(o).kernel_irqchip)
                 throw error("-smp " + std::to_string(o.cpu_count()) +

@@ -63,6 +63,28 @@ unsigned parse_count(std::string_view option, std::string_view key, std::string_
     return n;
 }
 
+// -boot [order=]DRIVES[,menu=on|off]: which drives the BIOS tries, in
+// order (a floppy, c disk, d CD-ROM, n network). The letters are the
+// board's to check, as QEMU's pc does when it fills the CMOS.
+void parse_boot(options& o, std::string_view arg) {
+    auto l = parse_opt_list("-boot", arg, "order");
+    for (auto& [k, v] : l.props) {
+        if (k == "order") o.boot_order = v;
+        else if (k == "menu") {
+            if (v != "on" && v != "off") throw error("Parameter 'boot.menu' expects 'on' or 'off'");
+            o.boot_menu = v == "on";
+        } else if (k == "splash-time" || k == "reboot-timeout") {
+            std::int64_t n = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc{} || p != v.data() + v.size())
+                throw error("Parameter 'boot." + k + "' expects a number");
+            (k == "splash-time" ? o.boot_splash_time : o.boot_reboot_timeout) = n;
+        } else if (k == "once" || k == "strict" || k == "splash") {
+            throw error("-boot " + k + "=: not supported yet");
+        } else throw error("Parameter 'boot." + k + "' is unexpected");
+    }
+}
+
 smp_config parse_smp(std::string_view arg) {
     auto o = parse_opt_list("-smp", arg, "cpus");
     smp_config c;
@@ -156,6 +178,8 @@ const std::vector<option_desc>& option_table() {
         {"append", true, [](options& o, std::string_view a) { o.append = a; }},
         {"L", true, [](options& o, std::string_view a) { o.datadirs.emplace_back(a); }},
         {"fw_cfg", true, [](options& o, std::string_view a) { o.fw_cfg.emplace_back(a); }},
+        {"rtc", true, [](options& o, std::string_view a) { o.rtc = a; }},
+        {"boot", true, [](options& o, std::string_view a) { parse_boot(o, a); }},
         {"serial", true,
          [](options& o, std::string_view a) {
              if (o.serials.size() >= 4) throw error("-serial: too many serial ports (at most 4)");
@@ -254,6 +278,8 @@ Standard options:
 -L DIR                   search DIR for firmware first
 -bios FILE               firmware image, mapped at the top of 4 GiB
 -fw_cfg [name=]NAME,file=PATH|string=STR  add a file for the firmware to read (machine pc)
+-rtc [base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew]  the RTC's date and clock (machine pc)
+-boot [order=]DRIVES[,menu=on|off][,splash-time=MS][,reboot-timeout=MS]  boot order for the BIOS: a floppy, c disk, d CD-ROM, n network (machine pc)
 -kernel FILE             Linux kernel image
 -initrd FILE             initial ram disk
 -append CMDLINE          kernel command line

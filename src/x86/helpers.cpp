@@ -51,6 +51,7 @@ void h_out(tcg::env_base* env, std::uint64_t port, std::uint64_t size, std::uint
     const io_bus& io = vcpu_of(env).io();
     io.out(io.ctx, env, static_cast<std::uint16_t>(port), static_cast<unsigned>(size), static_cast<std::uint32_t>(value));
 }
+void h_yield(tcg::env_base* env) { env->exit_request = 1; }
 void h_hlt(tcg::env_base* env) {
     state_of(env).halted = 1;
     env->exit_request = 1;
@@ -251,6 +252,7 @@ const tcg::helper_info check_iopl = make_helper<&h_check_iopl>("check_iopl", no_
 const tcg::helper_info in = make_helper<&h_in>("in", no_write_globals);
 const tcg::helper_info out = make_helper<&h_out>("out", no_write_globals);
 const tcg::helper_info hlt = make_helper<&h_hlt>("hlt", no_write_globals);
+const tcg::helper_info yield = make_helper<&h_yield>("yield", no_write_globals);
 const tcg::helper_info div[4] = {make_helper<&h_div<0>>("divb", 0), make_helper<&h_div<1>>("divw", 0),
                                  make_helper<&h_div<2>>("divl", 0), make_helper<&h_div<3>>("divq", 0)};
 const tcg::helper_info idiv[4] = {make_helper<&h_idiv<0>>("idivb", 0), make_helper<&h_idiv<1>>("idivw", 0),

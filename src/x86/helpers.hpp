@@ -74,6 +74,7 @@ extern const tcg::helper_info in;
 extern const tcg::helper_info check_iopl;
 extern const tcg::helper_info out;
 extern const tcg::helper_info hlt;
+extern const tcg::helper_info yield;
 extern const tcg::helper_info div[4];
 extern const tcg::helper_info idiv[4];
 extern const tcg::helper_info cpuid;

@@ -224,6 +224,12 @@ bool translator::one_byte() {
             const temp a = ld_reg(os, R_EAX), b = ld_reg(os, 8);
             st_reg(os, R_EAX, b);
             st_reg(os, 8, a);
+        } else if (d_.rep && cfg_.pause_yields) {  // PAUSE: let the next CPU run
+            sync_rip(next_eip());
+            const temp args[] = {c_.env()};
+            c_.call(helper::yield, temp{}, args);
+            c_.exit_tb(0);
+            return false;
         }
         return true;  // NOP, PAUSE
     case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97: {

@@ -16,6 +16,9 @@ struct translate_config {
     // The CPU model's features: instructions outside them raise #UD.
     feature_set features = host_usable(cpu::max::def.features);
     bool intel = false;  // the model's vendor is GenuineIntel (vendor-specific instructions)
+    // Other CPUs share this thread (round-robin): PAUSE ends the slice, as
+    // QEMU's helper_pause, so that a spin-wait lets the lock's holder run.
+    bool pause_yields = false;
 };
 
 // The globals every TB uses, in this order.

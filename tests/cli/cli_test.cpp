@@ -18,8 +18,10 @@ namespace {
 const std::string qemu = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 const std::string demo = qft::build_path("QF_DEMO_BIOS", QF_DEMO_BIOS);
 
+// On machine testrig, whose default -bios is the demo firmware (pc, the
+// default machine, boots SeaBIOS: seabios_test.cpp).
 std::vector<std::string> cmd(std::initializer_list<std::string> args) {
-    std::vector<std::string> v{qemu};
+    std::vector<std::string> v{qemu, "-M", "testrig"};
     v.insert(v.end(), args);
     return v;
 }
@@ -31,8 +33,8 @@ int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end()
 TEST_CASE("option -M help / -cpu help / -d help / -device help / -version and -h print and exit 0") {
     auto r = qft::run(cmd({"-M", "help"}));
     CHECK(r.status == 0);
-    CHECK_THAT(r.out, StartsWith("Supported machines are:\ntestrig "));
-    CHECK_THAT(r.out, Contains("(default)"));
+    CHECK_THAT(r.out, StartsWith("Supported machines are:\npc                  Standard PC (i440FX + PIIX, 1996) (default)\n"));
+    CHECK_THAT(r.out, Contains("\ntestrig "));
     CHECK(r.err.empty());
     r = qft::run(cmd({"-cpu", "help"}));
     CHECK(r.status == 0);
@@ -90,6 +92,17 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-d", "nonsense"}, "-d nonsense: unknown log item"},
         {{"-display", "sdl"}, "no graphical display"},
         {{"-nographic", "-daemonize"}, "-nographic cannot be used with -daemonize"},
+        {{"-fw_cfg", "opt/x,string=y"}, "-fw_cfg: machine testrig has no fw_cfg device"},
+        {{"-rtc", "base=utc"}, "-rtc: machine testrig has no RTC"},
+        // pc's own (a later -M wins):
+        {{"-M", "pc", "-boot", "order=x"}, "Invalid boot device 'x'"},
+        {{"-M", "pc", "-boot", "cc"}, "Boot device 'c' was given twice"},
+        {{"-M", "pc", "-boot", "order=e"}, "Invalid boot device for PC: 'e'"},
+        {{"-M", "pc", "-boot", "cadn"}, "Too many boot devices for PC"},
+        {{"-M", "pc", "-boot", "menu=maybe"}, "Parameter 'boot.menu' expects 'on' or 'off'"},
+        {{"-M", "pc", "-boot", "foo=1"}, "Parameter 'boot.foo' is unexpected"},
+        {{"-M", "pc", "-rtc", "base=yesterday"}, "-rtc"},
+        {{"-M", "pc", "-fw_cfg", "opt/x"}, "-fw_cfg opt/x"},
     };
     for (auto& c : cases) {
         auto args = cmd({});

@@ -198,17 +198,37 @@ std::string kvm_skip_reason(const std::string& name) {
     return {};
 }
 
+// The suite's machines: testrig, with isa-debug-exit built in (one CPU
+// under TCG), and pc, a PC as QEMU's with the device on the command line,
+// whose local APICs start the APs of test-smp.
+struct machine_args {
+    const char* name;
+    std::vector<std::string> args;
+    bool smp;
+};
+const machine_args machines[] = {
+    {"testrig", {"-M", "testrig"}, false},
+    {"pc", {"-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, true},
+};
+
+std::vector<std::string> on(const machine_args& m, const image& img, std::vector<std::string> args) {
+    args = with(args, m.args);
+    if (m.smp && img.smp > 1) args = with(args, {"-smp", std::to_string(img.smp)});
+    return with(args, img.extra_args);
+}
+
 } // namespace
 
 TEST_CASE("the firmware suite runs from the reset vector on the JIT and the interpreter") {
-    for (const image& img : suite)
-        for (const char* accel : {"tcg", "tcg,interpreter=on", "tcg,one-insn-per-tb=on"}) {
-            auto r = qft::run(with({binary, "-nographic", "-accel", accel, "-bios", path_of(img)}, img.extra_args));
-            INFO(img.name << " with -accel " << accel << "\nstderr: " << r.err);
-            CHECK(r.out == (img.smp > 1 ? img.one_cpu_out : img.expected_out));
-            CHECK(r.status == img.expected_status);
-            CHECK(r.err.empty());
-        }
+    for (const machine_args& m : machines)
+        for (const image& img : suite)
+            for (const char* accel : {"tcg", "tcg,interpreter=on", "tcg,one-insn-per-tb=on"}) {
+                auto r = qft::run(on(m, img, {binary, "-nographic", "-accel", accel, "-bios", path_of(img)}));
+                INFO(img.name << " on " << m.name << " with -accel " << accel << "\nstderr: " << r.err);
+                CHECK(r.out == (img.smp > 1 && !m.smp ? img.one_cpu_out : img.expected_out));
+                CHECK(r.status == img.expected_status);
+                CHECK(r.err.empty());
+            }
 }
 
 // Hidden ([.]): ctest runs it by name, and skips it when /dev/kvm cannot be
@@ -226,7 +246,7 @@ TEST_CASE("the firmware suite runs under KVM", "[.]") {
                 WARN("SKIPPED " << img.name << " under -accel " << accel << " (QF_KVM_SKIP): " << why);
                 continue;
             }
-            std::vector<std::string> args = {binary, "-nographic", "-accel", accel, "-bios", path_of(img)};
+            std::vector<std::string> args = {binary, "-M", "testrig", "-nographic", "-accel", accel, "-bios", path_of(img)};
             if (img.smp > 1 && apics) args = with(args, {"-smp", std::to_string(img.smp)});
             auto r = qft::run(with(args, img.extra_args));
             INFO(img.name << " under -accel " << accel << "\nstderr: " << r.err);
@@ -257,7 +277,9 @@ TEST_CASE("the firmware suite behaves as under QEMU", "[.]") {
             CHECK(q.status == img.expected_status);
         }
         auto q = qft::run(with(qemu_args, img.extra_args));
-        auto ours = qft::run(with({binary, "-nographic", "-bios", path_of(img)}, img.extra_args));
+        // The same machine and command line: pc, one CPU.
+        auto ours = qft::run(with({binary, "-nographic", "-bios", path_of(img), "-device", "isa-debug-exit,iobase=0xf4,iosize=4"},
+                                  img.extra_args));
         INFO(img.name << "\nQEMU stderr: " << q.err);
         CHECK(without_lines(ours.out, img.not_in_qemu) == q.out);
         CHECK(ours.status == q.status);

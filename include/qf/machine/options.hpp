@@ -52,6 +52,10 @@ struct options {
     std::vector<std::byte> bios_image;
     std::vector<std::string> datadirs;  // -L
     std::vector<std::string> fw_cfg;    // -fw_cfg, as given (the board reads the files)
+    std::string rtc;                    // -rtc, as given (the board's RTC parses it)
+    std::string boot_order = "cad";     // -boot order= (QEMU's default for pc)
+    bool boot_menu = false;             // -boot menu=on
+    std::optional<std::int64_t> boot_splash_time, boot_reboot_timeout;  // -boot splash-time=, reboot-timeout= (ms)
     std::vector<chardev_spec> chardevs;
     std::vector<std::optional<chardev_spec>> serials;  // nullopt: -serial none
     std::vector<opt_list> devices;

@@ -191,6 +191,7 @@ private:
             translate_config cfg;
             if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
             if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
+            cfg.pause_yields = ncpus > 1;
             const cpu_model model = cpu_model_for(o);
             for (unsigned i = 0; i < ncpus; ++i)
                 cpus_.push_back(std::make_unique<vcpu_type>(mem, io, model, cfg, props, cpu_topology{i, ncpus}));

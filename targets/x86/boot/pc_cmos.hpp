@@ -62,6 +62,11 @@ struct pc_cmos_config {
 // reset. Throws qf::error for a boot order QEMU's pc rejects.
 void pc_cmos_init(dev::mc146818_rtc& rtc, const pc_cmos_config& c);
 
+// The checks QEMU makes of -boot order= on pc, without writing anything:
+// qf::error "Invalid boot device 'x'", "Boot device 'x' was given twice",
+// "Too many boot devices for PC", "Invalid boot device for PC: 'x'".
+void pc_check_boot_order(std::string_view order);
+
 // 3D and 38 alone (QEMU's set_boot_dev, also its boot_set handler: -boot
 // once= changes the order for one boot). Throws qf::error "Too many boot
 // devices for PC" / "Invalid boot device for PC: 'x'".
