@@ -17,7 +17,10 @@
 #include "qf/pci/i440fx.hpp"
 #include "qf/pci/pci_host.hpp"
 #include "qf/pci/piix.hpp"
+#include "qf/machine/firmware.hpp"
 #include "targets/x86/board/x86_board.hpp"
+
+#include <map>
 #include "targets/x86/boot/pc_cmos.hpp"
 #include "targets/x86/boot/pc_fw_cfg.hpp"
 
@@ -114,8 +117,38 @@ private:
         if (o.smp) c.topology = {1, o.smp->cores ? o.smp->cores : 1, o.smp->threads ? o.smp->threads : 1};
         c.cpu = this->cpu().model();
         c.hpet = false;  // no HPET on this board yet: QEMU's -M hpet=off entry
+        add_option_roms(o, c);
         x86::add_pc_entries(fw, c);
         for (auto& f : o.fw_cfg) dev::add_user_entry(fw, dev::parse_fw_cfg_option(f));
+        fw.boot_order_list = [this] { return boot_devices(); };
+    }
+
+    // -option-rom: each file as "genroms/BASENAME", which SeaBIOS runs. A
+    // file that cannot be read is said on stderr and left out, as QEMU
+    // does (the machine still starts).
+    void add_option_roms(const options& o, x86::pc_fw_cfg_config& c) {
+        for (const opt_list& rom : o.option_roms) {
+            const std::string file = rom.get("romfile").value_or("");
+            try {
+                const std::string path = find_firmware("-option-rom", file, o.datadirs);
+                std::string base = path.substr(path.rfind('/') + 1);
+                c.option_roms.emplace_back(base, read_file("-option-rom", path));
+                if (auto i = rom.get("bootindex")) boot_roms_.emplace(std::stoi(*i), "/rom@genroms/" + base);
+            } catch (const error& e) {
+                report_error(e.what());
+            }
+        }
+    }
+
+    // QEMU's get_boot_devices_list: by bootindex, each path and '\n', the
+    // whole list NUL-terminated; empty when nothing has a bootindex.
+    std::vector<std::byte> boot_devices() const {
+        std::string list;
+        for (auto& [index, path] : boot_roms_) list += path + "\n";
+        if (list.empty()) return {};
+        list += '\0';
+        auto b = reinterpret_cast<const std::byte*>(list.data());
+        return {b, b + list.size()};
     }
 
     // The RTC's date and clock, then the NVRAM bytes SeaBIOS reads (memory
@@ -133,6 +166,7 @@ private:
     }
 
     host_memory pc_rom_;
+    std::multimap<int, std::string> boot_roms_;  // bootindex -> device path
 };
 
 } // namespace qf::machines

@@ -178,6 +178,21 @@ const std::vector<option_desc>& option_table() {
         {"append", true, [](options& o, std::string_view a) { o.append = a; }},
         {"L", true, [](options& o, std::string_view a) { o.datadirs.emplace_back(a); }},
         {"fw_cfg", true, [](options& o, std::string_view a) { o.fw_cfg.emplace_back(a); }},
+        {"option-rom", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-option-rom", a, "romfile");
+             for (auto& [k, v] : l.props) {
+                 if (k == "bootindex") {
+                     int n = 0;
+                     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                     if (ec != std::errc{} || p != v.data() + v.size())
+                         throw error("-option-rom " + std::string(a) + ": Parameter 'bootindex' expects a number");
+                 } else if (k != "romfile") {
+                     throw error("-option-rom " + std::string(a) + ": Invalid parameter '" + k + "'");
+                 }
+             }
+             o.option_roms.push_back(std::move(l));
+         }},
         {"rtc", true, [](options& o, std::string_view a) { o.rtc = a; }},
         {"boot", true, [](options& o, std::string_view a) { parse_boot(o, a); }},
         {"serial", true,
@@ -221,6 +236,7 @@ const std::vector<option_desc>& option_table() {
         {"S", false, [](options& o, auto) { o.start_stopped = true; }},
         {"no-reboot", false, [](options& o, auto) { o.no_reboot = true; }},
         {"no-shutdown", false, [](options& o, auto) { o.no_shutdown = true; }},
+        {"nodefaults", false, [](options& o, auto) { o.nodefaults = true; }},
         {"pidfile", true, [](options& o, std::string_view a) { o.pidfile = a; }},
         {"daemonize", false, [](options& o, auto) { o.daemonize = true; }},
     };
@@ -278,6 +294,7 @@ Standard options:
 -L DIR                   search DIR for firmware first
 -bios FILE               firmware image, mapped at the top of 4 GiB
 -fw_cfg [name=]NAME,file=PATH|string=STR  add a file for the firmware to read (machine pc)
+-option-rom FILE[,bootindex=N]  an option ROM for the BIOS to run (machine pc: fw_cfg genroms/)
 -rtc [base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew]  the RTC's date and clock (machine pc)
 -boot [order=]DRIVES[,menu=on|off][,splash-time=MS][,reboot-timeout=MS]  boot order for the BIOS: a floppy, c disk, d CD-ROM, n network (machine pc)
 -kernel FILE             Linux kernel image
@@ -291,6 +308,7 @@ Standard options:
 -device DRIVER[,prop=value]   add a device (-device help lists them)
 -nographic               no display; serial port 0 on stdio (C-a h for help, C-a x to quit)
 -display none            no display
+-nodefaults              no default devices (no serial port unless -serial names one)
 -d ITEM[,...]            enable logging of the given items (-d help lists them)
 -D FILE                  write the log to FILE instead of stderr
 -S                       do not start the CPUs at start-up

@@ -48,8 +48,10 @@ void session::create_chardevs(const options& o) {
 
     // -nographic: serial 0 on stdio with the C-a mux, unless -serial said
     // otherwise (QEMU's default_serial handling).
+    // -nodefaults: no default serial port (QEMU then builds no COM1; ours is
+    // wired in and stays, with nothing behind it).
     auto serials = o.serials;
-    if (serials.empty()) {
+    if (serials.empty() && !o.nodefaults) {
         if (o.nographic) {
             chardev_spec s;
             s.backend = "stdio";

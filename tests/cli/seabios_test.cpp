@@ -125,3 +125,44 @@ TEST_CASE("SeaBIOS says on pc what it says under QEMU", "[.]") {
         CHECK_THAT(b.debug, Contains(cpus));
     }
 }
+
+namespace {
+// A 512-byte option ROM whose init entry writes "ROM!\r\n" to COM1 and
+// returns; the checksum byte makes the bytes sum to 0, as BIOSes require.
+std::string write_test_rom() {
+    std::vector<unsigned char> rom = {0x55, 0xaa, 0x01, 0xeb, 0x00, 0x50, 0x52, 0xba, 0xf8, 0x03};
+    for (unsigned char ch : std::string("ROM!\r\n")) rom.insert(rom.end(), {0xb0, ch, 0xee});  // mov al, ch; out dx, al
+    rom.insert(rom.end(), {0x5a, 0x58, 0xcb});                                                // pop dx; pop ax; retf
+    rom.resize(512);
+    unsigned sum = 0;
+    for (unsigned char b : rom) sum += b;
+    rom.back() = static_cast<unsigned char>(-sum);
+    const std::string path = "/tmp/qf-seabios-" + std::to_string(getpid()) + ".rom";
+    FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    REQUIRE(std::fwrite(rom.data(), 1, rom.size(), f) == rom.size());
+    std::fclose(f);
+    return path;
+}
+} // namespace
+
+TEST_CASE("option -option-rom: SeaBIOS runs the ROM from fw_cfg genroms/; a missing file is said and left out") {
+    const std::string rom = write_test_rom();
+    boot b = run_to_no_bootable_device({binary, "-option-rom", rom});
+    INFO("stderr: " << b.err << "\nlog: " << b.debug);
+    REQUIRE(b.reached);
+    CHECK_THAT(b.serial, Contains("ROM!\r\n"));
+    const std::string base = rom.substr(rom.rfind('/') + 1);
+    CHECK_THAT(b.debug, Contains("Running option rom at "));
+
+    // With a bootindex, its path leads fw_cfg's "bootorder".
+    b = run_to_no_bootable_device({binary, "-option-rom", rom + ",bootindex=1"});
+    REQUIRE(b.reached);
+    CHECK_THAT(b.debug, Contains("boot order:\n1: /rom@genroms/" + base + "\n"));
+
+    // QEMU says it cannot open the file and starts without it.
+    b = run_to_no_bootable_device({binary, "-option-rom", "/nonexistent/x.rom"});
+    REQUIRE(b.reached);
+    CHECK_THAT(b.err, StartsWith("qforge-system-x86_64: -option-rom /nonexistent/x.rom: cannot open firmware"));
+    unlink(rom.c_str());
+}

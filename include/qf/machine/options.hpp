@@ -52,6 +52,7 @@ struct options {
     std::vector<std::byte> bios_image;
     std::vector<std::string> datadirs;  // -L
     std::vector<std::string> fw_cfg;    // -fw_cfg, as given (the board reads the files)
+    std::vector<opt_list> option_roms;  // -option-rom [romfile=]FILE[,bootindex=N]
     std::string rtc;                    // -rtc, as given (the board's RTC parses it)
     std::string boot_order = "cad";     // -boot order= (QEMU's default for pc)
     bool boot_menu = false;             // -boot menu=on
@@ -59,7 +60,7 @@ struct options {
     std::vector<chardev_spec> chardevs;
     std::vector<std::optional<chardev_spec>> serials;  // nullopt: -serial none
     std::vector<opt_list> devices;
-    bool nographic = false, display_none = false;
+    bool nographic = false, display_none = false, nodefaults = false;
     std::uint32_t log_mask = 0;
     std::string log_file;
     bool start_stopped = false, no_reboot = false, no_shutdown = false, daemonize = false;
