@@ -51,6 +51,7 @@ public:
     static constexpr std::string_view default_bios = "bios-256k.bin";
     static constexpr std::uint64_t pc_rom_size = 0x20000;
     static constexpr bool has_local_apic = true;
+    static constexpr bool kvm_kernel_irqchip = true;  // as QEMU's pc
 
     // QEMU's pc_init1: all RAM below 4 GiB up to 3.5 GiB; from there, the
     // first 3 GiB below and the rest above (gigabyte_align).

@@ -166,3 +166,25 @@ TEST_CASE("option -option-rom: SeaBIOS runs the ROM from fw_cfg genroms/; a miss
     CHECK_THAT(b.err, StartsWith("qforge-system-x86_64: -option-rom /nonexistent/x.rom: cannot open firmware"));
     unlink(rom.c_str());
 }
+
+// Hidden ([.]): ctest runs it by name where this host's KVM can (and
+// scripts/kvm-nested in a guest with KVM), skipping it elsewhere. The
+// same board and device models, with the kernel's irqchip (pc's default,
+// as QEMU's) or without it.
+TEST_CASE("SeaBIOS runs on pc under KVM", "[.]") {
+    struct run_case {
+        std::vector<std::string> args;
+        const char* cpus;
+    };
+    for (const run_case& c : {run_case{{"-accel", "kvm"}, "1"}, run_case{{"-accel", "kvm", "-smp", "2"}, "2"},
+                              run_case{{"-accel", "kvm,kernel-irqchip=off"}, "1"}}) {
+        std::vector<std::string> args = {binary};
+        args.insert(args.end(), c.args.begin(), c.args.end());
+        boot b = run_to_no_bootable_device(args, 120);
+        INFO(c.args.back() << "\nstderr: " << b.err << "\nconsole: " << b.serial << "\nlog: " << b.debug);
+        REQUIRE(b.reached);
+        CHECK_THAT(b.serial, StartsWith("\x1b" "c\x1b[?7l\x1b[2J\x1b[0mSeaBIOS (version "));
+        for (const char* line : found_lines) CHECK_THAT(b.debug, Contains(line));
+        CHECK_THAT(b.debug, Contains(std::string("Found ") + c.cpus + " cpu(s) max supported " + c.cpus + " cpu(s)"));
+    }
+}

@@ -18,6 +18,8 @@
 //       local APIC per CPU (0xfee00000, MSIs above it) on one APIC bus,
 //       and the IOAPIC wired in if the device list has dev::ioapic; under
 //       KVM the kernel's irqchip plays that part
+//   static constexpr bool kvm_kernel_irqchip      optional: -accel kvm's
+//       kernel-irqchip when the command line does not say (default off)
 #include "qf/accel/accel.hpp"
 #include "qf/accel/kvm/kvm.hpp"
 #include "qf/devices/i8259_pic.hpp"
@@ -163,9 +165,13 @@ public:
 
 protected:
     static auto accel_props(const options& o) {
+        std::vector<std::pair<std::string, std::string>> props;
+        if constexpr (on_kvm)
+            if constexpr (requires { Board::kvm_kernel_irqchip; })
+                props.emplace_back("kernel-irqchip", Board::kvm_kernel_irqchip ? "on" : "off");
         for (auto& a : o.accels)
-            if (a.name == Accel::name) return Accel::props(a.props);
-        return decltype(Accel::props({})){};
+            if (a.name == Accel::name) props.insert(props.end(), a.props.begin(), a.props.end());  // later ones win
+        return Accel::props(props);
     }
     // Whether the kernel's irqchip (KVM) stands in for the board's PIC.
     bool kernel_irqchip() const {
