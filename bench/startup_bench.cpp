@@ -30,7 +30,7 @@ const char* binary() { return binary_path.c_str(); }
 const char* exit_firmware() { return exit_firmware_path.c_str(); }
 
 void BM_startup(benchmark::State& state) {
-    const char* argv[] = {binary(), "-bios", exit_firmware(), "-nographic", "-serial", "none", nullptr};
+    const char* argv[] = {binary(), "-M", "testrig", "-bios", exit_firmware(), "-nographic", "-serial", "none", nullptr};
     for (auto _ : state) {
         if (run(argv) != 1) {  // isa-debug-exit with 0: status 1
             state.SkipWithError("the binary did not exit through isa-debug-exit");
@@ -50,7 +50,7 @@ void BM_startup_kvm(benchmark::State& state) {
         }
         return;
     }
-    const char* argv[] = {binary(), "-accel", "kvm", "-bios", exit_firmware(), "-nographic", "-serial", "none", nullptr};
+    const char* argv[] = {binary(), "-M", "testrig", "-accel", "kvm", "-bios", exit_firmware(), "-nographic", "-serial", "none", nullptr};
     for (auto _ : state) {
         if (run(argv) != 1) {
             state.SkipWithError("-accel kvm did not run here (no usable /dev/kvm?)");

@@ -5,6 +5,8 @@
 // mechanism #1; the ISA devices of a PC (the 8259 pair, the 8254, port 92,
 // COM1); Debian's SeaBIOS as its default -bios.
 #include "qf/devices/fw_cfg.hpp"
+#include "qf/devices/hpet.hpp"
+#include "qf/devices/pc_testdev.hpp"
 #include "qf/devices/i8042.hpp"
 #include "qf/devices/i8254_pit.hpp"
 #include "qf/devices/ioapic.hpp"
@@ -16,25 +18,29 @@
 #include "qf/devices/uart16550.hpp"
 #include "qf/pci/i440fx.hpp"
 #include "qf/pci/pci_host.hpp"
+#include "qf/pci/pci_testdev.hpp"
 #include "qf/pci/piix.hpp"
+#include "qf/core/log.hpp"
 #include "qf/machine/firmware.hpp"
 #include "targets/x86/board/x86_board.hpp"
-
-#include <map>
+#include "targets/x86/boot/multiboot.hpp"
 #include "targets/x86/boot/pc_cmos.hpp"
 #include "targets/x86/boot/pc_fw_cfg.hpp"
+
+#include <map>
 
 namespace qf::machines {
 
 // Under KVM the kernel's irqchip has the IOAPIC (and the local APICs);
-// under TCG it is this board's.
+// under TCG it is this board's, with the HPET (not yet under KVM, whose
+// in-kernel PIT would need its HPET legacy flag).
 template <class Accel>
 using pc_devices = std::conditional_t<
     std::is_same_v<Accel, accel::kvm>,
     devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, dev::mc146818_rtc,
             pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io>,
     devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, dev::mc146818_rtc,
-            pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io, dev::ioapic>>;
+            pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io, dev::ioapic, dev::hpet>>;
 
 // Up to 16 CPUs, started through the local APICs (INIT, SIPI): TCG's run
 // round-robin in one thread, KVM's each in its own.
@@ -42,7 +48,7 @@ using pc_topology = topology<sockets<1>, cores<16>, threads<1>>;
 
 template <class Accel = accel::tcg<>, class Devices = pc_devices<Accel>>
 class pc : public x86::x86_board<pc<Accel, Devices>, pc_topology, Accel, Devices,
-                                 pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
+                                 pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core, dev::pc_testdev_core>> {
     using board = typename pc::x86_board;
 
 public:
@@ -61,10 +67,11 @@ public:
 
     using board::board;
 
+    static constexpr bool has_hpet = !board::on_kvm;
+
     static void validate_board(const options& o) {
-        if (!o.kernel.empty()) throw error("-kernel " + o.kernel + ": machine pc does not boot Linux kernels yet");
-        if (!o.initrd.empty()) throw error("-initrd: needs -kernel, which machine pc does not support yet");
-        if (!o.append.empty()) throw error("-append: needs -kernel, which machine pc does not support yet");
+        if (o.kernel.empty() && !o.initrd.empty()) throw error("-initrd only allowed with -kernel option");
+        if (o.kernel.empty() && !o.append.empty()) throw error("-append only allowed with -kernel option");
         if constexpr (board::on_kvm)
             if (o.cpu_count() > 1 && !board::accel_props(o).kernel_irqchip)
                 throw error("-smp " + std::to_string(o.cpu_count()) +
@@ -72,6 +79,8 @@ public:
                             "-accel kvm,kernel-irqchip=on");
         // Their errors before anything starts.
         for (auto& f : o.fw_cfg) dev::parse_fw_cfg_option(f);
+        for (auto& d : o.devices)
+            if (d.head == pci::pci_testdev::name) pci::pci_testdev::parse(d);
         if (!o.rtc.empty()) dev::parse_rtc_option(o.rtc);
         x86::pc_check_boot_order(o.boot_order);
     }
@@ -82,12 +91,30 @@ public:
         this->template device<pci::i440fx>().map_memory(this->ram(), pc_rom_.data(), tail, size);
     }
 
+    // -device pci-testdev: a PCI function of this board's, attached once
+    // the chipset's are (QEMU's first free slot).
+    bool plug_board_device(const opt_list& d) {
+        if (d.head != pci::pci_testdev::name) return false;
+        pci_testdev_specs_.push_back(pci::pci_testdev::parse(d));
+        return true;
+    }
+
+    void reset_board() {
+        for (auto& d : pci_testdevs_) d->reset();
+    }
+
     void init_board(const options& o) {
         auto& host = this->template device<pci::pci_host>();
         host.attach(0x00, this->template device<pci::i440fx>());
         host.attach(0x08, this->template device<pci::piix3_isa>());
         host.attach(0x09, this->template device<pci::piix3_ide>());
         host.attach(0x0b, this->template device<pci::piix4_pm>());
+        for (auto& spec : pci_testdev_specs_) {
+            const unsigned devfn = pci::pci_testdev::choose_devfn(host, spec);
+            pci_testdevs_.push_back(std::make_unique<pci::pci_testdev>(this->services(), spec));
+            host.attach(devfn, *pci_testdevs_.back());
+        }
+        if constexpr (has_hpet) wire_hpet();
         host.on_reset = [this] { this->request_reset(); };
         auto& kbd = this->template device<dev::i8042>();
         kbd.on_a20 = [this](bool on) { this->set_a20(on); };
@@ -117,11 +144,64 @@ private:
         c.max_cpus = o.smp && o.smp->maxcpus ? o.smp->maxcpus : o.cpu_count();
         if (o.smp) c.topology = {1, o.smp->cores ? o.smp->cores : 1, o.smp->threads ? o.smp->threads : 1};
         c.cpu = this->cpu().model();
-        c.hpet = false;  // no HPET on this board yet: QEMU's -M hpet=off entry
+        c.hpet = has_hpet;
         add_option_roms(o, c);
+        if (!o.kernel.empty()) load_kernel(o, fw, c);
         x86::add_pc_entries(fw, c);
         for (auto& f : o.fw_cfg) dev::add_user_entry(fw, dev::parse_fw_cfg_option(f));
         fw.boot_order_list = [this] { return boot_devices(); };
+    }
+
+    // -kernel: a multiboot kernel, its modules (-initrd) and command line
+    // (-append) in fw_cfg, and QEMU's own multiboot_dma.bin (package
+    // qemu-system-data) as the first boot device, which loads them - as
+    // QEMU's pc does.
+    void load_kernel(const options& o, dev::fw_cfg_io& fw, x86::pc_fw_cfg_config& c) {
+        const std::vector<std::byte> kernel = read_file("-kernel", o.kernel);
+        x86::multiboot_config mb;
+        mb.kernel_path = o.kernel;
+        mb.kernel = kernel;
+        mb.append = o.append;
+        if (!o.initrd.empty()) mb.initrd = o.initrd;
+        mb.roms.push_back({o.bios.empty() ? std::string(pc::default_bios) : o.bios,
+                           (1ull << 32) - this->rom_.size(), {this->rom_.data(), this->rom_.size()}});
+        if (!x86::load_multiboot(fw, mb))
+            throw error("-kernel " + o.kernel +
+                        ": not a multiboot kernel (Linux's boot protocol is not implemented yet on machine pc)");
+        const std::string rom = find_firmware("-kernel", std::string(x86::multiboot_rom_name), o.datadirs);
+        c.option_roms.emplace_back(std::string(x86::multiboot_rom_name), read_file("-kernel", rom));
+        boot_roms_.emplace(0, std::string(x86::multiboot_boot_device));
+    }
+
+    // QEMU's pc_basic_device_init: the HPET between the PIT's and the RTC's
+    // outputs and the interrupt controllers (its legacy replacement route
+    // takes IRQ 0 and 8 over), its outputs straight to the GSIs, its FSB
+    // messages as MSIs. The PIT keeps counting in legacy mode; its output
+    // is simply not passed on, as QEMU's hpet_handle_legacy_irq.
+    void wire_hpet() {
+        auto& hpet = this->template device<dev::hpet>();
+        this->memory().add({"hpet", {dev::hpet::mmio.base}, dev::hpet::mmio.length, region_kind::mmio, nullptr,
+                            {[](void* d, std::uint64_t off, std::span<std::byte> b) {
+                                 static_cast<dev::hpet*>(d)->mmio_read(off, b);
+                             },
+                             [](void* d, std::uint64_t off, std::span<const std::byte> b) {
+                                 static_cast<dev::hpet*>(d)->mmio_write(off, b);
+                             },
+                             &hpet}});
+        gsi_ = this->irqs().on_change;
+        for (unsigned r = 0; r < dev::hpet::wired_routes; ++r)
+            hpet.set_output(r, irq_line{[](void* self, unsigned n, bool level) { static_cast<pc*>(self)->gsi_(n, level); },
+                                        this, r});
+        this->irqs().on_change = [this, &hpet](unsigned n, bool level) {
+            if (n == 0) hpet.pit_irq(level);
+            else if (n == 8) hpet.rtc_irq(level);
+            else gsi_(n, level);
+        };
+        hpet.msi = [this](std::uint64_t addr, std::uint32_t data) {
+            if (!this->deliver_msi(addr, data))
+                logf(log_item::guest_errors, "hpet: FSB message to %#llx outside memory dropped\n",
+                         static_cast<unsigned long long>(addr));
+        };
     }
 
     // -option-rom: each file as "genroms/BASENAME", which SeaBIOS runs. A
@@ -132,9 +212,9 @@ private:
             const std::string file = rom.get("romfile").value_or("");
             try {
                 const std::string path = find_firmware("-option-rom", file, o.datadirs);
-                std::string base = path.substr(path.rfind('/') + 1);
-                c.option_roms.emplace_back(base, read_file("-option-rom", path));
-                if (auto i = rom.get("bootindex")) boot_roms_.emplace(std::stoi(*i), "/rom@genroms/" + base);
+                std::string file_name = path.substr(path.rfind('/') + 1);
+                c.option_roms.emplace_back(file_name, read_file("-option-rom", path));
+                if (auto i = rom.get("bootindex")) boot_roms_.emplace(std::stoi(*i), "/rom@genroms/" + file_name);
             } catch (const error& e) {
                 report_error(e.what());
             }
@@ -168,6 +248,9 @@ private:
 
     host_memory pc_rom_;
     std::multimap<int, std::string> boot_roms_;  // bootindex -> device path
+    std::vector<pci::pci_testdev::plug_spec> pci_testdev_specs_;
+    std::vector<std::unique_ptr<pci::pci_testdev>> pci_testdevs_;
+    std::function<void(unsigned, bool)> gsi_;  // the PIC and IOAPIC inputs, behind the HPET
 };
 
 } // namespace qf::machines

@@ -12,14 +12,21 @@ namespace {
 
 constexpr std::uint64_t low_half = 0xffff'ffff;
 constexpr std::uint64_t high_half = ~low_half;
-// hpet_timer gives up a periodic step that does not catch up after this
-// many additions (QEMU would loop for ever).
+// A periodic timer whose step has not caught the counter up after this
+// many additions stops (QEMU would loop for ever).
 constexpr unsigned max_catch_up_steps = 1u << 16;
 
 bool activating(std::uint64_t old, std::uint64_t now, std::uint64_t mask) { return !(old & mask) && (now & mask); }
 bool deactivating(std::uint64_t old, std::uint64_t now, std::uint64_t mask) { return (old & mask) && !(now & mask); }
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+// A timer's configuration at reset: periodic-capable, 64-bit, FSB-capable
+// with "msi", and the routes it offers in the high half.
+std::uint64_t timer_capabilities(const hpet_config& c) {
+    return hpet_tn_periodic_cap | hpet_tn_size_cap | (c.msi ? hpet_tn_fsb_cap : 0) |
+           std::uint64_t{c.intcap} << hpet_tn_int_route_cap_shift;
+}
 
 } // namespace
 
@@ -63,8 +70,7 @@ void hpet::reset_registers() {
         if (timer_[n]) timer_[n]->del();
         s_.timer_expire[n] = -1;
         s_.timer_cmp[n] = ~std::uint64_t{0};
-        s_.timer_config[n] = hpet_tn_periodic_cap | hpet_tn_size_cap | (config_.msi ? hpet_tn_fsb_cap : 0) |
-                             std::uint64_t{config_.intcap} << hpet_tn_int_route_cap_shift;
+        s_.timer_config[n] = timer_capabilities(config_);
         s_.timer_fsb[n] = 0;
         s_.timer_period[n] = 0;
         s_.timer_wrap[n] = false;
@@ -80,8 +86,7 @@ void hpet::reset() {
     for (unsigned n = 0; n < timers; ++n) {
         del_timer(n);
         s_.timer_cmp[n] = ~std::uint64_t{0};
-        s_.timer_config[n] = hpet_tn_periodic_cap | hpet_tn_size_cap | (config_.msi ? hpet_tn_fsb_cap : 0) |
-                             std::uint64_t{config_.intcap} << hpet_tn_int_route_cap_shift;
+        s_.timer_config[n] = timer_capabilities(config_);
         s_.timer_period[n] = 0;
         s_.timer_wrap[n] = false;
     }
@@ -161,7 +166,8 @@ bool catch_up(std::uint64_t& cmp, std::uint64_t cur, std::uint64_t period, bool 
     const std::uint64_t step = period & mask;
     auto behind = [&](std::uint64_t c) { return ((c - cur) & mask & sign) != 0; };
     if (!behind(cmp)) return true;
-    if (step != 0 && step < sign) {
+    if (step == 0) return false;
+    if (step < sign) {
         const std::uint64_t d = (cur - cmp) & mask;  // 1 .. sign
         const std::uint64_t k = (d + step - 1) / step;
         cmp = (cmp + k * step) & mask;
@@ -217,10 +223,11 @@ void hpet::timer_fired(unsigned n) {
     const std::uint64_t cfg = s_.timer_config[n];
     const std::uint64_t period = s_.timer_period[n];
     if ((cfg & hpet_tn_periodic) && period != 0) {
-        if (!catch_up(s_.timer_cmp[n], cur, period, cfg & hpet_tn_32bit))
-            logf(log_item::guest_errors, "hpet: timer %u's period 0x%llx never reaches the counter 0x%llx\n", n,
-                 ull(period), ull(cur));
-        arm(n, calculate_diff(cfg, s_.timer_cmp[n], cur));
+        if (catch_up(s_.timer_cmp[n], cur, period, cfg & hpet_tn_32bit))
+            arm(n, calculate_diff(cfg, s_.timer_cmp[n], cur));
+        else
+            logf(log_item::guest_errors, "hpet: timer %u's period 0x%llx never reaches the counter 0x%llx; stopped\n",
+                 n, ull(period), ull(cur));
     } else if ((cfg & hpet_tn_32bit) && !(cfg & hpet_tn_periodic) && s_.timer_wrap[n]) {
         arm(n, calculate_diff(cfg, s_.timer_cmp[n], cur));
         s_.timer_wrap[n] = false;
@@ -241,36 +248,34 @@ std::uint32_t hpet::read32(std::uint64_t offset) {
     std::uint64_t v = 0;
     if (offset >= hpet_reg_timer0) {
         const auto n = static_cast<unsigned>((offset - hpet_reg_timer0) / hpet_timer_stride);
-        const std::uint64_t reg = (offset - hpet_reg_timer0) % hpet_timer_stride;
         if (n >= timers) {
             logf(log_item::guest_errors, "hpet: read at 0x%llx, timer %u does not exist\n", ull(offset), n);
             return 0;
         }
-        switch (reg & ~std::uint64_t{4}) {
-        case hpet_tn_config: v = s_.timer_config[n]; break;
-        case hpet_tn_cmp: v = s_.timer_cmp[n]; break;
-        case hpet_tn_fsb: v = s_.timer_fsb[n]; break;
+        switch ((offset - hpet_reg_timer0) % hpet_timer_stride) {
+        case hpet_tn_config:
+        case hpet_tn_config + 4: v = s_.timer_config[n]; break;
+        case hpet_tn_cmp:
+        case hpet_tn_cmp + 4: v = s_.timer_cmp[n]; break;
+        case hpet_tn_fsb:
+        case hpet_tn_fsb + 4: v = s_.timer_fsb[n]; break;
         default:
-            logf(log_item::guest_errors, "hpet: read at 0x%llx, no register there\n", ull(offset));
+            logf(log_item::guest_errors, "hpet: read at 0x%llx (timer %u), no register there\n", ull(offset), n);
             return 0;
         }
     } else {
-        switch (offset & ~std::uint64_t{4}) {
-        case hpet_reg_id: v = capabilities; break;
+        switch (offset) {
+        case hpet_reg_id:
+        case hpet_reg_period: v = capabilities; break;
         case hpet_reg_config: v = s_.config; break;
-        case hpet_reg_counter: v = counter(); break;
-        case hpet_reg_status:
-            if (offset & 4) {
-                logf(log_item::guest_errors, "hpet: read at 0x%llx, no register there\n", ull(offset));
-                return 0;
-            }
-            v = s_.isr;
-            break;
+        case hpet_reg_config + 4: return 0;  // reserved half, 0 as in QEMU
+        case hpet_reg_status: v = s_.isr; break;
+        case hpet_reg_counter:
+        case hpet_reg_counter + 4: v = counter(); break;
         default:
             logf(log_item::guest_errors, "hpet: read at 0x%llx, no register there\n", ull(offset));
             return 0;
         }
-        if (offset == hpet_reg_config + 4) return 0;  // reserved, as QEMU
     }
     return static_cast<std::uint32_t>(offset & 4 ? v >> 32 : v);
 }

@@ -227,6 +227,20 @@ const std::vector<option_desc>& option_table() {
                              "or -nographic)");
              o.display_none = true;
          }},
+        // The machines here have no display adapter and no network card yet:
+        // asking for none is what they already do.
+        {"vga", true,
+         [](options&, std::string_view a) {
+             if (a != "none") throw error("-vga " + std::string(a) + ": not implemented yet (only -vga none)");
+         }},
+        {"nic", true,
+         [](options&, std::string_view a) {
+             if (a != "none") throw error("-nic " + std::string(a) + ": networking is not implemented yet (only -nic none)");
+         }},
+        {"net", true,
+         [](options&, std::string_view a) {
+             if (a != "none") throw error("-net " + std::string(a) + ": networking is not implemented yet (only -net none)");
+         }},
         {"d", true,
          [](options& o, std::string_view a) {
              if (a == "help" || a == "?") o.log_help = true;
@@ -308,6 +322,7 @@ Standard options:
 -device DRIVER[,prop=value]   add a device (-device help lists them)
 -nographic               no display; serial port 0 on stdio (C-a h for help, C-a x to quit)
 -display none            no display
+-vga none, -nic none, -net none  accepted: no display adapter or network card here yet
 -nodefaults              no default devices (no serial port unless -serial names one)
 -d ITEM[,...]            enable logging of the given items (-d help lists them)
 -D FILE                  write the log to FILE instead of stderr

@@ -180,9 +180,9 @@ void pci_testdev::reset() {
 void pci_testdev::set_membar() {
     if (!membar_) return;
     const std::uint64_t mask = ~(membar_ - 1);
-    const unsigned bar = reg::bar0 + 4 * membar_index;
-    set32(bar, bar_mem_prefetch_64, std::uint32_t(mask));
-    set32(bar + 4, 0, std::uint32_t(mask >> 32));
+    const unsigned low = reg::bar0 + 4 * membar_index;
+    set32(low, bar_mem_prefetch_64, std::uint32_t(mask));
+    set32(low + 4, 0, std::uint32_t(mask >> 32));
 }
 
 std::uint8_t pci_testdev::read_byte(std::uint32_t addr) const {

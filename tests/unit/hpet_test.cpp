@@ -302,6 +302,27 @@ TEST_CASE("hpet: QEMU 7.2's periodic comparator writes") {
     CHECK(r.r64(CMP(1)) == 0x0001'86a0);  // 32-bit mode drops the high half
 }
 
+TEST_CASE("hpet: a periodic step that never reaches the counter stops the timer") {
+    rig r;
+    log_capture log(qf::log_item::guest_errors);
+    // In 32-bit mode a periodic high-half write still lands in the period:
+    // 0x1'0000'0000, whose low half - the 32-bit step - is 0. QEMU 7.2
+    // loops for ever in hpet_timer.
+    r.w32(CFG(0), ENABLE | PERIODIC | SETVAL | MODE32 | route(2));
+    r.w32(CMP(0), 0);      // comparator and period 0
+    r.w32(CMP(0) + 4, 1);  // the period's high half
+    CHECK(r.r64(CMP(0)) == 0);
+    CHECK(r.h->state().timer_period[0] == 0x1'0000'0000);
+    r.w32(CONFIG, 1);  // the match is now: one tick later
+    r.run_to(1 * us, 10);
+    CHECK(r.rises[2] == 1);
+    CHECK(r.h->state().timer_expire[0] == -1);
+    r.run_to(1 * ms, 10);
+    CHECK(r.rises[2] == 1);
+    CHECK(log.text().find("hpet: timer 0's period 0x100000000 never reaches the counter 0x2; stopped") !=
+          std::string::npos);
+}
+
 TEST_CASE("hpet: a 32-bit periodic timer wraps with the counter's low half") {
     rig r;
     r.w32(COUNTER, 0xffff'ff00);

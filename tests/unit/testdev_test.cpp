@@ -1,9 +1,10 @@
 // QEMU 7.2's two test devices, as kvm-unit-tests drives them: pc-testdev
 // (hw/misc/pc-testdev.c: the scratch port, the flush-page port, the IRQ
 // lines at 0x2000, the iomem page at 0xff000000) and pci-testdev
-// (hw/misc/pci-testdev.c: 1b36:0005, its BARs and its test table). Each
-// expected value is QEMU's, with the line of its source or its memory core
-// that gives it.
+// (hw/misc/pci-testdev.c: 1b36:0005, its BARs and its test table). The
+// expected values are QEMU 7.2's: its device code, and its memory core's
+// validity checks (unaligned and wrongly sized accesses) and its emulation
+// of ioeventfds under TCG.
 #include "qf/core/log.hpp"
 #include "qf/devices/pc_testdev.hpp"
 #include "qf/machine/irq_lines.hpp"

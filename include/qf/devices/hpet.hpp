@@ -43,9 +43,9 @@
 //   (its range check is "timer_id > num_timers"); here that block reads 0
 //   and ignores writes, as the unused blocks above it.
 // - A periodic step that never catches the counter up (32-bit mode with
-//   the period's low half 0, or a 64-bit period of 2^63 or more) hangs
-//   QEMU in hpet_timer; here the step is given up after 2^16 tries and
-//   logged.
+//   the period's low half 0, or a 64-bit period of 2^63 or more that does
+//   not within 2^16 steps) hangs QEMU in hpet_timer; here the timer
+//   interrupts once more and stops, logged.
 // - Guest errors are logged under -d guest_errors where QEMU has only
 //   debug traces. post_load tells on_legacy_mode the current mode again.
 // - One block, 3 timers, no "timers"/"hpet-offset-saved" properties: the

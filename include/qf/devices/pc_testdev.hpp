@@ -111,7 +111,10 @@ public:
     void mmio_write(std::uint64_t offset, std::span<const std::byte> data);
 
     // Wired by the board, optionally: the page (guest-physical, 4 KiB
-    // aligned) that a write to port 0xe4 names.
+    // aligned) that a write to port 0xe4 names. Unset, the write does
+    // nothing (a guest cannot tell). A -device instance lives inside the
+    // machine's plugged list, which machine<> does not hand out: a board
+    // that wants this hook needs a way to reach the instance.
     std::function<void(std::uint64_t gpa)> flush_page;
 
     state_type& state() { return *s_; }

@@ -18,6 +18,10 @@
 //       local APIC per CPU (0xfee00000, MSIs above it) on one APIC bus,
 //       and the IOAPIC wired in if the device list has dev::ioapic; under
 //       KVM the kernel's irqchip plays that part
+//   bool plug_board_device(const opt_list&)      optional: takes a -device
+//       the board builds itself (a PCI function), false for the others
+//   void reset_board()                           optional: at each system
+//       reset, after the device list's
 //   static constexpr bool kvm_kernel_irqchip      optional: -accel kvm's
 //       kernel-irqchip when the command line does not say (default off)
 #include "qf/accel/accel.hpp"
@@ -113,7 +117,11 @@ public:
         if constexpr (requires { board.map_low_bios(tail, isa); }) board.map_low_bios(tail, isa);
         else mem.add({"isa-bios", {0x10'0000 - isa}, isa, region_kind::rom, tail, {}, 1});
 
-        for (auto& d : o.devices) this->plug(d);
+        for (auto& d : o.devices) {
+            if constexpr (requires { board.plug_board_device(d); })
+                if (board.plug_board_device(d)) continue;
+            this->plug(d);
+        }
         create_cpus(o);
         wire_common(o);
         if constexpr (requires { board.init_board(o); }) board.init_board(o);
@@ -122,6 +130,7 @@ public:
     // system_reset: the devices (the kernel's too, under KVM), then the CPUs.
     void reset() {
         base::reset();
+        if constexpr (requires { static_cast<Board&>(*this).reset_board(); }) static_cast<Board&>(*this).reset_board();
         if constexpr (on_kvm)
             if (guest_) guest_->reset();
         for (auto& c : cpus_) c->reset();
@@ -292,8 +301,9 @@ private:
             io.send_msi = [this](std::uint64_t addr, std::uint32_t data) { apic_bus_->deliver_msi(addr, data); };
             io.extint_ack = [&pic] { return pic.acknowledge(); };
             apic_bus_->on_level_eoi = [&io](std::uint8_t vector) { io.eoi(vector); };
+            // QEMU's gsi_handler: GSIs below 16 reach the 8259 too.
             this->irqs().on_change = [&pic, &io](unsigned n, bool level) {
-                pic.set_irq(n, level);
+                if (n < 16) pic.set_irq(n, level);
                 io.set_irq(n == 0 ? 2 : n, level);
             };
         } else {
@@ -304,6 +314,19 @@ private:
     }
 
 protected:
+    // A 32-bit MSI write (from a device that masters the bus) where no
+    // guest access is under way: the APIC bus takes 0xfee00000-0xfeefffff,
+    // memory the rest. False when nothing took it.
+    bool deliver_msi(std::uint64_t addr, std::uint32_t data) {
+        if constexpr (tcg_apics) {
+            if ((addr >> 20) == (local_apic::default_base >> 20)) {
+                apic_bus_->deliver_msi(addr, data);
+                return true;
+            }
+        }
+        return this->memory().dma_write(gpa{addr}, std::as_bytes(std::span(&data, 1)));
+    }
+
     void set_a20(bool on) {
         for (auto& c : cpus_) c->set_a20(on);
     }

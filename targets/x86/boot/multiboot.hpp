@@ -35,9 +35,10 @@
 //     module up to the next page) are zero (QEMU's g_malloc/g_realloc
 //     leave them uninitialised);
 //   - an ELF program header whose file range runs past the end of the
-//     file, even through 32-bit wrap-around that QEMU's check misses, or
-//     whose p_filesz exceeds p_memsz (QEMU later hangs at reset filling
-//     2^64 bytes), is "Error while loading elf kernel";
+//     file through 32-bit wrap-around that QEMU's check misses, or a
+//     loaded one whose p_filesz exceeds a nonzero p_memsz where QEMU gets
+//     through rom_copy (it then hangs at reset, zero-filling 2^64 bytes),
+//     is "Error while loading elf kernel";
 //   - where QEMU's rom_copy would memcpy with an underflowed length (an
 //     ELF whose segments, cut to 32 bits, straddle the copied range, or
 //     reach the BIOS ROM), "Error while fetching elf kernel from rom";
