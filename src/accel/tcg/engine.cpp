@@ -229,8 +229,10 @@ void engine::restore_state(std::uintptr_t retaddr) {
 
 void engine::code_written(std::uint64_t paddr, unsigned size, std::uintptr_t retaddr) {
     const std::uint64_t page = paddr & page_mask;
-    translation_block* current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
-    bool current_hit = false;
+    // Which TB is running is only asked once the store hits code: BIOSes
+    // keep data beside their code, and most such stores hit none.
+    translation_block* current = nullptr;
+    bool current_known = false, current_hit = false;
     for (translation_block* tb : tbs_.on_page(page)) {
         // The bytes of tb on this page.
         std::uint64_t lo, hi;
@@ -243,6 +245,10 @@ void engine::code_written(std::uint64_t paddr, unsigned size, std::uintptr_t ret
             hi = page + (tb->guest_size - on_first);
         }
         if (paddr >= hi || paddr + size <= lo) continue;
+        if (!current_known) {
+            current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
+            current_known = true;
+        }
         current_hit |= tb == current;
         tbs_.invalidate(tb);
         ++stats_.invalidated;
