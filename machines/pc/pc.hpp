@@ -119,9 +119,9 @@ public:
         auto& kbd = this->template device<dev::i8042>();
         kbd.on_a20 = [this](bool on) { this->set_a20(on); };
         kbd.on_reset = [this] { this->request_reset(); };
-        // S5: the guest powered off - exit 0, as QEMU's shutdown request
-        // (-no-shutdown would stop the VM instead; not yet: the run ends).
-        this->template device<pci::piix4_pm>().on_poweroff = [this] { this->services().request_exit(0); };
+        // S5: the guest powered off - exit 0, or stop under -no-shutdown,
+        // as QEMU's shutdown request.
+        this->template device<pci::piix4_pm>().on_poweroff = [this] { this->shutdown(); };
         init_fw_cfg(o);
         init_cmos(o);
     }

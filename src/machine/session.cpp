@@ -16,7 +16,7 @@
 
 namespace qf {
 
-session::session(const options& o) : timers_(clocks_), loop_(timers_) {
+session::session(const options& o) : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown) {
     // The vm clock follows the run state (cpu_enable_ticks/disable_ticks).
     runstate_.change_notifiers().add([this](bool running, run_state) {
         if (running) clocks_.enable_vm();
@@ -98,6 +98,12 @@ device_context session::device_services() {
     };
     ctx.chardev_by_id = [this](std::string_view id) { return find_chardev(id); };
     ctx.request_exit = [this](int status) { request_exit(status); };
+    ctx.request_shutdown = [this] {
+        if (!no_shutdown_) return request_exit(0);
+        if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
+        if (kick_) kick_();
+        loop_.notify();
+    };
     ctx.big_lock = &big_lock_;
     return ctx;
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -210,6 +211,24 @@ TEST_CASE("SIGTERM and SIGINT shut down in order with QEMU's exit status 0") {
         CHECK(r.out.empty());
         CHECK_FALSE(exists(pid));  // removed on the way out
     }
+}
+
+TEST_CASE("option -no-shutdown: the guest's shutdown stops the VM, the process runs on until told to quit") {
+    const std::string triple = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/test-triple.bin";
+    // -no-reboot makes the triple fault a shutdown: status 0 at once...
+    auto r = qft::run(cmd({"-nographic", "-no-reboot", "-bios", triple}));
+    CHECK(r.status == 0);
+    CHECK(r.out == "triple fault next\r\n");
+    // ...and -no-shutdown stops the VM there instead, as QEMU.
+    auto c = qft::spawn(cmd({"-nographic", "-no-reboot", "-no-shutdown", "-bios", triple}));
+    REQUIRE(qft::wait_for([&] { return qft::slurp(c.out_path) == "triple fault next\r\n"; }));
+    usleep(300'000);
+    int st = 0;
+    CHECK(waitpid(c.pid, &st, WNOHANG) == 0);  // still there
+    kill(c.pid, SIGTERM);
+    auto done = c.wait();
+    CHECK(done.status == 0);
+    CHECK(done.out == "triple fault next\r\n");
 }
 
 TEST_CASE("option -pidfile holds a lock: a second instance refuses") {

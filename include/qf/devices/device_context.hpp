@@ -24,6 +24,11 @@ struct device_context {
     std::function<irq_line(unsigned gsi)> irq;
     // isa-debug-exit: end the process with this status once the CPU stops.
     std::function<void(int status)> request_exit;
+    // The guest shut down (S5, or a reset under -no-reboot): ends the run
+    // with status 0, or under -no-shutdown stops the VM and leaves the
+    // process running (QEMU's qemu_system_shutdown_request). Unset: the
+    // same as request_exit(0).
+    std::function<void()> request_shutdown;
     // The machine lock, for a vCPU that runs in a thread of its own (KVM):
     // held while devices are touched, let go while the guest runs. Null
     // where the CPU shares the main loop's thread.

@@ -97,6 +97,7 @@ private:
     std::atomic<int> exit_status_{-1};
     std::function<void()> kick_;
     fair_mutex big_lock_;
+    bool no_shutdown_ = false;
 };
 
 } // namespace qf

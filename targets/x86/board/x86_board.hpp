@@ -151,7 +151,7 @@ public:
         const bool go_on = cpus_[i]->run() != vcpu_type::stop::halted;
         if (reset_requested_) {
             reset_requested_ = false;
-            if (no_reboot_) this->services().request_exit(0);
+            if (no_reboot_) shutdown();
             else reset();
             return true;
         }
@@ -272,7 +272,7 @@ private:
         for (auto& c : cpus_)
             c->on_triple_fault = [this, no_reboot = o.no_reboot] {
                 if (no_reboot) {
-                    this->services().request_exit(0);
+                    shutdown();
                     return false;
                 }
                 reset();
@@ -314,6 +314,13 @@ private:
     }
 
 protected:
+    // The guest shut down: the run ends with status 0, or stops under
+    // -no-shutdown.
+    void shutdown() {
+        if (this->services().request_shutdown) this->services().request_shutdown();
+        else this->services().request_exit(0);
+    }
+
     // A 32-bit MSI write (from a device that masters the bus) where no
     // guest access is under way: the APIC bus takes 0xfee00000-0xfeefffff,
     // memory the rest. False when nothing took it.
