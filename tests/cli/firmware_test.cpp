@@ -178,14 +178,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
     return parts;
 }
 
-// qemu-system-x86_64 on PATH (ctest skips this comparison when there is none).
-std::string find_qemu() {
-    const char* path = std::getenv("PATH");
-    for (const std::string& dir : split(path ? path : "/usr/bin", ':'))
-        if (const std::string p = dir + "/qemu-system-x86_64"; access(p.c_str(), X_OK) == 0) return p;
-    return {};
-}
-
 // QF_KVM_SKIP="name=why;name=why": images a host's KVM cannot run right,
 // each with the reason (scripts/kvm-nested names those its emulated SVM
 // gets wrong). Said as a skip, never passed silently.
@@ -258,7 +250,7 @@ TEST_CASE("the firmware suite runs under KVM", "[.]") {
 
 // Hidden ([.]): ctest runs it by name, and skips it without QEMU.
 TEST_CASE("the firmware suite behaves as under QEMU", "[.]") {
-    const std::string qemu = find_qemu();
+    const std::string qemu = qft::find_qemu();
     if (qemu.empty()) {
         WARN("SKIPPED: qemu-system-x86_64 is not installed, so the firmware suite is not compared with QEMU");
         return;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,13 @@
 #include <unistd.h>
 
 namespace qft {
+
+std::string find_qemu() {
+    std::istringstream path(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin");
+    for (std::string dir; std::getline(path, dir, ':');)
+        if (const std::string p = dir + "/qemu-system-x86_64"; access(p.c_str(), X_OK) == 0) return p;
+    return {};
+}
 
 std::string slurp(const std::string& path) {
     std::ifstream f(path, std::ios::binary);

@@ -27,6 +27,9 @@ struct child {
 child spawn(const std::vector<std::string>& args, int stdin_fd = -1, int stdout_fd = -1);
 
 std::string slurp(const std::string& path);
+// qemu-system-x86_64's path on PATH, or "" (the QEMU comparisons run it,
+// and ctest skips them where there is none).
+std::string find_qemu();
 bool wait_for(const std::function<bool()>& cond, int timeout_ms = 10000);
 
 } // namespace qft

@@ -104,7 +104,9 @@ TEST_CASE("SeaBIOS starts the application processors of -smp 4 through the local
 
 // Hidden ([.]): ctest runs it by name, and skips it without QEMU.
 TEST_CASE("SeaBIOS says on pc what it says under QEMU", "[.]") {
-    const std::vector<std::string> qemu_args = {"qemu-system-x86_64", "-M", "pc", "-accel", "tcg", "-nic", "none"};
+    const std::string qemu = qft::find_qemu();
+    REQUIRE(!qemu.empty());  // ctest skips this test without QEMU
+    const std::vector<std::string> qemu_args = {qemu, "-M", "pc", "-accel", "tcg", "-nic", "none"};
     for (const char* smp : {"1", "4"}) {
         std::vector<std::string> q = qemu_args, ours = {binary};
         q.insert(q.end(), {"-smp", smp});
