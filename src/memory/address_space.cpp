@@ -194,15 +194,33 @@ bool address_space::dma_read(gpa a, std::span<std::byte> out) const {
     return true;
 }
 
+// As QEMU's address_space_write for a bus master: each part of the range
+// that is RAM is written; a part that is ROM, MMIO or unassigned is refused
+// (QEMU's DMA would reach MMIO; ours does not yet), and the whole reports
+// failure.
 bool address_space::dma_write(gpa a, std::span<const std::byte> in) const {
-    if (!all_memory(a, in.size())) {
-        logf(log_item::guest_errors, "DMA write of 0x%zx bytes at 0x%" PRIx64 " outside memory\n", in.size(), a.value);
+    if (!in.empty() && a.value + in.size() - 1 < a.value) {
+        logf(log_item::guest_errors, "DMA write of 0x%zx bytes at 0x%" PRIx64 " wraps\n", in.size(), a.value);
         return false;
     }
-    write(a, in);  // ROM ignores it, as it would a CPU's store
-    if (!in.empty())
-        for (auto* l : listeners_) l->ram_written(a.value, in.size());
-    return true;
+    bool ok = true;
+    for (std::size_t done = 0; done < in.size();) {
+        const gpa at = a + done;
+        const segment* s = find(at);
+        const std::uint64_t chunk =
+            s ? std::min<std::uint64_t>(in.size() - done, s->last - at.value + 1) : 1;
+        if (s && s->r->kind == region_kind::ram) {
+            write(at, in.subspan(done, chunk));
+            for (auto* l : listeners_) l->ram_written(at.value, chunk);
+        } else {
+            if (ok)
+                logf(log_item::guest_errors, "DMA write of 0x%zx bytes at 0x%" PRIx64 ": 0x%" PRIx64 " is %s, refused\n",
+                     in.size(), a.value, at.value, !s ? "outside memory" : s->r->kind == region_kind::rom ? "ROM" : "MMIO");
+            ok = false;
+        }
+        done += chunk;
+    }
+    return ok;
 }
 
 } // namespace qf

@@ -11,15 +11,19 @@ void io_map::map(id i, std::optional<std::uint16_t> base) {
     entry& e = entries_.at(i);
     if (base && std::uint32_t(*base) + e.length > 0x10000) base.reset();
     mapped_ += std::size_t(base.has_value()) - std::size_t(e.base.has_value());
+    if (base && base != e.base) e.mapped_at = ++maps_;
     e.base = base;
 }
 
-// The first mapped entry that holds the access wins: two BARs the guest put
-// over each other answer as the one made first, a defined choice.
+// Of two BARs the guest put over each other, the one mapped last answers,
+// as in QEMU (a subregion added at the same priority goes in front).
 const io_map::entry* io_map::find(std::uint16_t port, std::size_t size) const {
+    const entry* found = nullptr;
     for (const entry& e : entries_)
-        if (e.base && port >= *e.base && port + size <= std::uint32_t(*e.base) + e.length) return &e;
-    return nullptr;
+        if (e.base && port >= *e.base && port + size <= std::uint32_t(*e.base) + e.length &&
+            (!found || e.mapped_at > found->mapped_at))
+            found = &e;
+    return found;
 }
 
 bool io_map::read(std::uint16_t port, std::span<std::byte> data) const {

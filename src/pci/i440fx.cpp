@@ -69,8 +69,8 @@ void i440fx::config_written(unsigned offset, unsigned size) {
     if ((offset + size > pam0 && offset < pam0 + 7) || (offset + size > smram && offset <= smram)) update();
 }
 
-// QEMU's pam_update: mode 0 the PCI view, 1 RAM read-only, 3 RAM; mode 2
-// (write-only) has no view of its own in QEMU either and reads the PCI side.
+// QEMU's pam_update: mode 0 the PCI view, 1 RAM read-only, 2 (write-only)
+// and 3 RAM - QEMU 7.2's write-only alias is RAM for reads too.
 void i440fx::update() {
     if (!ctx_.mmio || !segs_[0].pci) return;
     address_space& as = *ctx_.mmio;
@@ -79,9 +79,9 @@ void i440fx::update() {
         segment& s = segs_[i];
         // Off first, so that no two views are ever enabled together.
         if (m != 1) as.set_enabled(*s.ram_ro, false);
-        if (m != 3) as.set_enabled(*s.ram_rw, false);
-        if (m == 1 || m == 3) as.set_enabled(*s.pci, false);
-        as.set_enabled(m == 1 ? *s.ram_ro : m == 3 ? *s.ram_rw : *s.pci, true);
+        if (m < 2) as.set_enabled(*s.ram_rw, false);
+        if (m != 0) as.set_enabled(*s.pci, false);
+        as.set_enabled(m == 1 ? *s.ram_ro : m >= 2 ? *s.ram_rw : *s.pci, true);
     }
     as.set_enabled(*smram_pci_, !(cfg_[smram] & 0x40));
 }

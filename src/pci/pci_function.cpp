@@ -23,8 +23,7 @@ void pci_function::reset_config() {
     set8(reg::header_type, id_.header_type);
     set16(reg::subsystem_vendor, id_.subsystem_vendor);
     set16(reg::subsystem, id_.subsystem);
-    set8(0x0c, 0, 0xff);  // cache line size
-    set8(0x0d, 0, 0xff);  // latency timer
+    set8(0x0c, 0, 0xff);  // cache line size (the latency timer stays 0, read-only, as QEMU's)
     set8(reg::interrupt_line, 0, 0xff);
     // Device-specific space is writable unless the function says otherwise
     // (QEMU's pci_init_wmask); its power-on values are the function's.

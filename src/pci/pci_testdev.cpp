@@ -120,7 +120,7 @@ unsigned pci_testdev::choose_devfn(const pci_host& host, const plug_spec& s) {
     }
     // QEMU's pci_init_multifunction (this device is single-function).
     const unsigned slot = devfn >> 3;
-    char where[16];
+    char where[24];
     if (devfn & 7) {
         const pci_function* f0 = host.function(slot << 3);
         if (f0 && !(f0->config_byte(reg::header_type) & 0x80)) {
@@ -132,7 +132,7 @@ unsigned pci_testdev::choose_devfn(const pci_host& host, const plug_spec& s) {
         for (unsigned fn = 1; fn < 8; ++fn)
             if (host.function(slot << 3 | fn)) {
                 std::snprintf(where, sizeof where, "%x.%x", slot, fn);
-                char s0[8];
+                char s0[16];
                 std::snprintf(s0, sizeof s0, "%x", slot);
                 throw error("-device " + who + ": PCI: " + s0 + ".0 indicates single function, but " + where +
                             " is already populated.");

@@ -121,7 +121,7 @@ TEST_CASE("regions that the guest maps at run time: enable, move, overlap, and l
     as.remove_listener(&rec);
 }
 
-TEST_CASE("DMA: all of the range must be memory, and RAM writes are told") {
+TEST_CASE("DMA: the RAM parts of a range are written and told, the rest refused, as QEMU's") {
     qf::host_memory ram(1 << 20, "ram");
     qf::address_space as;
     as.add({"ram", {0}, ram.size(), qf::region_kind::ram, ram.data()});
@@ -132,10 +132,16 @@ TEST_CASE("DMA: all of the range must be memory, and RAM writes are told") {
     REQUIRE(rec.writes.size() == 1);
     CHECK(rec.writes[0] == std::pair<std::uint64_t, std::uint64_t>{0x1000, 8});
     CHECK(read32(as, 0x1000) == 0x0201);
-    // Across the end of RAM: nothing written, false.
+    // Across the end of RAM: the part in RAM written and told, false.
     CHECK_FALSE(as.dma_write({ram.size() - 4}, data));
-    CHECK(read32(as, ram.size() - 4) == 0);
-    CHECK(rec.writes.size() == 1);
+    CHECK(read32(as, ram.size() - 4) == 0x0201);
+    REQUIRE(rec.writes.size() == 2);
+    CHECK(rec.writes[1] == std::pair<std::uint64_t, std::uint64_t>{ram.size() - 4, 4});
+    // Into ROM: refused, the ROM unchanged.
+    qf::host_memory rom(4096, "rom");
+    as.add({"rom", {0x200000}, rom.size(), qf::region_kind::rom, rom.data()});
+    CHECK_FALSE(as.dma_write({0x200000}, data));
+    CHECK(rom.data()[0] == std::byte{0});
     std::byte out[8];
     std::memset(out, 0x77, sizeof out);
     CHECK_FALSE(as.dma_read({ram.size() - 4}, out));

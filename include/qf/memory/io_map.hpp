@@ -40,10 +40,12 @@ private:
         std::uint16_t length;
         io_ops ops;
         std::optional<std::uint16_t> base;
+        std::uint64_t mapped_at = 0;  // when it was last mapped: the latest wins an overlap
     };
     const entry* find(std::uint16_t port, std::size_t size) const;
     std::vector<entry> entries_;
     std::size_t mapped_ = 0;
+    std::uint64_t maps_ = 0;
 };
 
 } // namespace qf

@@ -111,7 +111,9 @@ public:
                                "-bios", o.bios.empty() ? std::string(Board::default_bios) : o.bios, o.datadirs));
         this->rom_ = host_memory(image.size(), "bios");
         std::memcpy(this->rom_.data(), image.data(), image.size());
-        mem.add({"bios", {(1ull << 32) - image.size()}, image.size(), region_kind::rom, this->rom_.data()});
+        // Below PCI BARs (-1), as QEMU's BIOS sits in the PCI address space
+        // under the BARs mapped over it.
+        mem.add({"bios", {(1ull << 32) - image.size()}, image.size(), region_kind::rom, this->rom_.data(), {}, -2});
         const std::uint64_t isa = std::min<std::uint64_t>(image.size(), isa_bios_max);
         std::byte* tail = this->rom_.data() + image.size() - isa;
         if constexpr (requires { board.map_low_bios(tail, isa); }) board.map_low_bios(tail, isa);
@@ -222,8 +224,9 @@ private:
                 mem.add({"apic-msi", {local_apic::default_base}, 0x10'0000, region_kind::mmio, nullptr,
                          {[](void* b, std::uint64_t off, std::span<std::byte> d) {
                               auto& self = *static_cast<x86_board*>(b);
-                              if (off < 0x1000) self.apics_[self.current_cpu_]->mmio_read(off, d);
-                              else std::memset(d.data(), 0, d.size());
+                              // QEMU's apic_mem_read decodes (addr >> 4) & 0xff over
+                              // the whole megabyte: the page repeats.
+                              self.apics_[self.current_cpu_]->mmio_read(off & 0xfff, d);
                           },
                           [](void* b, std::uint64_t off, std::span<const std::byte> d) {
                               auto& self = *static_cast<x86_board*>(b);
