@@ -13,6 +13,10 @@ void io_map::map(id i, std::optional<std::uint16_t> base) {
     mapped_ += std::size_t(base.has_value()) - std::size_t(e.base.has_value());
     if (base && base != e.base) e.mapped_at = ++maps_;
     e.base = base;
+    covered_.fill(0);
+    for (const entry& m : entries_)
+        if (m.base)
+            for (std::uint32_t p = *m.base; p < std::uint32_t(*m.base) + m.length; ++p) covered_[p >> 6] |= 1ull << (p & 63);
 }
 
 // Of two BARs the guest put over each other, the one mapped last answers,

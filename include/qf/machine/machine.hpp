@@ -187,8 +187,9 @@ private:
             if constexpr (std::decay_t<decltype(dev)>::ports.size() > 1) dev.pio_read(r, off, data);
             else dev.pio_read(off, data);
         };
+        // Run-time ranges (PCI BARs) first: a BAR over a board port wins.
+        if (io_.covers(port) && io_.read(port, data)) return true;
         if ((try_device<I>(port, data.size(), rd) || ...)) return true;
-        if (!io_.empty() && io_.read(port, data)) return true;
         return plugged_.empty() ? false : plugged_read(port, data);
     }
     template <std::size_t... I>
@@ -197,8 +198,8 @@ private:
             if constexpr (std::decay_t<decltype(dev)>::ports.size() > 1) dev.pio_write(r, off, data);
             else dev.pio_write(off, data);
         };
+        if (io_.covers(port) && io_.write(port, data)) return true;
         if ((try_device<I>(port, data.size(), wr) || ...)) return true;
-        if (!io_.empty() && io_.write(port, data)) return true;
         return plugged_.empty() ? false : plugged_write(port, data);
     }
 

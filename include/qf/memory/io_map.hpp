@@ -1,10 +1,13 @@
 #pragma once
 // Port ranges whose base the guest decides at run time (PCI I/O BARs,
-// PIIX4's power-management block): behind the machine's static dispatch,
-// which answers first. Entries are made once and mapped, moved or unmapped
-// by the device that owns them.
+// PIIX4's power-management block). They answer before the machine's static
+// devices, as QEMU maps BARs over ISA ports at a higher priority; a bitmap
+// of the ports they cover keeps that one bit test for every other port.
+// Entries are made once and mapped, moved or unmapped by the device that
+// owns them.
 #include "qf/memory/bus.hpp"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -33,6 +36,8 @@ public:
     bool read(std::uint16_t port, std::span<std::byte> data) const;
     bool write(std::uint16_t port, std::span<const std::byte> data) const;
     bool empty() const { return mapped_ == 0; }
+    // Whether a mapped entry starts at or covers port.
+    bool covers(std::uint16_t port) const { return covered_[port >> 6] >> (port & 63) & 1; }
 
 private:
     struct entry {
@@ -46,6 +51,7 @@ private:
     std::vector<entry> entries_;
     std::size_t mapped_ = 0;
     std::uint64_t maps_ = 0;
+    std::array<std::uint64_t, 1024> covered_{};
 };
 
 } // namespace qf
