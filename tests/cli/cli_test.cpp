@@ -104,6 +104,13 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-M", "pc", "-boot", "foo=1"}, "Parameter 'boot.foo' is unexpected"},
         {{"-M", "pc", "-rtc", "base=yesterday"}, "-rtc"},
         {{"-M", "pc", "-fw_cfg", "opt/x"}, "-fw_cfg opt/x"},
+        {{"-M", "pc", "-option-rom", "x.rom,bootindex=first"}, "Parameter 'bootindex' expects a number"},
+        {{"-M", "pc", "-option-rom", "x.rom,speed=9"}, "Invalid parameter 'speed'"},
+        {{"-M", "pc", "-device", "pci-testdev,membar=3"}, "membar"},
+        {{"-M", "pc", "-device", "pci-testdev,addr=zz"}, "pci-testdev"},
+        {{"-M", "pc", "-device", "pc-testdev,speed=9"}, "property 'speed' not found"},
+        {{"-M", "pc", "-vga", "std"}, "-vga std: not implemented yet"},
+        {{"-M", "pc", "-nic", "user"}, "-nic user: networking is not implemented yet"},
     };
     for (auto& c : cases) {
         auto args = cmd({});

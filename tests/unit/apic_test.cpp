@@ -1,5 +1,6 @@
 // Four local APICs on one bus and an IOAPIC, driven through their registers
 // as firmware and Linux drive them, with a manual clock for the APIC timer.
+#include "capture.hpp"
 #include "qf/core/log.hpp"
 #include "qf/devices/ioapic.hpp"
 #include "qf/machine/reflect.hpp"
@@ -73,26 +74,7 @@ struct rig {
 };
 
 // Captures log lines of one item into a file for the duration of a scope.
-struct log_capture {
-    std::filesystem::path path = std::filesystem::temp_directory_path() / "qf_apic_test.log";
-    std::uint32_t old_mask = qf::log_mask();
-    explicit log_capture(qf::log_item item) {
-        qf::set_log_file(path.string());
-        qf::set_log_mask(static_cast<std::uint32_t>(item));
-    }
-    ~log_capture() {
-        qf::set_log_mask(old_mask);
-        qf::set_log_file("");
-        std::filesystem::remove(path);
-    }
-    std::string text() {
-        qf::flush_log();
-        std::ifstream f(path);
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
-    }
-};
+using qft::log_capture;
 
 } // namespace
 

@@ -2,6 +2,7 @@
 // space; the pc table checked against what QEMU 7.2 gave a guest that read
 // every entry (-m 128M, one CPU; and -m 5G -smp 6,sockets=2,cores=3
 // -M hpet=off -uuid ... -boot reboot-timeout=1000).
+#include "capture.hpp"
 #include "qf/core/error.hpp"
 #include "qf/devices/fw_cfg.hpp"
 #include "qf/machine/reflect.hpp"
@@ -94,24 +95,7 @@ std::uint32_t run_dma(rig& r, fw_cfg_io& fw, std::uint64_t desc, std::uint32_t c
 }
 std::uint32_t sel_ctl(std::uint16_t key, std::uint32_t op) { return std::uint32_t{key} << 16 | dma::select | op; }
 
-// Captures what is written to file descriptor 2 meanwhile.
-struct stderr_capture {
-    char path[32] = "/tmp/fw_cfg_test.XXXXXX";
-    int saved, fd;
-    stderr_capture() : saved(::dup(2)), fd(::mkstemp(path)) { ::dup2(fd, 2); }
-    std::string text() {
-        std::string s(4096, '\0');
-        const auto n = ::pread(fd, s.data(), s.size(), 0);
-        s.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-        return s;
-    }
-    ~stderr_capture() {
-        ::dup2(saved, 2);
-        ::close(saved);
-        ::close(fd);
-        ::unlink(path);
-    }
-};
+using qft::stderr_capture;
 
 } // namespace
 

@@ -6,6 +6,7 @@
 // booting the same kind of image with a guest that dumped fw_cfg to the
 // debug console. Bytes QEMU leaves uninitialised (the gaps in its
 // g_malloc'd blob) are zero here.
+#include "capture.hpp"
 #include "qf/core/error.hpp"
 #include "qf/devices/fw_cfg.hpp"
 #include "targets/x86/boot/multiboot.hpp"
@@ -203,24 +204,7 @@ multiboot_config config(const bytes& kernel, std::string path = "/boot/kernel") 
     return c;
 }
 
-// Captures what is written to file descriptor 2 meanwhile.
-struct stderr_capture {
-    char path[32] = "/tmp/qf-multiboot.XXXXXX";
-    int saved, fd;
-    stderr_capture() : saved(::dup(2)), fd(::mkstemp(path)) { ::dup2(fd, 2); }
-    std::string text() {
-        std::string s(4096, '\0');
-        const auto n = ::pread(fd, s.data(), s.size(), 0);
-        s.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-        return s;
-    }
-    ~stderr_capture() {
-        ::dup2(saved, 2);
-        ::close(saved);
-        ::close(fd);
-        ::unlink(path);
-    }
-};
+using qft::stderr_capture;
 
 // 88 bytes of multiboot information as QEMU fills them in (the ROM adds
 // mem_lower, mem_upper and mmap_length in the guest).

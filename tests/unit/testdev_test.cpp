@@ -5,6 +5,7 @@
 // expected values are QEMU 7.2's: its device code, and its memory core's
 // validity checks (unaligned and wrongly sized accesses) and its emulation
 // of ioeventfds under TCG.
+#include "capture.hpp"
 #include "qf/core/log.hpp"
 #include "qf/devices/pc_testdev.hpp"
 #include "qf/machine/irq_lines.hpp"
@@ -36,27 +37,7 @@ struct board : rig_machine {
     using rig_machine::services;
 };
 
-struct log_capture {
-    std::filesystem::path path =
-        std::filesystem::temp_directory_path() / ("qf_testdev_test_" + std::to_string(getpid()) + ".log");
-    std::uint32_t old_mask = qf::log_mask();
-    log_capture() {
-        qf::set_log_file(path.string());
-        qf::set_log_mask(static_cast<std::uint32_t>(qf::log_item::guest_errors));
-    }
-    ~log_capture() {
-        qf::set_log_mask(old_mask);
-        qf::set_log_file("");
-        std::filesystem::remove(path);
-    }
-    std::string text() {
-        qf::flush_log();
-        std::ifstream f(path);
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
-    }
-};
+using qft::log_capture;
 
 // pc-testdev on its own: the context a machine would give it.
 struct pc_rig {
