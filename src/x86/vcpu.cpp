@@ -441,14 +441,23 @@ void vcpu::do_sipi(std::uint8_t vector) {
     compute_hflags(st_);
 }
 
-bool vcpu::check_events() {
+tcg::events vcpu::check_events() {
+    using tcg::events;
     state& s = st_;
-    if (pending_init_) do_init();
-    if (pending_sipi_ >= 0) do_sipi(static_cast<std::uint8_t>(pending_sipi_));
+    bool moved = false;
+    if (pending_init_) {
+        do_init();
+        moved = true;
+    }
+    if (pending_sipi_ >= 0) {
+        do_sipi(static_cast<std::uint8_t>(pending_sipi_));
+        moved = true;
+    }
     if (wait_sipi_) {
         s.halted = 1;
-        return false;
+        return events::stop;
     }
+    auto result = [&] { return s.halted ? events::stop : moved ? events::redirected : events::go_on; };
     if (log_enabled(log_item::cpu) && s.exception_index < 0) log_state(log_item::cpu, s);
     if (s.exception_index < 0) {
         delivering_ = -1;
@@ -460,8 +469,9 @@ bool vcpu::check_events() {
             if (s.hflags & hflag::pe) deliver_protected(s, vector, false, 0, true);
             else deliver_real_mode(vector);
             delivering_ = -1;
+            moved = true;
         }
-        return !s.halted;
+        return result();
     }
     const int idx = s.exception_index;
     s.exception_index = -1;
@@ -476,7 +486,7 @@ bool vcpu::check_events() {
     if (stop_on_exception_) {
         last_exception_ = vector;
         stopped_by_exception_ = true;
-        return false;
+        return events::stop;
     }
     // A fault while delivering another: #DF, or a triple fault.
     if (delivering_ >= 0 && !software) {
@@ -484,9 +494,9 @@ bool vcpu::check_events() {
         if (prev == 8) {
             logf(log_item::guest_errors, "triple fault at %04x:%08" PRIx64 "\n", s.segs[R_CS].selector, s.rip);
             delivering_ = -1;
-            if (on_triple_fault) return on_triple_fault();
-            reset();
-            return true;
+            if (on_triple_fault && !on_triple_fault()) return events::stop;
+            if (!on_triple_fault) reset();
+            return events::redirected;
         }
         if ((contributory(prev) && contributory(vector)) || (prev == 14 && (vector == 14 || contributory(vector)))) {
             vector = 8;
@@ -500,7 +510,8 @@ bool vcpu::check_events() {
     if (s.hflags & hflag::pe) deliver_protected(s, vector, software, error_code);
     else deliver_real_mode(vector);
     delivering_ = -1;
-    return !s.halted;
+    moved = true;
+    return result();
 }
 
 vcpu::stop vcpu::run() {

@@ -93,7 +93,7 @@ private:
     void map_changed(std::uint64_t first, std::uint64_t last) override;
     void ram_written(std::uint64_t addr, std::uint64_t len) override;
     static void fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, unsigned mmu_idx, std::uintptr_t ra);
-    bool check_events();
+    tcg::events check_events();
     bool interrupt_deliverable() const;
     void deliver_real_mode(int vector);
 

@@ -60,7 +60,8 @@ const image suite[] = {
     {"test-legacy32",
      "daa das aaa aas 2aec45c5\r\naam aad 3257bbc5\r\npusha popa push pop lds les inc dec into 8e86b8b1\r\n",
      (0x55 << 1) | 1, {}},
-    {"test-irq", "10 timer interrupts\r\nlatched count in range\r\nuart interrupt\r\n", (0x77 << 1) | 1, {}},
+    {"test-irq",
+     "10 timer interrupts\r\nlatched count in range\r\nuart interrupt\r\none interrupt in three passes of sti; jmp\r\n", (0x77 << 1) | 1, {}},
     {"test-sys32",
      "user code at cpl 3\r\nsysenter: kernel at cpl 0\r\nuser code at cpl 3\r\nsyscall: kernel at cpl 0\r\n"
      "call gate: kernel at cpl 0\r\n000f0187 0000001b 00002222 00001111 0007eff8 00000023 \r\n",

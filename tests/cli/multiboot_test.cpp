@@ -68,22 +68,8 @@ std::vector<std::string> command(const std::string& emulator, const std::string&
 } // namespace
 
 TEST_CASE("the multiboot test kernel on pc: LAPIC timer, IOAPIC, IPIs, PM timer, CMOS, fw_cfg as under QEMU") {
-#ifdef QF_SANITIZED
-    // A known bug, open: in the sanitizers' build (about ten times slower)
-    // under load, one run in three of this kernel's IOAPIC section ends in
-    // #GP at the interrupt stub's IRET - a main-code RET popped a return
-    // address the stub had pushed, so the stack pointer came back wrong
-    // around an interrupt. The release build has shown it only with
-    // one-insn-per-tb=on, which is left out below.
-    WARN("SKIPPED in the sanitizers' build: a stack-pointer bug around interrupts shows here under load "
-         "(see the note on issue #13); the release build runs this test");
-    return;
-#endif
     for (const char* smp : {"1", "4"}) {
-        // Not yet with one-insn-per-tb=on: the open bug below shows there
-        // in the release build too (one CI run in two, under load).
-        WARN("SKIPPED -accel tcg,one-insn-per-tb=on: a stack-pointer bug around interrupts, open on issue #13");
-        for (const char* accel : {"tcg"}) {
+        for (const char* accel : {"tcg", "tcg,one-insn-per-tb=on"}) {
             auto args = command(binary, smp);
             args.insert(args.end(), {"-accel", accel});
             const qft::result r = qft::run(args, 120);

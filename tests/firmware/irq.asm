@@ -83,11 +83,68 @@ lm64:
     cli
     lea rsi, [rel msg_uart]
     call print
-    EXIT 0x77
+
+    jmp chain_test
 .bad_count:
     lea rsi, [rel msg_bad]
     call print
     EXIT 0x7e
+
+    ; An interrupt that comes between two TBs, the first ending in a direct
+    ; jump to the second (STI; JMP: the interrupt waits for the JMP). The
+    ; handler is on the same page, so an engine that linked the JMP's exit
+    ; to whatever TB ran next would, on later passes, run the handler
+    ; without an interrupt frame. Three passes, one interrupt (IRQ 4, THR
+    ; empty, raised while IF is clear); its gate is pointed at chain_isr.
+chain_test:
+    lea rax, [rel chain_isr]
+    mov edi, 0x20000 + 0x24 * 16
+    mov [rdi], ax
+    shr rax, 16
+    mov [rdi + 6], ax
+    shr rax, 16
+    mov [rdi + 8], eax
+    xor r14d, r14d
+    mov r13d, 3
+    jmp chain_block
+    align 256                    ; the loop and its handler share a page
+chain_block:
+    cli
+    cmp r13d, 3
+    jne chain_quiet
+    mov dx, COM1 + 1
+    mov al, 0x02                 ; IER: transmitter empty, which it is
+    out dx, al
+chain_quiet:
+    sti
+    jmp chain_after
+chain_after:
+    dec r13d
+    jnz chain_block
+    cli
+    cmp r14d, 1
+    jne chain_bad
+    lea rsi, [rel msg_chain]
+    call print
+    EXIT 0x77
+chain_bad:
+    lea rsi, [rel msg_bad_chain]
+    call print
+    EXIT 0x7d
+chain_isr:
+    push rax
+    push rdx
+    mov dx, COM1 + 2
+    in al, dx
+    mov dx, COM1 + 1
+    xor eax, eax
+    out dx, al
+    OUTB 0x20, 0x20
+    inc r14d
+    pop rdx
+    pop rax
+    iretq
+    times 256 - ($ - chain_block) db 0xcc  ; (fails to assemble if the block outgrew 256 bytes)
 
 ex_common:
     cmp qword [rsp], 0x20
@@ -124,6 +181,8 @@ IDT_CODE
 msg_ticks: db "10 timer interrupts", 13, 10, 0
 msg_count: db "latched count in range", 13, 10, 0
 msg_uart:  db "uart interrupt", 13, 10, 0
+msg_chain: db "one interrupt in three passes of sti; jmp", 13, 10, 0
+msg_bad_chain: db "interrupts in three passes of sti; jmp: not one", 13, 10, 0
 msg_bad:   db "latched count out of range", 13, 10, 0
 msg_ex:    db "unexpected vector ", 0
 msg_err:   db " err ", 0

@@ -293,7 +293,15 @@ void engine::run_tbs() {
     unsigned idx = 0;
     std::uint64_t gen = generation_;
     while (!env_->exit_request.load(std::memory_order_relaxed)) {
-        if (ops_.check_events && !ops_.check_events(ops_.self, env_)) break;
+        if (ops_.check_events) {
+            const events ev = ops_.check_events(ops_.self, env_);
+            if (ev == events::stop) break;
+            // The last TB left for the instruction after it, but the guest
+            // now goes elsewhere: linking that exit to the next TB would
+            // send every later pass straight into (say) an interrupt handler
+            // with no frame pushed.
+            if (ev == events::redirected) last = nullptr;
+        }
         tb_key k = current_key();
         if (next_cflags_) {
             k.cflags = next_cflags_;

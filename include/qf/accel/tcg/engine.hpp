@@ -19,6 +19,13 @@ namespace qf::tcg {
 
 class translation;
 
+// What check_events did before the next TB.
+enum class events {
+    stop,        // the CPU halted or must leave the loop
+    go_on,       // nothing changed the guest's flow
+    redirected,  // an interrupt or INIT/SIPI moved it: the last TB's exit must not be chained to the next
+};
+
 struct target_ops {
     void* self = nullptr;
     // Creates the target's globals on a fresh context.
@@ -32,8 +39,8 @@ struct target_ops {
     // The MMU index instruction fetch uses for a key.
     unsigned (*code_mmu_idx)(void* self, const tb_key& k) = nullptr;
     // Before each TB the loop looks up: deliver pending exceptions and
-    // interrupts; false stops the loop (a halted CPU). Optional.
-    bool (*check_events)(void* self, env_base* env) = nullptr;
+    // interrupts. Optional.
+    events (*check_events)(void* self, env_base* env) = nullptr;
 };
 
 
