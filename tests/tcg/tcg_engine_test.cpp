@@ -296,3 +296,40 @@ TEST_CASE("flushing by MMU index leaves the other indexes mapped") {
     tlb_flush_page(env, va);
     CHECK(env->tlb[0][tlb_index(va)].addr_read == tlb_invalid);
 }
+
+TEST_CASE("a store beside code on its page finds no TB; one on a TB's bytes, on either of its pages, finds it") {
+    tb_store store;
+    auto add = [&](std::uint64_t phys_pc, std::uint32_t size) {
+        translation_block& tb = store.create();
+        tb.key = tb_key{phys_pc, 0, 0, 0};
+        tb.phys_pc = phys_pc;
+        tb.phys_page[0] = phys_pc & page_mask;
+        const std::uint64_t last = (phys_pc + size - 1) & page_mask;
+        if (last != tb.phys_page[0]) tb.phys_page[1] = last;
+        tb.guest_size = size;
+        store.insert(&tb);
+        return &tb;
+    };
+    translation_block* a = add(0x10100, 0x10);   // 0x10100-0x1010f
+    translation_block* b = add(0x10ff8, 0x10);   // 0x10ff8-0x11007, over two pages
+    using v = std::vector<translation_block*>;
+    CHECK(store.overlapping(0x10000, 4).empty());
+    CHECK(store.overlapping(0x100fc, 4).empty());  // ends just before a
+    CHECK(store.overlapping(0x100fd, 4) == v{a});  // its last byte is a's first
+    CHECK(store.overlapping(0x1010f, 1) == v{a});
+    CHECK(store.overlapping(0x10110, 8).empty());
+    CHECK(store.overlapping(0x11004, 4) == v{b});  // b on its second page
+    CHECK(store.overlapping(0x11008, 4).empty());
+    CHECK(store.overlapping(0x10ff0, 8).empty());
+    // An invalidated TB's bytes answer nothing, before and after the bits
+    // are rebuilt; a new TB over them is found.
+    store.invalidate(a);
+    CHECK(store.overlapping(0x10104, 4).empty());
+    CHECK(store.overlapping(0x10104, 4).empty());
+    CHECK(store.page_has_code(0x10000));  // b still is there
+    translation_block* c = add(0x10108, 4);
+    CHECK(store.overlapping(0x10100, 16) == v{c});
+    store.invalidate(b);
+    CHECK(store.overlapping(0x11000, 4).empty());
+    CHECK_FALSE(store.page_has_code(0x11000));
+}

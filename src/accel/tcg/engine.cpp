@@ -229,26 +229,15 @@ void engine::restore_state(std::uintptr_t retaddr) {
 
 void engine::code_written(std::uint64_t paddr, unsigned size, std::uintptr_t retaddr) {
     const std::uint64_t page = paddr & page_mask;
-    // Which TB is running is only asked once the store hits code: BIOSes
-    // keep data beside their code, and most such stores hit none.
-    translation_block* current = nullptr;
-    bool current_known = false, current_hit = false;
-    for (translation_block* tb : tbs_.on_page(page)) {
-        // The bytes of tb on this page.
-        std::uint64_t lo, hi;
-        if (tb->phys_page[0] == page) {
-            lo = tb->phys_pc;
-            hi = std::min(tb->phys_pc + tb->guest_size, page + page_size);
-        } else {
-            const std::uint64_t on_first = tb->phys_page[0] + page_size - tb->phys_pc;
-            lo = page;
-            hi = page + (tb->guest_size - on_first);
-        }
-        if (paddr >= hi || paddr + size <= lo) continue;
-        if (!current_known) {
-            current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
-            current_known = true;
-        }
+    const std::vector<translation_block*> hit = tbs_.overlapping(paddr, size);
+    if (hit.empty()) {
+        // Its last TB may have gone by a write to the other page it spanned.
+        if (!tbs_.page_has_code(page)) tlb_mark_code_page(env_, page, false);
+        return;
+    }
+    translation_block* current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
+    bool current_hit = false;
+    for (translation_block* tb : hit) {
         current_hit |= tb == current;
         tbs_.invalidate(tb);
         ++stats_.invalidated;

@@ -10,14 +10,65 @@ std::vector<std::uint64_t> tb_store::insert(translation_block* tb) {
     std::vector<std::uint64_t> fresh;
     for (std::uint64_t p : tb->phys_page) {
         if (p == ~0ull) continue;
-        auto& list = pages_[p];
-        if (list.empty()) {
+        page_code& code = pages_[p];
+        if (code.tbs.empty()) {
             fresh.push_back(p);
             mark_code(p, true);
         }
-        list.push_back(tb);
+        code.tbs.push_back(tb);
+        const auto [lo, hi] = bytes_on(*tb, p);
+        code.mark(lo - p, hi - p);
     }
     return fresh;
+}
+
+std::pair<std::uint64_t, std::uint64_t> tb_store::bytes_on(const translation_block& tb, std::uint64_t phys_page) {
+    if (tb.phys_page[0] == phys_page) return {tb.phys_pc, std::min(tb.phys_pc + tb.guest_size, phys_page + page_size)};
+    const std::uint64_t on_first = tb.phys_page[0] + page_size - tb.phys_pc;
+    return {phys_page, phys_page + (tb.guest_size - on_first)};
+}
+
+void tb_store::page_code::mark(std::uint64_t lo, std::uint64_t hi) {
+    for (std::uint64_t b = lo; b < hi;) {
+        const unsigned bit = b % 64;
+        const std::uint64_t n = std::min<std::uint64_t>(64 - bit, hi - b);
+        bytes[b / 64] |= (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
+        b += n;
+    }
+}
+
+bool tb_store::page_code::any(std::uint64_t lo, std::uint64_t hi) const {
+    for (std::uint64_t b = lo; b < hi;) {
+        const unsigned bit = b % 64;
+        const std::uint64_t n = std::min<std::uint64_t>(64 - bit, hi - b);
+        if (bytes[b / 64] & ((n == 64 ? ~0ull : ((1ull << n) - 1)) << bit)) return true;
+        b += n;
+    }
+    return false;
+}
+
+std::vector<translation_block*> tb_store::overlapping(std::uint64_t paddr, unsigned size) {
+    const std::uint64_t page = paddr & page_mask;
+    auto it = pages_.find(page);
+    if (it == pages_.end()) return {};
+    page_code& code = it->second;
+    const std::uint64_t end = std::min(paddr + size, page + page_size);
+    if (!code.any(paddr - page, end - page)) return {};
+    std::vector<translation_block*> hit;
+    for (translation_block* tb : code.tbs) {
+        const auto [lo, hi] = bytes_on(*tb, page);
+        if (paddr < hi && end > lo) hit.push_back(tb);
+    }
+    if (hit.empty() && code.stale) {
+        // Only invalidated TBs' bits were in the way: rebuild from the live.
+        code.bytes.fill(0);
+        for (translation_block* tb : code.tbs) {
+            const auto [lo, hi] = bytes_on(*tb, page);
+            code.mark(lo - page, hi - page);
+        }
+        code.stale = false;
+    }
+    return hit;
 }
 
 void tb_store::invalidate(translation_block* tb) {
@@ -46,8 +97,9 @@ void tb_store::invalidate(translation_block* tb) {
         if (p == ~0ull) continue;
         auto pit = pages_.find(p);
         if (pit == pages_.end()) continue;
-        auto& list = pit->second;
+        auto& list = pit->second.tbs;
         list.erase(std::remove(list.begin(), list.end(), tb), list.end());
+        pit->second.stale = true;
         if (list.empty()) {
             pages_.erase(pit);
             mark_code(p, false);
@@ -69,7 +121,7 @@ void tb_store::mark_code(std::uint64_t phys_page, bool on) {
 std::vector<translation_block*> tb_store::invalidate_page(std::uint64_t phys_page) {
     auto it = pages_.find(phys_page);
     if (it == pages_.end()) return {};
-    std::vector<translation_block*> victims = it->second;
+    std::vector<translation_block*> victims = it->second.tbs;
     for (translation_block* tb : victims) invalidate(tb);
     pages_.erase(phys_page);
     mark_code(phys_page, false);

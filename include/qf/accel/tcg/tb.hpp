@@ -94,10 +94,12 @@ public:
         if (n < code_bits_limit) return n / 64 < code_bits_.size() && ((code_bits_[n / 64] >> (n % 64)) & 1);
         return pages_.count(phys_page) != 0;
     }
-    std::vector<translation_block*> on_page(std::uint64_t phys_page) const {
-        auto it = pages_.find(phys_page);
-        return it == pages_.end() ? std::vector<translation_block*>{} : it->second;
-    }
+    // The TBs translated from bytes in [paddr, paddr + size), which lies in
+    // one page. A bit per byte of the page answers most stores beside code
+    // (BIOSes keep data there) without looking at a TB.
+    std::vector<translation_block*> overlapping(std::uint64_t paddr, unsigned size);
+    // The bytes [lo, hi) of tb on a page it spans.
+    static std::pair<std::uint64_t, std::uint64_t> bytes_on(const translation_block& tb, std::uint64_t phys_page);
     void flush_jmp_cache(std::uint64_t vaddr);  // a page, or ~0 for all
     void clear();
 
@@ -110,7 +112,7 @@ public:
     // The pages holding code between first and last (inclusive).
     std::vector<std::uint64_t> code_pages_in(std::uint64_t first, std::uint64_t last) const {
         std::vector<std::uint64_t> v;
-        for (auto& [p, list] : pages_)
+        for (auto& [p, code] : pages_)
             if (p + page_size - 1 >= first && p <= last) v.push_back(p);
         return v;
     }
@@ -127,7 +129,16 @@ private:
     }
     std::deque<translation_block> tbs_;
     std::unordered_map<std::pair<tb_key, std::uint64_t>, translation_block*, tb_hash> hash_;
-    std::unordered_map<std::uint64_t, std::vector<translation_block*>> pages_;
+    struct page_code {
+        std::vector<translation_block*> tbs;
+        // Bytes some TB was translated from. An invalidated TB's bits stay
+        // (others may share them) until a store under them finds no TB.
+        std::array<std::uint64_t, page_size / 64> bytes{};
+        bool stale = false;
+        void mark(std::uint64_t lo, std::uint64_t hi);  // page offsets
+        bool any(std::uint64_t lo, std::uint64_t hi) const;
+    };
+    std::unordered_map<std::uint64_t, page_code> pages_;
     static constexpr std::uint64_t code_bits_limit = 1ull << (32 - page_bits);
     std::vector<std::uint64_t> code_bits_;  // mirrors pages_'s keys below 4 GiB
     void mark_code(std::uint64_t phys_page, bool on);
