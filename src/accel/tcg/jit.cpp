@@ -237,7 +237,10 @@ private:
         const temp_info& ti = temps_[t];
         if (ti.kind == temp_kind::global)
             return ti.ty == type::i32 ? g_.dword[r64(env_reg) + ti.offset] : g_.qword[r64(env_reg) + ti.offset];
-        if (ts_[t].slot < 0) ts_[t].slot = alloc_slot();
+        if (ts_[t].slot < 0) {
+            ts_[t].slot = alloc_slot();
+            if (ti.kind == temp_kind::ebb) ebb_with_slot_.push_back(t);
+        }
         return g_.qword[g_.rsp + ts_[t].slot * 8];
     }
     void store(std::uint64_t t, int r) {
@@ -338,8 +341,12 @@ private:
             s.coherent = true;
         }
     }
+    // Only a global in a register can differ from its memory copy: look at
+    // the 16 owners, not at every global.
+    bool is_global(int owner) const { return owner > 0 && static_cast<std::uint32_t>(owner) < ctx_.nb_globals(); }
     void sync_globals() {
-        for (std::uint32_t t = 1; t < ctx_.nb_globals(); ++t) sync(t);
+        for (int r = 0; r < 16; ++r)
+            if (is_global(owner_[r])) sync(static_cast<std::uint64_t>(owner_[r]));
     }
     void sync_all() {
         for (int r = 0; r < 16; ++r)
@@ -350,10 +357,11 @@ private:
     }
     // The state every path into a label agrees on: globals and TB temps in
     // memory, EBB temps gone.
+    // Only temps in registers and EBB temps with a stack slot differ from
+    // that state (a TB has hundreds of temps and a label every few ops, so
+    // this does not walk them all).
     void canonicalize() {
-        for (int r = 0; r < 16; ++r)
-            if (owner_[r] >= 0) owner_[r] = no_owner;
-        for (std::size_t t = 0; t < ts_.size(); ++t) {
+        auto settle = [&](std::uint64_t t) {
             tstate& s = ts_[t];
             switch (temps_[t].kind) {
             case temp_kind::global: s = {where::mem, -1, true, -1}; break;
@@ -364,8 +372,17 @@ private:
                 break;
             default: break;
             }
-        }
+        };
+        for (int r = 0; r < 16; ++r)
+            if (owner_[r] >= 0) {
+                settle(static_cast<std::uint64_t>(owner_[r]));
+                owner_[r] = no_owner;
+            }
+        for (std::uint64_t t : ebb_with_slot_)
+            if (ts_[t].slot >= 0) settle(t);
+        ebb_with_slot_.clear();
     }
+    std::vector<std::uint64_t> ebb_with_slot_;  // EBB temps given a slot since the last label (some since released)
 
     // Takes over the register of input argument `arg` if it dies here.
     int take_dead(const op& o, unsigned arg) {
@@ -1121,10 +1138,10 @@ private:
         }
         j_.call(h.fn());
         if (writes)
-            for (std::uint32_t g = 1; g < ctx_.nb_globals(); ++g)
-                if (ts_[g].w == where::reg) {
-                    owner_[ts_[g].reg] = no_owner;
-                    ts_[g] = {where::mem, -1, true, -1};
+            for (int r = 0; r < 16; ++r)
+                if (is_global(owner_[r])) {
+                    ts_[static_cast<std::uint64_t>(owner_[r])] = {where::mem, -1, true, -1};
+                    owner_[r] = no_owner;
                 }
         if (o.nb_o) {
             const int d = alloc();
