@@ -51,7 +51,7 @@ void i440fx::map_memory(std::byte* ram, std::byte* pc_rom, std::byte* bios_tail,
             pci_view.host = pc_rom + (s.base - pc_rom_base);
         }
         s.pci = as.add(pci_view);
-        s.ram_ro = as.add({"pam-rom", {s.base}, s.size, region_kind::rom, ram + s.base, {}, 2, true, false});
+        s.ram_ro = as.add({"pam-rom", {s.base}, s.size, region_kind::rom, ram + s.base, {}, 2, true, false, true});
         s.ram_rw = as.add({"pam-ram", {s.base}, s.size, region_kind::ram, ram + s.base, {}, 2, true, false});
     }
     smram_pci_ = as.add({"smram-region", {0xa0000}, 0x20000, region_kind::mmio, nullptr, pci_unassigned, 2, true, false});

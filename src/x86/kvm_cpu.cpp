@@ -326,6 +326,7 @@ kvm_guest::kvm_guest(const address_space& as, kvm::options opt) : as_(as), opt_(
     if (opt_.kernel_irqchip) {
         if (sys_.check_extension(KVM_CAP_IRQCHIP) <= 0) throw error("-accel kvm,kernel-irqchip=on: the host has no KVM_CAP_IRQCHIP");
         vm_.create_irqchip();
+        vm_.set_gsi_routing(pc_gsi_routes());
         vm_.create_pit2();
         for (unsigned chip : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC})
             chips_.push_back(vm_.irqchip(chip));
@@ -335,6 +336,24 @@ kvm_guest::kvm_guest(const address_space& as, kvm::options opt) : as_(as), opt_(
     as.add_listener(this);
     supported_ = sys_.supported_cpuid();
     msrs_ = sys_.msr_index_list();
+}
+
+std::vector<kvm_irq_routing_entry> pc_gsi_routes() {
+    std::vector<kvm_irq_routing_entry> v;
+    auto route = [&](unsigned gsi, unsigned chip, unsigned pin) {
+        kvm_irq_routing_entry e{};
+        e.gsi = gsi;
+        e.type = KVM_IRQ_ROUTING_IRQCHIP;
+        e.u.irqchip.irqchip = chip;
+        e.u.irqchip.pin = pin;
+        v.push_back(e);
+    };
+    for (unsigned i = 0; i < 8; ++i)
+        if (i != 2) route(i, KVM_IRQCHIP_PIC_MASTER, i);
+    for (unsigned i = 8; i < 16; ++i) route(i, KVM_IRQCHIP_PIC_SLAVE, i - 8);
+    for (unsigned i = 0; i < 24; ++i)
+        if (i != 2) route(i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
+    return v;
 }
 
 kvm_guest::~kvm_guest() { as_.remove_listener(this); }

@@ -50,6 +50,13 @@ segment from_kvm(const kvm_segment& k);
 
 // The MSRs the definition sets at reset and the state keeps.
 std::span<const std::uint32_t> kvm_state_msrs();
+
+// GSI -> in-kernel interrupt controller pins, as QEMU's
+// kvm_pc_setup_irq_routing: GSIs 0-7 and 8-15 on the 8259s (not 2, the
+// cascade), GSIs 0-23 on the IOAPIC but with GSI 0 (the PIT) on pin 2, the
+// interrupt source override every PC's MP and ACPI tables describe. KVM's
+// own default puts GSI 0 on pin 0, where no OS looks for the timer.
+std::vector<kvm_irq_routing_entry> pc_gsi_routes();
 // The values to set; `has`, when given, keeps only the MSRs it lists (the
 // host's).
 std::vector<std::pair<std::uint32_t, std::uint64_t>> msr_values(

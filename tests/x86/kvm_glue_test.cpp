@@ -156,6 +156,19 @@ TEST_CASE("memory slots follow the flat view: the BIOS alias splits RAM, MMIO ge
     CHECK(slots[3].readonly);
     for (std::size_t i = 0; i < slots.size(); ++i) CHECK(slots[i].id == i);
 
+    // A read-only view of RAM (PAM) is a writable slot, as under QEMU; a
+    // ROM over it stays read-only.
+    region pam{"pam-rom", {0xc0000}, 0x4000, region_kind::rom, ram.data() + 0xc0000, {}, 2, true};
+    pam.ram_alias = true;
+    as.add(pam);
+    const auto with_pam = kvm::plan_slots(as);
+    REQUIRE(with_pam.size() == 6);
+    CHECK(with_pam[1].gpa == 0xc0000);
+    CHECK(with_pam[1].host == ram.data() + 0xc0000);
+    CHECK(!with_pam[1].readonly);
+    CHECK(with_pam[3].gpa == 0xf0000);
+    CHECK(with_pam[3].readonly);
+
     address_space odd;
     odd.add({"ram", {0}, 0x1800, region_kind::ram, ram.data()});  // not whole pages
     CHECK_THROWS_WITH(kvm::plan_slots(odd), Catch::Contains("4 KiB pages"));
@@ -388,4 +401,26 @@ TEST_CASE("the CPU state goes into KVM's registers and comes back whole") {
         CHECK(kept[1] == std::pair<std::uint32_t, std::uint64_t>{0xc000'0081, s.star});
         CHECK(msr_values(s, true, std::span<const std::uint32_t>()).empty());
     }
+}
+
+TEST_CASE("GSI routing under KVM is QEMU's pc: the PIT's GSI 0 on IOAPIC pin 2, GSI 2 nowhere") {
+    const auto routes = qf::x86::pc_gsi_routes();
+    auto pins = [&](unsigned gsi) {
+        std::vector<std::pair<unsigned, unsigned>> v;
+        for (const auto& e : routes)
+            if (e.gsi == gsi) {
+                CHECK(e.type == KVM_IRQ_ROUTING_IRQCHIP);
+                v.emplace_back(e.u.irqchip.irqchip, e.u.irqchip.pin);
+            }
+        return v;
+    };
+    using pv = std::vector<std::pair<unsigned, unsigned>>;
+    CHECK(pins(0) == pv{{KVM_IRQCHIP_PIC_MASTER, 0}, {KVM_IRQCHIP_IOAPIC, 2}});
+    CHECK(pins(2).empty());
+    CHECK(pins(8) == pv{{KVM_IRQCHIP_PIC_SLAVE, 0}, {KVM_IRQCHIP_IOAPIC, 8}});
+    CHECK(pins(14) == pv{{KVM_IRQCHIP_PIC_SLAVE, 6}, {KVM_IRQCHIP_IOAPIC, 14}});
+    CHECK(pins(16) == pv{{KVM_IRQCHIP_IOAPIC, 16}});
+    CHECK(pins(23) == pv{{KVM_IRQCHIP_IOAPIC, 23}});
+    CHECK(pins(24).empty());
+    CHECK(routes.size() == 7 + 8 + 23);
 }

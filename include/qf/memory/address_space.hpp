@@ -38,6 +38,12 @@ struct region {
     // programs two BARs over each other.
     bool may_overlap = false;
     bool enabled = true;
+    // A read-only view of RAM (PAM's read-only mode). TCG discards the
+    // guest's writes to it; KVM maps it writable, as QEMU does (its memory
+    // slot takes the flags of the RAM behind the alias) - a read-only slot
+    // there would make the CPU's own accessed-bit write to a GDT in shadowed
+    // ROM (QEMU's multiboot option ROM has one) an exit KVM must emulate.
+    bool ram_alias = false;
 };
 
 // Told when the map changes or a device writes RAM behind the CPUs' backs.

@@ -26,7 +26,7 @@ std::vector<slot> plan_slots(const address_space& as) {
         if (seg.first % page || size % page || reinterpret_cast<std::uintptr_t>(host) % page)
             throw error("kvm: " + r.name + " at " + hex(seg.first) + " (" + hex(size) +
                         " bytes) is not whole 4 KiB pages, which KVM needs");
-        out.push_back({static_cast<std::uint32_t>(out.size()), seg.first, size, host, r.kind == region_kind::rom});
+        out.push_back({static_cast<std::uint32_t>(out.size()), seg.first, size, host, r.kind == region_kind::rom && !r.ram_alias});
     }
     return out;
 }

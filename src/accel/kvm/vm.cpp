@@ -78,7 +78,7 @@ namespace {
 // The ioctl arguments that end in a flexible array, laid out as in C.
 // Debian 12's uapi headers declare those arrays with __DECLARE_FLEX_ARRAY,
 // whose empty struct takes a byte in C++: that moves the array (to offset
-// 12 in kvm_cpuid2, 16 in kvm_msrs) and changes sizeof, and with it the
+// 12 in kvm_cpuid2, 16 in kvm_msrs and kvm_irq_routing) and changes sizeof, and with it the
 // ioctl numbers that _IOW/_IOWR build from sizeof - KVM answers EINVAL.
 // So the header and the array are ours, and so are the numbers.
 struct cpuid2_head {
@@ -90,14 +90,18 @@ struct msrs_head {
 struct msr_list_head {
     __u32 nmsrs;
 };
+struct irq_routing_head {
+    __u32 nr, flags;
+};
 constexpr unsigned long ioc_get_supported_cpuid = _IOWR(KVMIO, 0x05, cpuid2_head);
 constexpr unsigned long ioc_get_msr_index_list = _IOWR(KVMIO, 0x02, msr_list_head);
 constexpr unsigned long ioc_set_cpuid2 = _IOW(KVMIO, 0x90, cpuid2_head);
 constexpr unsigned long ioc_get_msrs = _IOWR(KVMIO, 0x88, msrs_head);
 constexpr unsigned long ioc_set_msrs = _IOW(KVMIO, 0x89, msrs_head);
+constexpr unsigned long ioc_set_gsi_routing = _IOW(KVMIO, 0x6a, irq_routing_head);
 // The ABI's values, as a C compiler computes them from <linux/kvm.h>.
 static_assert(ioc_get_supported_cpuid == 0xc008ae05 && ioc_get_msr_index_list == 0xc004ae02 && ioc_set_cpuid2 == 0x4008ae90 &&
-              ioc_get_msrs == 0xc008ae88 && ioc_set_msrs == 0x4008ae89);
+              ioc_get_msrs == 0xc008ae88 && ioc_set_msrs == 0x4008ae89 && ioc_set_gsi_routing == 0x4008ae6a);
 
 // A Head followed by room for n Entry, zeroed (KVM checks some padding).
 template <class Head, class Entry>
@@ -193,6 +197,13 @@ void vm::irq_line(unsigned irq, bool level) {
     l.irq = irq;
     l.level = level ? 1 : 0;
     checked_ioctl(fd(), KVM_IRQ_LINE, &l, "KVM_IRQ_LINE");
+}
+
+void vm::set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) {
+    flex_buffer<irq_routing_head, kvm_irq_routing_entry> b(entries.size());
+    b.head().nr = static_cast<__u32>(entries.size());
+    std::copy(entries.begin(), entries.end(), b.entries());
+    checked_ioctl(fd(), ioc_set_gsi_routing, b.arg(), "KVM_SET_GSI_ROUTING");
 }
 
 void vm::set_tss_addr(std::uint64_t gpa) { checked_ioctl(fd(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(gpa), "KVM_SET_TSS_ADDR"); }

@@ -80,6 +80,8 @@ public:
     void create_irqchip();
     void create_pit2();
     void irq_line(unsigned irq, bool level);
+    // Which pins of the in-kernel PICs and IOAPIC each GSI drives.
+    void set_gsi_routing(std::span<const kvm_irq_routing_entry> entries);
     // The in-kernel PICs and IOAPIC (KVM_IRQCHIP_PIC_MASTER, _SLAVE,
     // _IOAPIC) and PIT, read and written whole: a system reset puts back
     // what KVM created.
