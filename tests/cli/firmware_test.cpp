@@ -168,28 +168,6 @@ std::vector<std::string> with(std::vector<std::string> args, const std::vector<s
 std::string path_of(const image& i) { return qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/" + i.name + ".bin"; }
 const std::string binary = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 
-// The pieces of s between the separators.
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> parts;
-    for (std::size_t at = 0; at <= s.size();) {
-        const std::size_t end = std::min(s.find(sep, at), s.size());
-        parts.push_back(s.substr(at, end - at));
-        at = end + 1;
-    }
-    return parts;
-}
-
-// QF_KVM_SKIP="name=why;name=why": images a host's KVM cannot run right,
-// each with the reason (scripts/kvm-nested names those its emulated SVM
-// gets wrong). Said as a skip, never passed silently.
-std::string kvm_skip_reason(const std::string& name) {
-    const char* env = std::getenv("QF_KVM_SKIP");
-    for (const std::string& item : split(env ? env : "", ';')) {
-        const std::size_t eq = item.find('=');
-        if (item.substr(0, eq) == name) return eq == std::string::npos ? "no reason given" : item.substr(eq + 1);
-    }
-    return {};
-}
 
 // The suite's machines: testrig, with isa-debug-exit built in (one CPU
 // under TCG), and pc, a PC as QEMU's with the device on the command line,
@@ -235,7 +213,7 @@ TEST_CASE("the firmware suite runs under KVM", "[.]") {
                 WARN(img.name << " is not run under KVM: " << img.not_under_kvm);
                 continue;
             }
-            if (const std::string why = kvm_skip_reason(img.name); !why.empty()) {
+            if (const std::string why = qft::kvm_skip_reason(img.name); !why.empty()) {
                 WARN("SKIPPED " << img.name << " under -accel " << accel << " (QF_KVM_SKIP): " << why);
                 continue;
             }

@@ -19,6 +19,16 @@ std::string find_qemu() {
     return {};
 }
 
+std::string kvm_skip_reason(const std::string& name) {
+    const char* env = std::getenv("QF_KVM_SKIP");
+    std::istringstream items(env ? env : "");
+    for (std::string item; std::getline(items, item, ';');) {
+        const std::size_t eq = item.find('=');
+        if (item.substr(0, eq) == name) return eq == std::string::npos ? "no reason given" : item.substr(eq + 1);
+    }
+    return {};
+}
+
 std::string slurp(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     std::stringstream ss;

@@ -30,6 +30,10 @@ std::string slurp(const std::string& path);
 // qemu-system-x86_64's path on PATH, or "" (the QEMU comparisons run it,
 // and ctest skips them where there is none).
 std::string find_qemu();
+// QF_KVM_SKIP="name=why;name=why": what a host's KVM cannot run right, each
+// with the reason (scripts/kvm-nested names what its emulated SVM gets
+// wrong); "" if name is not there. Said as a skip, never passed silently.
+std::string kvm_skip_reason(const std::string& name);
 bool wait_for(const std::function<bool()>& cond, int timeout_ms = 10000);
 
 } // namespace qft
