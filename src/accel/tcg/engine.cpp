@@ -229,18 +229,22 @@ void engine::restore_state(std::uintptr_t retaddr) {
 
 void engine::code_written(std::uint64_t paddr, unsigned size, std::uintptr_t retaddr) {
     const std::uint64_t page = paddr & page_mask;
-    const std::vector<translation_block*> hit = tbs_.overlapping(paddr, size);
-    if (hit.empty()) {
-        // Its last TB may have gone by a write to the other page it spanned.
-        if (!tbs_.page_has_code(page)) tlb_mark_code_page(env_, page, false);
-        return;
-    }
-    translation_block* current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
+    translation_block* current = nullptr;
     bool current_hit = false;
-    for (translation_block* tb : hit) {
-        current_hit |= tb == current;
-        tbs_.invalidate(tb);
-        ++stats_.invalidated;
+    {
+        // Scoped: cpu_loop_exit below longjmps past any destructor.
+        const std::vector<translation_block*> hit = tbs_.overlapping(paddr, size);
+        if (hit.empty()) {
+            // Its last TB may have gone by a write to the other page it spanned.
+            if (!tbs_.page_has_code(page)) tlb_mark_code_page(env_, page, false);
+            return;
+        }
+        current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
+        for (translation_block* tb : hit) {
+            current_hit |= tb == current;
+            tbs_.invalidate(tb);
+            ++stats_.invalidated;
+        }
     }
     if (!tbs_.page_has_code(page)) tlb_mark_code_page(env_, page, false);
     if (current_hit && current->icount > 1) {
