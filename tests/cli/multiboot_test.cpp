@@ -130,22 +130,9 @@ TEST_CASE("the multiboot test kernel says under QEMU what it says on pc", "[.]")
     }
 }
 
-// Without the lines of one check and the summary's: what a known failure
-// of that check leaves to compare.
-std::string without_check(const std::string& report, const std::string& check) {
-    std::string out, line;
-    std::istringstream in(report);
-    while (std::getline(in, line))
-        if (line.rfind(check, 0) != 0 && line.rfind("ioapic edge irqs in the last try", 0) != 0 &&
-            line.rfind("summary:", 0) != 0 && line.rfind("result:", 0) != 0)
-            out += line + "\n";
-    return out;
-}
-
 // Hidden ([.]): kvm-verify runs it where KVM works (and in the nested-KVM
 // test). The same board and kernel, the kernel's irqchip and APICs.
 TEST_CASE("the multiboot test kernel on pc under KVM", "[.]") {
-    const std::string pit_check = "ioapic pit irq 0 -> pin 2 vector 30: irqs in 250 ms within 15..32";
     for (const char* smp : {"1", "4"}) {
         if (const std::string why = qft::kvm_skip_reason(std::string("mbtest-smp") + smp); !why.empty()) {
             WARN("SKIPPED the multiboot test kernel under -accel kvm -smp " << smp << " (QF_KVM_SKIP): " << why);
@@ -156,16 +143,6 @@ TEST_CASE("the multiboot test kernel on pc under KVM", "[.]") {
         const qft::result r = qft::run(args, 300);
         INFO("-smp " << smp << "\nstdout: " << r.out << "\nstderr: " << r.err);
         const std::string got = report(r.out), want = under_kvm(as_ours(slurp(dir + "/mbtest-smp" + smp + ".expected")));
-        // QF_KVM_SKIP's mbtest-pit: a known failure of the PIT-count check
-        // where it is said to be open (every other line is still compared,
-        // and the failure is said, never passed over).
-        const std::string pit_why = qft::kvm_skip_reason("mbtest-pit");
-        if (!pit_why.empty() && got.find(pit_check + " FAIL") != std::string::npos) {
-            WARN("KNOWN FAILURE under -accel kvm -smp " << smp << " (QF_KVM_SKIP mbtest-pit): " << pit_why);
-            CHECK(without_check(got, pit_check) == without_check(want, pit_check));
-            CHECK(r.status == 35);  // the kernel's failure status: one check failed
-            continue;
-        }
         CHECK(got == want);
         CHECK(r.status == 33);
     }

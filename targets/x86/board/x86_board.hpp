@@ -247,9 +247,14 @@ private:
         vcpu_type& bsp = *cpus_.front();
         if constexpr (on_kvm) {
             // The kernel's 8259A pair and PIT answer their ports themselves;
-            // ISA lines go to the kernel's irqchip.
+            // ISA lines go to the kernel's irqchip - but IRQ 0, the kernel
+            // PIT's. Ours never sees its ports there and keeps QEMU's reset
+            // state, an 18.2 Hz square wave: on GSI 0 beside the kernel's it
+            // hid the kernel PIT's edges (4-7 of 25 ticks came through).
             if (kernel_irqchip())
-                this->irqs().on_change = [this](unsigned line, bool level) { guest_->vm().irq_line(line, level); };
+                this->irqs().on_change = [this](unsigned line, bool level) {
+                    if (line != 0) guest_->vm().irq_line(line, level);
+                };
         }
         if constexpr (tcg_apics) {
             wire_apics();
