@@ -922,6 +922,14 @@ get_ctl:
     bswap eax
     ret
 
+; One transfer through DESC: EBX control, ECX length, EDX address; EAX =
+; the control word the device left.
+dma_transfer:
+    call set_desc
+    mov eax, DESC
+    call fw_dma
+    jmp get_ctl
+
 SIG_READ equ 0x0000000a          ; select key 0 (signature), read
 CPUS_READ equ 0x0005000a         ; select key 5 (CPU count, 2 bytes: 01 00), read
 
@@ -940,10 +948,7 @@ fwcfg_checks:
     mov ebx, SIG_READ
     mov ecx, 4
     mov edx, BUF
-    call set_desc
-    mov eax, DESC
-    call fw_dma
-    call get_ctl
+    call dma_transfer
     HEX eax, 8
     EXPECT eax, 0
     SAY " data "
@@ -955,18 +960,12 @@ fwcfg_checks:
     mov ebx, SIG_READ
     mov ecx, 4
     mov edx, 0xf0000000
-    call set_desc
-    mov eax, DESC
-    call fw_dma
-    call get_ctl
+    call dma_transfer
     HEX eax, 8
     EXPECT eax, 1
     SAY "; to the end of ram 08000000: ctl "
     mov edx, RAMTOP
-    call set_desc
-    mov eax, DESC
-    call fw_dma
-    call get_ctl
+    call dma_transfer
     HEX eax, 8
     EXPECT eax, 1
     call endline
@@ -977,10 +976,7 @@ fwcfg_checks:
     mov ebx, SIG_READ
     mov ecx, 4
     mov edx, RAMTOP - 2
-    call set_desc
-    mov eax, DESC
-    call fw_dma
-    call get_ctl
+    call dma_transfer
     HEX eax, 8
     EXPECT eax, 1
     SAY ", 07fffffc holds "
@@ -996,10 +992,7 @@ fwcfg_checks:
     mov ebx, SIG_READ
     mov ecx, 4
     mov edx, ROMPAD
-    call set_desc
-    mov eax, DESC
-    call fw_dma
-    call get_ctl
+    call dma_transfer
     HEX eax, 8
     EXPECT eax, 1
     SAY ", rom holds "
@@ -1017,10 +1010,7 @@ fwcfg_checks:
     mov ebx, CPUS_READ
     mov ecx, 2
     mov edx, BARFREE
-    call set_desc
-    mov eax, DESC
-    call fw_dma
-    call get_ctl
+    call dma_transfer
     HEX eax, 8
     EXPECT eax, 0
     SAY ", bar header "
@@ -1103,10 +1093,7 @@ fwcfg_checks:
     mov ebx, 0x00000018          ; select key 0, write
     mov ecx, 4
     mov edx, BUF
-    call set_desc
-    mov eax, DESC
-    call fw_dma
-    call get_ctl
+    call dma_transfer
     HEX eax, 8
     EXPECT eax, 1
     mov dx, 0x510

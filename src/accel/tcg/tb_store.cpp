@@ -28,23 +28,30 @@ std::pair<std::uint64_t, std::uint64_t> tb_store::bytes_on(const translation_blo
     return {phys_page, phys_page + (tb.guest_size - on_first)};
 }
 
-void tb_store::page_code::mark(std::uint64_t lo, std::uint64_t hi) {
+namespace {
+// Calls f(word, mask) for the bits lo..hi-1, a word at a time; stops when f
+// returns true, and says whether it did.
+template <class F>
+bool for_bits(std::uint64_t lo, std::uint64_t hi, F f) {
     for (std::uint64_t b = lo; b < hi;) {
         const unsigned bit = b % 64;
         const std::uint64_t n = std::min<std::uint64_t>(64 - bit, hi - b);
-        bytes[b / 64] |= (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
-        b += n;
-    }
-}
-
-bool tb_store::page_code::any(std::uint64_t lo, std::uint64_t hi) const {
-    for (std::uint64_t b = lo; b < hi;) {
-        const unsigned bit = b % 64;
-        const std::uint64_t n = std::min<std::uint64_t>(64 - bit, hi - b);
-        if (bytes[b / 64] & ((n == 64 ? ~0ull : ((1ull << n) - 1)) << bit)) return true;
+        if (f(b / 64, (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit)) return true;
         b += n;
     }
     return false;
+}
+} // namespace
+
+void tb_store::page_code::mark(std::uint64_t lo, std::uint64_t hi) {
+    for_bits(lo, hi, [&](std::uint64_t w, std::uint64_t m) {
+        bytes[w] |= m;
+        return false;
+    });
+}
+
+bool tb_store::page_code::any(std::uint64_t lo, std::uint64_t hi) const {
+    return for_bits(lo, hi, [&](std::uint64_t w, std::uint64_t m) { return (bytes[w] & m) != 0; });
 }
 
 std::vector<translation_block*> tb_store::overlapping(std::uint64_t paddr, unsigned size) {
