@@ -168,7 +168,7 @@ private:
             else c_.mov(a, off);
             return a;
         }
-        c_.add(a, off, seg_base_t(static_cast<unsigned>(seg)));
+        c_.add(a, off, seg_base(static_cast<unsigned>(seg)));
         c_.unop(opc::ext32u, a, a);
         origins_.push_back({a.idx, static_cast<unsigned>(seg)});
         return a;
@@ -210,7 +210,7 @@ private:
         const unsigned seg = o->seg;
         if (!(tr_.key().flags & hflag::seg_check(seg))) return;
         const temp end = tmp(), bound = tmp();
-        c_.sub(end, addr, seg_base_t(seg));
+        c_.sub(end, addr, seg_base(seg));
         c_.unop(opc::ext32u, end, end);
         c_.addi(end, end, bytes);
         c_.ld(bound, c_.env(), memop::uq, static_cast<std::int32_t>(offsetof(state, seg_bound) + (seg * 2 + write) * 8));
@@ -510,22 +510,32 @@ private:
             c_.exit_tb(tr_.exit_value(n));
         } else {
             sync_rip(e);
-            lookup_next_tb();
+            lookup_next_tb(cs_written_ ? temp{} : cst(cs64_ ? lin : lin & 0xffff'ffff));
         }
     }
     void jump_indirect(temp new_eip) {
         c_.mov(rip_t, new_eip);
-        lookup_next_tb();
+        lookup_next_tb(temp{});
     }
     // The next TB's key as tb_key_of computes it (the mode is this TB's: a
-    // near jump does not change it), for the engine's inline jump-cache probe.
-    void lookup_next_tb() {
-        const temp pc = tmp(), flags = tmp();
-        c_.add(pc, rip_t, seg_base_t(R_CS));
-        if (!cs64_) c_.unop(opc::ext32u, pc, pc);
+    // near jump does not change it), for the engine's inline jump-cache
+    // probe, which hashes a constant pc at translation time.
+    void lookup_next_tb(temp pc) {
+        if (!pc.valid()) {
+            pc = tmp();
+            c_.add(pc, rip_t, cs_base());
+            if (!cs64_) c_.unop(opc::ext32u, pc, pc);
+        }
+        const temp flags = tmp();
         c_.ld(flags, c_.env(), memop::ul, static_cast<std::int32_t>(offsetof(state, hflags)));
-        tr_.lookup_and_goto_ptr(pc, seg_base_t(R_CS), flags);
+        tr_.lookup_and_goto_ptr(pc, cs_base(), flags);
     }
+    // CS's base is the TB key's until a real-mode far transfer loads CS
+    // (other CS loads end the TB in a helper): a constant the optimizer
+    // folds into addresses and jump targets.
+    bool cs_written_ = false;
+    temp cs_base() { return cs_written_ ? seg_base_t(R_CS) : cst(cs_base_); }
+    temp seg_base(unsigned seg) { return seg == R_CS ? cs_base() : seg_base_t(seg); }
     // End the TB after this instruction (its effects may change what runs next).
     void end_tb_next() {
         sync_rip(next_eip());
@@ -979,6 +989,7 @@ private:
             const temp s16 = zext(sel, 1);
             c_.st(s16, c_.env(), memop::uw, static_cast<std::int32_t>(offsetof(state, segs) + seg * sizeof(segment) + offsetof(segment, selector)));
             c_.binopi(opc::shl, seg_base_t(seg), s16, 4);
+            if (seg == R_CS) cs_written_ = true;
             return;
         }
         sync_rip(eip());

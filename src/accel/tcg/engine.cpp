@@ -368,51 +368,44 @@ void translation::lookup_and_goto_ptr() {
     c.goto_ptr(p);
 }
 
-namespace {
-// What an empty jump-cache slot is probed as: a key no state has (no TB's
-// cflags are all ones), so the inline probe needs no null test.
-translation_block never_matches() {
-    translation_block tb;
-    tb.key = {~0ull, ~0ull, ~0u, ~0u};
-    return tb;
-}
-const translation_block no_tb = never_matches();
-} // namespace
-
 void translation::lookup_and_goto_ptr(temp pc, temp cs_base, temp flags) {
     // The interpreter's goto_ptr takes TBs, not host code: the helper does it.
     if (e_.opt_.be != backend::jit) return lookup_and_goto_ptr();
     context& c = ctx();
     const auto t = [&] { return c.new_temp(type::i64); };
     const auto k = [&](std::uint64_t v) { return c.constant(type::i64, v); };
-    // slot = jmp_cache[jc_index(pc)], as tb_store::jc_index computes it.
-    const temp idx = t(), hi = t(), slot = t(), tb = t();
-    c.binopi(opc::shr, idx, pc, tb_store::jc_shift);
-    c.binopi(opc::shr, hi, pc, tb_store::jc_shift + tb_store::jmp_cache_bits);
-    c.binop(opc::xor_, idx, idx, hi);
-    c.binopi(opc::and_, idx, idx, (1u << tb_store::jmp_cache_bits) - 1);
-    c.binopi(opc::shl, idx, idx, 3);
-    c.ld(slot, c.env(), memop::uq, static_cast<std::int32_t>(offsetof(env_base, jmp_cache)));
-    c.add(slot, slot, idx);
-    c.ld(tb, slot, memop::uq, 0);
-    c.movcond(cond::eq, tb, tb, k(0), k(reinterpret_cast<std::uintptr_t>(&no_tb)), tb);
-    // The whole key must match, as find_jmp_cache checks it.
-    const auto field = [&](std::size_t off, std::uint32_t mop, temp want, temp acc) {
-        const temp v = t(), eq = t();
-        c.ld(v, tb, mop, static_cast<std::int32_t>(off));
-        c.setcond(cond::eq, eq, v, want);
-        if (acc.valid()) c.binop(opc::and_, eq, eq, acc);
-        return eq;
+    const label miss = c.new_label();
+    // slot = jmp_cache[jc_index(pc)], as tb_store::jc_index computes it: at
+    // translation time when pc is a constant (a direct jump off this page).
+    const temp cache = t(), tb = t();
+    c.ld(cache, c.env(), memop::uq, static_cast<std::int32_t>(offsetof(env_base, jmp_cache)));
+    const temp_info& pi = c.temps()[pc.idx];
+    if (pi.kind == temp_kind::constant) {
+        c.ld(tb, cache, memop::uq, static_cast<std::int32_t>(tb_store::jc_index(pi.value) * sizeof(void*)));
+    } else {
+        const temp idx = t(), hi = t();
+        c.binopi(opc::shr, idx, pc, tb_store::jc_shift);
+        c.binopi(opc::shr, hi, pc, tb_store::jc_shift + tb_store::jmp_cache_bits);
+        c.binop(opc::xor_, idx, idx, hi);
+        c.binopi(opc::and_, idx, idx, (1u << tb_store::jmp_cache_bits) - 1);
+        c.binopi(opc::shl, idx, idx, 3);
+        c.add(cache, cache, idx);
+        c.ld(tb, cache, memop::uq, 0);
+    }
+    c.brcond(cond::eq, tb, k(0), miss);
+    // The whole key must match, as find_jmp_cache checks it; each field
+    // that differs goes to the helper (branches the host predicts well).
+    const auto field = [&](std::size_t off, std::uint32_t mop, temp want) {
+        const temp v = t();
+        c.ld(v, tb, mop, static_cast<std::int32_t>(offsetof(translation_block, key) + off));
+        c.brcond(cond::ne, v, want, miss);
     };
-    const std::uint64_t cflags = e_.opt_.one_insn_per_tb ? 1 : 0;
-    temp m = field(offsetof(translation_block, key) + offsetof(tb_key, pc), memop::uq, pc, temp{});
-    m = field(offsetof(translation_block, key) + offsetof(tb_key, cs_base), memop::uq, cs_base, m);
-    m = field(offsetof(translation_block, key) + offsetof(tb_key, flags), memop::ul, flags, m);
-    m = field(offsetof(translation_block, key) + offsetof(tb_key, cflags), memop::ul, k(cflags), m);
+    field(offsetof(tb_key, pc), memop::uq, pc);
+    field(offsetof(tb_key, cs_base), memop::uq, cs_base);
+    field(offsetof(tb_key, flags), memop::ul, flags);
+    field(offsetof(tb_key, cflags), memop::ul, c.constant(type::i64, e_.opt_.one_insn_per_tb ? 1 : 0));
     const temp code = t();
     c.ld(code, tb, memop::uq, static_cast<std::int32_t>(offsetof(translation_block, host) + offsetof(host_code, code)));
-    const label miss = c.new_label();
-    c.brcond(cond::eq, m, k(0), miss);
     c.goto_ptr(code);
     c.set_label(miss);
     lookup_and_goto_ptr();

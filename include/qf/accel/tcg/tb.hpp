@@ -78,6 +78,9 @@ public:
     // For generated code's inline probe: the array, and its hash (jc_index).
     translation_block* const* jmp_cache_data() const { return jmp_cache_.data(); }
     static constexpr unsigned jc_shift = 2;
+    static unsigned jc_index(std::uint64_t pc) {
+        return static_cast<unsigned>((pc >> jc_shift) ^ (pc >> (jc_shift + jmp_cache_bits))) & ((1u << jmp_cache_bits) - 1);
+    }
 
     translation_block& create() { return tbs_.emplace_back(); }
     void drop_last() { tbs_.pop_back(); }
@@ -124,9 +127,6 @@ public:
     }
 
 private:
-    static unsigned jc_index(std::uint64_t pc) {
-        return static_cast<unsigned>((pc >> jc_shift) ^ (pc >> (jc_shift + jmp_cache_bits))) & ((1u << jmp_cache_bits) - 1);
-    }
     std::deque<translation_block> tbs_;
     std::unordered_map<std::pair<tb_key, std::uint64_t>, translation_block*, tb_hash> hash_;
     struct page_code {
