@@ -143,6 +143,47 @@ TEST_CASE("a branch on a condition just computed branches on its compare, invert
     }
 }
 
+TEST_CASE("a zero-extension of a value already zero-extended is a copy; of a sum it stays") {
+    context c;
+    rig::add_globals(c);
+    const auto t = [&] { return c.new_temp(type::i64); };
+    const temp a = t(), a2 = t(), b = t(), b2 = t(), b3 = t(), b4 = t(), s = t(), s2 = t(), q = t(), q2 = t();
+    c.unop(opc::ext32u, a, rig::g(1));
+    c.unop(opc::ext32u, a2, a);             // a copy
+    c.mov(rig::g(0), a2);
+    c.unop(opc::ext8u, b, rig::g(2));
+    c.binopi(opc::and_, b2, b, 0xff);       // a copy
+    c.binopi(opc::shl, b3, b2, 8);          // bits 8-15 at most
+    c.unop(opc::ext16u, b4, b3);            // a copy
+    c.mov(rig::g(3), b4);
+    c.binop(opc::add, s, a, rig::g(2));     // may carry into bit 32
+    c.unop(opc::ext32u, s2, s);             // stays
+    c.mov(rig::g(4), s2);
+    c.setcond(cond::ltu, q, rig::g(1), rig::g(2));
+    c.unop(opc::ext8u, q2, q);              // a copy
+    c.mov(rig::g(5), q2);
+    c.unop(opc::ext32u, rig::g(1), rig::g(1));
+    c.unop(opc::ext32u, rig::g(1), rig::g(1));  // in place, twice: the second is a copy
+    c.exit_tb(0);
+    const context before = c;
+    optimize(c);
+    liveness_pass(c);
+    INFO(format_ops(c));
+    CHECK(count(c, opc::ext32u) == 3);
+    CHECK(count(c, opc::ext8u) == 1);
+    CHECK(count(c, opc::ext16u) == 0);
+    CHECK(count(c, opc::and_) == 0);
+    for (auto [x, y] : {std::pair<std::uint64_t, std::uint64_t>{0xffff'ffff'ffff'ffffull, 0x1234'5678'9abc'def0ull},
+                        {0xffff'ffffull, 1}, {0, 0}, {0x8000'0000'0000'0001ull, 0xff}}) {
+        rig r, q_;
+        r.state().g[1] = q_.state().g[1] = x;
+        r.state().g[2] = q_.state().g[2] = y;
+        interpret(interp_program(before), r.env());
+        interpret(interp_program(c), q_.env());
+        for (unsigned i = 0; i < 6; ++i) CHECK(q_.state().g[i] == r.state().g[i]);
+    }
+}
+
 TEST_CASE("knowledge ends at labels and at helpers that write globals") {
     context c;
     rig::add_globals(c);

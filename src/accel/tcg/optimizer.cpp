@@ -24,6 +24,9 @@ struct knowledge {
         cond cmp = cond::never;
         type cmp_ty = type::i64;
         std::uint32_t a = 0, b = 0, a_version = 0, b_version = 0;
+        // Bits that may be set (the rest are known zero): a zero-extension
+        // of a value already zero-extended is a copy.
+        std::uint64_t may_set = ~0ull;
     };
     std::vector<info> infos;
     std::vector<std::uint32_t> versions;  // bumped on every write of a temp
@@ -142,6 +145,8 @@ private:
         info flipped{};
         if (o.code == opc::xor_ && is_const(o.args[2]) && cval(o.args[2]) == 1 && cond_valid(info_[o.args[1]]))
             flipped = info_[o.args[1]];
+        // From the inputs before the write: x = ext32u(x) keeps what x had.
+        const std::uint64_t z = o.nb_o == 1 ? may_set_by(o) & mask_of(o.ty) : ~0ull;
         for (unsigned k = 0; k < o.nb_o; ++k) written(o.args[k]);
         if (o.code == opc::movi) {
             info_[o.args[0]] = {gen_, true, o.args[1], ~0u, 0};
@@ -155,6 +160,53 @@ private:
             note_cond(o.args[0], static_cast<cond>(o.carg(0)), o.ty, o.args[1], o.args[2]);
         } else if (flipped.is_cond) {
             note_cond(o.args[0], invert(flipped.cmp), flipped.cmp_ty, flipped.a, flipped.b);
+        }
+        if (o.nb_o == 1) {
+            if (z != mask_of(o.ty)) {
+                info& i = info_[o.args[0]];
+                if (i.gen != gen_) i = {gen_};
+                i.may_set = z;
+            }
+        }
+    }
+    // The bits an op's output may have set, from its inputs' (QEMU's z_mask).
+    std::uint64_t may_set(std::uint64_t t) const {
+        std::uint64_t v;
+        if (known(t, v)) return v;
+        const info& i = info_[t];
+        return i.gen == gen_ ? i.may_set : ~0ull;
+    }
+    std::uint64_t may_set_by(const op& o) const {
+        const auto in = [&](unsigned k) { return may_set(o.args[o.nb_o + k]); };
+        const auto width = [](std::uint64_t bits) { return bits >= 64 ? ~0ull : (1ull << bits) - 1; };
+        switch (o.code) {
+        case opc::movi: return o.args[1];
+        case opc::mov: return in(0);
+        case opc::ext8u: return in(0) & 0xff;
+        case opc::ext16u: return in(0) & 0xffff;
+        case opc::ext32u: return in(0) & 0xffff'ffff;
+        case opc::and_: return in(0) & in(1);
+        case opc::or_:
+        case opc::xor_: return in(0) | in(1);
+        case opc::movcond: return in(2) | in(3);
+        case opc::setcond: return 1;
+        case opc::shr:
+            if (is_const(o.args[2])) return in(0) >> (cval(o.args[2]) & (bits_of(o.ty) - 1));
+            return ~0ull;
+        case opc::shl:
+            if (is_const(o.args[2])) return in(0) << (cval(o.args[2]) & (bits_of(o.ty) - 1));
+            return ~0ull;
+        case opc::extract: return width(o.carg(1));
+        case opc::deposit: {
+            const std::uint64_t f = width(o.carg(1)) << o.carg(0);
+            return (in(0) & ~f) | ((in(1) << o.carg(0)) & f);
+        }
+        case opc::ld:
+        case opc::qemu_ld: {
+            const std::uint32_t mop = memop::op_of(static_cast<std::uint32_t>(o.carg(0)));
+            return memop::is_signed(mop) ? ~0ull : width(8u * memop::size(mop));
+        }
+        default: return ~0ull;
         }
     }
     bool cond_valid(const info& i) const {
@@ -203,7 +255,13 @@ private:
         if ((flags & op_flag::commutative) && o.nb_o == 1 && is_const(o.args[1]) && !is_const(o.args[2]))
             std::swap(o.args[1], o.args[2]);
         if (flags & op_flag::unary) {
-            if (is_const(o.args[1])) to_movi(o, eval_unary(o.code, t, cval(o.args[1])));
+            if (is_const(o.args[1])) {
+                to_movi(o, eval_unary(o.code, t, cval(o.args[1])));
+            } else {
+                const std::uint64_t keep = o.code == opc::ext8u ? 0xff : o.code == opc::ext16u ? 0xffff
+                                         : o.code == opc::ext32u ? 0xffff'ffff : 0;
+                if (keep && (may_set(o.args[1]) & ~keep & m) == 0) to_mov(o, o.args[1]);
+            }
             return true;
         }
         const bool division = o.code == opc::divs || o.code == opc::divu || o.code == opc::rems || o.code == opc::remu;
@@ -379,7 +437,7 @@ private:
             break;
         case opc::and_:
             if (v == 0) to_movi(o, 0);
-            else if (v == m) to_mov(o, a);
+            else if (v == m || (may_set(a) & ~v & m) == 0) to_mov(o, a);
             break;
         case opc::andc:
             if (v == 0) to_mov(o, a);
