@@ -2,6 +2,7 @@
 
 #include "qf/core/error.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -78,8 +79,12 @@ temp context::global(type t, std::int32_t env_offset, std::string name) {
 void context::reset() {
     temps_.resize(nb_globals_);
     ops_.clear();
-    consts_[0].clear();
-    consts_[1].clear();
+    // A new generation empties the constants' table without touching it.
+    if (++const_gen_ == 0) {
+        std::fill(const_table_.begin(), const_table_.end(), const_slot{});
+        const_gen_ = 1;
+    }
+    nb_consts_ = 0;
     nb_labels_ = 0;
 }
 
@@ -88,12 +93,40 @@ temp context::new_temp_of(type t, temp_kind k) {
     return temp{static_cast<std::uint32_t>(temps_.size() - 1)};
 }
 
+namespace {
+std::size_t const_hash(type t, std::uint64_t v) {
+    return static_cast<std::size_t>(((v ^ static_cast<std::uint64_t>(t)) * 0x9e37'79b9'7f4a'7c15ull) >> 32);
+}
+} // namespace
+
 temp context::constant(type t, std::uint64_t v) {
     v &= mask_of(t);
-    auto& map = consts_[t == type::i64];
-    auto [it, fresh] = map.try_emplace(v, static_cast<std::uint32_t>(temps_.size()));
-    if (fresh) temps_.push_back({t, temp_kind::constant, 0, v, {}});
-    return temp{it->second};
+    if (2 * (nb_consts_ + 1) > const_table_.size()) grow_const_table();
+    const std::size_t mask = const_table_.size() - 1;
+    for (std::size_t h = const_hash(t, v) & mask;; h = (h + 1) & mask) {
+        const_slot& s = const_table_[h];
+        if (s.gen != const_gen_) {
+            s = {static_cast<std::uint32_t>(temps_.size()), const_gen_};
+            temps_.push_back({t, temp_kind::constant, 0, v, {}});
+            ++nb_consts_;
+            return temp{s.idx};
+        }
+        const temp_info& ti = temps_[s.idx];
+        if (ti.value == v && ti.ty == t) return temp{s.idx};
+    }
+}
+
+void context::grow_const_table() {
+    std::vector<const_slot> old(std::max<std::size_t>(64, const_table_.size() * 2));
+    old.swap(const_table_);
+    const std::size_t mask = const_table_.size() - 1;
+    for (const const_slot& s : old) {
+        if (s.gen != const_gen_) continue;
+        const temp_info& ti = temps_[s.idx];
+        std::size_t h = const_hash(ti.ty, ti.value) & mask;
+        while (const_table_[h].gen == const_gen_) h = (h + 1) & mask;
+        const_table_[h] = s;
+    }
 }
 
 op& context::emit(opc code, type t, std::initializer_list<std::uint64_t> args) {

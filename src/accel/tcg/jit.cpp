@@ -36,9 +36,121 @@ Reg sized(int r, unsigned size_log2) {
 bool fits_i32(std::uint64_t v) { return static_cast<std::int64_t>(v) == static_cast<std::int32_t>(v); }
 bool fits_imm(type t, std::uint64_t v) { return t == type::i32 || fits_i32(v); }
 
+// Xbyak's generic operand checks cost a few hundred host instructions an
+// instruction, most of a TB's code generation. The forms the register
+// allocator emits most - mov and the ALU group between 32/64-bit registers
+// and [base + index*scale + disp] memory, and ALU with an immediate - are
+// encoded here directly; anything else goes to Xbyak.
 class emitter : public CodeGenerator {
 public:
     emitter(std::size_t size, void* rw) : CodeGenerator(size, rw) { setDefaultJmpNEAR(true); }
+
+    using CodeGenerator::add;
+    using CodeGenerator::and_;
+    using CodeGenerator::cmp;
+    using CodeGenerator::mov;
+    using CodeGenerator::or_;
+    using CodeGenerator::sub;
+    using CodeGenerator::xor_;
+    void mov(const Operand& d, const Operand& s) {
+        if (!rm_form(0x88, d, s)) CodeGenerator::mov(d, s);
+    }
+    void add(const Operand& d, const Operand& s) {
+        if (!rm_form(0x00, d, s)) CodeGenerator::add(d, s);
+    }
+    void or_(const Operand& d, const Operand& s) {
+        if (!rm_form(0x08, d, s)) CodeGenerator::or_(d, s);
+    }
+    void and_(const Operand& d, const Operand& s) {
+        if (!rm_form(0x20, d, s)) CodeGenerator::and_(d, s);
+    }
+    void sub(const Operand& d, const Operand& s) {
+        if (!rm_form(0x28, d, s)) CodeGenerator::sub(d, s);
+    }
+    void xor_(const Operand& d, const Operand& s) {
+        if (!rm_form(0x30, d, s)) CodeGenerator::xor_(d, s);
+    }
+    void cmp(const Operand& d, const Operand& s) {
+        if (!rm_form(0x38, d, s)) CodeGenerator::cmp(d, s);
+    }
+    void add(const Operand& d, std::uint32_t imm) {
+        if (!alu_imm(0, d, imm)) CodeGenerator::add(d, imm);
+    }
+    void or_(const Operand& d, std::uint32_t imm) {
+        if (!alu_imm(1, d, imm)) CodeGenerator::or_(d, imm);
+    }
+    void and_(const Operand& d, std::uint32_t imm) {
+        if (!alu_imm(4, d, imm)) CodeGenerator::and_(d, imm);
+    }
+    void sub(const Operand& d, std::uint32_t imm) {
+        if (!alu_imm(5, d, imm)) CodeGenerator::sub(d, imm);
+    }
+    void xor_(const Operand& d, std::uint32_t imm) {
+        if (!alu_imm(6, d, imm)) CodeGenerator::xor_(d, imm);
+    }
+    void cmp(const Operand& d, std::uint32_t imm) {
+        if (!alu_imm(7, d, imm)) CodeGenerator::cmp(d, imm);
+    }
+
+private:
+    static bool gpr(const Operand& o) { return o.isREG(32 | 64); }
+    bool room() const { return size_ + 16 <= maxSize_; }
+    void put(std::uint8_t b) { top_[size_++] = b; }
+    void put32(std::uint32_t v) {
+        std::memcpy(top_ + size_, &v, 4);
+        size_ += 4;
+    }
+
+    // op r/m, r (op | 1) or op r, r/m (op | 3) for 32/64-bit operands.
+    bool rm_form(std::uint8_t op, const Operand& d, const Operand& s) {
+        if (!room()) return false;
+        if (gpr(d) && gpr(s) && d.getBit() == s.getBit()) {
+            rex(d.getBit() == 64, s.getIdx(), 0, d.getIdx());
+            put(op | 1);
+            put(static_cast<std::uint8_t>(0xc0 | (s.getIdx() & 7) << 3 | (d.getIdx() & 7)));
+            return true;
+        }
+        if (gpr(d) && s.isMEM()) return mem_form(op | 3, d.getIdx(), d.getBit() == 64, static_cast<const Address&>(s));
+        if (d.isMEM() && gpr(s)) return mem_form(op | 1, s.getIdx(), s.getBit() == 64, static_cast<const Address&>(d));
+        return false;
+    }
+    // 83 /ext ib or 81 /ext id on a 32/64-bit register.
+    bool alu_imm(unsigned ext, const Operand& d, std::uint32_t imm) {
+        if (!room() || !gpr(d)) return false;
+        const bool small = static_cast<std::int32_t>(imm) == static_cast<std::int8_t>(imm);
+        rex(d.getBit() == 64, 0, 0, d.getIdx());
+        put(small ? 0x83 : 0x81);
+        put(static_cast<std::uint8_t>(0xc0 | ext << 3 | (d.getIdx() & 7)));
+        if (small) put(static_cast<std::uint8_t>(imm));
+        else put32(imm);
+        return true;
+    }
+    void rex(bool w, unsigned r, unsigned x, unsigned b) {
+        const unsigned v = (w ? 8 : 0) | (r >> 3) << 2 | (x >> 3) << 1 | (b >> 3);
+        if (v) put(static_cast<std::uint8_t>(0x40 | v));
+    }
+    // opcode with ModRM (and SIB) for [base + index*scale + disp32].
+    bool mem_form(std::uint8_t opcode, unsigned reg, bool w, const Address& a) {
+        if (a.getMode() != Address::M_ModRM) return false;
+        const RegExp e = a.getRegExp(false);
+        const Reg& base = e.getBase();
+        const Reg& index = e.getIndex();
+        if (!base.isREG(64) || (index.getBit() && (!index.isREG(64) || index.getIdx() == RC::RSP))) return false;
+        const auto disp = static_cast<std::int64_t>(e.getDisp());
+        if (disp != static_cast<std::int32_t>(disp)) return false;
+        const unsigned b = base.getIdx(), x = index.getBit() ? index.getIdx() : 4;
+        const unsigned scale = e.getScale() == 8 ? 3 : e.getScale() == 4 ? 2 : e.getScale() == 2 ? 1 : 0;
+        rex(w, reg, index.getBit() ? x : 0, b);
+        put(opcode);
+        // rbp/r13 as a base always take a displacement.
+        const unsigned mod = disp == 0 && (b & 7) != 5 ? 0 : disp == static_cast<std::int8_t>(disp) ? 1 : 2;
+        const bool sib = index.getBit() || (b & 7) == 4;
+        put(static_cast<std::uint8_t>(mod << 6 | (reg & 7) << 3 | (sib ? 4 : (b & 7))));
+        if (sib) put(static_cast<std::uint8_t>(scale << 6 | (x & 7) << 3 | (b & 7)));
+        if (mod == 1) put(static_cast<std::uint8_t>(disp));
+        else if (mod == 2) put32(static_cast<std::uint32_t>(disp));
+        return true;
+    }
 };
 
 } // namespace
@@ -99,6 +211,7 @@ namespace {
 class tb_compiler {
 public:
     tb_compiler(jit::impl& j, const context& ctx) : j_(j), g_(j.gen), ctx_(ctx), temps_(ctx.temps()) {
+        ts_.clear();
         ts_.resize(temps_.size());
         for (std::size_t i = 0; i < temps_.size(); ++i) {
             switch (temps_[i].kind) {
@@ -109,7 +222,11 @@ public:
             }
         }
         std::fill(std::begin(owner_), std::end(owner_), no_owner);
-        labels_.resize(ctx.nb_labels());
+        nb_labels_ = ctx.nb_labels();
+        if (labels_.size() < nb_labels_) labels_.resize(nb_labels_);
+        for (std::size_t i = 0; i < nb_labels_; ++i) labels_[i].reset();
+        free_slots_.clear();
+        ebb_with_slot_.clear();
     }
 
     host_code run() {
@@ -150,6 +267,10 @@ private:
     struct jlabel {
         std::int64_t at = -1;
         std::vector<std::uint32_t> fixups;
+        void reset() {
+            at = -1;
+            fixups.clear();
+        }
     };
     void patch_rel32(std::size_t field, std::int64_t target) {
         const auto rel = static_cast<std::int32_t>(target - static_cast<std::int64_t>(field + 4));
@@ -183,10 +304,10 @@ private:
         patch_rel32(field, l.at);
     }
     bool unbound_jumps() const {
-        for (const jlabel& l : labels_)
-            if (!l.fixups.empty()) return true;
-        for (const slow_path& sp : slow_)
-            if (!sp.entry.fixups.empty() || !sp.resume.fixups.empty()) return true;
+        for (std::size_t i = 0; i < nb_labels_; ++i)
+            if (!labels_[i].fixups.empty()) return true;
+        for (std::size_t i = 0; i < nb_slow_; ++i)
+            if (!slow_[i].entry.fixups.empty() || !slow_[i].resume.fixups.empty()) return true;
         return false;
     }
 
@@ -206,12 +327,37 @@ private:
     emitter& g_;
     const context& ctx_;
     const std::vector<temp_info>& temps_;
-    std::vector<tstate> ts_;
+    // The containers keep their capacity from TB to TB on each thread (a
+    // TB's allocations cost more than its register allocation).
+    struct scratch {
+        std::vector<tstate> ts;
+        std::vector<jlabel> labels;
+        std::deque<slow_path> slow;  // stable references while paths are added
+        std::vector<std::int16_t> free_slots;
+        std::vector<std::uint64_t> ebb_with_slot;
+    };
+    static scratch& scratch_space() {
+        thread_local scratch s;
+        return s;
+    }
+    scratch& scratch_ = scratch_space();
+    std::vector<tstate>& ts_ = scratch_.ts;
     int owner_[16];
     std::uint16_t locked_ = 0;
-    std::vector<jlabel> labels_;
-    std::deque<slow_path> slow_;
-    std::vector<std::int16_t> free_slots_;
+    std::vector<jlabel>& labels_ = scratch_.labels;
+    std::size_t nb_labels_ = 0;
+    std::deque<slow_path>& slow_ = scratch_.slow;
+    std::size_t nb_slow_ = 0;
+    slow_path& new_slow_path() {
+        if (nb_slow_ == slow_.size()) slow_.emplace_back();
+        slow_path& sp = slow_[nb_slow_++];
+        sp.guard = false;
+        sp.helper = nullptr;
+        sp.entry.reset();
+        sp.resume.reset();
+        return sp;
+    }
+    std::vector<std::int16_t>& free_slots_ = scratch_.free_slots;
     std::int16_t next_slot_ = 0;
     bool unreachable_ = false;
     std::size_t start_ = 0;
@@ -382,7 +528,7 @@ private:
             if (ts_[t].slot >= 0) settle(t);
         ebb_with_slot_.clear();
     }
-    std::vector<std::uint64_t> ebb_with_slot_;  // EBB temps given a slot since the last label (some since released)
+    std::vector<std::uint64_t>& ebb_with_slot_ = scratch_.ebb_with_slot;  // EBB temps given a slot since the last label (some since released)
 
     // Takes over the register of input argument `arg` if it dies here.
     int take_dead(const op& o, unsigned arg) {
@@ -1017,7 +1163,7 @@ private:
         // A fault unwinds to the cpu loop, which reads the globals from env.
         sync_globals();
         const int ra = reg(o.args[1]);  // the address: qemu_ld's input, qemu_st's second
-        slow_path& sp = slow_.emplace_back();
+        slow_path& sp = new_slow_path();
         sp.load = load;
         sp.ty = t;
         sp.addr = ra;
@@ -1073,7 +1219,7 @@ private:
         if (!(is_const(o.args[1]) && fits_imm(o.ty, value(o.args[1])))) reg(o.args[1]);
         sync_globals();  // the helper may raise
         compare(o.ty, ra, o.args[1]);
-        slow_path& sp = slow_.emplace_back();
+        slow_path& sp = new_slow_path();
         sp.guard = true;
         sp.load = false;
         sp.addr = ra;
@@ -1084,7 +1230,8 @@ private:
     }
 
     void emit_slow_paths() {
-        for (slow_path& sp : slow_) {
+        for (std::size_t i = 0; i < nb_slow_; ++i) {
+            slow_path& sp = slow_[i];
             bind(sp.entry);
             for (int r : caller_saved_alloc) g_.push(r64(r));
             if (sp.guard) {

@@ -16,7 +16,6 @@
 #include <span>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 #include <vector>
 
 namespace qf::tcg {
@@ -212,7 +211,14 @@ private:
     temp new_temp_of(type t, temp_kind k);
     std::vector<temp_info> temps_;
     std::vector<op> ops_;
-    std::unordered_map<std::uint64_t, std::uint32_t> consts_[2];
+    // Constants by value and type: open addressing, emptied per TB by
+    // generation (a node map allocated and freed each constant).
+    struct const_slot {
+        std::uint32_t idx = 0, gen = 0;
+    };
+    void grow_const_table();
+    std::vector<const_slot> const_table_;
+    std::uint32_t const_gen_ = 1, nb_consts_ = 0;
     std::uint32_t nb_globals_ = 1;  // env is temp 0
     std::uint32_t nb_labels_ = 0;
 };
