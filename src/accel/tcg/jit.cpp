@@ -4,6 +4,7 @@
 #include <xbyak/xbyak_util.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <deque>
 
@@ -344,6 +345,7 @@ private:
     std::vector<tstate>& ts_ = scratch_.ts;
     int owner_[16];
     std::uint16_t locked_ = 0;
+    std::uint16_t scratch_regs_ = 0;  // given to constants in this op
     std::vector<jlabel>& labels_ = scratch_.labels;
     std::size_t nb_labels_ = 0;
     std::deque<slow_path>& slow_ = scratch_.slow;
@@ -443,6 +445,7 @@ private:
         case where::konst: {
             const int r = alloc();
             owner_[r] = scratch_owner;
+            scratch_regs_ |= static_cast<std::uint16_t>(1u << r);
             movi(r, temps_[t].ty, value(t));
             return r;
         }
@@ -577,8 +580,10 @@ private:
                 if (pending_dead_outputs_ & (1u << i)) release(o.args[i]);
         }
         pending_dead_outputs_ = 0;
-        for (int r = 0; r < 16; ++r)
+        for (; scratch_regs_; scratch_regs_ &= static_cast<std::uint16_t>(scratch_regs_ - 1)) {
+            const int r = std::countr_zero(scratch_regs_);
             if (owner_[r] == scratch_owner) owner_[r] = no_owner;
+        }
         locked_ = 0;
         cur_ = nullptr;
     }

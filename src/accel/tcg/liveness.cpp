@@ -1,5 +1,6 @@
 #include "qf/accel/tcg/liveness.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace qf::tcg {
@@ -11,8 +12,17 @@ unsigned liveness_pass(context& ctx) {
     // Kept per thread: no allocation per TB.
     thread_local std::vector<std::uint8_t> live;
     live.assign(temps.size(), 0);
-    auto set_globals = [&](std::uint8_t v) {
-        for (std::uint32_t i = 1; i < nb_globals; ++i) live[i] = v;
+    // Globals are live at every exit, branch and helper call: a word of
+    // bits for 64 of them makes that one store. live[] holds the rest.
+    thread_local std::vector<std::uint64_t> global_bits;
+    global_bits.assign((nb_globals + 63) / 64, 0);
+    auto set_globals = [&] { std::fill(global_bits.begin(), global_bits.end(), ~0ull); };
+    auto is_live = [&](std::uint64_t t) {
+        return t < nb_globals ? ((global_bits[t / 64] >> (t % 64)) & 1) != 0 : live[t] != 0;
+    };
+    auto set_dead = [&](std::uint64_t t) {
+        if (t < nb_globals) global_bits[t / 64] &= ~(1ull << (t % 64));
+        else live[t] = 0;
     };
     // The TB temps, and the non-global temps marked live so far: a branch
     // or exit then touches those, not every temp of the TB.
@@ -22,9 +32,12 @@ unsigned liveness_pass(context& ctx) {
     for (std::uint32_t i = nb_globals; i < temps.size(); ++i)
         if (temps[i].kind == temp_kind::tb) tb_temps.push_back(i);
     auto mark_live = [&](std::uint64_t t) {
-        if (live[t]) return;
-        live[t] = 1;
-        if (t >= nb_globals) live_locals.push_back(static_cast<std::uint32_t>(t));
+        if (t < nb_globals) {
+            global_bits[t / 64] |= 1ull << (t % 64);
+        } else if (!live[t]) {
+            live[t] = 1;
+            live_locals.push_back(static_cast<std::uint32_t>(t));
+        }
     };
     auto clear_locals = [&] {
         for (std::uint32_t t : live_locals) live[t] = 0;
@@ -45,20 +58,20 @@ unsigned liveness_pass(context& ctx) {
         if (d.flags & op_flag::bb_end) {
             if (d.flags & op_flag::bb_exit) {
                 clear_locals();
-                set_globals(1);
+                set_globals();
             } else if (d.flags & op_flag::cond_branch) {
-                set_globals(1);
+                set_globals();
                 tb_temps_live();
             } else if (o.code == opc::goto_tb) {
-                set_globals(1);
+                set_globals();
             } else {  // set_label, br: EBB temps die, TB temps may be read after
-                set_globals(1);
+                set_globals();
                 clear_locals();
                 tb_temps_live();
             }
         }
         if (o.code == opc::discard) {
-            live[o.args[0]] = 0;
+            set_dead(o.args[0]);
             removed[k] = true;
             ++nb_removed;
             continue;
@@ -68,7 +81,7 @@ unsigned liveness_pass(context& ctx) {
         if (o.code == opc::call && (o.helper().flags & helper_flag::no_side_effects)) has_effects = false;
         if (!has_effects && o.nb_o > 0) {
             bool any_live = false;
-            for (unsigned i = 0; i < o.nb_o; ++i) any_live |= live[o.args[i]] != 0;
+            for (unsigned i = 0; i < o.nb_o; ++i) any_live |= is_live(o.args[i]);
             if (!any_live) {
                 removed[k] = true;
                 ++nb_removed;
@@ -77,19 +90,19 @@ unsigned liveness_pass(context& ctx) {
         }
         for (unsigned i = 0; i < o.nb_o; ++i) {
             const auto t = o.args[i];
-            if (!live[t]) o.dead |= 1u << i;
-            live[t] = 0;
+            if (!is_live(t)) o.dead |= 1u << i;
+            set_dead(t);
         }
         if (o.code == opc::call) {
             const auto f = o.helper().flags;
-            if (!(f & helper_flag::no_read_globals) || !(f & helper_flag::no_write_globals)) set_globals(1);
+            if (!(f & helper_flag::no_read_globals) || !(f & helper_flag::no_write_globals)) set_globals();
         }
-        if (d.flags & op_flag::may_raise) set_globals(1);
+        if (d.flags & op_flag::may_raise) set_globals();
         for (unsigned i = o.nb_o; i < unsigned(o.nb_o) + o.nb_i; ++i) {
             const auto t = o.args[i];
             const temp_kind kind = temps[t].kind;
             if (kind == temp_kind::constant || kind == temp_kind::fixed) continue;
-            if (!live[t]) o.dead |= 1u << i;
+            if (!is_live(t)) o.dead |= 1u << i;
             mark_live(t);
         }
     }
