@@ -92,6 +92,46 @@ public:
     void cmp(const Operand& d, std::uint32_t imm) {
         if (!alu_imm(7, d, imm)) CodeGenerator::cmp(d, imm);
     }
+    // The shortest of mov r32, imm32 (zero-extends), mov r64, simm32 and
+    // mov r64, imm64, as Xbyak picks.
+    void mov(const Operand& d, std::uint64_t imm) {
+        if (!room() || !gpr(d)) return CodeGenerator::mov(d, imm);
+        const unsigned r = d.getIdx();
+        const bool wide = d.getBit() == 64;
+        if (!wide || imm <= 0xffff'ffffu) {
+            rex(false, 0, 0, r);
+            put(static_cast<std::uint8_t>(0xb8 | (r & 7)));
+            put32(static_cast<std::uint32_t>(imm));
+        } else if (static_cast<std::int64_t>(imm) == static_cast<std::int32_t>(imm)) {
+            rex(true, 0, 0, r);
+            put(0xc7);
+            put(static_cast<std::uint8_t>(0xc0 | (r & 7)));
+            put32(static_cast<std::uint32_t>(imm));
+        } else {
+            rex(true, 0, 0, r);
+            put(static_cast<std::uint8_t>(0xb8 | (r & 7)));
+            put32(static_cast<std::uint32_t>(imm));
+            put32(static_cast<std::uint32_t>(imm >> 32));
+        }
+    }
+    using CodeGenerator::rol;
+    using CodeGenerator::ror;
+    using CodeGenerator::sar;
+    using CodeGenerator::shl;
+    using CodeGenerator::shr;
+    void rol(const Operand& d, int n) { shift(0, d, n, &CodeGenerator::rol); }
+    void ror(const Operand& d, int n) { shift(1, d, n, &CodeGenerator::ror); }
+    void shl(const Operand& d, int n) { shift(4, d, n, &CodeGenerator::shl); }
+    void shr(const Operand& d, int n) { shift(5, d, n, &CodeGenerator::shr); }
+    void sar(const Operand& d, int n) { shift(7, d, n, &CodeGenerator::sar); }
+    void db(std::uint8_t b) {
+        if (!room()) return CodeGenerator::db(b);
+        put(b);
+    }
+    void dd(std::uint32_t v) {
+        if (!room()) return CodeGenerator::dd(v);
+        put32(v);
+    }
 
 private:
     static bool gpr(const Operand& o) { return o.isREG(32 | 64); }
@@ -114,6 +154,14 @@ private:
         if (gpr(d) && s.isMEM()) return mem_form(op | 3, d.getIdx(), d.getBit() == 64, static_cast<const Address&>(s));
         if (d.isMEM() && gpr(s)) return mem_form(op | 1, s.getIdx(), s.getBit() == 64, static_cast<const Address&>(d));
         return false;
+    }
+    // D1 /ext (by 1) or C1 /ext ib on a 32/64-bit register.
+    void shift(unsigned ext, const Operand& d, int n, void (CodeGenerator::*slow)(const Operand&, int)) {
+        if (!room() || !gpr(d)) return (this->*slow)(d, n);
+        rex(d.getBit() == 64, 0, 0, d.getIdx());
+        put(n == 1 ? 0xd1 : 0xc1);
+        put(static_cast<std::uint8_t>(0xc0 | ext << 3 | (d.getIdx() & 7)));
+        if (n != 1) put(static_cast<std::uint8_t>(n));
     }
     // 83 /ext ib or 81 /ext id on a 32/64-bit register.
     bool alu_imm(unsigned ext, const Operand& d, std::uint32_t imm) {
@@ -1327,25 +1375,19 @@ std::optional<host_code> jit::translate(const context& ctx) {
     std::size_t start = (g.getSize() + 15) & ~std::size_t{15};
     if (start + 64 >= p_->buf.size()) return std::nullopt;
     std::memset(g.getCode<std::uint8_t*>() + g.getSize(), 0xcc, start - g.getSize());
-    g.reset();
-    g.setSize(start);
+    g.setSize(start);  // no Xbyak labels are used: reset()'s label maps would be cleared for nothing
     try {
         host_code hc;
         {
             tb_compiler c(*p_, ctx);
             hc = c.run();
         }
-        const std::size_t end = g.getSize();
-        g.reset();
-        g.setSize(end);
         return hc;
     } catch (const Xbyak::Error& e) {
-        g.reset();
         g.setSize(start);
         if (static_cast<int>(e) == ERR_CODE_IS_TOO_BIG) return std::nullopt;
         throw error(std::string("tcg: code generation failed: ") + e.what());
     } catch (...) {
-        g.reset();
         g.setSize(start);
         throw;
     }
