@@ -23,6 +23,7 @@
 #include "qf/core/log.hpp"
 #include "qf/machine/firmware.hpp"
 #include "targets/x86/board/x86_board.hpp"
+#include "targets/x86/boot/linux.hpp"
 #include "targets/x86/boot/multiboot.hpp"
 #include "targets/x86/boot/pc_cmos.hpp"
 #include "targets/x86/boot/pc_fw_cfg.hpp"
@@ -152,10 +153,11 @@ private:
         fw.boot_order_list = [this] { return boot_devices(); };
     }
 
-    // -kernel: a multiboot kernel, its modules (-initrd) and command line
-    // (-append) in fw_cfg, and QEMU's own multiboot_dma.bin (package
-    // qemu-system-data) as the first boot device, which loads them - as
-    // QEMU's pc does.
+    // -kernel, as QEMU's pc does it: a multiboot kernel (its modules from
+    // -initrd) or a Linux bzImage (its initrd), with the command line
+    // (-append), in fw_cfg, and QEMU's own option ROM that loads them
+    // (multiboot_dma.bin or linuxboot_dma.bin, package qemu-system-data)
+    // as the first boot device.
     void load_kernel(const options& o, dev::fw_cfg_io& fw, x86::pc_fw_cfg_config& c) {
         const std::vector<std::byte> kernel = read_file("-kernel", o.kernel);
         x86::multiboot_config mb;
@@ -165,12 +167,33 @@ private:
         if (!o.initrd.empty()) mb.initrd = o.initrd;
         mb.roms.push_back({o.bios.empty() ? std::string(pc::default_bios) : o.bios,
                            (1ull << 32) - this->rom_.size(), {this->rom_.data(), this->rom_.size()}});
-        if (!x86::load_multiboot(fw, mb))
-            throw error("-kernel " + o.kernel +
-                        ": not a multiboot kernel (Linux's boot protocol is not implemented yet on machine pc)");
-        const std::string rom = find_firmware("-kernel", std::string(x86::multiboot_rom_name), o.datadirs);
-        c.option_roms.emplace_back(std::string(x86::multiboot_rom_name), read_file("-kernel", rom));
-        boot_roms_.emplace(0, std::string(x86::multiboot_boot_device));
+        std::string_view rom_name = x86::multiboot_rom_name, device = x86::multiboot_boot_device;
+        if (!x86::load_multiboot(fw, mb)) {
+            // QEMU 7.2 boots an ELF without a multiboot header through PVH.
+            static constexpr std::byte elf[] = {std::byte{0x7f}, std::byte{'E'}, std::byte{'L'}, std::byte{'F'}};
+            if (!x86::is_linux_kernel(kernel) && kernel.size() >= 4 && std::equal(elf, elf + 4, kernel.begin()))
+                throw error("-kernel " + o.kernel + ": an ELF kernel without a multiboot header (QEMU boots it through "
+                            "PVH, which is not implemented yet)");
+            x86::linux_boot_config lb;
+            lb.kernel_path = o.kernel;
+            lb.kernel = kernel;
+            lb.append = o.append;
+            if (!o.initrd.empty()) {
+                lb.initrd_path = o.initrd;
+                lb.initrd = read_file("-initrd", o.initrd);
+            }
+            lb.below_4g_mem_size = this->ram_below_4g();
+            try {
+                x86::load_linux(fw, std::move(lb));
+            } catch (const error& e) {
+                throw error("-kernel " + o.kernel + ": " + e.what());
+            }
+            rom_name = x86::linuxboot_rom_name;
+            device = x86::linuxboot_boot_device;
+        }
+        const std::string rom = find_firmware("-kernel", std::string(rom_name), o.datadirs);
+        c.option_roms.emplace_back(std::string(rom_name), read_file("-kernel", rom));
+        boot_roms_.emplace(0, std::string(device));
     }
 
     // QEMU's pc_basic_device_init: the HPET between the PIT's and the RTC's
