@@ -41,7 +41,8 @@ bool fits_imm(type t, std::uint64_t v) { return t == type::i32 || fits_i32(v); }
 // instruction, most of a TB's code generation. The forms the register
 // allocator emits most - mov and the ALU group between 32/64-bit registers
 // and [base + index*scale + disp] memory, and ALU with an immediate - are
-// encoded here directly; anything else goes to Xbyak.
+// encoded here directly; anything else goes to Xbyak. The encoders stay out
+// of line: inlined at every call site they cost the small binaries 10 KB.
 class emitter : public CodeGenerator {
 public:
     emitter(std::size_t size, void* rw) : CodeGenerator(size, rw) { setDefaultJmpNEAR(true); }
@@ -94,7 +95,7 @@ public:
     }
     // The shortest of mov r32, imm32 (zero-extends), mov r64, simm32 and
     // mov r64, imm64, as Xbyak picks.
-    void mov(const Operand& d, std::uint64_t imm) {
+    [[gnu::noinline]] void mov(const Operand& d, std::uint64_t imm) {
         if (!room() || !gpr(d)) return CodeGenerator::mov(d, imm);
         const unsigned r = d.getIdx();
         const bool wide = d.getBit() == 64;
@@ -119,17 +120,20 @@ public:
     using CodeGenerator::sar;
     using CodeGenerator::shl;
     using CodeGenerator::shr;
-    void rol(const Operand& d, int n) { shift(0, d, n, &CodeGenerator::rol); }
-    void ror(const Operand& d, int n) { shift(1, d, n, &CodeGenerator::ror); }
-    void shl(const Operand& d, int n) { shift(4, d, n, &CodeGenerator::shl); }
-    void shr(const Operand& d, int n) { shift(5, d, n, &CodeGenerator::shr); }
-    void sar(const Operand& d, int n) { shift(7, d, n, &CodeGenerator::sar); }
+    void rol(const Operand& d, int n) { shift(0, d, n); }
+    void ror(const Operand& d, int n) { shift(1, d, n); }
+    void shl(const Operand& d, int n) { shift(4, d, n); }
+    void shr(const Operand& d, int n) { shift(5, d, n); }
+    void sar(const Operand& d, int n) { shift(7, d, n); }
     void db(std::uint8_t b) {
         if (!room()) return CodeGenerator::db(b);
         put(b);
     }
     void dd(std::uint32_t v) {
-        if (!room()) return CodeGenerator::dd(v);
+        if (!room()) {
+            for (int i = 0; i < 4; ++i) CodeGenerator::db(static_cast<int>((v >> (8 * i)) & 0xff));
+            return;
+        }
         put32(v);
     }
 
@@ -143,7 +147,7 @@ private:
     }
 
     // op r/m, r (op | 1) or op r, r/m (op | 3) for 32/64-bit operands.
-    bool rm_form(std::uint8_t op, const Operand& d, const Operand& s) {
+    [[gnu::noinline]] bool rm_form(std::uint8_t op, const Operand& d, const Operand& s) {
         if (!room()) return false;
         if (gpr(d) && gpr(s) && d.getBit() == s.getBit()) {
             rex(d.getBit() == 64, s.getIdx(), 0, d.getIdx());
@@ -156,15 +160,23 @@ private:
         return false;
     }
     // D1 /ext (by 1) or C1 /ext ib on a 32/64-bit register.
-    void shift(unsigned ext, const Operand& d, int n, void (CodeGenerator::*slow)(const Operand&, int)) {
-        if (!room() || !gpr(d)) return (this->*slow)(d, n);
+    [[gnu::noinline]] void shift(unsigned ext, const Operand& d, int n) {
+        if (!room() || !gpr(d)) {
+            switch (ext) {
+            case 0: return CodeGenerator::rol(d, n);
+            case 1: return CodeGenerator::ror(d, n);
+            case 4: return CodeGenerator::shl(d, n);
+            case 5: return CodeGenerator::shr(d, n);
+            default: return CodeGenerator::sar(d, n);
+            }
+        }
         rex(d.getBit() == 64, 0, 0, d.getIdx());
         put(n == 1 ? 0xd1 : 0xc1);
         put(static_cast<std::uint8_t>(0xc0 | ext << 3 | (d.getIdx() & 7)));
         if (n != 1) put(static_cast<std::uint8_t>(n));
     }
     // 83 /ext ib or 81 /ext id on a 32/64-bit register.
-    bool alu_imm(unsigned ext, const Operand& d, std::uint32_t imm) {
+    [[gnu::noinline]] bool alu_imm(unsigned ext, const Operand& d, std::uint32_t imm) {
         if (!room() || !gpr(d)) return false;
         const bool small = static_cast<std::int32_t>(imm) == static_cast<std::int8_t>(imm);
         rex(d.getBit() == 64, 0, 0, d.getIdx());
@@ -179,7 +191,7 @@ private:
         if (v) put(static_cast<std::uint8_t>(0x40 | v));
     }
     // opcode with ModRM (and SIB) for [base + index*scale + disp32].
-    bool mem_form(std::uint8_t opcode, unsigned reg, bool w, const Address& a) {
+    [[gnu::noinline]] bool mem_form(std::uint8_t opcode, unsigned reg, bool w, const Address& a) {
         if (a.getMode() != Address::M_ModRM) return false;
         const RegExp e = a.getRegExp(false);
         const Reg& base = e.getBase();

@@ -170,13 +170,14 @@ private:
         }
     }
     // The bits an op's output may have set, from its inputs' (QEMU's z_mask).
-    std::uint64_t may_set(std::uint64_t t) const {
+    // Out of line: inlined into simplify's many paths it cost 8 KB of code.
+    [[gnu::noinline]] std::uint64_t may_set(std::uint64_t t) const {
         std::uint64_t v;
         if (known(t, v)) return v;
         const info& i = info_[t];
         return i.gen == gen_ ? i.may_set : ~0ull;
     }
-    std::uint64_t may_set_by(const op& o) const {
+    [[gnu::noinline]] std::uint64_t may_set_by(const op& o) const {
         const auto in = [&](unsigned k) { return may_set(o.args[o.nb_o + k]); };
         const auto width = [](std::uint64_t bits) { return bits >= 64 ? ~0ull : (1ull << bits) - 1; };
         switch (o.code) {
