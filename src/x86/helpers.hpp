@@ -90,6 +90,8 @@ extern const tcg::helper_info lxdt;
 extern const tcg::helper_info sxdt;
 extern const tcg::helper_info write_cr;
 extern const tcg::helper_info read_cr;
+extern const tcg::helper_info write_dr;
+extern const tcg::helper_info read_dr;
 extern const tcg::helper_info wrmsr;
 extern const tcg::helper_info rdmsr;
 extern const tcg::helper_info invlpg;

@@ -684,6 +684,26 @@ bool translator::two_byte() {
         end_tb_next();  // the mode may have changed
         return false;
     }
+    case 0x21:
+    case 0x23: {  // MOV r, DRn / MOV DRn, r: the full register width, the mod bits ignored
+        if (cpl_ != 0) {
+            exception(EXCP_GP);
+            return false;
+        }
+        const unsigned sl = cs64_ ? 3 : 2;
+        sync_rip(eip());
+        if (op == 0x21) {
+            const temp v = tmp();
+            const temp args[] = {c_.env(), cst(d_.reg())};
+            c_.call(helper::read_dr, v, args);
+            st_reg(sl, d_.rm(), v);
+            return true;
+        }
+        const temp args[] = {c_.env(), cst(d_.reg()), ld_reg(sl, d_.rm())};
+        c_.call(helper::write_dr, temp{}, args);
+        end_tb_next();
+        return false;
+    }
     case 0x30:
     case 0x32: {  // WRMSR, RDMSR
         sync_rip(eip());

@@ -140,6 +140,10 @@ const image suite[] = {
      "cpu 00000003 has CPUID APIC ID 00000003 \r\nfixed IPIs handled: 00000003 \r\n",
      (0x5a << 1) | 1, {}, {}, nullptr, 4, "cpus: 00000001 \r\nno other CPU to start\r\n"},
     {"test-strio", "rep outsb ok\r\n5a5a000033333333 0000 0000 00050004 00050005\r\n007700\r\n", (0x6a << 1) | 1, {}},
+    {"test-debugregs",
+     "1111222233334444 0000000055556666 00000000ffff0ff0 0000000000000400 \r\n"
+     "0000000000000403 0000000000000403 00000000ffff0ff0 \r\n0000000000000006 \r\n0000000000000000 \r\n",
+     (0x6d << 1) | 1, {}, {}, "an MSR the model lacks is #GP under KVM, 0 under QEMU's TCG and ours"},
     // Each CR4 bit under two models: the reserved ones follow each one's CPUID.
     {"test-cr4", cr4_out, (0x4c << 1) | 1, {"-cpu", "qemu64"}, {}, nullptr, 1, nullptr, cr4_qemu_loops},
     {"test-cr4", cr4_out, (0x4c << 1) | 1, {"-cpu", "max"}, {}, nullptr, 1, nullptr, cr4_qemu_loops},
