@@ -16,7 +16,8 @@ namespace {
 using qf::x86::build_linux_boot;
 using qf::x86::linux_boot_config;
 
-// A kernel of setup_sects + 1 sectors of setup and 1 KiB of payload.
+// A kernel of setup_sects + 1 sectors of setup and 1 KiB of payload. A
+// config only points at its kernel: keep the vector alive as long.
 std::vector<std::byte> bzimage(std::uint16_t protocol, std::uint8_t loadflags, unsigned setup_sects = 2) {
     std::vector<std::byte> k((setup_sects + 1) * 512 + 1024, std::byte{0x5a});
     k[0x1f1] = std::byte(setup_sects);
@@ -89,7 +90,8 @@ TEST_CASE("vga= sets the video mode as QEMU parses it") {
 }
 
 TEST_CASE("the initrd ends below the kernel's limit and RAM less QEMU's ACPI reservation, page-aligned") {
-    auto c = config(bzimage(0x020f, 0x01));
+    const auto k0 = bzimage(0x020f, 0x01);
+    auto c = config(k0);
     c.initrd_path = "initrd";
     c.initrd.assign(5000, std::byte{1});
     const auto img = build_linux_boot(c);
@@ -119,12 +121,14 @@ TEST_CASE("QEMU's errors: a setup longer than the file, an initrd too large, an 
     auto k = bzimage(0x020f, 0x01);
     k.resize(1000);  // 3 setup sectors do not fit
     CHECK_THROWS_WITH(build_linux_boot(config(k)), Catch::Contains("invalid kernel header"));
-    auto c = config(bzimage(0x020f, 0x01));
+    const auto k1 = bzimage(0x020f, 0x01);
+    auto c = config(k1);
     c.below_4g_mem_size = 1u << 20;
     c.initrd_path = "initrd";
     c.initrd.assign(1u << 20, std::byte{0});
     CHECK_THROWS_WITH(build_linux_boot(c), Catch::Contains("initrd is too large"));
-    auto ancient = config(bzimage(0x0100, 0x00));
+    const auto k2 = bzimage(0x0100, 0x00);
+    auto ancient = config(k2);
     ancient.initrd_path = "initrd";
     CHECK_THROWS_WITH(build_linux_boot(ancient), Catch::Contains("too old to load a ram disk"));
 }
