@@ -137,7 +137,8 @@ const image suite[] = {
     {"test-smp",
      "cpus: 00000004 \r\napplication processors up: 00000003 \r\n"
      "cpu 00000001 has CPUID APIC ID 00000001 \r\ncpu 00000002 has CPUID APIC ID 00000002 \r\n"
-     "cpu 00000003 has CPUID APIC ID 00000003 \r\nfixed IPIs handled: 00000003 \r\n",
+     "cpu 00000003 has CPUID APIC ID 00000003 \r\nfixed IPIs handled: 00000003 \r\n"
+     "ran the code the BSP patched: 00000003 \r\n",
      (0x5a << 1) | 1, {}, {}, nullptr, 4, "cpus: 00000001 \r\nno other CPU to start\r\n"},
     {"test-strio", "rep outsb ok\r\n5a5a000033333333 0000 0000 00050004 00050005\r\n007700\r\n", (0x6a << 1) | 1, {}},
     {"test-debugregs",

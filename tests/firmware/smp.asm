@@ -7,6 +7,11 @@
 ; APIC ID; the handler counts it and signals EOI. How many CPUs to expect:
 ; CPUID.01H:EBX[23:16] (none other when it is 0). The output is the same
 ; whatever order the CPUs come up in.
+; The handler calls a function in RAM (mov eax, imm32; ret) and records
+; what it returned. Once every application processor has run it, the BSP
+; rewrites its immediate and sends the IPIs again: each must run the new
+; code (an emulator's translations are one per machine in effect, whichever
+; CPU wrote the bytes).
 %include "uart.inc"
 %include "boot32.inc"
 
@@ -14,6 +19,8 @@ APIC     equ 0xfee00000
 UP       equ 0x500               ; application processors up (LOCK INC)
 SEEN     equ 0x600               ; by local APIC ID: CPUID's APIC ID + 0x100
 IPIS     equ 0x700               ; by local APIC ID: fixed IPIs handled
+RESULT   equ 0x800               ; by local APIC ID: what FN returned last
+FN       equ 0x3000              ; the function the handler calls, patched
 IDT      equ 0x1000
 IPI_VEC  equ 0x40
 SIPI_VEC equ 0xf2                ; the application processors start at F2000
@@ -28,8 +35,11 @@ pm32:
     mov esp, 0x90000
     mov edi, UP
     xor eax, eax
-    mov ecx, 0x300 / 4
+    mov ecx, 0x400 / 4
     rep stosd
+    mov byte [FN], 0xb8          ; mov eax, 0x11111111
+    mov dword [FN + 1], 0x11111111
+    mov byte [FN + 5], 0xc3      ; ret
     mov edi, IDT                 ; one interrupt gate: the IPI's
     mov ecx, (IPI_VEC + 1) * 2
     rep stosd
@@ -98,32 +108,29 @@ pm32:
     cmp ecx, ebp
     jb .ids
 
-    mov ebx, 1                   ; a fixed IPI to each, by APIC ID
-.send:
-    mov eax, ebx
-    shl eax, 24
-    mov [APIC + 0x310], eax
-    mov dword [APIC + 0x300], 0x00004000 | IPI_VEC  ; fixed, physical, assert
-    call icr_wait
-    inc ebx
-    cmp ebx, ebp
-    jb .send
-    mov ecx, TIMEOUT
-.wait_ipis:
-    xor edi, edi
-    mov ebx, 1
-.sum:
-    add edi, [IPIS + ebx * 4]
-    inc ebx
-    cmp ebx, ebp
-    jb .sum
     lea eax, [ebp - 1]
-    cmp edi, eax
-    je .ipis_done
-    pause
-    loop .wait_ipis
-.ipis_done:
+    call ipi_round
     mov esi, BASE + msg_ipis
+    call print
+    call hex32
+    mov esi, BASE + msg_eol
+    call print
+
+    mov dword [FN + 1], 0x22222222  ; patch what each has run, and again
+    lea eax, [ebp - 1]
+    add eax, eax
+    call ipi_round
+    xor edi, edi                 ; how many ran the new code
+    mov ebx, 1
+.count:
+    cmp dword [RESULT + ebx * 4], 0x22222222
+    jne .stale
+    inc edi
+.stale:
+    inc ebx
+    cmp ebx, ebp
+    jb .count
+    mov esi, BASE + msg_patch
     call print
     call hex32
     mov esi, BASE + msg_eol
@@ -133,6 +140,37 @@ pm32:
     mov esi, BASE + msg_alone
     call print
     EXIT 0x5a
+
+; A fixed IPI to each application processor, by APIC ID; then waits
+; (bounded) until the handled count is EAX. EDI: the count.
+ipi_round:
+    push eax
+    mov ebx, 1
+.send:
+    mov eax, ebx
+    shl eax, 24
+    mov [APIC + 0x310], eax
+    mov dword [APIC + 0x300], 0x00004000 | IPI_VEC  ; fixed, physical, assert
+    call icr_wait
+    inc ebx
+    cmp ebx, ebp
+    jb .send
+    pop eax
+    mov ecx, TIMEOUT
+.wait:
+    xor edi, edi
+    mov ebx, 1
+.sum:
+    add edi, [IPIS + ebx * 4]
+    inc ebx
+    cmp ebx, ebp
+    jb .sum
+    cmp edi, eax
+    je .done
+    pause
+    loop .wait
+.done:
+    ret
 
 ; Until the ICR's delivery status is idle (bounded).
 icr_wait:
@@ -152,13 +190,19 @@ delay:
     loop .spin
     ret
 
-; The fixed IPI: count it against this CPU's APIC ID, then EOI.
+; The fixed IPI: call FN and keep its value, count the IPI against this
+; CPU's APIC ID, then EOI.
 ipi:
     push eax
-    mov eax, [APIC + 0x20]
-    shr eax, 24
-    lock inc dword [IPIS + eax * 4]
+    push ebx
+    mov eax, FN
+    call eax
+    mov ebx, [APIC + 0x20]
+    shr ebx, 24
+    mov [RESULT + ebx * 4], eax
+    lock inc dword [IPIS + ebx * 4]
     mov dword [APIC + 0xb0], 0
+    pop ebx
     pop eax
     iretd
 
@@ -173,6 +217,7 @@ msg_up:    db "application processors up: ", 0
 msg_cpu:   db "cpu ", 0
 msg_cpuid: db "has CPUID APIC ID ", 0
 msg_ipis:  db "fixed IPIs handled: ", 0
+msg_patch: db "ran the code the BSP patched: ", 0
 msg_alone: db "no other CPU to start", 13, 10, 0
 msg_eol:   db 13, 10, 0
 

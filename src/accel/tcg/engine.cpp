@@ -5,6 +5,7 @@
 #include "qf/accel/tcg/optimizer.hpp"
 #include "qf/core/log.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <csetjmp>
 #include <cstring>
@@ -63,6 +64,23 @@ void engine::code_write_cb(env_base* env, std::uint64_t paddr, unsigned size, st
 
 bool engine::is_code_page_cb(const env_base* env, std::uint64_t phys_page) {
     return static_cast<const engine*>(env->engine)->is_code_page(phys_page);
+}
+
+bool engine::is_code_page(std::uint64_t phys_page) const {
+    if (!group_) return tbs_.page_has_code(phys_page);
+    for (const engine* e : *group_)
+        if (e->tbs_.page_has_code(phys_page)) return true;
+    return false;
+}
+
+void engine::join(std::vector<engine*>& group) {
+    group_ = &group;
+    if (std::find(group.begin(), group.end(), this) == group.end()) group.push_back(this);
+}
+
+void engine::mark_code_page(std::uint64_t page, bool code) {
+    for (engine* e : group())
+        if (e->env_) tlb_mark_code_page(e->env_, page, code);
 }
 
 std::size_t engine::code_used() const { return jit_ ? jit_->used() : 0; }
@@ -173,7 +191,7 @@ translation_block* engine::translate(tb_key k, unsigned max_insns) {
     } else {
         tb.interp = std::make_unique<interp_program>(ctx_);
     }
-    for (std::uint64_t page : tbs_.insert(&tb)) tlb_mark_code_page(env_, page, true);
+    for (std::uint64_t page : tbs_.insert(&tb)) mark_code_page(page, true);
     translating_ = nullptr;
     ++stats_.translations;
     if (jit_ && log_enabled(log_item::out_asm))
@@ -231,22 +249,19 @@ void engine::code_written(std::uint64_t paddr, unsigned size, std::uintptr_t ret
     const std::uint64_t page = paddr & page_mask;
     translation_block* current = nullptr;
     bool current_hit = false;
-    {
-        // Scoped: cpu_loop_exit below longjmps past any destructor.
-        const std::vector<translation_block*> hit = tbs_.overlapping(paddr, size);
-        if (hit.empty()) {
-            // Its last TB may have gone by a write to the other page it spanned.
-            if (!tbs_.page_has_code(page)) tlb_mark_code_page(env_, page, false);
-            return;
-        }
-        current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
+    // Scoped: cpu_loop_exit below longjmps past any destructor.
+    for (engine* e : group()) {
+        const std::vector<translation_block*> hit = e->tbs_.overlapping(paddr, size);
+        if (e == this && !hit.empty())
+            current = jit_ ? (retaddr ? tbs_.by_host_address(retaddr) : nullptr) : interp_current_;
         for (translation_block* tb : hit) {
             current_hit |= tb == current;
-            tbs_.invalidate(tb);
-            ++stats_.invalidated;
+            e->tbs_.invalidate(tb);
+            ++e->stats_.invalidated;
         }
     }
-    if (!tbs_.page_has_code(page)) tlb_mark_code_page(env_, page, false);
+    // Its last TB may also have gone by a write to the other page it spanned.
+    if (!is_code_page(page)) mark_code_page(page, false);
     if (current_hit && current->icount > 1) {
         // The running TB wrote its own code: finish this instruction alone,
         // then translate what it wrote.

@@ -212,6 +212,7 @@ private:
             const cpu_model model = cpu_model_for(o);
             for (unsigned i = 0; i < ncpus; ++i)
                 cpus_.push_back(std::make_unique<vcpu_type>(mem, io, model, cfg, props, cpu_topology{i, ncpus}));
+            for (auto& c : cpus_) c->engine().join(engines_);
             if constexpr (tcg_apics) {
                 apic_bus_ = std::make_unique<apic_bus>();
                 for (unsigned i = 0; i < ncpus; ++i) {
@@ -364,6 +365,7 @@ private:
     std::unique_ptr<kvm_guest> guest_;  // under KVM: the VM the vCPUs share
     std::unique_ptr<apic_bus> apic_bus_;  // under TCG, with local APICs
     std::vector<std::unique_ptr<local_apic>> apics_;
+    std::vector<tcg::engine*> engines_;  // TCG: the CPUs' engines, which see each other's stores to code
     std::vector<std::unique_ptr<vcpu_type>> cpus_;
     unsigned current_cpu_ = 0;
     std::uint64_t ram_below_4g_ = 0;

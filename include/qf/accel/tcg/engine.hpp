@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <vector>
 #include <optional>
 
 namespace qf::tcg {
@@ -81,7 +83,14 @@ public:
     void restore_state(std::uintptr_t retaddr);
     // The softmmu saw a store to a physical page that holds code.
     void code_written(std::uint64_t paddr, unsigned size, std::uintptr_t retaddr);
-    bool is_code_page(std::uint64_t phys_page) const { return tbs_.page_has_code(phys_page); }
+    // Whether some CPU of the machine has translated code on the page.
+    bool is_code_page(std::uint64_t phys_page) const;
+    // The engines of one machine's CPUs, which share its memory: a store by
+    // one to code another has translated reaches the other's TBs and TLB
+    // (QEMU keeps one translation cache for a machine). Each engine keeps
+    // its own TBs. The group, owned by the board, outlives their use of it;
+    // the CPUs take turns in one thread, so the others are never running.
+    void join(std::vector<engine*>& group);
     // Something other than this CPU's stores changed physical memory
     // between first and last (a device's DMA, a remapped region): the TBs
     // from there go. Never leaves the caller (a device in the middle of
@@ -128,6 +137,11 @@ private:
     std::uint64_t generation_ = 0;  // bumps on flush: chained pointers die
     translation_block* translating_ = nullptr;
     translation_block* interp_current_ = nullptr;
+    std::vector<engine*>* group_ = nullptr;
+    std::span<engine* const> group() { return group_ ? std::span<engine* const>(*group_) : std::span<engine* const>(&self_, 1); }
+    engine* self_ = this;
+    // TLB code marks go to every CPU of the machine.
+    void mark_code_page(std::uint64_t page, bool code);
 };
 
 // What a target's translator works with for one TB.
