@@ -669,39 +669,26 @@ bool translator::two_byte() {
         }
         return true;
     case 0x20:
-    case 0x22: {  // MOV r, CRn / MOV CRn, r: always the full register width
-        const unsigned sl = cs64_ ? 3 : 2;
-        sync_rip(eip());
-        if (op == 0x20) {
-            const temp v = tmp();
-            const temp args[] = {c_.env(), cst(d_.reg())};
-            c_.call(helper::read_cr, v, args);
-            st_reg(sl, d_.rm(), v);
-            return true;
-        }
-        const temp args[] = {c_.env(), cst(d_.reg()), ld_reg(sl, d_.rm())};
-        c_.call(helper::write_cr, temp{}, args);
-        end_tb_next();  // the mode may have changed
-        return false;
-    }
     case 0x21:
-    case 0x23: {  // MOV r, DRn / MOV DRn, r: the full register width, the mod bits ignored
-        if (cpl_ != 0) {
+    case 0x22:
+    case 0x23: {  // MOV r, CRn/DRn and back: the full register width, the mod bits ignored
+        const bool dr = op & 1;
+        if (dr && cpl_ != 0) {  // as QEMU's check_cpl0; the CR helpers check it themselves
             exception(EXCP_GP);
             return false;
         }
         const unsigned sl = cs64_ ? 3 : 2;
         sync_rip(eip());
-        if (op == 0x21) {
+        if (!(op & 2)) {
             const temp v = tmp();
             const temp args[] = {c_.env(), cst(d_.reg())};
-            c_.call(helper::read_dr, v, args);
+            c_.call(dr ? helper::read_dr : helper::read_cr, v, args);
             st_reg(sl, d_.rm(), v);
             return true;
         }
         const temp args[] = {c_.env(), cst(d_.reg()), ld_reg(sl, d_.rm())};
-        c_.call(helper::write_dr, temp{}, args);
-        end_tb_next();
+        c_.call(dr ? helper::write_dr : helper::write_cr, temp{}, args);
+        end_tb_next();  // the mode may have changed
         return false;
     }
     case 0x30:

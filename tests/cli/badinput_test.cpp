@@ -8,7 +8,6 @@
 #include "process.hpp"
 
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <unistd.h>
@@ -19,13 +18,6 @@ const std::string binary = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY)
 const std::string image = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/test-badinput.bin";
 const std::string expected_file =
     qft::build_path("QF_FIRMWARE_SOURCE_DIR", QF_FIRMWARE_SOURCE_DIR) + "/badinput.expected";
-
-std::string slurp(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
 
 // QEMU's line (without "\r\n") -> ours.
 const std::map<std::string, std::string> known = {
@@ -76,9 +68,9 @@ TEST_CASE("bad input on pc: QEMU's answers but for the known differences, the ma
         args.insert(args.end(), {"-accel", accel, "-d", "guest_errors", "-D", log});
         const qft::result r = qft::run(args, 60);
         INFO("-accel " << accel << "\nstderr: " << r.err);
-        CHECK(r.out == as_ours(slurp(expected_file)));
+        CHECK(r.out == as_ours(qft::slurp(expected_file)));
         CHECK(r.status == our_status);
-        const std::string errors = slurp(log);
+        const std::string errors = qft::slurp(log);
         CHECK(errors.find("DMA write of 0x4 bytes at 0xf0000000") != std::string::npos);
         CHECK(errors.find("is ROM, refused") != std::string::npos);
         CHECK(errors.find("apic: physical destination 0x5 matches no local APIC") != std::string::npos);
@@ -93,7 +85,7 @@ TEST_CASE("bad input on pc gets what it gets under QEMU", "[.]") {
     REQUIRE(!qemu.empty());
     const qft::result q = qft::run(command(qemu), 60);
     INFO("QEMU: " << q.out << q.err);
-    CHECK(q.out == slurp(expected_file));
+    CHECK(q.out == qft::slurp(expected_file));
     CHECK(q.status == qemu_status);
     const qft::result ours = qft::run(command(binary), 60);
     CHECK(ours.out == as_ours(q.out));

@@ -7,21 +7,13 @@
 #include "process.hpp"
 
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
+#include <algorithm>
 
 namespace {
 
 const std::string binary = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 const std::string dir = qft::build_path("QF_LINUXBOOT_DIR", QF_LINUXBOOT_DIR);
 const std::string kernel = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/lbtest.bin";
-
-std::string slurp(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
 
 // The report, from its first line, with LF line ends.
 std::string report(const std::string& out) {
@@ -57,7 +49,7 @@ TEST_CASE("a Linux kernel on pc: the setup header, command line, kernel and init
         args.insert(args.end(), {"-accel", accel});
         const qft::result r = qft::run(args, 60);
         INFO("-accel " << accel << "\nstdout: " << r.out << "\nstderr: " << r.err);
-        CHECK(report(r.out) == as_ours(slurp(dir + "/lbtest.expected")));
+        CHECK(report(r.out) == as_ours(qft::slurp(dir + "/lbtest.expected")));
         CHECK(r.status == 1);  // isa-debug-exit (0 << 1) | 1
         CHECK(r.err.empty());
     }
@@ -94,5 +86,5 @@ TEST_CASE("the Linux boot test kernel says under QEMU what it says on pc", "[.]"
     CHECK(q.status == 1);
     CHECK(ours.status == q.status);
     CHECK(report(ours.out) == as_ours(report(q.out)));
-    CHECK(report(q.out) == slurp(dir + "/lbtest.expected"));
+    CHECK(report(q.out) == qft::slurp(dir + "/lbtest.expected"));
 }

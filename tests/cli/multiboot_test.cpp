@@ -9,7 +9,6 @@
 #include "process.hpp"
 
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -18,13 +17,6 @@ namespace {
 const std::string binary = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 const std::string dir = qft::build_path("QF_MULTIBOOT_DIR", QF_MULTIBOOT_DIR);
 const std::string kernel = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/mbtest.bin";
-
-std::string slurp(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
 
 // The report, from its first line (the firmware's console comes before).
 std::string report(const std::string& out) {
@@ -84,7 +76,7 @@ TEST_CASE("the multiboot test kernel on pc: LAPIC timer, IOAPIC, IPIs, PM timer,
             args.insert(args.end(), {"-accel", accel});
             const qft::result r = qft::run(args, 120);
             INFO("-smp " << smp << " -accel " << accel << "\nstdout: " << r.out << "\nstderr: " << r.err);
-            CHECK(report(r.out) == as_ours(slurp(dir + "/mbtest-smp" + smp + ".expected")));
+            CHECK(report(r.out) == as_ours(qft::slurp(dir + "/mbtest-smp" + smp + ".expected")));
             CHECK(r.status == 33);  // isa-debug-exit (0x10 << 1) | 1: every check passed
             CHECK(r.err.empty());
         }
@@ -126,7 +118,7 @@ TEST_CASE("the multiboot test kernel says under QEMU what it says on pc", "[.]")
         CHECK(q.status == 33);
         CHECK(ours.status == q.status);
         CHECK(report(ours.out) == as_ours(report(q.out)));
-        CHECK(report(q.out) == slurp(dir + "/mbtest-smp" + smp + ".expected"));
+        CHECK(report(q.out) == qft::slurp(dir + "/mbtest-smp" + smp + ".expected"));
     }
 }
 
@@ -142,7 +134,7 @@ TEST_CASE("the multiboot test kernel on pc under KVM", "[.]") {
         args.insert(args.end(), {"-accel", "kvm"});
         const qft::result r = qft::run(args, 300);
         INFO("-smp " << smp << "\nstdout: " << r.out << "\nstderr: " << r.err);
-        const std::string got = report(r.out), want = under_kvm(as_ours(slurp(dir + "/mbtest-smp" + smp + ".expected")));
+        const std::string got = report(r.out), want = under_kvm(as_ours(qft::slurp(dir + "/mbtest-smp" + smp + ".expected")));
         CHECK(got == want);
         CHECK(r.status == 33);
     }
