@@ -31,7 +31,7 @@ bool is_linux_kernel(std::span<const std::byte> file) { return file.size() >= 0x
 
 linux_boot_image build_linux_boot(linux_boot_config c) {
     const std::span<const std::byte> file = c.kernel;
-    if (file.empty()) throw error("could not load kernel '" + c.kernel_path + "': the file is empty");
+    if (file.empty()) throw error("could not load kernel: the file is empty");
     // The first 8 KiB, which the header fields are written into.
     std::vector<std::byte> header(8192);
     std::copy_n(file.begin(), std::min(file.size(), header.size()), header.begin());

@@ -17,6 +17,8 @@ namespace {
 const std::string binary = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 const std::string dir = qft::build_path("QF_MULTIBOOT_DIR", QF_MULTIBOOT_DIR);
 const std::string kernel = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/mbtest.bin";
+const std::string bzimage = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/lbtest.bin";
+const std::string linuxboot_dir = qft::build_path("QF_LINUXBOOT_DIR", QF_LINUXBOOT_DIR);
 
 // The report, from its first line (the firmware's console comes before).
 std::string report(const std::string& out) {
@@ -83,6 +85,8 @@ TEST_CASE("the multiboot test kernel on pc: LAPIC timer, IOAPIC, IPIs, PM timer,
     }
 }
 
+// Multiboot and Linux kernels alike (tests/cli/linuxboot_test.cpp boots the
+// Linux one).
 TEST_CASE("option -kernel on pc: what is not a kernel, or cannot be read, is one line and status 1") {
     const std::string text = dir + "/mod1.txt";
     struct bad {
@@ -94,6 +98,8 @@ TEST_CASE("option -kernel on pc: what is not a kernel, or cannot be read, is one
         {{"-initrd", text}, "-initrd only allowed with -kernel option"},
         {{"-append", "x"}, "-append only allowed with -kernel option"},
         {{"-kernel", kernel, "-initrd", "/nonexistent/module"}, "/nonexistent/module"},
+        {{"-kernel", linuxboot_dir + "/empty"}, "could not load kernel"},
+        {{"-kernel", bzimage, "-initrd", binary, "-m", "1M"}, "initrd is too large"},  // larger than RAM allows
     };
     for (const bad& c : cases) {
         std::vector<std::string> args = {binary, "-nographic"};

@@ -67,8 +67,7 @@ bool engine::is_code_page_cb(const env_base* env, std::uint64_t phys_page) {
 }
 
 bool engine::is_code_page(std::uint64_t phys_page) const {
-    if (!group_) return tbs_.page_has_code(phys_page);
-    for (const engine* e : *group_)
+    for (const engine* e : group())
         if (e->tbs_.page_has_code(phys_page)) return true;
     return false;
 }
@@ -394,9 +393,9 @@ void translation::lookup_and_goto_ptr(temp pc, temp cs_base, temp flags) {
     // translation time when pc is a constant (a direct jump off this page).
     const temp cache = t(), tb = t();
     c.ld(cache, c.env(), memop::uq, static_cast<std::int32_t>(offsetof(env_base, jmp_cache)));
-    const temp_info& pi = c.temps()[pc.idx];
-    if (pi.kind == temp_kind::constant) {
-        c.ld(tb, cache, memop::uq, static_cast<std::int32_t>(tb_store::jc_index(pi.value) * sizeof(void*)));
+    if (c.info(pc).kind == temp_kind::constant) {
+        const unsigned slot = tb_store::jc_index(c.info(pc).value);
+        c.ld(tb, cache, memop::uq, static_cast<std::int32_t>(slot * sizeof(void*)));
     } else {
         const temp idx = t(), hi = t();
         c.binopi(opc::shr, idx, pc, tb_store::jc_shift);

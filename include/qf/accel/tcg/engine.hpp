@@ -138,7 +138,8 @@ private:
     translation_block* translating_ = nullptr;
     translation_block* interp_current_ = nullptr;
     std::vector<engine*>* group_ = nullptr;
-    std::span<engine* const> group() { return group_ ? std::span<engine* const>(*group_) : std::span<engine* const>(&self_, 1); }
+    // The group, or this engine alone.
+    std::span<engine* const> group() const { return group_ ? std::span<engine* const>(*group_) : std::span(&self_, 1); }
     engine* self_ = this;
     // TLB code marks go to every CPU of the machine.
     void mark_code_page(std::uint64_t page, bool code);
