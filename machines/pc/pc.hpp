@@ -33,13 +33,12 @@
 namespace qf::machines {
 
 // Under KVM the kernel's irqchip has the IOAPIC (and the local APICs);
-// under TCG it is this board's, with the HPET (not yet under KVM, whose
-// in-kernel PIT would need its HPET legacy flag).
+// under TCG it is this board's.
 template <class Accel>
 using pc_devices = std::conditional_t<
     std::is_same_v<Accel, accel::kvm>,
     devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, dev::mc146818_rtc,
-            pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io>,
+            pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io, dev::hpet>,
     devices<dev::i8259_pair, dev::i8254_pit, dev::i8042, dev::port92, dev::uart16550<0x3f8, 4>, dev::mc146818_rtc,
             pci::pci_host, pci::i440fx, pci::piix3_isa, pci::piix3_ide, pci::piix4_pm, dev::fw_cfg_io, dev::ioapic, dev::hpet>>;
 
@@ -67,8 +66,6 @@ public:
     }
 
     using board::board;
-
-    static constexpr bool has_hpet = !board::on_kvm;
 
     static void validate_board(const options& o) {
         if (o.kernel.empty() && !o.initrd.empty()) throw error("-initrd only allowed with -kernel option");
@@ -115,7 +112,7 @@ public:
             pci_testdevs_.push_back(std::make_unique<pci::pci_testdev>(this->services(), spec));
             host.attach(devfn, *pci_testdevs_.back());
         }
-        if constexpr (has_hpet) wire_hpet();
+        wire_hpet();
         host.on_reset = [this] { this->request_reset(); };
         auto& kbd = this->template device<dev::i8042>();
         kbd.on_a20 = [this](bool on) { this->set_a20(on); };
@@ -145,7 +142,7 @@ private:
         c.max_cpus = o.smp && o.smp->maxcpus ? o.smp->maxcpus : o.cpu_count();
         if (o.smp) c.topology = {1, o.smp->cores ? o.smp->cores : 1, o.smp->threads ? o.smp->threads : 1};
         c.cpu = this->cpu().model();
-        c.hpet = has_hpet;
+        c.hpet = hpet_wired_;
         add_option_roms(o, c);
         if (!o.kernel.empty()) load_kernel(o, fw, c);
         x86::add_pc_entries(fw, c);
@@ -199,9 +196,14 @@ private:
     // QEMU's pc_basic_device_init: the HPET between the PIT's and the RTC's
     // outputs and the interrupt controllers (its legacy replacement route
     // takes IRQ 0 and 8 over), its outputs straight to the GSIs, its FSB
-    // messages as MSIs. The PIT keeps counting in legacy mode; its output
-    // is simply not passed on, as QEMU's hpet_handle_legacy_irq.
+    // messages as MSIs. In legacy mode the PIT keeps counting but drives
+    // no IRQ 0 - ours, or under KVM's irqchip the kernel's (which needs
+    // KVM_CAP_PIT_STATE2 for that: without it QEMU leaves the HPET out,
+    // and so does this board).
     void wire_hpet() {
+        if constexpr (board::on_kvm)
+            if (this->kernel_irqchip() && !this->kvm().has_pit_state2()) return;
+        hpet_wired_ = true;
         auto& hpet = this->template device<dev::hpet>();
         this->memory().add({"hpet", {dev::hpet::mmio.base}, dev::hpet::mmio.length, region_kind::mmio, nullptr,
                             {[](void* d, std::uint64_t off, std::span<std::byte> b) {
@@ -219,6 +221,11 @@ private:
             if (n == 0) hpet.pit_irq(level);
             else if (n == 8) hpet.rtc_irq(level);
             else gsi_(n, level);
+        };
+        hpet.on_legacy_mode = [this](bool legacy) {
+            if constexpr (board::on_kvm)
+                if (this->kernel_irqchip()) return this->kvm().set_pit_hpet_legacy(legacy);
+            this->template device<dev::i8254_pit>().set_irq_enabled(!legacy);
         };
         hpet.msi = [this](std::uint64_t addr, std::uint32_t data) {
             if (!this->deliver_msi(addr, data))
@@ -274,6 +281,7 @@ private:
     std::vector<pci::pci_testdev::plug_spec> pci_testdev_specs_;
     std::vector<std::unique_ptr<pci::pci_testdev>> pci_testdevs_;
     std::function<void(unsigned, bool)> gsi_;  // the PIC and IOAPIC inputs, behind the HPET
+    bool hpet_wired_ = false;
 };
 
 } // namespace qf::machines

@@ -92,9 +92,15 @@ void i8254_pit::reset() {
     s_.refresh = false;
 }
 
+void i8254_pit::set_irq_enabled(bool on) {
+    s_.irq_disabled = !on;
+    if (on) irq_timer_update(now());
+    else if (irq_timer_) irq_timer_->del();
+}
+
 void i8254_pit::irq_timer_update(std::int64_t current) {
     i8254_channel& c = s_.ch[0];
-    if (!irq_timer_) return;
+    if (!irq_timer_ || s_.irq_disabled) return;
     const std::int64_t expire = next_transition(c, current);
     irq_.set(get_out(c, current));
     c.next_transition_time = expire;

@@ -328,6 +328,7 @@ kvm_guest::kvm_guest(const address_space& as, kvm::options opt) : as_(as), opt_(
         vm_.create_irqchip();
         vm_.set_gsi_routing(pc_gsi_routes());
         vm_.create_pit2();
+        pit_state2_ = sys_.check_extension(KVM_CAP_PIT_STATE2) > 0;
         for (unsigned chip : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC})
             chips_.push_back(vm_.irqchip(chip));
         pit_ = vm_.pit2();
@@ -376,6 +377,14 @@ void kvm_guest::set_slots(std::vector<kvm::slot> want) {
 void kvm_guest::reset() {
     for (const kvm_irqchip& c : chips_) vm_.set_irqchip(c);
     if (pit_) vm_.set_pit2(*pit_);
+}
+
+void kvm_guest::set_pit_hpet_legacy(bool on) {
+    if (!pit_) return;
+    kvm_pit_state2 p = vm_.pit2();
+    if (((p.flags & KVM_PIT_FLAGS_HPET_LEGACY) != 0) == on) return;
+    p.flags = on ? p.flags | KVM_PIT_FLAGS_HPET_LEGACY : p.flags & ~KVM_PIT_FLAGS_HPET_LEGACY;
+    vm_.set_pit2(p);
 }
 
 kvm_vcpu::kvm_vcpu(kvm_guest& guest, cpu_topology where, io_bus io, const address_space& as, const cpu_model& model,

@@ -79,6 +79,11 @@ public:
     const std::vector<std::uint32_t>& msr_list() const { return msrs_; }
     // system_reset of the in-kernel devices: their state as KVM created it.
     void reset();
+    // The in-kernel PIT under the HPET's legacy replacement route: its
+    // IRQ 0 stops while on (KVM_PIT_FLAGS_HPET_LEGACY, QEMU's
+    // kvm_pit_irq_control). Needs has_pit_state2().
+    bool has_pit_state2() const { return pit_state2_; }
+    void set_pit_hpet_legacy(bool on);
 
 private:
     // A region mapped, unmapped or moved (PAM, a BAR): the slots follow.
@@ -95,6 +100,7 @@ private:
     std::vector<std::uint32_t> msrs_;          // KVM_GET_MSR_INDEX_LIST
     std::vector<kvm_irqchip> chips_;           // with kernel-irqchip=on, as created
     std::optional<kvm_pit_state2> pit_;
+    bool pit_state2_ = false;
 };
 
 class kvm_vcpu {

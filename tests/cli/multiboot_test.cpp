@@ -2,7 +2,9 @@
 // -kernel/-initrd/-append through QEMU's multiboot_dma.bin as QEMU does,
 // it checks the multiboot information, CMOS and the RTC, fw_cfg, PCI, the
 // PM timer, the local APIC (timer, TPR, EOI), the IOAPIC with the PIT and
-// the RTC behind it, and under -smp 4 INIT/SIPI and fixed IPIs both ways -
+// the RTC behind it, the HPET (its legacy route taking IRQ 0 and 8 from the
+// PIT and the RTC, an FSB message), and under -smp 4 INIT/SIPI and fixed
+// IPIs both ways -
 // and prints a report whose every line QEMU 7.2 prints too
 // (mbtest-smp*.expected, recorded by tests/multiboot/run-qemu.sh), but for
 // the known differences below.
@@ -71,7 +73,7 @@ std::vector<std::string> command(const std::string& emulator, const std::string&
 
 } // namespace
 
-TEST_CASE("the multiboot test kernel on pc: LAPIC timer, IOAPIC, IPIs, PM timer, CMOS, fw_cfg as under QEMU") {
+TEST_CASE("the multiboot test kernel on pc: LAPIC timer, IOAPIC, HPET, IPIs, PM timer, CMOS, fw_cfg as under QEMU") {
     for (const char* smp : {"1", "4"}) {
         for (const char* accel : {"tcg", "tcg,one-insn-per-tb=on"}) {
             auto args = command(binary, smp);

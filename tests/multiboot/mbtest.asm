@@ -94,6 +94,7 @@ VEC_LOW         equ 0x45            ; priority class 4: held back by TPR 0x50
 VEC_HIGH        equ 0x65            ; class 6: passes TPR 0x50
 VEC_IPI         equ 0x50            ; BSP -> AP fixed IPI
 VEC_REPLY       equ 0x51            ; AP -> BSP reply
+VEC_HPET_FSB    equ 0x52            ; HPET timer 2's FSB message
 VEC_SPURIOUS    equ 0xff
 
 ; The AP trampoline is copied here; the SIPI vector is its page number.
@@ -102,6 +103,19 @@ SIPI_VECTOR     equ TRAMPOLINE >> 12
 MAX_CPUS        equ 16
 AP_STACK_SIZE   equ 4096
 IPI_ROUNDS      equ 3               ; fixed IPIs sent to each AP
+
+HPET            equ 0xfed00000      ; QEMU's pc: one block, 3 timers, intcap IRQ 2
+HPET_CFG        equ 0x10
+HPET_COUNTER    equ 0xf0
+HPET_TIMER      equ 0x100           ; timer n: config 0x100 + 0x20n, comparator + 8
+HPET_ENABLE     equ 1 << 0
+HPET_LEGACY     equ 1 << 1
+TN_ENABLE       equ 1 << 2
+TN_PERIODIC     equ 1 << 3
+TN_SETVAL       equ 1 << 6
+TN_32BIT        equ 1 << 8
+TN_FSB          equ 1 << 14
+HPET_HZ         equ 100000000
 
 fw_cfg_ctl      equ 0x510
 fw_cfg_data     equ 0x511
@@ -193,6 +207,7 @@ entry:
     call test_pm_timer
     call test_lapic
     call test_ioapic
+    call test_hpet
     call test_smp
 
     ; Summary and exit.
@@ -1709,6 +1724,285 @@ test_ioapic:
     ret
 
 ; ---------------------------------------------------------------------------
+; 7b. The HPET: its ID and timers' capabilities, its counter's rate against
+; the PM timer, and the legacy replacement route, which takes IRQ 0 from the
+; PIT (still at 100 Hz from the IOAPIC checks) and IRQ 8 from the RTC and
+; gives them to timers 0 and 1 - under KVM the kernel's PIT must fall
+; silent (KVM_PIT_FLAGS_HPET_LEGACY) and come back after. SeaBIOS leaves
+; the HPET as reset: halted, counter 0.
+
+; Counts IRQ 0 (pin 2, VEC_PIT) and IRQ 8 (pin 8, VEC_RTC) over ECX PM
+; ticks into cnt_pit and cnt_rtc; with the RTC's periodic interrupt on when
+; AL is nonzero (64 Hz; off again and C read after).
+hpet_count_irqs:
+    pushad
+    mov dword [cnt_pit], 0
+    mov dword [cnt_rtc], 0
+    mov bl, al
+    test bl, bl
+    jz .routes
+    mov ax, 0x2a0a                  ; A: 64 Hz
+    call cmos_write
+    mov ah, [rtc_b]
+    or ah, 0x40
+    mov al, 0x0b
+    call cmos_write
+    mov al, 0x0c
+    call cmos_read
+.routes:
+    push ecx
+    mov ecx, 2
+    mov eax, VEC_PIT
+    call ioapic_route
+    mov ecx, 8
+    mov eax, VEC_RTC
+    call ioapic_route
+    pop ecx
+    sti
+    call pm_delay
+    mov ecx, 2
+    call ioapic_mask
+    mov ecx, 8
+    call ioapic_mask
+    mov ecx, PM(1000)               ; one already accepted still comes
+    call pm_delay
+    cli
+    test bl, bl
+    jz .done
+    mov ah, [rtc_b]
+    mov al, 0x0b
+    call cmos_write
+    mov ax, 0x260a
+    call cmos_write
+.done:
+    mov al, 0x0c
+    call cmos_read
+    popad
+    ret
+
+pm_to_hpet:                         ; EAX PM ticks -> EAX HPET ticks; keeps the rest
+    push edx
+    push ecx
+    mov ecx, HPET_HZ
+    mul ecx
+    mov ecx, PM_HZ
+    div ecx
+    pop ecx
+    pop edx
+    ret
+
+; CF clear when EAX is within [EBX, ECX].
+in_range:
+    cmp eax, ebx
+    jb .out
+    cmp ecx, eax
+    jb .out
+    clc
+    ret
+.out:
+    stc
+    ret
+
+test_hpet:
+    SAY `hpet id `
+    mov eax, [HPET]
+    call phex8
+    cmp eax, 0x8086a201             ; Intel, legacy route, 64-bit, 3 timers, rev 1
+    REQUIRE e
+    SAY ` period `
+    mov eax, [HPET + 4]
+    call pdec
+    SAY ` fs`
+    cmp eax, 1000000000000000 / HPET_HZ
+    REQUIRE e
+    SAY ` config `
+    mov eax, [HPET + HPET_CFG]
+    call phex8
+    SAY ` counter `
+    mov eax, [HPET + HPET_COUNTER]
+    mov edx, [HPET + HPET_COUNTER + 4]
+    call phex16
+    call verdict
+
+    xor esi, esi
+.caps:
+    SAY `hpet timer `
+    mov eax, esi
+    call pdec
+    SAY ` config `
+    push esi
+    shl esi, 5
+    mov eax, [HPET + HPET_TIMER + esi + 4]
+    call phex8
+    SAY ` `
+    mov eax, [HPET + HPET_TIMER + esi]
+    call phex8
+    pop esi
+    call verdict
+    inc esi
+    cmp esi, 3
+    jb .caps
+
+    ; Each read of either clock may stall (under KVM each is an exit to
+    ; the emulator, slow when nested): bracket the two HPET reads between
+    ; PM reads, so that the HPET interval lies between the inner and the
+    ; outer PM interval, and take 1% off the inner and add it to the outer.
+    ; 20 ms, best of five.
+    SAY `hpet counter 100 MHz against the pm timer within 1%`
+    mov dword [HPET + HPET_CFG], HPET_ENABLE
+    mov esi, 5
+.rate:
+    call pm_read
+    mov ebx, eax                    ; outer start
+    mov ebp, [HPET + HPET_COUNTER]
+    call pm_read
+    push eax                        ; inner start
+    mov ecx, PM(20000)
+    call pm_delay
+    call pm_read
+    mov ecx, eax                    ; inner end
+    mov edx, [HPET + HPET_COUNTER]
+    sub edx, ebp
+    mov [hpet_ticks], edx
+    call pm_elapsed                 ; the outer interval
+    pop ebx
+    sub ecx, ebx
+    and ecx, 0xffffff               ; the inner one
+    call pm_to_hpet
+    mov edx, eax
+    shr edx, 7
+    add eax, edx                    ; + 0.8 %
+    xchg eax, ecx                   ; ECX: the most
+    call pm_to_hpet
+    mov edx, eax
+    shr edx, 7
+    sub eax, edx
+    mov ebx, eax                    ; EBX: the least
+    mov eax, [hpet_ticks]
+    call in_range
+    jnc .rate_ok
+    dec esi
+    jnz .rate
+    inc edi
+.rate_ok:
+    call verdict
+
+    ; Legacy replacement on, every timer off: neither the PIT's IRQ 0 nor
+    ; the RTC's IRQ 8 (periodic at 64 Hz meanwhile) comes through.
+    mov dword [HPET + HPET_CFG], HPET_ENABLE | HPET_LEGACY
+    mov ecx, PM(100000)
+    mov al, 1
+    call hpet_count_irqs
+    SAY `hpet legacy route, timers off: pit irqs `
+    mov eax, [cnt_pit]
+    call pdec
+    cmp eax, 0
+    REQUIRE e
+    SAY `, rtc irqs `
+    mov eax, [cnt_rtc]
+    call pdec
+    cmp eax, 0
+    REQUIRE e
+    call verdict
+
+    ; Timers 0 and 1 periodic (32-bit, edge) at 100 and 64 Hz, programmed
+    ; while the counter is halted at 0: SETVAL lets the comparator write
+    ; set the first match and the period alike. Legacy mode gives them
+    ; IRQ 0 and IRQ 8: the windows of the IOAPIC checks, best of five.
+    mov esi, 5
+.legacy_try:
+    mov dword [HPET + HPET_CFG], 0
+    mov dword [HPET + HPET_COUNTER], 0
+    mov dword [HPET + HPET_COUNTER + 4], 0
+    mov dword [HPET + HPET_TIMER], TN_ENABLE | TN_PERIODIC | TN_SETVAL | TN_32BIT
+    mov dword [HPET + HPET_TIMER + 8], HPET_HZ / 100
+    mov dword [HPET + HPET_TIMER + 0x20], TN_ENABLE | TN_PERIODIC | TN_SETVAL | TN_32BIT
+    mov dword [HPET + HPET_TIMER + 0x28], HPET_HZ / 64
+    mov dword [HPET + HPET_CFG], HPET_ENABLE | HPET_LEGACY
+    mov ecx, PM(250000)
+    mov al, 0
+    call hpet_count_irqs
+    mov dword [HPET + HPET_CFG], HPET_ENABLE
+    mov dword [HPET + HPET_TIMER], 0
+    mov dword [HPET + HPET_TIMER + 0x20], 0
+    mov eax, [cnt_pit]
+    mov ebx, 15
+    mov ecx, 32
+    call in_range
+    jc .legacy_again
+    mov eax, [cnt_rtc]
+    mov ebx, 9
+    mov ecx, 21
+    call in_range
+    jnc .legacy_done
+.legacy_again:
+    dec esi
+    jnz .legacy_try
+    SAY `hpet legacy irqs in the last try: timer 0 `
+    mov eax, [cnt_pit]
+    call pdec
+    SAY ` timer 1 `
+    mov eax, [cnt_rtc]
+    call pdec
+    SAY `\n`
+    inc edi
+.legacy_done:
+    SAY `hpet legacy route, timer 0 100 Hz -> irq 0, timer 1 64 Hz -> irq 8: irqs in 250 ms within 15..32, 9..21`
+    call verdict
+
+    ; Legacy replacement off again: the PIT's IRQ 0 is back.
+    mov esi, 5
+.pit_try:
+    mov ecx, PM(250000)
+    mov al, 0
+    call hpet_count_irqs
+    mov eax, [cnt_pit]
+    mov ebx, 15
+    mov ecx, 32
+    call in_range
+    jnc .pit_back
+    dec esi
+    jnz .pit_try
+    inc edi
+.pit_back:
+    SAY `hpet legacy route off: pit irq 0 back, irqs in 250 ms within 15..32`
+    call verdict
+
+    ; Timer 2 one-shot as an FSB message (a 32-bit write of the vector to
+    ; the BSP's APIC, as an MSI), 1 ms ahead: exactly one interrupt. QEMU's
+    ; pc does not advertise FSB delivery, but takes it. The comparator is
+    ; set before the timer is enabled: its reset value, all ones, is more
+    ; than 2^31 ticks ahead in 32-bit mode, which counts as passed - an
+    ; enable before the write would fire at once (or not, if the write came
+    ; before the emulator ran the timer: under TCG it does, under KVM not).
+    mov dword [HPET + HPET_TIMER + 0x50], VEC_HPET_FSB
+    mov eax, [bsp_id]
+    shl eax, 12
+    or eax, APIC
+    mov [HPET + HPET_TIMER + 0x54], eax
+    mov eax, [HPET + HPET_COUNTER]
+    add eax, HPET_HZ / 1000
+    mov [HPET + HPET_TIMER + 0x48], eax
+    mov dword [HPET + HPET_TIMER + 0x40], TN_ENABLE | TN_32BIT | TN_FSB
+    sti
+    mov esi, cnt_fsb
+    mov edx, 1
+    mov ecx, PM(1000000)
+    call wait_ge
+    mov ecx, PM(20000)              ; and no second
+    call pm_delay
+    cli
+    mov dword [HPET + HPET_TIMER + 0x40], 0
+    SAY `hpet timer 2 one-shot fsb message vector 52: irqs `
+    mov eax, [cnt_fsb]
+    call pdec
+    cmp eax, 1
+    REQUIRE e
+    call verdict
+    mov dword [HPET + HPET_CFG], 0
+    ret
+
+; ---------------------------------------------------------------------------
 ; 8. The application processors: INIT-SIPI-SIPI, an ID each, fixed IPIs
 ; both ways.
 test_smp:
@@ -2062,6 +2356,10 @@ h_pit:
     lock inc dword [cnt_pit]
     jmp lapic_eoi
 
+h_hpet_fsb:
+    inc dword [cnt_fsb]
+    jmp lapic_eoi
+
 h_rtc:
     mov al, 0x0c                    ; reading C lowers IRQ 8
     call cmos_read
@@ -2144,6 +2442,8 @@ handlers:
     dd h_ipi
   %elif vec == VEC_REPLY
     dd h_reply
+  %elif vec == VEC_HPET_FSB
+    dd h_hpet_fsb
   %else
     dd 0
   %endif
@@ -2181,6 +2481,7 @@ cmos_cpus:      resd 1
 ioapic_ver:     resd 1
 ioapic_pins:    resd 1
 rtc_b:          resd 1
+hpet_ticks:     resd 1
 timer_irqs:     resd 1
 cnt_low:        resd 1
 cnt_high:       resd 1
@@ -2188,6 +2489,7 @@ ppr_low:        resd 1
 ppr_high:       resd 1
 isr_low:        resd 1
 cnt_pit:        resd 1
+cnt_fsb:        resd 1
 cnt_rtc:        resd 1
 cnt_level:      resd 1
 level_rte1:     resd 1

@@ -3,6 +3,7 @@
 #include "qf/devices/i8254_pit.hpp"
 #include "qf/devices/i8259_pic.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <vector>
 
@@ -147,4 +148,24 @@ TEST_CASE("the PIT counts down on the vm clock and drives IRQ 0") {
     std::byte p61{};
     pit.pio_read(1, 0, {&p61, 1});
     CHECK((static_cast<unsigned>(p61) & 0x20) != 0);
+
+    // QEMU's pit_irq_control (the HPET's legacy route, KVM's irqchip):
+    // disabled, channel 0 counts on but drives no IRQ 0, across a reset
+    // too; enabled again, its pulses come back.
+    pit.set_irq_enabled(false);
+    levels.clear();
+    g_mono += 3000ll * qf::ns_per_s / qf::dev::i8254_pit::frequency;
+    timers.run_expired();
+    CHECK(levels.empty());
+    const std::uint16_t before = pit.count(0);
+    g_mono += 100ll * qf::ns_per_s / qf::dev::i8254_pit::frequency;
+    CHECK(pit.count(0) != before);
+    pit.reset();
+    g_mono += 70'000ll * qf::ns_per_s / qf::dev::i8254_pit::frequency;
+    timers.run_expired();
+    CHECK(levels.empty());
+    pit.set_irq_enabled(true);
+    g_mono += 70'000ll * qf::ns_per_s / qf::dev::i8254_pit::frequency;
+    timers.run_expired();
+    CHECK(std::count(levels.begin(), levels.end(), true) >= 1);
 }

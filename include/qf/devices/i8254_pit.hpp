@@ -35,7 +35,8 @@ struct i8254_channel {
 };
 
 struct i8254_state {
-    BOOST_HANA_DEFINE_STRUCT(i8254_state, (std::array<i8254_channel, 3>, ch), (bool, speaker_data), (bool, refresh));
+    BOOST_HANA_DEFINE_STRUCT(i8254_state, (std::array<i8254_channel, 3>, ch), (bool, speaker_data), (bool, refresh),
+                             (bool, irq_disabled));  // channel 0 drives no IRQ (set_irq_enabled)
     bool operator==(const i8254_state&) const = default;
 };
 
@@ -56,6 +57,12 @@ public:
     // Ranges: 0 the counters and control word (40-43), 1 port 61.
     void pio_read(std::size_t range, std::uint16_t offset, std::span<std::byte> data);
     void pio_write(std::size_t range, std::uint16_t offset, std::span<const std::byte> data);
+
+    // QEMU's pit_irq_control: channel 0 stops or restarts driving IRQ 0,
+    // counting on regardless. The HPET's legacy replacement route takes
+    // IRQ 0 over this way; under KVM's irqchip the kernel's PIT has IRQ 0
+    // and this one is never enabled. A reset leaves it as it is.
+    void set_irq_enabled(bool on);
 
     // A channel's OUT and count now (for tests and port 61).
     bool out(unsigned channel) const;

@@ -199,6 +199,14 @@ void vm::irq_line(unsigned irq, bool level) {
     checked_ioctl(fd(), KVM_IRQ_LINE, &l, "KVM_IRQ_LINE");
 }
 
+bool vm::signal_msi(std::uint64_t addr, std::uint32_t data) {
+    kvm_msi m{};
+    m.address_lo = static_cast<__u32>(addr);
+    m.address_hi = static_cast<__u32>(addr >> 32);
+    m.data = data;
+    return checked_ioctl(fd(), KVM_SIGNAL_MSI, &m, "KVM_SIGNAL_MSI") > 0;
+}
+
 void vm::set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) {
     flex_buffer<irq_routing_head, kvm_irq_routing_entry> b(entries.size());
     b.head().nr = static_cast<__u32>(entries.size());

@@ -26,6 +26,7 @@
 //       kernel-irqchip when the command line does not say (default off)
 #include "qf/accel/accel.hpp"
 #include "qf/accel/kvm/kvm.hpp"
+#include "qf/devices/i8254_pit.hpp"
 #include "qf/devices/i8259_pic.hpp"
 #include "qf/devices/ioapic.hpp"
 #include "qf/devices/port92.hpp"
@@ -184,6 +185,8 @@ protected:
             if (a.name == Accel::name) props.insert(props.end(), a.props.begin(), a.props.end());  // later ones win
         return Accel::props(props);
     }
+    // Under KVM: the VM the vCPUs share.
+    kvm_guest& kvm() requires on_kvm { return *guest_; }
     // Whether the kernel's irqchip (KVM) stands in for the board's PIC.
     bool kernel_irqchip() const {
         if constexpr (on_kvm) return guest_ && guest_->options().kernel_irqchip;
@@ -247,15 +250,17 @@ private:
     void wire_common(const options& o) {
         vcpu_type& bsp = *cpus_.front();
         if constexpr (on_kvm) {
-            // The kernel's 8259A pair and PIT answer their ports themselves;
-            // ISA lines go to the kernel's irqchip - but IRQ 0, the kernel
-            // PIT's. Ours never sees its ports there and keeps QEMU's reset
-            // state, an 18.2 Hz square wave: on GSI 0 beside the kernel's it
-            // hid the kernel PIT's edges (4-7 of 25 ticks came through).
-            if (kernel_irqchip())
-                this->irqs().on_change = [this](unsigned line, bool level) {
-                    if (line != 0) guest_->vm().irq_line(line, level);
-                };
+            // The kernel's 8259A pair and PIT (port 61 too) answer their
+            // ports themselves; ISA lines go to the kernel's irqchip. Our
+            // PIT never sees its ports there: it would tick on in QEMU's
+            // reset state, an 18.2 Hz square wave, waking us for nothing
+            // and, on GSI 0 beside the kernel's, hiding the kernel PIT's
+            // edges (4-7 of 25 ticks came through). So it drives no IRQ.
+            if (kernel_irqchip()) {
+                if constexpr (has_device<dev::i8254_pit>)
+                    this->template device<dev::i8254_pit>().set_irq_enabled(false);
+                this->irqs().on_change = [this](unsigned line, bool level) { guest_->vm().irq_line(line, level); };
+            }
         }
         if constexpr (tcg_apics) {
             wire_apics();
@@ -334,6 +339,13 @@ protected:
     // guest access is under way: the APIC bus takes 0xfee00000-0xfeefffff,
     // memory the rest. False when nothing took it.
     bool deliver_msi(std::uint64_t addr, std::uint32_t data) {
+        if constexpr (on_kvm) {
+            // The kernel's APICs take the range (QEMU's kvm-apic-msi).
+            if (kernel_irqchip() && (addr >> 20) == (local_apic::default_base >> 20)) {
+                guest_->vm().signal_msi(addr, data);
+                return true;
+            }
+        }
         if constexpr (tcg_apics) {
             if ((addr >> 20) == (local_apic::default_base >> 20)) {
                 apic_bus_->deliver_msi(addr, data);

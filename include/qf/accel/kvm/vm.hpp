@@ -80,6 +80,9 @@ public:
     void create_irqchip();
     void create_pit2();
     void irq_line(unsigned irq, bool level);
+    // A message-signalled interrupt into the kernel's local APICs
+    // (KVM_SIGNAL_MSI); false when the guest's APICs refused it.
+    bool signal_msi(std::uint64_t addr, std::uint32_t data);
     // Which pins of the in-kernel PICs and IOAPIC each GSI drives.
     void set_gsi_routing(std::span<const kvm_irq_routing_entry> entries);
     // The in-kernel PICs and IOAPIC (KVM_IRQCHIP_PIC_MASTER, _SLAVE,
