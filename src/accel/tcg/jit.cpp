@@ -222,6 +222,8 @@ struct jit::impl {
     std::size_t code_start = 0;  // after the prologue and epilogues
     const std::uint8_t* epilogue = nullptr;       // rw address; rax holds the exit value
     const std::uint8_t* epilogue_zero = nullptr;  // returns 0
+    const void* ld_thunk = nullptr;  // executable addresses of the softmmu slow paths' common part
+    const void* st_thunk = nullptr;
     bool has_lzcnt, has_bmi1, has_popcnt;
 
     impl(std::size_t bytes, bool split) : buf(bytes, split), gen(buf.size(), buf.rw()) {
@@ -246,7 +248,39 @@ struct jit::impl {
         for (int r : {RC::R15, RC::R14, RC::R13, RC::R12, RC::RBX, RC::RBP}) gen.pop(r64(r));
         gen.ret();
         gen.align(16);
+        emit_slow_thunks();
         code_start = gen.getSize();
+    }
+
+    // What every softmmu slow path shares, once: the allocatable
+    // caller-saved registers kept around the C++ call, so that a TB's slow
+    // path is a few instructions (it was two dozen, a third of a TB's code).
+    // ld: rax the address, edx the oi, rcx the resume address (which
+    // restore_state maps to the guest instruction); the value comes back in
+    // rax. st: rax the address, rdx the value, rcx the resume address, the oi
+    // pushed before the call (ret 8 drops it). Generated code runs with rsp
+    // 16-aligned; the pads keep it so at the C++ call.
+    void emit_slow_thunks() {
+        ld_thunk = rx(gen.getCurr());
+        for (int r : caller_saved_alloc) gen.push(r64(r));
+        gen.sub(gen.rsp, 8);
+        gen.mov(gen.rsi, gen.rax);
+        gen.mov(gen.rdi, r64(env_reg));
+        call(reinterpret_cast<const void*>(&ld_slow));
+        gen.add(gen.rsp, 8);
+        for (auto it = std::rbegin(caller_saved_alloc); it != std::rend(caller_saved_alloc); ++it) gen.pop(r64(*it));
+        gen.ret();
+        gen.align(16);
+        st_thunk = rx(gen.getCurr());
+        for (int r : caller_saved_alloc) gen.push(r64(r));
+        gen.mov(gen.r8, gen.rcx);
+        gen.mov(gen.ecx, gen.dword[gen.rsp + static_cast<int>(8 * std::size(caller_saved_alloc) + 8)]);
+        gen.mov(gen.rsi, gen.rax);
+        gen.mov(gen.rdi, r64(env_reg));
+        call(reinterpret_cast<const void*>(&st_slow));
+        for (auto it = std::rbegin(caller_saved_alloc); it != std::rend(caller_saved_alloc); ++it) gen.pop(r64(*it));
+        gen.ret(8);
+        gen.align(16);
     }
 
     const void* rx(const std::uint8_t* rw_ptr) const { return buf.rx_of(reinterpret_cast<const std::byte*>(rw_ptr)); }
@@ -1298,31 +1332,31 @@ private:
         for (std::size_t i = 0; i < nb_slow_; ++i) {
             slow_path& sp = slow_[i];
             bind(sp.entry);
-            for (int r : caller_saved_alloc) g_.push(r64(r));
             if (sp.guard) {
+                for (int r : caller_saved_alloc) g_.push(r64(r));
                 g_.mov(g_.rsi, r64(sp.addr));
                 g_.mov(g_.rdi, r64(env_reg));
                 g_.mov(g_.rdx, sp.imm);
                 lea_label(RC::RCX, sp.resume);
                 j_.call(sp.helper->fn());
+                for (auto it = std::rbegin(caller_saved_alloc); it != std::rend(caller_saved_alloc); ++it)
+                    g_.pop(r64(*it));
             } else if (sp.load) {
-                g_.mov(g_.rsi, r64(sp.addr));
-                g_.mov(g_.rdi, r64(env_reg));
+                // The thunks' registers are scratch, never allocated.
+                g_.mov(g_.rax, r64(sp.addr));
                 g_.mov(g_.edx, sp.oi);
                 lea_label(RC::RCX, sp.resume);
-                j_.call(reinterpret_cast<const void*>(&ld_slow));
+                j_.call(j_.ld_thunk);
+                g_.mov(reg_of(sp.out, sp.ty), reg_of(RC::RAX, sp.ty));
             } else {
                 g_.mov(g_.rax, r64(sp.addr));
                 if (sp.val_imm) g_.mov(g_.rdx, sp.imm);
                 else g_.mov(g_.rdx, r64(sp.val));
-                g_.mov(g_.rsi, g_.rax);
-                g_.mov(g_.rdi, r64(env_reg));
-                g_.mov(g_.ecx, sp.oi);
-                lea_label(RC::R8, sp.resume);
-                j_.call(reinterpret_cast<const void*>(&st_slow));
+                lea_label(RC::RCX, sp.resume);
+                g_.db(0x68);  // push imm32
+                g_.dd(sp.oi);
+                j_.call(j_.st_thunk);
             }
-            for (auto it = std::rbegin(caller_saved_alloc); it != std::rend(caller_saved_alloc); ++it) g_.pop(r64(*it));
-            if (sp.load) g_.mov(reg_of(sp.out, sp.ty), reg_of(RC::RAX, sp.ty));
             jump(sp.resume);
         }
     }

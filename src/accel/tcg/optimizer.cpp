@@ -56,7 +56,7 @@ public:
         out.reserve(in.size());
         grow();
         bool unreachable = false;
-        for (op o : in) {
+        for (op& o : in) {
             if (unreachable) {
                 if (o.code != opc::set_label) {
                     ++stats_.unreachable;
@@ -135,9 +135,11 @@ private:
         }
     }
 
+    // What is known of t is gone: only the generation is cleared (every
+    // reader checks it, every writer of facts sets the whole entry).
     void written(std::uint64_t t) {
         ++version_[t];
-        info_[t] = {};
+        info_[t].gen = 0;
     }
     void record_outputs(const op& o) {
         // x ^ 1 of a 0/1 condition is the inverse condition (taken before
@@ -216,7 +218,7 @@ private:
     void note_cond(std::uint64_t out, cond c, type t, std::uint64_t a, std::uint64_t b) {
         if (a == out || b == out) return;  // the compare's inputs are gone
         info& i = info_[out];
-        i.gen = gen_;
+        i = {gen_};
         i.is_cond = true;
         i.cmp = c;
         i.cmp_ty = t;
