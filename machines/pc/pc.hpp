@@ -113,10 +113,10 @@ public:
             host.attach(devfn, *pci_testdevs_.back());
         }
         wire_hpet();
-        host.on_reset = [this] { this->request_reset(); };
+        host.on_reset = [this] { this->request_reset("PIIX's reset control register (0xcf9)"); };
         auto& kbd = this->template device<dev::i8042>();
         kbd.on_a20 = [this](bool on) { this->set_a20(on); };
-        kbd.on_reset = [this] { this->request_reset(); };
+        kbd.on_reset = [this] { this->request_reset("the i8042 (pulse of its reset line)"); };
         // S5: the guest powered off - exit 0, or stop under -no-shutdown,
         // as QEMU's shutdown request.
         this->template device<pci::piix4_pm>().on_poweroff = [this] { this->shutdown(); };

@@ -33,6 +33,7 @@
 #include "targets/x86/apic/local_apic.hpp"
 #include "qf/machine/firmware.hpp"
 #include "qf/machine/machine.hpp"
+#include "qf/core/log.hpp"
 #include "qf/machine/topology.hpp"
 #include "targets/x86/cpu_defs.hpp"
 #include "targets/x86/kvm_cpu.hpp"
@@ -141,8 +142,10 @@ public:
 
     // Asks for a system reset at the next instruction boundary (port 92,
     // the keyboard controller, PIIX's reset control): -no-reboot makes it a
-    // shutdown, as QEMU's qemu_system_reset_request.
-    void request_reset() {
+    // shutdown, as QEMU's qemu_system_reset_request. `by` says what asked,
+    // under -d cpu_reset.
+    void request_reset(const char* by) {
+        logf(log_item::cpu_reset, "system reset requested by %s%s\n", by, no_reboot_ ? " (-no-reboot: shutdown)" : "");
         reset_requested_ = true;
         kick_cpu();
     }
@@ -278,13 +281,15 @@ private:
         if constexpr (has_device<dev::port92>) {
             auto& p92 = this->template device<dev::port92>();
             p92.on_a20 = [this](bool on) { set_a20(on); };
-            p92.on_reset = [this] { request_reset(); };
+            p92.on_reset = [this] { request_reset("port 92 (fast reset)"); };
         }
         // A triple fault resets the machine, as on a PC; -no-reboot turns
         // that into a shutdown with status 0, as in QEMU.
         no_reboot_ = o.no_reboot;
         for (auto& c : cpus_)
             c->on_triple_fault = [this, no_reboot = o.no_reboot] {
+                logf(log_item::cpu_reset, "system reset requested by a triple fault%s\n",
+                     no_reboot ? " (-no-reboot: shutdown)" : "");
                 if (no_reboot) {
                     shutdown();
                     return false;
