@@ -28,6 +28,7 @@
 #include "targets/x86/boot/pc_cmos.hpp"
 #include "targets/x86/boot/pc_fw_cfg.hpp"
 
+#include <array>
 #include <map>
 
 namespace qf::machines {
@@ -67,7 +68,21 @@ public:
 
     using board::board;
 
+    // QEMU's pc-i440fx machine properties that this board has.
+    static constexpr std::array<std::string_view, 1> machine_properties = {"hpet"};
+    // -machine hpet=on|off (-no-hpet), as QEMU's: the last one wins.
+    static bool hpet_enabled(const options& o) {
+        bool on = true;
+        for (const auto& [key, value] : o.machine_props)
+            if (key == "hpet") {
+                if (value != "on" && value != "off") throw error("Parameter 'hpet' expects 'on' or 'off'");
+                on = value == "on";
+            }
+        return on;
+    }
+
     static void validate_board(const options& o) {
+        hpet_enabled(o);
         if (o.kernel.empty() && !o.initrd.empty()) throw error("-initrd only allowed with -kernel option");
         if (o.kernel.empty() && !o.append.empty()) throw error("-append only allowed with -kernel option");
         if constexpr (board::on_kvm)
@@ -112,7 +127,7 @@ public:
             pci_testdevs_.push_back(std::make_unique<pci::pci_testdev>(this->services(), spec));
             host.attach(devfn, *pci_testdevs_.back());
         }
-        wire_hpet();
+        wire_hpet(o);
         host.on_reset = [this] { this->request_reset("PIIX's reset control register (0xcf9)"); };
         auto& kbd = this->template device<dev::i8042>();
         kbd.on_a20 = [this](bool on) { this->set_a20(on); };
@@ -193,14 +208,16 @@ private:
         boot_roms_.emplace(0, std::string(device));
     }
 
-    // QEMU's pc_basic_device_init: the HPET between the PIT's and the RTC's
+    // QEMU's pc_basic_device_init: unless -machine hpet=off (-no-hpet), the
+    // HPET between the PIT's and the RTC's
     // outputs and the interrupt controllers (its legacy replacement route
     // takes IRQ 0 and 8 over), its outputs straight to the GSIs, its FSB
     // messages as MSIs. In legacy mode the PIT keeps counting but drives
     // no IRQ 0 - ours, or under KVM's irqchip the kernel's (which needs
     // KVM_CAP_PIT_STATE2 for that: without it QEMU leaves the HPET out,
     // and so does this board).
-    void wire_hpet() {
+    void wire_hpet(const options& o) {
+        if (!hpet_enabled(o)) return;
         if constexpr (board::on_kvm)
             if (this->kernel_irqchip() && !this->kvm().has_pit_state2()) return;
         hpet_wired_ = true;

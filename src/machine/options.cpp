@@ -249,6 +249,7 @@ const std::vector<option_desc>& option_table() {
         {"D", true, [](options& o, std::string_view a) { o.log_file = a; }},
         {"S", false, [](options& o, auto) { o.start_stopped = true; }},
         {"no-reboot", false, [](options& o, auto) { o.no_reboot = true; }},
+        {"no-hpet", false, [](options& o, auto) { o.machine_props.emplace_back("hpet", "off"); }},
         {"no-shutdown", false, [](options& o, auto) { o.no_shutdown = true; }},
         {"nodefaults", false, [](options& o, auto) { o.nodefaults = true; }},
         {"pidfile", true, [](options& o, std::string_view a) { o.pidfile = a; }},
@@ -300,7 +301,7 @@ std::string usage_text(std::string_view program) {
 Standard options:
 -h, -help                display this help and exit
 -version                 display version information and exit
--machine, -M TYPE[,accel=A[:A...]]  select the machine (-M help lists them)
+-machine, -M TYPE[,accel=A[:A...]][,hpet=on|off]  select the machine (-M help lists them); hpet: machine pc
 -cpu MODEL               select the CPU model (-cpu help lists them)
 -accel NAME[,prop=value] select an accelerator: tcg or kvm (give -accel more than once to fall back)
 -m [size=]SIZE           guest RAM, default 128 MiB; suffixes K, M, G, T (plain number: MiB)
@@ -328,6 +329,7 @@ Standard options:
 -D FILE                  write the log to FILE instead of stderr
 -S                       do not start the CPUs at start-up
 -no-reboot               exit instead of rebooting
+-no-hpet                 no HPET (machine pc; the same as -machine hpet=off)
 -no-shutdown             stop, rather than exit, when the guest shuts down
 -pidfile FILE            write the process id to FILE and hold a lock on it
 -daemonize               detach from the terminal once started

@@ -111,6 +111,10 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-M", "pc", "-device", "pc-testdev,speed=9"}, "property 'speed' not found"},
         {{"-M", "pc", "-vga", "std"}, "-vga std: not implemented yet"},
         {{"-M", "pc", "-nic", "user"}, "-nic user: networking is not implemented yet"},
+        {{"-M", "pc,foo=bar"}, "Property 'pc-machine.foo' not found"},  // QEMU: 'pc-i440fx-7.2-machine.foo'
+        {{"-M", "pc,hpet=maybe"}, "Parameter 'hpet' expects 'on' or 'off'"},
+        {{"-M", "testrig,hpet=off"}, "Property 'testrig-machine.hpet' not found"},
+        {{"-M", "testrig", "-no-hpet"}, "Property 'testrig-machine.hpet' not found"},
     };
     for (auto& c : cases) {
         auto args = cmd({});

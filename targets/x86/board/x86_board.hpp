@@ -12,6 +12,9 @@
 //       128 KiB below 1 MiB (default: a read-only alias over RAM, QEMU's
 //       isa-bios); pc puts it under its PAM registers instead
 //   void validate_board(const options&)          optional: its own checks
+//   static constexpr std::array machine_properties  optional: the -machine
+//       properties it takes (their values are its own to check); any
+//       other is refused, as QEMU's "Property '...' not found"
 //   void init_board(const options&)              optional: run after the
 //       CPUs exist (chipset wiring, fw_cfg, CMOS contents)
 //   static constexpr bool has_local_apic          optional: under TCG, a
@@ -87,6 +90,12 @@ public:
     }
 
     static void validate(const options& o) {
+        for (const auto& [key, value] : o.machine_props) {
+            bool known = false;
+            if constexpr (requires { Board::machine_properties; })
+                for (std::string_view p : Board::machine_properties) known |= p == key;
+            if (!known) throw error("Property '" + std::string(Board::name) + "-machine." + key + "' not found");
+        }
         if constexpr (requires { Board::validate_board(o); }) Board::validate_board(o);
         const unsigned phys_bits = cpu_model_for(o).phys_bits;
         const std::uint64_t low = Board::below_4g_limit(o.ram_size);
