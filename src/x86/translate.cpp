@@ -52,11 +52,13 @@ bool translator::one_byte() {
         case 0:
         case 1: {
             const rm_ref dst = rm();
+            if (kind == XOR && !dst.mem && dst.reg == d_.reg()) return zero_idiom(sl, dst);
             alu_op(kind, sl, dst, ld_reg(sl, d_.reg()));
             return true;
         }
         case 2:
         case 3: {
+            if (kind == XOR && d_.mod() == 3 && d_.rm() == d_.reg()) return zero_idiom(sl, rm_ref{false, d_.reg(), {}});
             const rm_ref src = rm();
             const temp v = ld(src, sl);
             alu_op(kind, sl, rm_ref{false, d_.reg(), {}}, v);

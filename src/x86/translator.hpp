@@ -594,6 +594,16 @@ private:
         if (op != CMP) st(dst, sl, r);
     }
 
+    // XOR of a register with itself, the usual way to clear one: 0 and the
+    // flags of a zero logical result, without reading the register (QEMU's
+    // translator does the same).
+    bool zero_idiom(unsigned sl, const rm_ref& dst) {
+        const temp zero = cst(0);
+        set_cc(cc_sized(CC_OP_LOGICB, sl), zero, temp{});
+        st(dst, sl, zero);
+        return true;
+    }
+
     // ROL ROR RCL RCR SHL SHR SAL SAR by a count in a register (CL), or by
     // an immediate (const_count >= 0), which needs no branch for count 0.
     void shift_op(unsigned op, unsigned sl, const rm_ref& dst, temp count_in, int const_count = -1) {

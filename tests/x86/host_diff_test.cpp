@@ -501,6 +501,15 @@ std::vector<family> families() {
         const bool logic = op == 1 || op == 4 || op == 6;
         return test_case{e.b, random_regs(rng), logic ? OSZAPC & ~AF : OSZAPC};
     }});
+    // The translator takes XOR of a register with itself as a constant 0.
+    f.push_back({"XOR and SUB of a register with itself (30-33, 28-2B)", [](std::mt19937_64& rng) {
+        const unsigned sl = size_of(rng), r = gpr(rng), xor_ = rng() % 2, dir = rng() % 2;
+        encoder e;
+        e.prefix(sl, r, r, sl == 0 && rng() % 2);
+        e.b.push_back(static_cast<std::uint8_t>((xor_ ? 0x30 : 0x28) + dir * 2 + (sl ? 1 : 0)));
+        e.modrm(3, r, r);
+        return test_case{e.b, random_regs(rng), xor_ ? OSZAPC & ~AF : OSZAPC};
+    }});
     f.push_back({"ALU r/m, imm (80 81 83)", [](std::mt19937_64& rng) {
         const unsigned op = rng() % 8, sl = size_of(rng), dst = gpr(rng);
         const bool short_imm = sl && rng() % 2;
