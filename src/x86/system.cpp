@@ -410,19 +410,23 @@ std::uint64_t h_read_cr(tcg::env_base* env, std::uint64_t n) {
 // DR4 and DR5 are DR6 and DR7 unless CR4.DE makes them #UD; DR6 and DR7
 // keep their fixed bits. Their breakpoints do not fire here yet: a guest
 // that enables one is told so under -d unimp.
-std::uint64_t h_read_dr(tcg::env_base* env, std::uint64_t n) {
-    state& s = state_of(env);
+namespace {
+std::uint64_t dr_index(state& s, std::uint64_t n, std::uintptr_t ra) {
     constexpr std::uint64_t DE = 1u << 3;
     if ((n == 4 || n == 5) && !(s.cr[4] & DE)) n += 2;
-    if (n > 7 || n == 4 || n == 5) raise_exception(s, EXCP_UD, 0, QF_GETPC());
-    return s.dr[n];
+    if (n > 7 || n == 4 || n == 5) raise_exception(s, EXCP_UD, 0, ra);
+    return n;
+}
+} // namespace
+
+std::uint64_t h_read_dr(tcg::env_base* env, std::uint64_t n) {
+    state& s = state_of(env);
+    return s.dr[dr_index(s, n, QF_GETPC())];
 }
 
 void h_write_dr(tcg::env_base* env, std::uint64_t n, std::uint64_t v) {
     state& s = state_of(env);
-    constexpr std::uint64_t DE = 1u << 3;
-    if ((n == 4 || n == 5) && !(s.cr[4] & DE)) n += 2;
-    if (n > 7 || n == 4 || n == 5) raise_exception(s, EXCP_UD, 0, QF_GETPC());
+    n = dr_index(s, n, QF_GETPC());
     if (n == 6) v |= 0xffff'0ff0;
     if (n == 7) {
         v |= 0x400;
