@@ -451,6 +451,7 @@ void kvm_vcpu::reset_now() {
     const bool bsp = where_.apic_id == 0;
     reset_state(st_, model_);
     if (!bsp) st_.apic_base &= ~std::uint64_t{1u << 8};  // IA32_APIC_BASE.BSP
+    if (on_reset) on_reset(st_);
     cpu_->clear_events();
     push_state();  // IA32_APIC_BASE (in sregs) before the APIC's registers, as QEMU puts them
     if (lapic_) cpu_->set_lapic(*lapic_);

@@ -199,6 +199,7 @@ void vcpu::reset() {
         apic_->reset();
         wait_sipi_ = apic_->waiting_for_sipi();
     }
+    if (on_reset) on_reset(st_);
 }
 
 void vcpu::unimplemented(const std::string& what, std::uintptr_t retaddr) {

@@ -126,6 +126,9 @@ public:
     // thread while this vCPU is in run(), it is done by the vCPU itself
     // before it runs guest code again (a vCPU's ioctls wait for KVM_RUN).
     void reset();
+    // Called in reset, after the state is RESET's and before KVM gets it
+    // (in the vCPU's own thread when it is running).
+    std::function<void(state&)> on_reset;
 
     enum class stop : std::uint8_t { kicked, halted, exception };
     // Runs the guest until kick(), HLT (without the in-kernel irqchip) or

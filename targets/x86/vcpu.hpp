@@ -38,10 +38,11 @@ public:
     const state& st() const { return st_; }
     tcg::engine& engine() { return eng_; }
 
-    // The registers as QEMU's -d cpu prints them (several lines).
-std::string format_state(const state& s);
-// The architectural state after RESET (SDM vol. 3, 9.1.1).
+    // The architectural state after RESET (SDM vol. 3, 9.1.1), then
+    // on_reset's changes: a board that boots a kernel without firmware
+    // puts the bootstrap processor at its entry there.
     void reset();
+    std::function<void(state&)> on_reset;
 
     enum class stop : std::uint8_t { kicked, halted, exception };
     // Runs guest code until kick() or HLT. Throws qf::error for what the

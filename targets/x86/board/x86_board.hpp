@@ -27,6 +27,11 @@
 //       reset, after the device list's
 //   static constexpr bool kvm_kernel_irqchip      optional: -accel kvm's
 //       kernel-irqchip when the command line does not say (default off)
+//   static bool uses_bios(const options&)         optional: false when the
+//       board starts without firmware (no -bios image mapped)
+//   void reset_boot_cpu(state&)                   optional: the bootstrap
+//       processor's state after each reset (RESET's, changed): a board that
+//       loads a kernel itself puts it at the entry there
 #include "qf/accel/accel.hpp"
 #include "qf/accel/kvm/kvm.hpp"
 #include "qf/devices/i8254_pit.hpp"
@@ -116,6 +121,26 @@ public:
             mem.add({"ram-above-4g", {1ull << 32}, o.ram_size - ram_below_4g_, region_kind::ram,
                      this->ram_.data() + ram_below_4g_});
 
+        bool bios = true;
+        if constexpr (requires { Board::uses_bios(o); }) bios = Board::uses_bios(o);
+        if (bios) map_bios(o, board);
+
+        for (auto& d : o.devices) {
+            if constexpr (requires { board.plug_board_device(d); })
+                if (board.plug_board_device(d)) continue;
+            this->plug(d);
+        }
+        create_cpus(o);
+        wire_common(o);
+        if constexpr (requires { board.init_board(o); }) board.init_board(o);
+        if constexpr (requires(state& s) { board.reset_boot_cpu(s); })
+            cpus_.front()->on_reset = [&board](state& s) { board.reset_boot_cpu(s); };
+    }
+
+private:
+    // The -bios image at the top of 4 GiB, its last 128 KiB below 1 MiB.
+    void map_bios(const options& o, Board& board) {
+        auto& mem = this->memory();
         auto image = !o.bios_image.empty()
                          ? check_bios_image(o.bios.empty() ? "(in memory)" : o.bios, o.bios_image)
                          : load_bios_image(find_firmware(
@@ -129,17 +154,9 @@ public:
         std::byte* tail = this->rom_.data() + image.size() - isa;
         if constexpr (requires { board.map_low_bios(tail, isa); }) board.map_low_bios(tail, isa);
         else mem.add({"isa-bios", {0x10'0000 - isa}, isa, region_kind::rom, tail, {}, 1});
-
-        for (auto& d : o.devices) {
-            if constexpr (requires { board.plug_board_device(d); })
-                if (board.plug_board_device(d)) continue;
-            this->plug(d);
-        }
-        create_cpus(o);
-        wire_common(o);
-        if constexpr (requires { board.init_board(o); }) board.init_board(o);
     }
 
+public:
     // system_reset: the devices (the kernel's too, under KVM), then the CPUs.
     void reset() {
         base::reset();
