@@ -115,6 +115,19 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-M", "pc,hpet=maybe"}, "Parameter 'hpet' expects 'on' or 'off'"},
         {{"-M", "testrig,hpet=off"}, "Property 'testrig-machine.hpet' not found"},
         {{"-M", "testrig", "-no-hpet"}, "Property 'testrig-machine.hpet' not found"},
+        // microvm's:
+        {{"-M", "microvm"}, "machine microvm has no firmware: give it a Linux kernel"},
+        {{"-M", "microvm", "-kernel", small}, "-kernel " + small + ": not a Linux bzImage"},
+        {{"-M", "microvm", "-kernel", small, "-bios", small}, "-kernel with -bios"},
+        {{"-M", "microvm", "-initrd", small, "-bios", small}, "-initrd only allowed with -kernel option"},
+        {{"-M", "microvm,foo=1", "-kernel", small}, "Property 'microvm-machine.foo' not found"},
+        {{"-M", "microvm,pic=maybe", "-kernel", small}, "Parameter 'pic' does not accept value 'maybe'"},
+        {{"-M", "microvm,isa-serial=auto", "-kernel", small}, "Parameter 'isa-serial' expects 'on' or 'off'"},
+        {{"-M", "microvm,pit=off", "-kernel", small}, "pit=off: this build's microvm has the device"},
+        {{"-M", "microvm,pcie=on", "-kernel", small}, "pcie=on: not implemented"},
+        {{"-M", "microvm", "-fw_cfg", "opt/x,string=y", "-kernel", small}, "machine microvm has no fw_cfg"},
+        {{"-M", "microvm", "-accel", "kvm,kernel-irqchip=off", "-kernel", small}, "kernel-irqchip=on"},
+        {{"-M", "microvm", "-smp", "17", "-kernel", small}, "machine microvm supports at most 16 CPU(s)"},
     };
     for (auto& c : cases) {
         auto args = cmd({});
