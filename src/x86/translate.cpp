@@ -396,8 +396,8 @@ bool translator::one_byte() {
         const temp args[] = {c_.env(), port, cst(1u << sl)};
         c_.call(helper::in, v, args);
         st_reg(sl, R_EAX, v);
-        end_tb_next();
-        return false;
+        exit_if_requested();
+        return true;
     }
     case 0xe6: case 0xe7: case 0xee: case 0xef: {  // OUT
         const unsigned sl = opsz_byte(op) > 2 ? 2 : opsz_byte(op);
@@ -405,8 +405,8 @@ bool translator::one_byte() {
         sync_rip(eip());
         const temp args[] = {c_.env(), port, cst(1u << sl), ld_reg(sl, R_EAX)};
         c_.call(helper::out, temp{}, args);
-        end_tb_next();
-        return false;
+        exit_if_requested();
+        return true;
     }
     case 0xe8: {  // CALL rel
         const unsigned sl = cs64_ ? 3 : os;

@@ -541,6 +541,22 @@ private:
         sync_rip(next_eip());
         c_.exit_tb(0);
     }
+    // After IN or OUT: leave at the next instruction if the access asked the
+    // CPU to stop - an interrupt it raised, code it invalidated (a remapped
+    // page), a reset, a hook's stop all set exit_request - and go on in this
+    // TB otherwise, as QEMU's translator does. Ending the TB at every I/O
+    // instruction made each one an unchained return to the engine, and a
+    // loop polling a port a chain of one-instruction TBs, each translated
+    // on first use (Linux's PIT calibration of the TSC then failed: the
+    // translations between two of its timed reads outlasted its error bound).
+    void exit_if_requested() {
+        const label go_on = c_.new_label();
+        const temp t = tmp();
+        c_.ld(t, c_.env(), memop::sl, static_cast<std::int32_t>(offsetof(tcg::env_base, exit_request)));
+        c_.brcond(cond::eq, t, cst(0), go_on);
+        end_tb_next();
+        c_.set_label(go_on);
+    }
     // Interrupts wait until after the next instruction (STI, MOV SS, POP SS).
     void inhibit_irq() {
         const temp h = tmp();

@@ -41,3 +41,54 @@ TEST_CASE("a 64-bit flat code blob runs end to end on the JIT and the interprete
         CHECK(m.ram()[0x200200 + 64] == std::byte{0});
     }
 }
+
+namespace {
+// Ports for the I/O tests: IN reads a counter; OUT to 0x80 asks the CPU to
+// stop, as a device that raises an interrupt does (through the kick).
+struct test_ports {
+    unsigned reads = 0, writes = 0;
+    static std::uint32_t in(void* ctx, qf::tcg::env_base*, std::uint16_t, unsigned) {
+        return ++static_cast<test_ports*>(ctx)->reads;
+    }
+    static void out(void* ctx, qf::tcg::env_base* env, std::uint16_t port, unsigned, std::uint32_t) {
+        ++static_cast<test_ports*>(ctx)->writes;
+        if (port == 0x80) env->exit_request.store(1);
+    }
+};
+} // namespace
+
+TEST_CASE("IN and OUT go on in their TB unless the access asks the CPU to stop") {
+    for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
+        INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
+        qf::tcg::engine_options o;
+        o.be = be;
+        o.tb_size_mib = 16;
+        test_ports ports;
+        test::flat64 m(16 << 20, o, cpu::max::def, io_bus{&ports, &test_ports::in, &test_ports::out});
+        // A loop polling a port: mov ecx, 1000; in al, 0x42; dec ecx; jnz
+        // back to the in; hlt. One TB chained to itself: when IN ended its
+        // TB, each read was a return to the engine (over 1000 entries).
+        const std::uint8_t poll[] = {0xb9, 0xe8, 0x03, 0x00, 0x00, 0xe4, 0x42, 0xff, 0xc9, 0x75, 0xfa, 0xf4};
+        m.load(0x1000, poll, sizeof poll);
+        m.enter(0x1000);
+        const std::uint64_t entries = m.cpu().engine().stats().tb_execs;
+        REQUIRE(m.run() == vcpu::stop::halted);
+        CHECK(ports.reads == 1000);
+        CHECK((m.st().regs[R_EAX] & 0xff) == (1000 & 0xff));
+        CHECK(m.cpu().engine().stats().tb_execs - entries < 10);
+
+        // out 0x80, al (the port asks to stop); mov ebx, 1; hlt: the CPU
+        // stops after the OUT, at the MOV, which has not run.
+        const std::uint8_t stop[] = {0xe6, 0x80, 0xbb, 0x01, 0x00, 0x00, 0x00, 0xf4};
+        m.load(0x2000, stop, sizeof stop);
+        m.enter(0x2000);
+        m.st().regs[R_EBX] = 0;
+        CHECK(m.run() == vcpu::stop::kicked);
+        CHECK(ports.writes == 1);
+        CHECK(m.st().rip == 0x2002);
+        CHECK(m.st().regs[R_EBX] == 0);
+        m.st().base.exit_request.store(0);
+        REQUIRE(m.run() == vcpu::stop::halted);
+        CHECK(m.st().regs[R_EBX] == 1);
+    }
+}

@@ -1,7 +1,8 @@
 #pragma once
 // A bare 64-bit flat machine for front-end tests: RAM at 0, a vCPU put
 // straight into 64-bit mode (paging off, as the tests set it up), no
-// devices. run() goes until HLT or an exception.
+// devices but the ports a test gives it. run() goes until HLT or an
+// exception.
 #include "targets/x86/vcpu.hpp"
 
 #include "qf/memory/ram.hpp"
@@ -13,10 +14,11 @@ namespace qf::x86::test {
 
 class flat64 {
 public:
-    explicit flat64(std::uint64_t ram_size = 64 << 20, tcg::engine_options opt = {}, const cpu_model& model = cpu::max::def)
+    explicit flat64(std::uint64_t ram_size = 64 << 20, tcg::engine_options opt = {}, const cpu_model& model = cpu::max::def,
+                    io_bus io = {})
         : ram_(ram_size, "test ram") {
         as_.add({"ram", {0}, ram_.size(), region_kind::ram, ram_.data()});
-        cpu_ = std::make_unique<vcpu>(as_, io_bus{}, model, translate_config{}, opt);
+        cpu_ = std::make_unique<vcpu>(as_, io, model, translate_config{}, opt);
         cpu_->stop_on_exceptions(true);
     }
 
