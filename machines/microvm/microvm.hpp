@@ -128,17 +128,10 @@ public:
 private:
     void load_kernel(const options& o) {
         const std::vector<std::byte> kernel = read_file("-kernel", o.kernel);
-        x86::linux_boot_config lb;
-        lb.kernel_path = o.kernel;
-        lb.kernel = kernel;
-        lb.append = o.append;
-        if (!o.initrd.empty()) {
-            lb.initrd_path = o.initrd;
-            lb.initrd = read_file("-initrd", o.initrd);
-        }
-        lb.below_4g_mem_size = this->ram_below_4g();
-        // Base memory up to the MP table, which is reserved; the rest from
-        // 1 MiB (0xa0000-0xfffff is the PC's hole, left out).
+        x86::linux_boot_config lb = this->linux_boot_from(o, kernel);
+        // Base memory to 0x9fc00, reserved what the board puts below 1 MiB
+        // (the ACPI tables at 0xe0000, or the MP table at 0x9fc00), RAM from
+        // 1 MiB (the PC's hole between is left out).
         const bool acpi = acpi_enabled(o);
         std::vector<x86::e820_entry> e820 = {{0, mptable_addr, x86::e820_ram}};
         if (acpi) e820.push_back({acpi_addr, 0x10'0000 - acpi_addr, x86::e820_reserved});

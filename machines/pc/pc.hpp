@@ -186,15 +186,7 @@ private:
             if (!x86::is_linux_kernel(kernel) && kernel.size() >= 4 && std::equal(elf, elf + 4, kernel.begin()))
                 throw error("-kernel " + o.kernel + ": an ELF kernel without a multiboot header (QEMU boots it through "
                             "PVH, which is not implemented yet)");
-            x86::linux_boot_config lb;
-            lb.kernel_path = o.kernel;
-            lb.kernel = kernel;
-            lb.append = o.append;
-            if (!o.initrd.empty()) {
-                lb.initrd_path = o.initrd;
-                lb.initrd = read_file("-initrd", o.initrd);
-            }
-            lb.below_4g_mem_size = this->ram_below_4g();
+            x86::linux_boot_config lb = this->linux_boot_from(o, kernel);
             try {
                 x86::load_linux(fw, std::move(lb));
             } catch (const error& e) {

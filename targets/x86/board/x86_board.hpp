@@ -39,6 +39,7 @@
 #include "qf/devices/ioapic.hpp"
 #include "qf/devices/port92.hpp"
 #include "targets/x86/apic/local_apic.hpp"
+#include "targets/x86/boot/linux.hpp"
 #include "qf/machine/firmware.hpp"
 #include "qf/machine/machine.hpp"
 #include "qf/core/log.hpp"
@@ -213,6 +214,20 @@ protected:
         for (auto& a : o.accels)
             if (a.name == Accel::name) props.insert(props.end(), a.props.begin(), a.props.end());  // later ones win
         return Accel::props(props);
+    }
+    // What -kernel (its bytes, which the caller keeps), -initrd and -append
+    // give a Linux loader: pc's, through fw_cfg, or microvm's own.
+    linux_boot_config linux_boot_from(const options& o, std::span<const std::byte> kernel) const {
+        linux_boot_config lb;
+        lb.kernel_path = o.kernel;
+        lb.kernel = kernel;
+        lb.append = o.append;
+        if (!o.initrd.empty()) {
+            lb.initrd_path = o.initrd;
+            lb.initrd = read_file("-initrd", o.initrd);
+        }
+        lb.below_4g_mem_size = ram_below_4g_;
+        return lb;
     }
     // Under KVM: the VM the vCPUs share.
     kvm_guest& kvm() requires on_kvm { return *guest_; }
