@@ -83,12 +83,12 @@ public:
         }
         if (o.kernel.empty() && o.bios.empty() && o.bios_image.empty())
             throw error("machine microvm has no firmware: give it a Linux kernel (-kernel bzImage) or -bios");
-        if (!o.kernel.empty() && !o.bios.empty())
+        if (!o.kernel.empty() && (!o.bios.empty() || !o.bios_image.empty()))
             throw error("-kernel with -bios: microvm starts the kernel itself, without firmware");
         if (o.kernel.empty() && !o.initrd.empty()) throw error("-initrd only allowed with -kernel option");
         if (o.kernel.empty() && !o.append.empty()) throw error("-append only allowed with -kernel option");
         if (!o.fw_cfg.empty()) throw error("-fw_cfg: machine microvm has no fw_cfg device here");
-        if (!o.option_roms.empty()) throw error("-option-rom: machine microvm runs no firmware to load it");
+        if (!o.option_roms.empty()) throw error("-option-rom: machine microvm has no fw_cfg to hand it to firmware");
         if (!o.rtc.empty()) dev::parse_rtc_option(o.rtc);
         if constexpr (board::on_kvm)
             if (!board::accel_props(o).kernel_irqchip)

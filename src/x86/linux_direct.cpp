@@ -7,7 +7,9 @@
 #include "targets/x86/vcpu.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 namespace qf::x86 {
 
@@ -30,6 +32,14 @@ constexpr std::uint8_t loaded_high = 1u << 0;
 constexpr std::uint64_t gdt_code64 = 0x00af'9b00'0000'ffffull, gdt_code32 = 0x00cf'9b00'0000'ffffull,
                         gdt_data = 0x00cf'9300'0000'ffffull;
 constexpr std::uint16_t boot_cs = 0x10, boot_ds = 0x18;
+
+// As boot.rst writes versions: 0x0201 is 2.01.
+std::string version(unsigned protocol) {
+    char s[8];
+    std::snprintf(s, sizeof s, "%u.%02x", protocol >> 8, protocol & 0xff);
+    return s;
+}
+std::uint32_t le32(const std::vector<std::byte>& v, std::size_t i) { return le16(v, i) | std::uint32_t{le16(v, i + 2)} << 16; }
 } // namespace
 
 linux_direct_boot build_linux_direct(linux_boot_config c, const std::vector<e820_entry>& e820) {
@@ -40,7 +50,7 @@ linux_direct_boot build_linux_direct(linux_boot_config c, const std::vector<e820
     const std::vector<std::byte>& setup = img.setup;
     const unsigned protocol = le16(setup, 0x206);
     if (protocol < 0x202 || !(byte_at(setup, 0x211) & loaded_high))
-        throw error("boot protocol " + std::to_string(protocol >> 8) + "." + std::to_string(protocol & 0xff) +
+        throw error("boot protocol " + version(protocol) +
                     (protocol < 0x202 ? "" : ", a zImage") +
                     ": a kernel entered without firmware needs a bzImage of protocol 2.02 or later");
 
@@ -86,7 +96,9 @@ linux_direct_boot build_linux_direct(linux_boot_config c, const std::vector<e820
     std::memcpy(cmdline.data(), img.cmdline.data(), img.cmdline.size());
     b.blobs.push_back({img.cmdline_addr, std::move(cmdline)});
     const std::uint64_t prot = img.prot_addr;
-    b.entry = prot + (b.long_mode ? 0x200 : 0);
+    // startup_64 is 0x200 into the protected-mode part; the 32-bit entry is
+    // where the header says (0x100000 in every bzImage).
+    b.entry = b.long_mode ? prot + 0x200 : le32(setup, 0x214);
     b.blobs.push_back({prot, std::move(img.kernel)});
     if (img.has_initrd) b.blobs.push_back({img.initrd_addr, std::move(img.initrd)});
     return b;
