@@ -28,6 +28,8 @@ bool translator::one_insn() {
         c_.call(*cfg_.insn_hook, temp{}, args);
     }
     next_pc_ = pc_ + d_.len;
+    cf_guarded_ = temp{};
+    if (d_.status == decode_status::ok && cc_static_ == cc_unknown && reads_cf()) guess_cf();
     if (d_.status == decode_status::too_long) {
         exception(EXCP_GP);
         return false;
@@ -1135,7 +1137,9 @@ void init_globals(context& c) {
     c.global(type::i64, static_cast<std::int32_t>(offsetof(state, df)), "df");
 }
 
-void translate_tb(translation& tr, const translate_config& cfg) { translator(tr, cfg).run(); }
+void translate_tb(translation& tr, const translate_config& cfg, std::uint32_t cc_op_now) {
+    translator(tr, cfg, cc_op_now).run();
+}
 
 void restore_state(state& s, const std::uint64_t data[2]) { s.rip = data[0]; }
 

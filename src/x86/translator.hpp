@@ -45,7 +45,9 @@ struct fetch_ctx {
 
 class translator {
 public:
-    translator(translation& tr, const translate_config& cfg) : tr_(tr), c_(tr.ctx()), cfg_(cfg) {
+    // cc_op_now: see guess_cf.
+    translator(translation& tr, const translate_config& cfg, std::uint32_t cc_op_now = ~0u)
+        : tr_(tr), c_(tr.ctx()), cfg_(cfg), cc_guess_(cc_op_now) {
         const std::uint32_t hf = tr.key().flags;
         cs64_ = (hf & hflag::cs64) != 0;
         mode_ = cs64_ ? cpu_mode::m64
@@ -94,6 +96,7 @@ private:
     translation& tr_;
     context& c_;
     const translate_config& cfg_;
+    std::uint32_t cc_guess_;  // cc_op when the TB was translated (guess_cf)
     cpu_mode mode_;
     bool cs64_, ss32_, is_intel_;
     unsigned cpl_, mmu_;
@@ -329,6 +332,7 @@ private:
     std::uint32_t cc_static_ = cc_unknown;
 
     void set_cc(std::uint32_t op, temp dst, temp src) {
+        cf_guarded_ = temp{};
         c_.mov(cc_dst_t, dst);
         if (src.valid()) c_.mov(cc_src_t, src);
         c_.movi(cc_op_t, op);
@@ -370,7 +374,7 @@ private:
             case 4: case 6: c_.setcond(cond::lt, r, sext(cc_dst_t, sl), cst(0)); break;
             default: c_.setcond(cond::le, r, sext(cc_dst_t, sl), cst(0)); break;
             }
-        } else if (k == 1 && kind != CC_OP_ADCB && kind != CC_OP_SBBB) {  // CF alone, inline (carry)
+        } else if (k == 1) {  // CF alone, inline (carry)
             c_.mov(r, carry());
         } else if (k == 2) {
             c_.setcond(cond::eq, r, zext(cc_dst_t, sl), cst(0));
@@ -395,6 +399,7 @@ private:
     }
     // The arithmetic flags are now f, concretely (CC_OP_EFLAGS).
     void set_flags(temp f) {
+        cf_guarded_ = temp{};
         c_.mov(cc_src_t, f);
         c_.movi(cc_op_t, CC_OP_EFLAGS);
         cc_static_ = CC_OP_EFLAGS;
@@ -439,6 +444,7 @@ private:
         return f;
     }
     temp carry() {
+        if (cf_guarded_.valid()) return cf_guarded_;
         const temp cf = tmp();
         if (cc_static_ != cc_unknown) {
             const unsigned sl = cc_static_ & 3, kind = cc_static_ & ~3u;
@@ -448,6 +454,30 @@ private:
                 const temp a = tmp();
                 c_.add(a, cc_dst_t, cc_src_t);
                 c_.setcond(cond::ltu, cf, zext(a, sl), zext(cc_src_t, sl));
+                return cf;
+            }
+            case CC_OP_ADCB:
+            case CC_OP_SBBB: {
+                // The other operand back from the result: ADC's a = res - b
+                // - c carried out when res < a (res <= a with a carry in);
+                // SBB's a = res + b + c borrowed when a < b (a <= b).
+                const temp c = tmp(), x = tmp(), lo = tmp(), eq = tmp();
+                c_.binopi(opc::and_, c, cc_src2_t, 1);
+                if (kind == CC_OP_ADCB) {
+                    c_.sub(x, cc_dst_t, cc_src_t);
+                    c_.sub(x, x, c);
+                    const temp r = zext(cc_dst_t, sl), a = zext(x, sl);
+                    c_.setcond(cond::ltu, lo, r, a);
+                    c_.setcond(cond::eq, eq, r, a);
+                } else {
+                    c_.add(x, cc_dst_t, cc_src_t);
+                    c_.add(x, x, c);
+                    const temp a = zext(x, sl), b = zext(cc_src_t, sl);
+                    c_.setcond(cond::ltu, lo, a, b);
+                    c_.setcond(cond::eq, eq, a, b);
+                }
+                c_.binop(opc::and_, eq, eq, c);
+                c_.binop(opc::or_, cf, lo, eq);
                 return cf;
             }
             case CC_OP_LOGICB: c_.movi(cf, 0); return cf;
@@ -464,8 +494,48 @@ private:
         c_.call(helper::cc_compute_c, cf, args);
         return cf;
     }
+    // Where the flags come from an earlier TB (cc_op unknown here), the
+    // instructions that read CF alone - INC and DEC keep it, ADC, SBB, and
+    // the B/AE conditions - call the lazy-flags helper. Guess instead that
+    // cc_op is what it was when this TB was translated (the usual
+    // predecessor's), compute CF inline for that, and call the helper only
+    // when the guess is wrong at run time: QEMU calls it every time. The
+    // guarded CF is a TB-lifetime temp, made before the instruction's own
+    // temps, which the labels would end.
+    temp cf_guarded_;
+    bool reads_cf() const {
+        const unsigned op = d_.op, r = d_.reg_low3();
+        if (d_.map == 1) return (op == 0x82 || op == 0x83 || op == 0x92 || op == 0x93 || op == 0x42 || op == 0x43);
+        if (d_.map != 0) return false;
+        if (op >= 0x40 && op <= 0x4f) return !cs64_;                       // INC/DEC r
+        if (op == 0xfe || op == 0xff) return r <= 1;                         // INC/DEC r/m
+        if (op < 0x40 && (op & 7) < 6) return (op >> 3) == 2 || (op >> 3) == 3;  // ADC, SBB
+        if (op >= 0x80 && op <= 0x83 && op != 0x82) return r == 2 || r == 3;    // ADC, SBB imm
+        return op == 0x72 || op == 0x73;                                     // JB, JAE
+    }
+    void guess_cf() {
+        // carry() computes every kind below CC_OP_NB inline.
+        if (cc_guess_ == cc_unknown || cc_guess_ >= CC_OP_NB) return;
+        const temp cf = c_.new_local(type::i64);
+        const label slow = c_.new_label(), done = c_.new_label();
+        c_.brcond(cond::ne, cc_op_t, c_.constant(type::i32, cc_guess_), slow);
+        cc_static_ = cc_guess_;
+        c_.mov(cf, carry());
+        cc_static_ = cc_unknown;
+        c_.br(done);
+        c_.set_label(slow);
+        c_.mov(cf, carry());
+        c_.set_label(done);
+        cf_guarded_ = cf;
+    }
     // The value of condition cc (Jcc's low nibble) as 0/1.
     temp cond(unsigned cc) {
+        if ((cc >> 1) == 1 && cf_guarded_.valid()) {
+            const temp r = tmp();
+            if (cc & 1) c_.binopi(opc::xor_, r, cf_guarded_, 1);
+            else c_.mov(r, cf_guarded_);
+            return r;
+        }
         temp fast;
         if (fast_cond(cc, fast)) return fast;
         const temp f = arith_flags();

@@ -118,7 +118,7 @@ vcpu::vcpu(const address_space& as, io_bus io, const cpu_model& model, translate
     tcg::target_ops ops;
     ops.self = this;
     ops.init_globals = [](void*, tcg::context& c) { init_globals(c); };
-    ops.translate = [](void* p, tcg::translation& tr) { translate_tb(tr, self_of(p).cfg_); };
+    ops.translate = [](void* p, tcg::translation& tr) { translate_tb(tr, self_of(p).cfg_, self_of(p).st_.cc_op); };
     ops.restore = [](void*, tcg::env_base* env, const std::uint64_t data[2]) { restore_state(st_of(env), data); };
     ops.key = [](void*, const tcg::env_base* env) { return tb_key_of(reinterpret_cast<const state&>(*env)); };
     ops.code_mmu_idx = [](void*, const tcg::tb_key& k) { return mmu_index_of_flags(k.flags); };

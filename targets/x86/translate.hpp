@@ -23,7 +23,9 @@ struct translate_config {
 
 // The globals every TB uses, in this order.
 void init_globals(tcg::context& ctx);
-void translate_tb(tcg::translation& tr, const translate_config& cfg);
+// cc_op_now: the CPU's cc_op as the TB is translated, which is what it is
+// first run with: a guess for the flags it starts with.
+void translate_tb(tcg::translation& tr, const translate_config& cfg, std::uint32_t cc_op_now = ~0u);
 // Guest state back at an instruction: its eip and the cc_op in force.
 void restore_state(state& s, const std::uint64_t data[2]);
 

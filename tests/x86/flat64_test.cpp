@@ -92,3 +92,72 @@ TEST_CASE("IN and OUT go on in their TB unless the access asks the CPU to stop")
         CHECK(m.st().regs[R_EBX] == 1);
     }
 }
+
+TEST_CASE("a TB that starts by reading CF computes it right whatever flags it is entered with") {
+    // INC and JB first in a TB read CF from flags an earlier TB left: the TB
+    // guesses the lazy-flags kind it was translated with and checks it at
+    // run time. Entered again after a different kind of flag-setting
+    // instruction (the guess wrong), or after the same kind with the other
+    // CF, it must still see the right CF.
+    for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
+        INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
+        qf::tcg::engine_options o;
+        o.be = be;
+        o.tb_size_mib = 16;
+        test::flat64 m(16 << 20, o);
+        auto put = [&](std::uint64_t at, std::initializer_list<std::uint8_t> bytes) {
+            std::vector<std::uint8_t> v(bytes);
+            m.load(at, v.data(), v.size());
+        };
+        auto jmp = [&](std::uint64_t at, std::uint64_t to) {
+            const auto rel = static_cast<std::uint32_t>(to - (at + 5));
+            put(at, {0xe9, std::uint8_t(rel), std::uint8_t(rel >> 8), std::uint8_t(rel >> 16), std::uint8_t(rel >> 24)});
+        };
+        // Flag setters, each then jumping to L (0x3000) or L2 (0x3100).
+        put(0x1000, {0x48, 0x39, 0xd8});  // cmp rax, rbx: SUB, CF = rax < rbx
+        jmp(0x1003, 0x3000);
+        put(0x1100, {0x48, 0x85, 0xc0});  // test rax, rax: LOGIC, CF = 0
+        jmp(0x1103, 0x3000);
+        put(0x1200, {0x48, 0x01, 0xd8});  // add rax, rbx: ADD, CF = carry out
+        jmp(0x1203, 0x3000);
+        put(0x2000, {0x48, 0x39, 0xd8});  // cmp rax, rbx
+        jmp(0x2003, 0x3100);
+        put(0x2100, {0x48, 0x85, 0xc0});  // test rax, rax
+        jmp(0x2103, 0x3100);
+        // L: inc rdx (keeps CF); adc rcx, 0; hlt - rcx counts the CFs seen.
+        put(0x3000, {0x48, 0xff, 0xc2, 0x48, 0x83, 0xd1, 0x00, 0xf4});
+        // L2: jb T; mov r8d, 0; hlt; T: mov r8d, 1; hlt
+        put(0x3100, {0x72, 0x07, 0x41, 0xb8, 0x00, 0x00, 0x00, 0x00, 0xf4, 0x41, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xf4});
+
+        struct run { std::uint64_t entry, rax, rbx; bool cf; };
+        const run runs[] = {
+            {0x1000, 1, 2, true},    // translated after a SUB with CF
+            {0x1000, 3, 2, false},   // the same kind, no CF
+            {0x1100, 1, 2, false},   // LOGIC: the guess is wrong
+            {0x1200, ~0ull, 2, true},  // ADD with a carry: wrong again
+            {0x1200, 1, 2, false},
+            {0x1000, 0, 5, true},    // back to the guessed kind
+        };
+        std::uint64_t rcx = 0;
+        for (const run& r : runs) {
+            INFO("entry " << std::hex << r.entry << " rax " << r.rax << " rbx " << r.rbx);
+            m.enter(r.entry);
+            m.st().regs[R_EAX] = r.rax;
+            m.st().regs[R_EBX] = r.rbx;
+            m.st().regs[R_ECX] = rcx;
+            REQUIRE(m.run() == vcpu::stop::halted);
+            rcx += r.cf;
+            CHECK(m.st().regs[R_ECX] == rcx);
+        }
+        const run jb_runs[] = {{0x2000, 1, 2, true}, {0x2000, 2, 1, false}, {0x2100, 1, 2, false}, {0x2000, 0, 9, true}};
+        for (const run& r : jb_runs) {
+            INFO("entry " << std::hex << r.entry << " rax " << r.rax << " rbx " << r.rbx);
+            m.enter(r.entry);
+            m.st().regs[R_EAX] = r.rax;
+            m.st().regs[R_EBX] = r.rbx;
+            m.st().regs[8] = 7;
+            REQUIRE(m.run() == vcpu::stop::halted);
+            CHECK(m.st().regs[8] == (r.cf ? 1u : 0u));
+        }
+    }
+}

@@ -501,6 +501,25 @@ std::vector<family> families() {
         const bool logic = op == 1 || op == 4 || op == 6;
         return test_case{e.b, random_regs(rng), logic ? OSZAPC & ~AF : OSZAPC};
     }});
+    // ADC and SBB read the carry the one before made: the translator
+    // computes an ADC's or SBB's carry-out inline for the next one (and for
+    // SETC after it), from the result, the operand and the carry in.
+    f.push_back({"ADC/SBB chains: the carry of one into the next and SETB", [](std::mt19937_64& rng) {
+        encoder e;
+        const unsigned n = 2 + static_cast<unsigned>(rng() % 2);
+        for (unsigned i = 0; i < n; ++i) {
+            const unsigned op = rng() % 2 ? 2 : 3, sl = size_of(rng), src = gpr(rng), dst = gpr(rng);
+            e.prefix(sl, src, dst, sl == 0 && rng() % 2);
+            e.b.push_back(static_cast<std::uint8_t>(op * 8 + (sl ? 1 : 0)));
+            e.modrm(3, src, dst);
+        }
+        const unsigned d = gpr(rng);  // setb r8/r: its low byte
+        e.prefix(0, 0, d, true);
+        e.b.push_back(0x0f);
+        e.b.push_back(0x92);
+        e.modrm(3, 0, d);
+        return test_case{e.b, random_regs(rng), OSZAPC};
+    }});
     // The translator takes XOR of a register with itself as a constant 0.
     f.push_back({"XOR and SUB of a register with itself (30-33, 28-2B)", [](std::mt19937_64& rng) {
         const unsigned sl = size_of(rng), r = gpr(rng), xor_ = rng() % 2, dir = rng() % 2;
