@@ -35,8 +35,8 @@ constexpr std::uint16_t boot_cs = 0x10, boot_ds = 0x18;
 
 // As boot.rst writes versions: 0x0201 is 2.01.
 std::string version(unsigned protocol) {
-    char s[8];
-    std::snprintf(s, sizeof s, "%u.%02x", protocol >> 8, protocol & 0xff);
+    char s[16];
+    std::snprintf(s, sizeof s, "%u.%02x", (protocol >> 8) & 0xffu, protocol & 0xffu);
     return s;
 }
 std::uint32_t le32(const std::vector<std::byte>& v, std::size_t i) { return le16(v, i) | std::uint32_t{le16(v, i + 2)} << 16; }
