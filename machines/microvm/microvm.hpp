@@ -26,6 +26,7 @@
 #include "targets/x86/boot/acpi_tables.hpp"
 #include "targets/x86/boot/linux_direct.hpp"
 #include "targets/x86/boot/mptable.hpp"
+#include "targets/x86/boot/pc_cmos.hpp"
 
 #include <array>
 
@@ -110,7 +111,7 @@ public:
         pm.on_reset = [this] { this->request_reset("the ACPI reset register"); };
         auto& rtc = this->template device<dev::mc146818_rtc>();
         if (!o.rtc.empty()) rtc.configure(dev::parse_rtc_option(o.rtc));
-        set_cmos_memory(rtc);
+        x86::pc_cmos_set_memory(rtc, this->ram_below_4g(), this->ram_above_4g());  // microvm_set_rtc
         if (!o.kernel.empty()) {
             load_kernel(o);
             map_reset_stub();
@@ -179,22 +180,6 @@ private:
             0xf4, 0xeb, 0xfd};                                        // hlt, and back to it
         std::memcpy(reset_stub_.data() + 0xff0, stub, sizeof stub);
         this->memory().add({"microvm.reset", {0xf'f000}, 0x1000, region_kind::rom, reset_stub_.data(), {}, 1});
-    }
-
-    // QEMU's microvm_set_rtc: the memory sizes in the NVRAM.
-    void set_cmos_memory(dev::mc146818_rtc& rtc) {
-        const std::uint64_t below = this->ram_below_4g(), above = this->ram_above_4g();
-        auto put16 = [&rtc](unsigned index, std::uint64_t v) {
-            rtc.set_cmos(index, static_cast<std::uint8_t>(v));
-            rtc.set_cmos(index + 1, static_cast<std::uint8_t>(v >> 8));
-        };
-        put16(0x15, std::min<std::uint64_t>(below / 1024, 640));
-        const std::uint64_t ext = below > (1u << 20) ? std::min<std::uint64_t>((below - (1u << 20)) / 1024, 65535) : 0;
-        put16(0x17, ext);
-        put16(0x30, ext);
-        put16(0x34, below > (16u << 20) ? std::min<std::uint64_t>((below - (16u << 20)) / 65536, 65535) : 0);
-        put16(0x5b, above / 65536);
-        rtc.set_cmos(0x5d, static_cast<std::uint8_t>(above / 65536 >> 16));
     }
 
     std::optional<x86::linux_direct_boot> boot_;

@@ -80,10 +80,7 @@ void pc_cmos_set_cpus_count(dev::mc146818_rtc& rtc, unsigned cpus) {
     put(rtc, 0x5f, cpus > 0xff ? 0 : cpus - 1);
 }
 
-void pc_cmos_init(dev::mc146818_rtc& rtc, const pc_cmos_config& c) {
-    const std::uint64_t below = c.below_4g_mem_size;
-
-    // pc_cmos_init: memory sizes.
+void pc_cmos_set_memory(dev::mc146818_rtc& rtc, std::uint64_t below, std::uint64_t above) {
     std::uint64_t val = std::min<std::uint64_t>(below / kib, 640);
     put(rtc, 0x15, val);
     put(rtc, 0x16, val >> 8);
@@ -97,10 +94,14 @@ void pc_cmos_init(dev::mc146818_rtc& rtc, const pc_cmos_config& c) {
     val = std::min<std::uint64_t>(val, 65535);
     put(rtc, 0x34, val);
     put(rtc, 0x35, val >> 8);
-    val = c.above_4g_mem_size / 65536;
+    val = above / 65536;
     put(rtc, 0x5b, val);
     put(rtc, 0x5c, val >> 8);
     put(rtc, 0x5d, val >> 16);
+}
+
+void pc_cmos_init(dev::mc146818_rtc& rtc, const pc_cmos_config& c) {
+    pc_cmos_set_memory(rtc, c.below_4g_mem_size, c.above_4g_mem_size);  // pc_cmos_init: memory sizes
 
     pc_cmos_set_boot_order(rtc, c.boot_order, c.fd_bootchk);
 

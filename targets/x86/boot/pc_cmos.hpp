@@ -74,5 +74,8 @@ void pc_cmos_set_boot_order(dev::mc146818_rtc& rtc, std::string_view order, bool
 
 // 5F (x86_rtc_set_cpus_count), again after a CPU hotplug.
 void pc_cmos_set_cpus_count(dev::mc146818_rtc& rtc, unsigned cpus);
+// The memory sizes (15-18, 30-31, 34-35, 5B-5D): pc's, and all that QEMU's
+// microvm writes (microvm_set_rtc).
+void pc_cmos_set_memory(dev::mc146818_rtc& rtc, std::uint64_t below_4g, std::uint64_t above_4g);
 
 } // namespace qf::x86
