@@ -220,6 +220,7 @@ struct walk_result {
     std::uint64_t phys;
     unsigned prot;
     std::uint32_t error;
+    std::uint64_t size = tcg::page_size;  // the guest's page: 4 KiB, 2 or 4 MiB, 1 GiB
 };
 
 walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::access_type acc, bool user) {
@@ -334,7 +335,7 @@ walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::acces
     if ((rw || (!user && !wp)) && dirty) prot |= tcg::prot::write;
     if (!nx) prot |= tcg::prot::exec;
     const std::uint64_t phys = (page_base | (va & ((1ull << page_size_bits) - 1))) & a20;
-    return {true, phys, prot, 0};
+    return {true, phys, prot, 0, 1ull << page_size_bits};
 }
 
 } // namespace
@@ -354,7 +355,7 @@ void vcpu::fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, u
         s.cr[2] = vaddr;
         raise_exception(s, EXCP_PF, w.error, ra);
     }
-    tcg::tlb_set_page(env, vaddr, w.phys, w.prot, mmu_idx);
+    tcg::tlb_set_page(env, vaddr, w.phys, w.prot, mmu_idx, w.size);
 }
 
 void vcpu::deliver_real_mode(int vector) {

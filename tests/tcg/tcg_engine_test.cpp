@@ -291,10 +291,10 @@ TEST_CASE("flushing by MMU index leaves the other indexes mapped") {
     tlb_set_page(env, va, va, prot::rwx, 0);
     tlb_set_page(env, va, va, prot::rwx, 1);
     tlb_flush_mmuidx(env, 1u << 1);
-    CHECK(env->tlb[0][tlb_index(va)].addr_read == va);
-    CHECK(env->tlb[1][tlb_index(va)].addr_read == tlb_invalid);
+    CHECK(tlb_entry_of(env, 0, va).addr_read == va);
+    CHECK(tlb_entry_of(env, 1, va).addr_read == tlb_invalid);
     tlb_flush_page(env, va);
-    CHECK(env->tlb[0][tlb_index(va)].addr_read == tlb_invalid);
+    CHECK(tlb_entry_of(env, 0, va).addr_read == tlb_invalid);
 }
 
 TEST_CASE("a store beside code on its page finds no TB; one on a TB's bytes, on either of its pages, finds it") {
@@ -332,4 +332,57 @@ TEST_CASE("a store beside code on its page finds no TB; one on a TB's bytes, on 
     store.invalidate(b);
     CHECK(store.overlapping(0x11000, 4).empty());
     CHECK_FALSE(store.page_has_code(0x11000));
+}
+
+TEST_CASE("a TLB over 70 percent full at a flush doubles and one long under 30 percent shrinks") {
+    qf::tcg::test::rig r;
+    env_base* env = r.env();
+    const std::uint64_t va0 = 0x4000'0000;
+    REQUIRE(tlb_size(env, 0) == std::size_t{1} << tlb_min_bits);
+    std::size_t n = tlb_size(env, 0);
+    // Fill each size to 3/4 of it, flush: the next is twice as big, and
+    // holds that many pages at once, none evicted.
+    for (unsigned bits = tlb_min_bits; bits < tlb_max_bits; ++bits) {
+        INFO("bits " << bits);
+        for (std::uint64_t i = 0; i < n * 3 / 4; ++i) tlb_set_page(env, va0 + i * page_size, qf::tcg::test::ram_base, prot::rwx, 0);
+        for (std::uint64_t i = 0; i < n * 3 / 4; ++i)
+            REQUIRE(tlb_entry_of(env, 0, va0 + i * page_size).addr_read == va0 + i * page_size);
+        tlb_flush(env);
+        CHECK(tlb_entry_of(env, 0, va0).addr_read == tlb_invalid);
+        REQUIRE(tlb_size(env, 0) == 2 * n);
+        CHECK(tlb_size(env, 1) == std::size_t{1} << tlb_min_bits);  // unused, unchanged
+        n *= 2;
+    }
+    for (std::uint64_t i = 0; i < n; ++i) tlb_set_page(env, va0 + i * page_size, qf::tcg::test::ram_base, prot::rwx, 0);
+    tlb_flush(env);
+    CHECK(tlb_size(env, 0) == std::size_t{1} << tlb_max_bits);  // no bigger
+    // A few pages for longer than the window: back to the smallest size.
+    for (int round = 0; round < 2; ++round) {
+        for (std::uint64_t i = 0; i < 10; ++i) tlb_set_page(env, va0 + i * page_size, qf::tcg::test::ram_base, prot::rwx, 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(120));
+        tlb_flush(env);
+    }
+    CHECK(tlb_size(env, 0) == std::size_t{1} << tlb_min_bits);
+    tlb_set_page(env, va0, qf::tcg::test::ram_base, prot::rwx, 0);
+    CHECK(tlb_entry_of(env, 0, va0).addr_read == va0);
+}
+
+TEST_CASE("flushing one page of a large page flushes its MMU index") {
+    qf::tcg::test::rig r;
+    env_base* env = r.env();
+    const std::uint64_t lp = 0x4020'0000, other = 0x1000'0000;
+    tlb_set_page(env, lp + 0x1000, qf::tcg::test::ram_base, prot::rwx, 0, 2u << 20);
+    tlb_set_page(env, lp + 0x3000, qf::tcg::test::ram_base, prot::rwx, 0, 2u << 20);
+    tlb_set_page(env, other, qf::tcg::test::ram_base, prot::rwx, 1);
+    tlb_set_page(env, other, qf::tcg::test::ram_base, prot::rwx, 0);
+    tlb_flush_page(env, lp + 0x5000);  // a piece never mapped
+    CHECK(tlb_entry_of(env, 0, lp + 0x1000).addr_read == tlb_invalid);
+    CHECK(tlb_entry_of(env, 0, lp + 0x3000).addr_read == tlb_invalid);
+    CHECK(tlb_entry_of(env, 1, other).addr_read == other);  // no large page in index 1
+    // A small page's flush outside the range leaves the rest.
+    tlb_set_page(env, lp, qf::tcg::test::ram_base, prot::rwx, 0, 2u << 20);
+    tlb_set_page(env, other, qf::tcg::test::ram_base, prot::rwx, 0);
+    tlb_flush_page(env, other + 0x1000);
+    CHECK(tlb_entry_of(env, 0, lp).addr_read == lp);
+    CHECK(tlb_entry_of(env, 0, other).addr_read == other);
 }

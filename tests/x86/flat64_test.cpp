@@ -161,3 +161,44 @@ TEST_CASE("a TB that starts by reading CF computes it right whatever flags it is
         }
     }
 }
+
+TEST_CASE("INVLPG of one address in a 2 MiB page drops every 4 KiB piece of it the TLB holds") {
+    for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
+        INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
+        qf::tcg::engine_options o;
+        o.be = be;
+        o.tb_size_mib = 16;
+        test::flat64 m(8 << 20, o);
+        auto put = [&](std::uint64_t at, std::uint64_t v) { std::memcpy(m.ram() + at, &v, 8); };
+        // 4-level tables: 0-2 MiB identity (the code), 0x40000000 a 2 MiB
+        // page at 0x200000 that the code moves to 0x400000.
+        put(0x10000, 0x11003);
+        put(0x11000, 0x12003);
+        put(0x11008, 0x13003);
+        put(0x12000, 0x83);
+        put(0x13000, 0x200083);
+        put(0x200000, 0xaaaa);
+        put(0x201000, 0x1111);
+        put(0x400000, 0xbbbb);
+        put(0x401000, 0x2222);
+        // mov rax, [0x40000000]; mov rbx, [0x40001000] (both pieces in the
+        // TLB); mov qword [0x13000], 0x400083; invlpg [0x40000000];
+        // mov rcx, [0x40001000]; mov rdx, [0x40000000]; hlt
+        const std::uint8_t code[] = {0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x48, 0x8b, 0x1c, 0x25, 0x00, 0x10,
+                                     0x00, 0x40, 0x48, 0xc7, 0x04, 0x25, 0x00, 0x30, 0x01, 0x00, 0x83, 0x00, 0x40, 0x00,
+                                     0x0f, 0x01, 0x3c, 0x25, 0x00, 0x00, 0x00, 0x40, 0x48, 0x8b, 0x0c, 0x25, 0x00, 0x10,
+                                     0x00, 0x40, 0x48, 0x8b, 0x14, 0x25, 0x00, 0x00, 0x00, 0x40, 0xf4};
+        m.load(0x1000, code, sizeof code);
+        m.enter(0x1000);
+        state& s = m.st();
+        s.cr[3] = 0x10000;
+        s.cr[4] |= 1u << 5;     // PAE
+        s.cr[0] |= 1u << 31;    // PG
+        compute_hflags(s);
+        REQUIRE(m.run() == vcpu::stop::halted);
+        CHECK(s.regs[R_EAX] == 0xaaaa);
+        CHECK(s.regs[R_EBX] == 0x1111);
+        CHECK(s.regs[R_ECX] == 0x2222);  // the other piece: stale 0x1111 if it stayed
+        CHECK(s.regs[R_EDX] == 0xbbbb);
+    }
+}

@@ -106,9 +106,9 @@ const void* engine::lookup_for_goto_ptr() {
         // The hash table, only when the code TLB entry is present: this
         // helper must not fault.
         const unsigned mmu = ops_.code_mmu_idx(ops_.self, k);
-        const tlb_entry& e = env_->tlb[mmu][tlb_index(k.pc)];
+        const tlb_entry& e = tlb_entry_of(env_, mmu, k.pc);
         if ((e.addr_code & ~tlb_flag::all) != (k.pc & page_mask) || (e.addr_code & tlb_flag::mmio)) return nullptr;
-        const std::uint64_t phys = env_->full[mmu][tlb_index(k.pc)].phys_page | (k.pc & ~page_mask);
+        const std::uint64_t phys = tlb_full_of(env_, mmu, k.pc).phys_page | (k.pc & ~page_mask);
         tb = tbs_.find(k, phys);
         if (!tb || tb->phys_page[1] != ~0ull) return nullptr;
         tbs_.remember(tb);

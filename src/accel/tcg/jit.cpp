@@ -1290,7 +1290,9 @@ private:
         // Fast path: tag compare against the TLB entry, then add the addend.
         // Nothing below may allocate: a spill here would not happen on the
         // slow path, and the allocator's view would be wrong after resume.
-        const std::int32_t tlb = tlb_offset(mmu);
+        // The entry: (fold(page number) << 5 & mask) + table, both from env
+        // (the table's size follows the guest's load).
+        const std::int32_t fast = tlb_fast_offset(mmu);
         const std::int32_t cmp_off = load ? static_cast<std::int32_t>(offsetof(tlb_entry, addr_read))
                                           : static_cast<std::int32_t>(offsetof(tlb_entry, addr_write));
         g_.mov(g_.rax, r64(ra));
@@ -1298,14 +1300,15 @@ private:
         g_.mov(g_.rcx, g_.rax);
         g_.shr(g_.rcx, static_cast<int>(tlb_fold_shift));
         g_.xor_(g_.eax, g_.ecx);
-        g_.and_(g_.eax, tlb_entries - 1);
-        g_.shl(g_.eax, 5);
+        g_.shl(g_.eax, static_cast<int>(tlb_entry_bits));
+        g_.and_(g_.rax, g_.qword[r64(env_reg) + (fast + static_cast<std::int32_t>(offsetof(tlb_fast, mask)))]);
+        g_.add(g_.rax, g_.qword[r64(env_reg) + (fast + static_cast<std::int32_t>(offsetof(tlb_fast, table)))]);
         if (size == 1) g_.mov(g_.rcx, r64(ra));
         else g_.lea(g_.rcx, g_.ptr[r64(ra) + static_cast<int>(size - 1)]);
         g_.and_(g_.rcx, static_cast<std::uint32_t>(page_mask));
-        g_.cmp(g_.rcx, g_.qword[r64(env_reg) + g_.rax + (tlb + cmp_off)]);
+        g_.cmp(g_.rcx, g_.qword[g_.rax + cmp_off]);
         jump(sp.entry, 0x5);  // jne
-        g_.mov(g_.rax, g_.qword[r64(env_reg) + g_.rax + (tlb + static_cast<std::int32_t>(offsetof(tlb_entry, addend)))]);
+        g_.mov(g_.rax, g_.qword[g_.rax + static_cast<std::int32_t>(offsetof(tlb_entry, addend))]);
         const RegExp at = r64(ra) + g_.rax;
         if (load) load_ext(d, t, mop, at);
         else store_sized(mop, at, o.args[0], rv);

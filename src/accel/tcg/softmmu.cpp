@@ -3,6 +3,8 @@
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -19,20 +21,94 @@ void cpu_loop_exit(env_base* env) {
     std::longjmp(*env->loop_exit, 1);
 }
 
+namespace {
+
+constexpr std::int64_t resize_window_ns = 100'000'000;
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void clear(tlb_entry* t, std::size_t n) { std::fill_n(t, n, tlb_entry{}); }
+
+void allocate(env_base* env, unsigned m, unsigned bits) {
+    const std::size_t n = std::size_t{1} << bits;
+    delete[] env->tlb[m].table;
+    delete[] env->tlb_d[m].full;
+    env->tlb[m].table = new tlb_entry[n];
+    env->tlb_d[m].full = new tlb_full[n];
+    env->tlb[m].mask = (n - 1) << tlb_entry_bits;
+    env->tlb_d[m].bits = bits;
+}
+
+// QEMU's tlb_mmu_resize_locked: grow when a flush finds the table more
+// than 70 % in use; shrink to fit the window's peak once the table has
+// been under 30 % for a whole window.
+unsigned new_bits(const tlb_desc& d, bool window_expired) {
+    const std::size_t size = std::size_t{1} << d.bits;
+    const std::size_t rate = d.window_max * 100 / size;
+    if (rate > 70) return std::min(d.bits + 1, tlb_max_bits);
+    if (rate < 30 && window_expired) {
+        unsigned bits = tlb_min_bits;
+        while ((std::size_t{1} << bits) < d.window_max) ++bits;
+        // Aim at no more than 70 % in use after the shrink.
+        if (d.window_max * 100 / (std::size_t{1} << bits) > 70) ++bits;
+        return std::min(std::max(bits, tlb_min_bits), d.bits);
+    }
+    return d.bits;
+}
+
+void flush_one(env_base* env, unsigned m, std::int64_t now) {
+    tlb_desc& d = env->tlb_d[m];
+    d.window_max = std::max(d.window_max, d.n_used);
+    const bool expired = now - d.window_begin_ns > resize_window_ns;
+    const unsigned bits = new_bits(d, expired);
+    if (bits != d.bits) {
+        allocate(env, m, bits);  // value-initialised: every entry invalid
+        d.window_begin_ns = now;
+        d.window_max = 0;
+    } else {
+        // n_used counts every entry made valid since the last clear.
+        if (d.n_used) clear(env->tlb[m].table, tlb_size(env, m));
+        if (expired) {
+            d.window_begin_ns = now;
+            d.window_max = 0;
+        }
+    }
+    d.n_used = 0;
+    d.large_page_addr = ~0ull;
+    d.large_page_mask = ~0ull;
+    clear(env->victim[m], victim_entries);
+}
+
+} // namespace
+
+env_base::env_base() {
+    const std::int64_t now = now_ns();
+    for (unsigned m = 0; m < nb_mmu_modes; ++m) {
+        allocate(this, m, tlb_min_bits);
+        tlb_d[m].window_begin_ns = now;
+    }
+}
+
+env_base::~env_base() {
+    for (unsigned m = 0; m < nb_mmu_modes; ++m) {
+        delete[] tlb[m].table;
+        delete[] tlb_d[m].full;
+    }
+}
+
 void tlb_flush(env_base* env) {
-    for (auto& mode : env->tlb)
-        for (auto& e : mode) e = tlb_entry{};
-    for (auto& mode : env->victim)
-        for (auto& e : mode) e = tlb_entry{};
+    const std::int64_t now = now_ns();
+    for (unsigned m = 0; m < nb_mmu_modes; ++m) flush_one(env, m, now);
     if (env->on_tlb_flush) env->on_tlb_flush(env, ~0ull);
 }
 
 void tlb_flush_mmuidx(env_base* env, unsigned mask) {
+    const std::int64_t now = now_ns();
     for (unsigned m = 0; m < nb_mmu_modes; ++m)
-        if (mask & (1u << m)) {
-            for (auto& e : env->tlb[m]) e = tlb_entry{};
-            for (auto& e : env->victim[m]) e = tlb_entry{};
-        }
+        if (mask & (1u << m)) flush_one(env, m, now);
     if (env->on_tlb_flush) env->on_tlb_flush(env, ~0ull);
 }
 
@@ -45,14 +121,25 @@ void tlb_flush_page(env_base* env, std::uint64_t vaddr) {
     auto hits = [&](const tlb_entry& e) {
         return tag_hits(e.addr_read, page) || tag_hits(e.addr_write, page) || tag_hits(e.addr_code, page);
     };
-    for (auto& mode : env->tlb) {
-        tlb_entry& e = mode[tlb_index(vaddr)];
-        if (hits(e)) e = tlb_entry{};
+    bool whole = false;
+    for (unsigned m = 0; m < nb_mmu_modes; ++m) {
+        tlb_desc& d = env->tlb_d[m];
+        if ((page & d.large_page_mask) == d.large_page_addr) {
+            // Inside a large page: its small entries are anywhere in the
+            // table, and code cached by virtual address anywhere in it.
+            flush_one(env, m, now_ns());
+            whole = true;
+            continue;
+        }
+        tlb_entry& e = tlb_entry_of(env, m, vaddr);
+        if (hits(e)) {
+            e = tlb_entry{};
+            --d.n_used;
+        }
+        for (auto& v : env->victim[m])
+            if (hits(v)) v = tlb_entry{};
     }
-    for (auto& mode : env->victim)
-        for (auto& e : mode)
-            if (hits(e)) e = tlb_entry{};
-    if (env->on_tlb_flush) env->on_tlb_flush(env, page);
+    if (env->on_tlb_flush) env->on_tlb_flush(env, whole ? ~0ull : page);
 }
 
 namespace {
@@ -85,7 +172,8 @@ void watchpoint_remove(env_base* env, std::uint64_t vaddr, std::uint64_t len, un
     }
 }
 
-void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx) {
+void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx,
+                  std::uint64_t size) {
     const std::uint64_t page = vaddr & page_mask;
     const std::uint64_t ppage = paddr & page_mask;
     const auto* seg = env->as->find(gpa{ppage});
@@ -95,7 +183,21 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
     const bool rom = direct && seg->r->kind == region_kind::rom;
     std::uint64_t flags = direct ? 0 : tlb_flag::mmio;
     const unsigned w = env->nb_watch ? watched(env, page) : 0;
-    tlb_entry& e = env->tlb[mmu_idx][tlb_index(vaddr)];
+    tlb_desc& d = env->tlb_d[mmu_idx];
+    if (size > page_size) {
+        // QEMU's tlb_add_large_page: widen the one tracked range to cover it.
+        std::uint64_t mask = ~(size - 1);
+        std::uint64_t addr = vaddr;
+        if (d.large_page_addr != ~0ull) {
+            addr = d.large_page_addr;
+            mask &= d.large_page_mask;
+            while (((addr ^ vaddr) & mask) != 0) mask <<= 1;
+        }
+        d.large_page_addr = addr & mask;
+        d.large_page_mask = mask;
+    }
+    tlb_entry& e = tlb_entry_of(env, mmu_idx, vaddr);
+    tlb_full& full = tlb_full_of(env, mmu_idx, vaddr);
     // The entry this one replaces goes to the victim TLB, unless it maps
     // the same page (a permission upgrade).
     const bool valid = e.addr_read != tlb_invalid || e.addr_write != tlb_invalid || e.addr_code != tlb_invalid;
@@ -103,8 +205,9 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
     if (valid && !same) {
         const unsigned v = env->victim_next[mmu_idx]++ % victim_entries;
         env->victim[mmu_idx][v] = e;
-        env->victim_full[mmu_idx][v] = env->full[mmu_idx][tlb_index(vaddr)];
+        env->victim_full[mmu_idx][v] = full;
     }
+    if (!valid) ++d.n_used;
     e.addend = direct ? reinterpret_cast<std::uintptr_t>(seg->r->host + (ppage - seg->r->base.value)) - page : 0;
     e.addr_read = (prot_mask & prot::read) ? page | flags | ((w & watch_kind::read) ? tlb_flag::watch : 0) : tlb_invalid;
     e.addr_code = (prot_mask & prot::exec) ? page | flags : tlb_invalid;
@@ -112,7 +215,7 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
     if (rom) flags |= tlb_flag::rom;
     else if (direct && env->mmu->is_code_page && env->mmu->is_code_page(env, ppage)) flags |= tlb_flag::notdirty;
     e.addr_write = (prot_mask & prot::write) ? page | flags : tlb_invalid;
-    env->full[mmu_idx][tlb_index(vaddr)].phys_page = ppage;
+    full.phys_page = ppage;
 }
 
 void tlb_mark_code_page(env_base* env, std::uint64_t phys_page, bool has_code) {
@@ -123,7 +226,12 @@ void tlb_mark_code_page(env_base* env, std::uint64_t phys_page, bool has_code) {
         else e.addr_write &= ~tlb_flag::notdirty;
     };
     for (unsigned m = 0; m < nb_mmu_modes; ++m) {
-        for (unsigned i = 0; i < tlb_entries; ++i) mark(env->tlb[m][i], env->full[m][i]);
+        if (env->tlb_d[m].n_used) {
+            const std::size_t n = tlb_size(env, m);
+            tlb_entry* t = env->tlb[m].table;
+            const tlb_full* f = env->tlb_d[m].full;
+            for (std::size_t i = 0; i < n; ++i) mark(t[i], f[i]);
+        }
         for (unsigned i = 0; i < victim_entries; ++i) mark(env->victim[m][i], env->victim_full[m][i]);
     }
 }
@@ -155,15 +263,17 @@ std::uint64_t tag_of(const tlb_entry& e, access_type acc) {
 }
 
 tlb_entry& entry_for(env_base* env, std::uint64_t addr, access_type acc, unsigned mmu, std::uintptr_t ra) {
-    const unsigned idx = tlb_index(addr);
-    tlb_entry& e = env->tlb[mmu][idx];
+    const unsigned idx = tlb_index(env, mmu, addr);
+    tlb_entry& e = env->tlb[mmu].table[idx];
     const std::uint64_t tag = tag_of(e, acc);
     if (!tag_hits(tag, addr & page_mask)) {
         for (unsigned v = 0; v < victim_entries; ++v) {
             tlb_entry& ve = env->victim[mmu][v];
             if (tag_hits(tag_of(ve, acc), addr & page_mask)) {
+                if (e.addr_read == tlb_invalid && e.addr_write == tlb_invalid && e.addr_code == tlb_invalid)
+                    ++env->tlb_d[mmu].n_used;
                 std::swap(e, ve);
-                std::swap(env->full[mmu][idx], env->victim_full[mmu][v]);
+                std::swap(env->tlb_d[mmu].full[idx], env->victim_full[mmu][v]);
                 return e;
             }
         }
@@ -194,7 +304,7 @@ std::uint64_t guest_load(env_base* env, std::uint64_t addr, std::uint32_t oi, st
     if (e.addr_read & tlb_flag::watch) check_watch(env, addr, size, false, ra);
     std::uint64_t v = 0;
     if (e.addr_read & tlb_flag::mmio) {
-        const std::uint64_t pa = env->full[mmu][tlb_index(addr)].phys_page | (addr & ~page_mask);
+        const std::uint64_t pa = tlb_full_of(env, mmu, addr).phys_page | (addr & ~page_mask);
         env->as->read(gpa{pa}, std::span(reinterpret_cast<std::byte*>(&v), size));
     } else {
         std::memcpy(&v, reinterpret_cast<const void*>(addr + e.addend), size);
@@ -216,7 +326,7 @@ void guest_store(env_base* env, std::uint64_t addr, std::uint64_t val, std::uint
     }
     tlb_entry& e = entry_for(env, addr, access_type::write, mmu, ra);
     if (e.addr_write & tlb_flag::watch) check_watch(env, addr, size, true, ra);
-    const std::uint64_t pa = env->full[mmu][tlb_index(addr)].phys_page | (addr & ~page_mask);
+    const std::uint64_t pa = tlb_full_of(env, mmu, addr).phys_page | (addr & ~page_mask);
     if (e.addr_write & tlb_flag::mmio) {
         env->as->write(gpa{pa}, std::span(reinterpret_cast<const std::byte*>(&val), size));
         return;
@@ -240,7 +350,7 @@ void st_slow(env_base* env, std::uint64_t addr, std::uint64_t val, std::uint32_t
 
 code_page get_code_page(env_base* env, std::uint64_t vaddr, unsigned mmu_idx) {
     tlb_entry& e = entry_for(env, vaddr, access_type::exec, mmu_idx, 0);
-    const std::uint64_t pp = env->full[mmu_idx][tlb_index(vaddr)].phys_page;
+    const std::uint64_t pp = tlb_full_of(env, mmu_idx, vaddr).phys_page;
     if (e.addr_code & tlb_flag::mmio) return {pp, nullptr};
     return {pp, reinterpret_cast<const std::byte*>((vaddr & page_mask) + e.addend)};
 }

@@ -17,8 +17,14 @@ namespace qf::tcg {
 inline constexpr unsigned page_bits = 12;
 inline constexpr std::uint64_t page_size = 1ull << page_bits;
 inline constexpr std::uint64_t page_mask = ~(page_size - 1);
-inline constexpr unsigned tlb_bits = 8;
-inline constexpr unsigned tlb_entries = 1u << tlb_bits;
+// Each MMU index's TLB is direct-mapped and sized to its load, as QEMU's
+// dynamic TLB: a table more than 70 % full at a flush doubles, one under
+// 30 % for 100 ms halves (never below the first size). A guest touching
+// tens of MiB at random (hash tables, pointer chasing, a kernel's page
+// cache) then refills from the page tables far less often, while one that
+// flushes often keeps a small table that is cheap to clear.
+inline constexpr unsigned tlb_min_bits = 8;
+inline constexpr unsigned tlb_max_bits = 16;
 inline constexpr unsigned nb_mmu_modes = 8;
 // Entries evicted from the direct-mapped TLB go to a small fully
 // associative victim TLB first, as in QEMU, so two pages that share an
@@ -42,10 +48,31 @@ struct tlb_entry {
     std::uint64_t addr_code = tlb_invalid;
     std::uintptr_t addend = 0;  // host = guest vaddr + addend (RAM and ROM)
 };
-static_assert(sizeof(tlb_entry) == 32, "the JIT indexes the TLB with a 5-bit shift");
+inline constexpr unsigned tlb_entry_bits = 5;
+static_assert(sizeof(tlb_entry) == 1u << tlb_entry_bits, "the JIT indexes the TLB with a 5-bit shift");
 
 struct tlb_full {
     std::uint64_t phys_page = 0;
+};
+
+// What generated code reads for a lookup: the byte mask of an entry's
+// offset ((entries - 1) << tlb_entry_bits) and the table.
+struct tlb_fast {
+    std::uint64_t mask = 0;
+    tlb_entry* table = nullptr;
+};
+
+// The rest of an MMU index's TLB, which only the slow path reads.
+struct tlb_desc {
+    tlb_full* full = nullptr;
+    unsigned bits = 0;
+    std::size_t n_used = 0;      // entries that map a page
+    std::size_t window_max = 0;  // the most in use at a flush since window_begin
+    std::int64_t window_begin_ns = 0;
+    // The large pages mapped since the last flush, as one aligned range
+    // (addr, mask): flushing one address in it flushes the index, since the
+    // TLB holds a large page as many small entries.
+    std::uint64_t large_page_addr = ~0ull, large_page_mask = ~0ull;
 };
 
 enum class access_type : std::uint8_t { read, write, exec };
@@ -82,9 +109,17 @@ struct softmmu_ops {
 // the env register at these fixed offsets, so it must be the first member of
 // a standard-layout target state.
 struct env_base {
+    env_base();
+    ~env_base();
+    env_base(const env_base&) = delete;
+    env_base& operator=(const env_base&) = delete;
+
     // Non-zero asks the running TB to leave at its next entry check.
     std::atomic<std::int32_t> exit_request{0};
     std::int32_t hook_stop = 0;     // a test-rig hook asked to stop
+    // Near the start, so that generated code reaches most with an 8-bit
+    // displacement.
+    tlb_fast tlb[nb_mmu_modes];
     const softmmu_ops* mmu = nullptr;
     const address_space* as = nullptr;
     void* owner = nullptr;          // the vCPU object that runs this state
@@ -105,24 +140,33 @@ struct env_base {
     // The interpreter's current insn_start data (the JIT finds it from the
     // host return address instead).
     std::uint64_t insn_data[2] = {0, 0};
-    tlb_entry tlb[nb_mmu_modes][tlb_entries];
-    tlb_full full[nb_mmu_modes][tlb_entries];
+    tlb_desc tlb_d[nb_mmu_modes];
     tlb_entry victim[nb_mmu_modes][victim_entries];
     tlb_full victim_full[nb_mmu_modes][victim_entries];
     unsigned victim_next[nb_mmu_modes] = {};
 };
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 
-constexpr std::int32_t tlb_offset(unsigned mmu_idx) {
-    return static_cast<std::int32_t>(offsetof(env_base, tlb) + mmu_idx * sizeof(tlb_entry) * tlb_entries);
+constexpr std::int32_t tlb_fast_offset(unsigned mmu_idx) {
+    return static_cast<std::int32_t>(offsetof(env_base, tlb) + mmu_idx * sizeof(tlb_fast));
 }
 // The page number folded once, so that buffers at power-of-two distances
-// (16 MiB apart, say) do not all land on one entry. The JIT emits the same.
+// (16 MiB apart, say) do not all land on one entry. The JIT emits the same:
+// the entry's byte offset is (fold(page number) << tlb_entry_bits) & mask,
+// computed in 32 bits.
 inline constexpr unsigned tlb_fold_shift = 8;
-constexpr unsigned tlb_index(std::uint64_t vaddr) {
+inline unsigned tlb_index(const env_base* env, unsigned mmu_idx, std::uint64_t vaddr) {
     const std::uint64_t pn = vaddr >> page_bits;
-    return static_cast<unsigned>((pn ^ (pn >> tlb_fold_shift)) & (tlb_entries - 1));
+    const auto off = static_cast<std::uint32_t>((pn ^ (pn >> tlb_fold_shift)) << tlb_entry_bits);
+    return static_cast<unsigned>((off & env->tlb[mmu_idx].mask) >> tlb_entry_bits);
 }
+inline tlb_entry& tlb_entry_of(env_base* env, unsigned mmu_idx, std::uint64_t vaddr) {
+    return env->tlb[mmu_idx].table[tlb_index(env, mmu_idx, vaddr)];
+}
+inline tlb_full& tlb_full_of(env_base* env, unsigned mmu_idx, std::uint64_t vaddr) {
+    return env->tlb_d[mmu_idx].full[tlb_index(env, mmu_idx, vaddr)];
+}
+inline std::size_t tlb_size(const env_base* env, unsigned mmu_idx) { return std::size_t{1} << env->tlb_d[mmu_idx].bits; }
 
 // Leaves generated code and helpers for the cpu loop (a longjmp: the frames
 // it crosses must be trivially destructible).
@@ -133,8 +177,10 @@ void tlb_flush(env_base* env);
 void tlb_flush_page(env_base* env, std::uint64_t vaddr);
 void tlb_flush_mmuidx(env_base* env, unsigned mmu_idx_mask);
 // Maps one page; prot is a prot:: mask. Pages not wholly RAM or ROM take the
-// MMIO path.
-void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx);
+// MMIO path. size is that of the guest's page (a large page's), which the
+// TLB holds as small pages: a flush of any address in it flushes them all.
+void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsigned prot_mask, unsigned mmu_idx,
+                  std::uint64_t size = page_size);
 // Throws qf::error when all max_watchpoints are in use.
 void watchpoint_insert(env_base* env, std::uint64_t vaddr, std::uint64_t len, unsigned kind);
 void watchpoint_remove(env_base* env, std::uint64_t vaddr, std::uint64_t len, unsigned kind);
