@@ -386,3 +386,29 @@ TEST_CASE("flushing one page of a large page flushes its MMU index") {
     CHECK(tlb_entry_of(env, 0, lp).addr_read == lp);
     CHECK(tlb_entry_of(env, 0, other).addr_read == other);
 }
+
+TEST_CASE("a full TLB that keeps refilling grows between flushes and keeps what it holds") {
+    qf::tcg::test::rig r;
+    env_base* env = r.env();
+    const std::uint64_t va0 = 0x4000'0000;
+    const std::size_t n0 = tlb_size(env, 0);
+    // The same 256 pages over and over: they fit, nothing refills, no growth.
+    for (int round = 0; round < 8; ++round)
+        for (std::uint64_t i = 0; i < n0; ++i) {
+            const std::uint64_t va = va0 + i * page_size;
+            if (tlb_entry_of(env, 0, va).addr_read != va) tlb_set_page(env, va, qf::tcg::test::ram_base, prot::rwx, 0);
+        }
+    CHECK(tlb_size(env, 0) == n0);
+    // Twelve times as many pages, cycled: the table doubles until they fit.
+    const std::uint64_t pages = 12 * n0;
+    for (int round = 0; round < 8; ++round)
+        for (std::uint64_t i = 0; i < pages; ++i) {
+            const std::uint64_t va = va0 + i * page_size;
+            if (tlb_entry_of(env, 0, va).addr_read != va) tlb_set_page(env, va, qf::tcg::test::ram_base, prot::rwx, 0);
+        }
+    CHECK(tlb_size(env, 0) >= pages);
+    CHECK(tlb_size(env, 1) == n0);
+    std::size_t held = 0;
+    for (std::uint64_t i = 0; i < pages; ++i) held += tlb_entry_of(env, 0, va0 + i * page_size).addr_read == va0 + i * page_size;
+    CHECK(held == pages);
+}

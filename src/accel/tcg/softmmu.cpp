@@ -59,6 +59,35 @@ unsigned new_bits(const tlb_desc& d, bool window_expired) {
     return d.bits;
 }
 
+// Doubles a table in place, rehashing what it holds (an entry that meets
+// another in the new table is dropped: it is only a cache).
+void grow(env_base* env, unsigned m) {
+    tlb_desc& d = env->tlb_d[m];
+    const std::size_t old_n = tlb_size(env, m);
+    tlb_entry* old_t = env->tlb[m].table;
+    tlb_full* old_f = d.full;
+    env->tlb[m].table = nullptr;
+    d.full = nullptr;
+    allocate(env, m, d.bits + 1);
+    d.n_used = 0;
+    for (std::size_t i = 0; i < old_n; ++i) {
+        const tlb_entry& e = old_t[i];
+        const std::uint64_t tag = e.addr_read != tlb_invalid    ? e.addr_read
+                                  : e.addr_write != tlb_invalid ? e.addr_write
+                                                                : e.addr_code;
+        if (tag == tlb_invalid) continue;
+        const unsigned j = tlb_index(env, m, tag & page_mask);
+        tlb_entry& n = env->tlb[m].table[j];
+        if (n.addr_read != tlb_invalid || n.addr_write != tlb_invalid || n.addr_code != tlb_invalid) continue;
+        n = e;
+        d.full[j] = old_f[i];
+        ++d.n_used;
+    }
+    delete[] old_t;
+    delete[] old_f;
+    d.fills = 0;
+}
+
 void flush_one(env_base* env, unsigned m, std::int64_t now) {
     tlb_desc& d = env->tlb_d[m];
     d.window_max = std::max(d.window_max, d.n_used);
@@ -77,6 +106,7 @@ void flush_one(env_base* env, unsigned m, std::int64_t now) {
         }
     }
     d.n_used = 0;
+    d.fills = 0;
     d.large_page_addr = ~0ull;
     d.large_page_mask = ~0ull;
     clear(env->victim[m], victim_entries);
@@ -196,6 +226,9 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
         d.large_page_addr = addr & mask;
         d.large_page_mask = mask;
     }
+    // Refilling a full table over and over: it is too small for the guest.
+    if (++d.fills > 2 * tlb_size(env, mmu_idx) && d.n_used * 10 > tlb_size(env, mmu_idx) * 7 && d.bits < tlb_max_bits)
+        grow(env, mmu_idx);
     tlb_entry& e = tlb_entry_of(env, mmu_idx, vaddr);
     tlb_full& full = tlb_full_of(env, mmu_idx, vaddr);
     // The entry this one replaces goes to the victim TLB, unless it maps
@@ -278,11 +311,13 @@ tlb_entry& entry_for(env_base* env, std::uint64_t addr, access_type acc, unsigne
             }
         }
         env->mmu->tlb_fill(env, addr, acc, mmu, ra);
-        const std::uint64_t t2 = acc == access_type::read ? e.addr_read : acc == access_type::write ? e.addr_write : e.addr_code;
-        if (!tag_hits(t2, addr & page_mask)) {
+        // The fill may have grown the table: the entry is found again.
+        tlb_entry& f = tlb_entry_of(env, mmu, addr);
+        if (!tag_hits(tag_of(f, acc), addr & page_mask)) {
             std::fprintf(stderr, "qforge: internal error: tlb_fill left 0x%" PRIx64 " unmapped\n", addr);
             std::abort();
         }
+        return f;
     }
     return e;
 }

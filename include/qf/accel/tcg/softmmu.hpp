@@ -22,7 +22,10 @@ inline constexpr std::uint64_t page_mask = ~(page_size - 1);
 // 30 % for 100 ms halves (never below the first size). A guest touching
 // tens of MiB at random (hash tables, pointer chasing, a kernel's page
 // cache) then refills from the page tables far less often, while one that
-// flushes often keeps a small table that is cheap to clear.
+// flushes often keeps a small table that is cheap to clear. Unlike QEMU's,
+// a full table that keeps refilling also doubles between flushes (keeping
+// what it holds), since a guest that never flushes would otherwise thrash
+// the first size forever.
 inline constexpr unsigned tlb_min_bits = 8;
 inline constexpr unsigned tlb_max_bits = 16;
 inline constexpr unsigned nb_mmu_modes = 8;
@@ -67,6 +70,7 @@ struct tlb_desc {
     tlb_full* full = nullptr;
     unsigned bits = 0;
     std::size_t n_used = 0;      // entries that map a page
+    std::size_t fills = 0;       // pages mapped since the last flush or resize
     std::size_t window_max = 0;  // the most in use at a flush since window_begin
     std::int64_t window_begin_ns = 0;
     // The large pages mapped since the last flush, as one aligned range
