@@ -38,6 +38,62 @@ inline bool fast_enter(const state& s) {
     return true;
 }
 
+// QEMU's "hardfloat", for add, sub, mul, div and sqrt. MXCSR's inexact flag
+// is sticky, and almost every program sets it with its first rounded
+// result: from then on, with the default control, an operation whose
+// inputs are each zero or normal and whose result is normal (or a zero
+// that raises nothing) cannot raise a flag the guest lacks. It then runs
+// with no MXCSR access - each read of MXCSR waits for the floating-point
+// work before it, and two of them were most of an N-body step. Anything
+// else (NaN, infinity, denormal, overflow, underflow, a division by zero)
+// goes again the full way. The host's control is the default whenever
+// generated code runs: only fp_exec and fp_scope change it, and they put
+// it back.
+enum class hard_op { add, mul, div, sqrt };
+inline bool hard_ready(const state& s) {
+    constexpr std::uint32_t pe = 0x20;
+    return (s.mxcsr & ~mxcsr_flags & mxcsr_mask_supported) == default_control && (s.mxcsr & pe);
+}
+template <class U, unsigned Frac, unsigned Exp>
+struct ieee {
+    using emax_type = U;
+    static constexpr U emax = (U{1} << Exp) - 1;
+    static bool normal(U u) { return static_cast<U>(((u >> Frac) & emax) - 1) < emax - 1; }
+    static bool zero(U u) { return static_cast<U>(u << 1) == 0; }
+    template <hard_op K>
+    static bool lane(U a, U b, U r) {
+        if constexpr (K == hard_op::sqrt) return normal(b) ? !(b >> (Frac + Exp)) : zero(b);
+        if (!(normal(a) || zero(a)) || !(normal(b) || zero(b))) return false;
+        if (K == hard_op::div && zero(b)) return false;
+        // An exact cancellation is a zero without flags; a product or
+        // quotient of non-zeros that is zero has underflowed.
+        if (zero(r)) return K == hard_op::add || zero(a) || (K == hard_op::mul && zero(b));
+        return normal(r);
+    }
+};
+using ieee64 = ieee<std::uint64_t, 52, 11>;
+using ieee32 = ieee<std::uint32_t, 23, 8>;
+// Whether lanes [0, N) of r, computed from a and b, raised nothing new.
+template <hard_op K, class F, unsigned N>
+bool hard_ok(__m128i a, __m128i b, __m128i r) {
+    if constexpr (sizeof(typename F::emax_type) == 8) {
+        alignas(16) std::uint64_t x[2], y[2], z[2];
+        _mm_store_si128(reinterpret_cast<__m128i*>(x), a);
+        _mm_store_si128(reinterpret_cast<__m128i*>(y), b);
+        _mm_store_si128(reinterpret_cast<__m128i*>(z), r);
+        for (unsigned i = 0; i < N; ++i)
+            if (!F::template lane<K>(x[i], y[i], z[i])) return false;
+    } else {
+        alignas(16) std::uint32_t x[4], y[4], z[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(x), a);
+        _mm_store_si128(reinterpret_cast<__m128i*>(y), b);
+        _mm_store_si128(reinterpret_cast<__m128i*>(z), r);
+        for (unsigned i = 0; i < N; ++i)
+            if (!F::template lane<K>(x[i], y[i], z[i])) return false;
+    }
+    return true;
+}
+
 // The guest's MXCSR on the host for one operation: its rounding, DAZ and
 // FTZ, every exception masked (an unmasked one would trap the emulator).
 // finish() puts the host's back and reports the flags: the guest's MXCSR

@@ -29,6 +29,26 @@ using namespace sse_fp;
         st(env, d, r);                                                                                   \
     }
 #define QF_FP(name, t, ...) QF_FP_T("sse2", name, t, __VA_ARGS__)
+// The same with sse_fp's hardfloat first: op K on N lanes of format F.
+#define QF_FP_HARD(name, K, F, N, ...)                                                                   \
+    static void h_##name(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std::uint64_t imm) {     \
+        auto op = [&] {                                                                                  \
+            const __m128i ai = ld(env, d), bi = ld(env, s);                                              \
+            const __m128 a = _mm_castsi128_ps(ai), b = _mm_castsi128_ps(bi);                            \
+            const __m128d ad = _mm_castsi128_pd(ai), bd = _mm_castsi128_pd(bi);                         \
+            (void)a, (void)b, (void)ad, (void)bd, (void)imm;                                             \
+            return __m128i(__VA_ARGS__);                                                                 \
+        };                                                                                               \
+        state& st_ = state_of(env);                                                                      \
+        if (hard_ready(st_)) {                                                                           \
+            const __m128i r = op();                                                                      \
+            if (hard_ok<hard_op::K, F, N>(ld(env, d), ld(env, s), r)) {                                  \
+                st(env, d, r);                                                                           \
+                return;                                                                                  \
+            }                                                                                            \
+        }                                                                                                \
+        st(env, d, fp_exec(st_, QF_GETPC(), op));                                                        \
+    }
 // Addition and multiplication in asm: the compiler would commute them, and
 // with two NaNs the first operand's is the result.
 #define QF_ASM(insn, x, y)                                                                               \
@@ -176,22 +196,22 @@ static void h_movddup(tcg::env_base* env, std::uint64_t d, std::uint64_t s, std:
     r.q[0] = r.q[1] = v;
 }
 
-QF_FP(addps, ps, QF_PS(QF_ASM("addps", a, b)))
-QF_FP(addpd, pd, QF_PD(QF_ASM("addpd", ad, bd)))
-QF_FP(addss, ss, QF_PS(QF_ASM("addss", a, b)))
-QF_FP(addsd, sd, QF_PD(QF_ASM("addsd", ad, bd)))
-QF_FP(subps, ps, QF_PS(_mm_sub_ps(a, b)))
-QF_FP(subpd, pd, QF_PD(_mm_sub_pd(ad, bd)))
-QF_FP(subss, ss, QF_PS(_mm_sub_ss(a, b)))
-QF_FP(subsd, sd, QF_PD(_mm_sub_sd(ad, bd)))
-QF_FP(mulps, ps, QF_PS(QF_ASM("mulps", a, b)))
-QF_FP(mulpd, pd, QF_PD(QF_ASM("mulpd", ad, bd)))
-QF_FP(mulss, ss, QF_PS(QF_ASM("mulss", a, b)))
-QF_FP(mulsd, sd, QF_PD(QF_ASM("mulsd", ad, bd)))
-QF_FP(divps, ps, QF_PS(_mm_div_ps(a, b)))
-QF_FP(divpd, pd, QF_PD(_mm_div_pd(ad, bd)))
-QF_FP(divss, ss, QF_PS(_mm_div_ss(a, b)))
-QF_FP(divsd, sd, QF_PD(_mm_div_sd(ad, bd)))
+QF_FP_HARD(addps, add, ieee32, 4, QF_PS(QF_ASM("addps", a, b)))
+QF_FP_HARD(addpd, add, ieee64, 2, QF_PD(QF_ASM("addpd", ad, bd)))
+QF_FP_HARD(addss, add, ieee32, 1, QF_PS(QF_ASM("addss", a, b)))
+QF_FP_HARD(addsd, add, ieee64, 1, QF_PD(QF_ASM("addsd", ad, bd)))
+QF_FP_HARD(subps, add, ieee32, 4, QF_PS(_mm_sub_ps(a, b)))
+QF_FP_HARD(subpd, add, ieee64, 2, QF_PD(_mm_sub_pd(ad, bd)))
+QF_FP_HARD(subss, add, ieee32, 1, QF_PS(_mm_sub_ss(a, b)))
+QF_FP_HARD(subsd, add, ieee64, 1, QF_PD(_mm_sub_sd(ad, bd)))
+QF_FP_HARD(mulps, mul, ieee32, 4, QF_PS(QF_ASM("mulps", a, b)))
+QF_FP_HARD(mulpd, mul, ieee64, 2, QF_PD(QF_ASM("mulpd", ad, bd)))
+QF_FP_HARD(mulss, mul, ieee32, 1, QF_PS(QF_ASM("mulss", a, b)))
+QF_FP_HARD(mulsd, mul, ieee64, 1, QF_PD(QF_ASM("mulsd", ad, bd)))
+QF_FP_HARD(divps, div, ieee32, 4, QF_PS(_mm_div_ps(a, b)))
+QF_FP_HARD(divpd, div, ieee64, 2, QF_PD(_mm_div_pd(ad, bd)))
+QF_FP_HARD(divss, div, ieee32, 1, QF_PS(_mm_div_ss(a, b)))
+QF_FP_HARD(divsd, div, ieee64, 1, QF_PD(_mm_div_sd(ad, bd)))
 QF_FP(minps, none, QF_PS(_mm_min_ps(a, b)))
 QF_FP(minpd, none, QF_PD(_mm_min_pd(ad, bd)))
 QF_FP(minss, none, QF_PS(_mm_min_ss(a, b)))
@@ -200,10 +220,10 @@ QF_FP(maxps, none, QF_PS(_mm_max_ps(a, b)))
 QF_FP(maxpd, none, QF_PD(_mm_max_pd(ad, bd)))
 QF_FP(maxss, none, QF_PS(_mm_max_ss(a, b)))
 QF_FP(maxsd, none, QF_PD(_mm_max_sd(ad, bd)))
-QF_FP(sqrtps, none, QF_PS(_mm_sqrt_ps(b)))
-QF_FP(sqrtpd, none, QF_PD(_mm_sqrt_pd(bd)))
-QF_FP(sqrtss, none, QF_PS(_mm_move_ss(a, _mm_sqrt_ss(b))))
-QF_FP(sqrtsd, none, QF_PD(_mm_sqrt_sd(ad, bd)))
+QF_FP_HARD(sqrtps, sqrt, ieee32, 4, QF_PS(_mm_sqrt_ps(b)))
+QF_FP_HARD(sqrtpd, sqrt, ieee64, 2, QF_PD(_mm_sqrt_pd(bd)))
+QF_FP_HARD(sqrtss, sqrt, ieee32, 1, QF_PS(_mm_move_ss(a, _mm_sqrt_ss(b))))
+QF_FP_HARD(sqrtsd, sqrt, ieee64, 1, QF_PD(_mm_sqrt_sd(ad, bd)))
 QF_FP(rsqrtps, none, QF_PS(_mm_rsqrt_ps(b)))
 QF_FP(rsqrtss, none, QF_PS(_mm_move_ss(a, _mm_rsqrt_ss(b))))
 QF_FP(rcpps, none, QF_PS(_mm_rcp_ps(b)))
