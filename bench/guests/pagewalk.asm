@@ -1,5 +1,6 @@
 ; Page-table-heavy: 4 KiB pages mapping 64 MiB at 1 GiB (a page table per
 ; 2 MiB), then strided reads that touch a new page each time, 400 rounds.
+%define REPS 4  ; about 2 s under QEMU (guest.inc)
 %include "guest.inc"
 bench:
     ; PDPT[1] -> PD at 0x40000, whose 32 entries point to PTs at 0x41000..
