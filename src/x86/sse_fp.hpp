@@ -76,21 +76,13 @@ using ieee32 = ieee<std::uint32_t, 23, 8>;
 // Whether lanes [0, N) of r, computed from a and b, raised nothing new.
 template <hard_op K, class F, unsigned N>
 bool hard_ok(__m128i a, __m128i b, __m128i r) {
-    if constexpr (sizeof(typename F::emax_type) == 8) {
-        alignas(16) std::uint64_t x[2], y[2], z[2];
-        _mm_store_si128(reinterpret_cast<__m128i*>(x), a);
-        _mm_store_si128(reinterpret_cast<__m128i*>(y), b);
-        _mm_store_si128(reinterpret_cast<__m128i*>(z), r);
-        for (unsigned i = 0; i < N; ++i)
-            if (!F::template lane<K>(x[i], y[i], z[i])) return false;
-    } else {
-        alignas(16) std::uint32_t x[4], y[4], z[4];
-        _mm_store_si128(reinterpret_cast<__m128i*>(x), a);
-        _mm_store_si128(reinterpret_cast<__m128i*>(y), b);
-        _mm_store_si128(reinterpret_cast<__m128i*>(z), r);
-        for (unsigned i = 0; i < N; ++i)
-            if (!F::template lane<K>(x[i], y[i], z[i])) return false;
-    }
+    using U = typename F::emax_type;
+    alignas(16) U x[16 / sizeof(U)], y[16 / sizeof(U)], z[16 / sizeof(U)];
+    _mm_store_si128(reinterpret_cast<__m128i*>(x), a);
+    _mm_store_si128(reinterpret_cast<__m128i*>(y), b);
+    _mm_store_si128(reinterpret_cast<__m128i*>(z), r);
+    for (unsigned i = 0; i < N; ++i)
+        if (!F::template lane<K>(x[i], y[i], z[i])) return false;
     return true;
 }
 
