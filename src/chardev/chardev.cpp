@@ -52,7 +52,13 @@ void chardev::write(std::span<const std::byte> data) {
 
 void chardev::attach(chardev_frontend fe) {
     fe_ = fe;
+    if (connected()) peer_event(true);
     accept_input();
+}
+
+bool chardev::connected() {
+    if (auto* s = as<chardevs::socket>()) return s->connected();
+    return true;
 }
 
 void chardev::accept_input() {

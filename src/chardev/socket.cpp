@@ -31,7 +31,7 @@ int listen_tcp(const chardev_spec& s, std::uint16_t& bound) {
         if (fd < 0) continue;
         int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1) == 0) break;
+        if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 16) == 0) break;
         why = errno_message("bind " + s.host + ":" + port);
         ::close(fd);
         fd = -1;
@@ -55,7 +55,7 @@ int listen_unix(const chardev_spec& s) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw error(errno_message("chardev '" + s.id + "': socket"));
     ::unlink(s.path.c_str());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || ::listen(fd, 1) < 0) {
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || ::listen(fd, 16) < 0) {
         auto msg = errno_message("chardev '" + s.id + "': bind " + s.path);
         ::close(fd);
         throw error(msg);
@@ -74,6 +74,7 @@ socket::socket(chardev& owner, const chardev_spec& spec, chardev_env& env)
         unix_path_ = spec.path;
     }
     input_.on_eof = [this] { drop_client(); };
+    if (loop_) loop_->set_fd_handler(listen_, POLLIN, [this](short) { accept_client(); });
     if (spec.wait) {
         // QEMU blocks start-up until the first client connects.
         std::string where = spec.path.empty() ? "tcp:" + spec.host + ":" + std::to_string(port_)
@@ -81,34 +82,37 @@ socket::socket(chardev& owner, const chardev_spec& spec, chardev_env& env)
         report_error("info: waiting for connection on: " + where + ",server=on");
         accept_client();
     }
-    if (loop_) loop_->set_fd_handler(listen_, POLLIN, [this](short) { accept_client(); });
 }
 
 socket::~socket() {
-    drop_client();
+    drop_client(false);  // the frontend may be gone already
     if (loop_ && listen_ >= 0) loop_->remove_fd(listen_);
     if (listen_ >= 0) ::close(listen_);
     if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
 
+// One client at a time, as QEMU: while one is attached the listening
+// socket leaves the poll set, so the next waits in the backlog (not reset)
+// and is taken when the first leaves.
 void socket::accept_client() {
+    if (client_ >= 0) return;
     int fd = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
-    if (client_ >= 0) {  // one client at a time, as QEMU
-        ::close(fd);
-        return;
-    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     client_ = fd;
+    if (loop_) loop_->set_fd_events(listen_, 0);
     input_.start(fd);
+    owner_.peer_event(true);
 }
 
-void socket::drop_client() {
+void socket::drop_client(bool tell) {
     if (client_ < 0) return;
     input_.stop();
     ::close(client_);
     client_ = -1;
+    if (tell) owner_.peer_event(false);
+    if (loop_ && listen_ >= 0) loop_->set_fd_events(listen_, POLLIN);
 }
 
 void socket::write(std::span<const std::byte> data) {

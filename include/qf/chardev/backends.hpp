@@ -87,7 +87,7 @@ public:
 
 private:
     void accept_client();
-    void drop_client();
+    void drop_client(bool tell = true);
     chardev& owner_;
     main_loop* loop_;
     fd_input input_;

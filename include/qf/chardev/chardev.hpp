@@ -19,17 +19,23 @@ class chardev;
 // The guest side, type-erased by frontend_of<Device>() (no virtual calls):
 // can_receive says how many bytes the device can take now (flow control),
 // receive hands them over.
+// opened says a peer arrived (a socket's client; at attach, a backend that
+// is always open) or left: QEMU's CHR_EVENT_OPENED and CHR_EVENT_CLOSED,
+// which a monitor greets or forgets its session on. Optional.
 struct chardev_frontend {
     std::size_t (*can_receive)(void* dev) = nullptr;
     void (*receive)(void* dev, std::span<const std::byte> data) = nullptr;
     void* dev = nullptr;
+    void (*opened)(void* dev, bool open) = nullptr;
 };
 
 template <class Device>
 chardev_frontend frontend_of(Device& d) {
-    return {[](void* p) { return static_cast<Device*>(p)->can_receive(); },
-            [](void* p, std::span<const std::byte> b) { static_cast<Device*>(p)->receive(b); },
-            &d};
+    chardev_frontend fe{[](void* p) { return static_cast<Device*>(p)->can_receive(); },
+                        [](void* p, std::span<const std::byte> b) { static_cast<Device*>(p)->receive(b); }, &d};
+    if constexpr (requires { d.chardev_opened(true); })
+        fe.opened = [](void* p, bool open) { static_cast<Device*>(p)->chardev_opened(open); };
+    return fe;
 }
 
 // Things outside the chardev that a backend may need to reach.
@@ -74,6 +80,11 @@ public:
     void deliver(std::span<const std::byte> data) {
         if (fe_.dev) fe_.receive(fe_.dev, data);
     }
+    void peer_event(bool open) {
+        if (fe_.dev && fe_.opened) fe_.opened(fe_.dev, open);
+    }
+    // Whether a peer is there now (a socket's client; always for the rest).
+    bool connected();
 
     // Typed access for tests and embedders: nullptr if another backend.
     template <class Backend>
