@@ -1,6 +1,7 @@
 # Every dependency is a Debian 12 package (scripts/bootstrap installs them);
 # a missing one is a configure error that names the package.
 find_package(Threads REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)  # Debian package nlohmann-json3-dev: QMP
 
 find_path(QF_HANA_INCLUDE boost/hana.hpp)
 if(NOT QF_HANA_INCLUDE)

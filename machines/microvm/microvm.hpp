@@ -105,6 +105,9 @@ public:
         return on;
     }
 
+    // QMP's system_powerdown.
+    void press_power_button() { this->template device<dev::acpi_pm>().press_power_button(); }
+
     void init_board(const options& o) {
         auto& pm = this->template device<dev::acpi_pm>();
         pm.on_poweroff = [this] { this->shutdown(); };

@@ -116,6 +116,9 @@ public:
         for (auto& d : pci_testdevs_) d->reset();
     }
 
+    // QMP's system_powerdown.
+    void press_power_button() { this->template device<pci::piix4_pm>().press_power_button(); }
+
     void init_board(const options& o) {
         auto& host = this->template device<pci::pci_host>();
         host.attach(0x00, this->template device<pci::i440fx>());

@@ -79,4 +79,12 @@ void runstate::stop(run_state to) {
     if (was_running) notifiers_.notify(false, to);
 }
 
+std::string_view to_string(shutdown_cause c) {
+    static constexpr std::string_view cause_names[] = {"none", "host-error",     "host-qmp-quit",
+                                                  "host-qmp-system-reset", "host-signal", "host-ui",
+                                                  "guest-shutdown", "guest-reset", "guest-panic",
+                                                  "subsystem-reset"};
+    return cause_names[static_cast<std::size_t>(c)];
+}
+
 } // namespace qf

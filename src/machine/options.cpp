@@ -136,6 +136,18 @@ struct option_desc {
     std::function<void(options&, std::string_view)> apply;
 };
 
+// -qmp DEV, as -serial's DEV, on a chardev of its own (QEMU names them
+// compat_monitorN).
+void add_qmp(options& o, std::string_view a, bool pretty) {
+    auto spec = parse_serial(a, "compat_monitor" + std::to_string(o.monitors.size()));
+    if (!spec) throw error("-qmp none: there is no monitor to make");
+    options::monitor m;
+    if (spec->backend.empty()) m.chardev_id = spec->id;  // chardev:ID
+    else m.dev = std::move(spec);
+    m.pretty = pretty;
+    o.monitors.push_back(std::move(m));
+}
+
 const std::vector<option_desc>& option_table() {
     static const std::vector<option_desc> table = {
         {"h", false, [](options& o, auto) { o.help = true; }},
@@ -210,6 +222,38 @@ const std::vector<option_desc>& option_table() {
              for (auto& c : o.chardevs)
                  if (c.id == s.id) throw error("-chardev: duplicate chardev id '" + s.id + "'");
              o.chardevs.push_back(std::move(s));
+         }},
+        {"qmp", true, [](options& o, std::string_view a) { add_qmp(o, a, false); }},
+        {"qmp-pretty", true, [](options& o, std::string_view a) { add_qmp(o, a, true); }},
+        {"mon", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-mon", a, "chardev");
+             options::monitor m;
+             for (auto& [k, v] : l.props) {
+                 if (k == "chardev") m.chardev_id = v;
+                 else if (k == "mode") {
+                     if (v == "readline") throw error("-mon mode=readline: the human monitor is not implemented yet (mode=control is QMP)");
+                     if (v != "control") throw error("-mon: parameter 'mode' does not accept value '" + v + "'");
+                 } else if (k == "pretty") m.pretty = parse_on_off("-mon", k, v);
+                 else throw error("-mon: invalid parameter '" + k + "'");
+             }
+             if (!l.head.empty() && m.chardev_id.empty()) m.chardev_id = l.head;
+             if (m.chardev_id.empty()) throw error("-mon: parameter 'chardev' is missing");
+             if (l.get("mode").value_or("readline") != "control")
+                 throw error("-mon chardev=" + m.chardev_id + ": the human monitor is not implemented yet (mode=control is QMP)");
+             o.monitors.push_back(std::move(m));
+         }},
+        {"monitor", true,
+         [](options&, std::string_view a) {
+             if (a != "none") throw error("-monitor " + std::string(a) + ": the human monitor is not implemented yet (-qmp is)");
+         }},
+        {"name", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-name", a, "guest");
+             for (auto& [k, v] : l.props)
+                 if (k == "guest") o.name = v;
+                 else if (k != "process" && k != "debug-threads") throw error("-name: invalid parameter '" + k + "'");
+             if (!l.head.empty()) o.name = l.head;
          }},
         {"device", true,
          [](options& o, std::string_view a) {
@@ -321,6 +365,11 @@ Standard options:
 -chardev BACKEND,id=ID[,...]  create a character device: stdio, file (path=), null,
                          socket (host=,port= or path=; server=on[,wait=off]), pty, ringbuf (size=)
 -device DRIVER[,prop=value]   add a device (-device help lists them)
+-qmp DEV                 a QMP monitor on DEV (as -serial's: unix:PATH,server=on,wait=off,
+                         tcp:HOST:PORT,server=on,wait=off, stdio, chardev:ID)
+-qmp-pretty DEV          the same, its JSON indented
+-mon chardev=ID,mode=control[,pretty=on]  a QMP monitor on a -chardev
+-name NAME               the guest's name (QMP's query-name)
 -nographic               no display; serial port 0 on stdio (C-a h for help, C-a x to quit)
 -display none            no display
 -vga none, -nic none, -net none  accepted: no display adapter or network card here yet

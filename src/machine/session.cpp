@@ -3,6 +3,7 @@
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 #include "qf/core/signals.hpp"
+#include "qf/monitor/qmp.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -16,11 +17,15 @@
 
 namespace qf {
 
-session::session(const options& o) : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown) {
-    // The vm clock follows the run state (cpu_enable_ticks/disable_ticks).
+session::session(const options& o)
+    : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown), name_(o.name) {
+    // The vm clock follows the run state (cpu_enable_ticks/disable_ticks),
+    // and QMP hears of it (vm_start's RESUME, do_vm_stop's STOP).
     runstate_.change_notifiers().add([this](bool running, run_state) {
         if (running) clocks_.enable_vm();
         else clocks_.disable_vm();
+        if (running) emit_event("RESUME");
+        else if (!finishing_) emit_event("STOP");
     });
     set_log_mask(o.log_mask);
     if (!o.log_file.empty()) set_log_file(o.log_file);
@@ -29,12 +34,14 @@ session::session(const options& o) : timers_(clocks_), loop_(timers_), no_shutdo
     // pidfile): from then on a SIGTERM must mean an orderly shutdown.
     signals::install_shutdown_handlers(loop_.wake_fd());
     create_chardevs(o);
+    create_monitors(o);
     if (o.daemonize) daemon_.detach();
     if (!o.pidfile.empty()) pidfile_.emplace(o.pidfile);
 }
 
 session::~session() {
     flush_log();
+    monitors_.clear();  // before the chardevs they write to
     // Chardevs go first so a stdio terminal is restored before we return.
     chardevs_.clear();
     signals::restore_terminals();
@@ -85,6 +92,64 @@ void session::create_chardevs(const options& o) {
     }
 }
 
+void session::create_monitors(const options& o) {
+    chardev_env env;
+    env.loop = &loop_;
+    env.request_quit = [this] { request_quit(); };
+    for (const auto& m : o.monitors) {
+        chardev* dev = nullptr;
+        if (m.dev) {
+            if (find_chardev(m.dev->id)) throw error("-qmp: chardev id '" + m.dev->id + "' is already in use");
+            auto c = std::make_unique<chardev>(*m.dev, env);
+            dev = c.get();
+            chardevs_.emplace(m.dev->id, std::move(c));
+        } else {
+            dev = find_chardev(m.chardev_id);
+            if (!dev) throw error("-mon: chardev '" + m.chardev_id + "' not found");
+        }
+        if (dev->attached()) throw error("-mon: chardev '" + dev->id() + "' is already in use");
+        for (chardev* s : serials_)
+            if (s == dev) throw error("-mon: chardev '" + dev->id() + "' is already in use by a serial port");
+        monitors_.push_back(std::make_unique<qmp_monitor>(*this, *dev, m.pretty));
+    }
+}
+
+void session::emit_event(std::string_view name, std::string_view data_json) {
+    if (monitors_.empty()) return;
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+    std::string line = "{\"timestamp\": {\"seconds\": " + std::to_string(us / 1'000'000) +
+                       ", \"microseconds\": " + std::to_string(us % 1'000'000) + "}, \"event\": \"" +
+                       std::string(name) + "\"";
+    if (!data_json.empty()) line += ", \"data\": " + std::string(data_json);
+    line += "}";
+    for (auto& m : monitors_) m->send_event(line);
+}
+
+namespace {
+std::string cause_data(shutdown_cause c) {
+    return std::string("{\"guest\": ") + (caused_by_guest(c) ? "true" : "false") + ", \"reason\": \"" +
+           std::string(to_string(c)) + "\"}";
+}
+} // namespace
+
+void session::request_shutdown(shutdown_cause cause) {
+    emit_event("SHUTDOWN", cause_data(cause));
+    // -no-shutdown keeps the process for what the guest did; the host's
+    // own requests (quit, a signal) end it regardless, as in QEMU.
+    if (!no_shutdown_ || !caused_by_guest(cause)) return request_exit(0);
+    if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
+    if (kick_) kick_();
+    loop_.notify();
+}
+
+void session::vm_pause() {
+    if (!runstate_.is_running()) return;
+    runstate_.stop(run_state::paused);
+    if (kick_) kick_();
+    loop_.notify();
+}
+
 chardev* session::find_chardev(std::string_view id) {
     auto it = chardevs_.find(id);
     return it == chardevs_.end() ? nullptr : it->second.get();
@@ -98,12 +163,8 @@ device_context session::device_services() {
     };
     ctx.chardev_by_id = [this](std::string_view id) { return find_chardev(id); };
     ctx.request_exit = [this](int status) { request_exit(status); };
-    ctx.request_shutdown = [this] {
-        if (!no_shutdown_) return request_exit(0);
-        if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
-        if (kick_) kick_();
-        loop_.notify();
-    };
+    ctx.request_shutdown = [this](shutdown_cause cause) { request_shutdown(cause); };
+    ctx.reset_done = [this](shutdown_cause cause) { emit_event("RESET", cause_data(cause)); };
     ctx.big_lock = &big_lock_;
     return ctx;
 }
@@ -115,9 +176,12 @@ void session::request_exit(int status) {
     loop_.notify();
 }
 
-void session::request_quit() { request_exit(0); }
+void session::request_quit() { request_shutdown(shutdown_cause::host_qmp_quit); }
 
-void session::vm_start() { runstate_.start(); }
+void session::vm_start() {
+    runstate_.start();
+    loop_.notify();  // CPU threads waiting for the run state
+}
 
 void session::ready() { daemon_.ready(); }
 
@@ -125,7 +189,7 @@ bool session::check_exit() {
     if (auto sig = signals::take_shutdown_signal()) {
         report_error("terminating on signal " + std::to_string(sig->signo) + " from pid " +
                      std::to_string(sig->sender));
-        request_exit(0);
+        request_shutdown(shutdown_cause::host_signal);
     }
     return exit_status_.load() >= 0;
 }
@@ -243,6 +307,7 @@ int session::run() {
 }
 
 int session::finish() {
+    finishing_ = true;
     if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
     std::fflush(stdout);
     return exit_status_.load();

@@ -36,6 +36,25 @@ inline constexpr std::size_t run_state_count = static_cast<std::size_t>(run_stat
 // QEMU's QAPI names ("prelaunch", "running", "finish-migrate", ...).
 std::string_view to_string(run_state s);
 
+// Why the VM shuts down or resets: QEMU's ShutdownCause, which QMP's
+// SHUTDOWN and RESET events report ("reason") with whether the guest asked.
+enum class shutdown_cause : std::uint8_t {
+    none,
+    host_error,
+    host_qmp_quit,
+    host_qmp_system_reset,
+    host_signal,
+    host_ui,
+    guest_shutdown,
+    guest_reset,
+    guest_panic,
+    subsystem_reset,
+};
+std::string_view to_string(shutdown_cause c);  // "host-qmp-quit", ...
+constexpr bool caused_by_guest(shutdown_cause c) {
+    return c > shutdown_cause::host_ui && c != shutdown_cause::subsystem_reset;
+}
+
 // Whether QEMU allows from -> to (a state may always be "set" to itself).
 bool transition_allowed(run_state from, run_state to);
 

@@ -4,6 +4,7 @@
 // that drives a device directly fills one in too.
 #include "qf/chardev/chardev.hpp"
 #include "qf/core/fair_mutex.hpp"
+#include "qf/core/runstate.hpp"
 #include "qf/core/timer.hpp"
 #include "qf/devices/irq.hpp"
 #include "qf/memory/address_space.hpp"
@@ -27,8 +28,11 @@ struct device_context {
     // The guest shut down (S5, or a reset under -no-reboot): ends the run
     // with status 0, or under -no-shutdown stops the VM and leaves the
     // process running (QEMU's qemu_system_shutdown_request). Unset: the
-    // same as request_exit(0).
-    std::function<void()> request_shutdown;
+    // same as request_exit(0). The cause goes to QMP's SHUTDOWN event.
+    std::function<void(shutdown_cause)> request_shutdown;
+    // The machine reset itself (a guest's request, or QMP's system_reset):
+    // QMP's RESET event. Optional.
+    std::function<void(shutdown_cause)> reset_done;
     // The machine lock, for a vCPU that runs in a thread of its own (KVM):
     // held while devices are touched, let go while the guest runs. Null
     // where the CPU shares the main loop's thread.

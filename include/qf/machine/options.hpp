@@ -60,6 +60,15 @@ struct options {
     std::vector<chardev_spec> chardevs;
     std::vector<std::optional<chardev_spec>> serials;  // nullopt: -serial none
     std::vector<opt_list> devices;
+    // -qmp/-qmp-pretty (a chardev of their own, "compat_monitorN") and
+    // -mon chardev=ID,mode=control: QMP monitors.
+    struct monitor {
+        std::optional<chardev_spec> dev;  // -qmp's own chardev; else chardev_id names one
+        std::string chardev_id;
+        bool pretty = false;
+    };
+    std::vector<monitor> monitors;
+    std::string name;  // -name: query-name's answer
     bool nographic = false, display_none = false, nodefaults = false;
     std::uint32_t log_mask = 0;
     std::string log_file;

@@ -24,6 +24,8 @@
 
 namespace qf {
 
+class qmp_monitor;
+
 class session {
 public:
     // Steps up to machine->init() in the seed's order: log, chardevs,
@@ -45,8 +47,31 @@ public:
     // Exit the process with this status as soon as the main loop sees it
     // (isa-debug-exit). Callable from any thread.
     void request_exit(int status);
-    // An orderly shutdown (signal, C-a x): exit status 0, as QEMU.
+    // An orderly shutdown (C-a x, QMP's quit): exit status 0, as QEMU.
     void request_quit();
+    // A shutdown for a cause, with QMP's SHUTDOWN event: the run ends with
+    // status 0, or for the guest's own shutdown under -no-shutdown the VM
+    // stops and the process stays.
+    void request_shutdown(shutdown_cause cause);
+
+    // What QMP's commands act on in the machine; run_machine fills it in.
+    struct machine_control {
+        std::string machine;  // the type's name
+        std::string accel;    // tcg, kvm
+        bool kvm_built = false;  // some machine type here runs on KVM
+        std::function<void()> system_reset;                      // from the main loop
+        std::function<void()> system_powerdown;                  // empty: no power button
+    };
+    void set_machine_control(machine_control c) { control_ = std::move(c); }
+    const machine_control& control() const { return control_; }
+    const std::string& guest_name() const { return name_; }
+
+    // A QMP event to every monitor whose client negotiated, stamped now;
+    // data_json is the "data" member's JSON, or empty for none.
+    void emit_event(std::string_view name, std::string_view data_json = {});
+    // vm_stop(RUN_STATE_PAUSED) (QMP's stop), and cont: the CPUs are
+    // kicked out, or woken.
+    void vm_pause();
 
     // vm_start(): RUNNING, vm clock on, notifiers.
     void vm_start();
@@ -81,6 +106,7 @@ public:
 
 private:
     void create_chardevs(const options& o);
+    void create_monitors(const options& o);
     int run_threaded(std::vector<cpu_runner>& cpus);
     bool check_exit();
     int finish();
@@ -98,6 +124,10 @@ private:
     std::function<void()> kick_;
     fair_mutex big_lock_;
     bool no_shutdown_ = false;
+    bool finishing_ = false;  // no STOP event for the stop at exit, as QEMU
+    machine_control control_;
+    std::string name_;
+    std::vector<std::unique_ptr<qmp_monitor>> monitors_;  // after the chardevs they use: gone first
 };
 
 } // namespace qf

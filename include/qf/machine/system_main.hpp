@@ -55,13 +55,23 @@ void validate_for_machine(const options& o) {
     M::validate(o);
 }
 
+// kvm_built: whether this binary has KVM for some machine (QMP's query-kvm).
 template <class M>
-int run_machine(const options& o) {
+int run_machine(const options& o, bool kvm_built = false) {
     validate_for_machine<M>(o);
     session s(o);
     M m(s.device_services());
     m.init(o);  // machine->init(): RAM, firmware, CPU, -device
     m.reset();
+    // What QMP acts on: system_reset, the power button.
+    session::machine_control mc;
+    mc.machine = std::string(M::name);
+    mc.accel = std::string(M::accel_type::name);
+    mc.kvm_built = kvm_built;
+    if constexpr (requires { m.system_reset_from_host(true); })
+        mc.system_reset = [&m, &s] { m.system_reset_from_host(s.state().is_running()); };
+    if constexpr (requires { m.press_power_button(); }) mc.system_powerdown = [&m] { m.press_power_button(); };
+    s.set_machine_control(std::move(mc));
     if (!o.start_stopped) s.vm_start();
     s.ready();
     bool threaded = false;
@@ -162,7 +172,7 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
                     }
                 }
                 ran = true;
-                status = run_machine<M>(o);
+                status = run_machine<M>(o, ((Ms::accel_type::name == std::string_view("kvm")) || ...));
             };
             (try_one.template operator()<Ms>(), ...);
             if (ran) return status;

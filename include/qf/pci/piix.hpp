@@ -52,6 +52,13 @@ public:
 
     // S5 through PM1_CNT (SLP_TYP 0 with SLP_EN): QEMU's soft power-off.
     std::function<void()> on_poweroff;
+    // The ACPI power button (QMP's system_powerdown): its status and the
+    // SCI, where the guest enabled it (QEMU's acpi_pm1_evt_power_down).
+    void press_power_button() {
+        if (!(pm1_en_ & 0x100)) return;
+        pm1_sts_ |= 0x100;
+        update_sci();
+    }
     std::uint32_t pm_timer() const;
     std::uint16_t pm1_cnt() const { return pm1_cnt_; }
 

@@ -171,10 +171,21 @@ public:
     // the keyboard controller, PIIX's reset control): -no-reboot makes it a
     // shutdown, as QEMU's qemu_system_reset_request. `by` says what asked,
     // under -d cpu_reset.
-    void request_reset(const char* by) {
+    void request_reset(const char* by, shutdown_cause cause = shutdown_cause::guest_reset) {
         logf(log_item::cpu_reset, "system reset requested by %s%s\n", by, no_reboot_ ? " (-no-reboot: shutdown)" : "");
+        reset_cause_ = cause;
         reset_requested_ = true;
         kick_cpu();
+    }
+
+    // QMP's system_reset, from the main loop: at the CPUs' next stop while
+    // they run, else at once (QEMU resets a paused VM too). -no-reboot
+    // makes it a shutdown, as in QEMU.
+    void system_reset_from_host(bool vm_running) {
+        if (vm_running) return request_reset("QMP system_reset", shutdown_cause::host_qmp_system_reset);
+        if (no_reboot_) return shutdown(shutdown_cause::host_qmp_system_reset);
+        reset();
+        if (this->services().reset_done) this->services().reset_done(shutdown_cause::host_qmp_system_reset);
     }
 
     // The main loop's (or a vCPU thread's) side of CPU i: run until kicked;
@@ -184,8 +195,12 @@ public:
         const bool go_on = cpus_[i]->run() != vcpu_type::stop::halted;
         if (reset_requested_) {
             reset_requested_ = false;
-            if (no_reboot_) shutdown();
-            else reset();
+            if (no_reboot_) {
+                shutdown(reset_cause_);
+            } else {
+                reset();
+                if (this->services().reset_done) this->services().reset_done(reset_cause_);
+            }
             return true;
         }
         return go_on;
@@ -332,10 +347,11 @@ private:
                 logf(log_item::cpu_reset, "system reset requested by a triple fault%s\n",
                      no_reboot ? " (-no-reboot: shutdown)" : "");
                 if (no_reboot) {
-                    shutdown();
+                    shutdown(shutdown_cause::guest_reset);
                     return false;
                 }
                 reset();
+                if (this->services().reset_done) this->services().reset_done(shutdown_cause::guest_reset);
                 return true;
             };
     }
@@ -376,8 +392,8 @@ private:
 protected:
     // The guest shut down: the run ends with status 0, or stops under
     // -no-shutdown.
-    void shutdown() {
-        if (this->services().request_shutdown) this->services().request_shutdown();
+    void shutdown(shutdown_cause cause = shutdown_cause::guest_shutdown) {
+        if (this->services().request_shutdown) this->services().request_shutdown(cause);
         else this->services().request_exit(0);
     }
 
@@ -428,6 +444,7 @@ private:
     unsigned current_cpu_ = 0;
     std::uint64_t ram_below_4g_ = 0;
     bool reset_requested_ = false, no_reboot_ = false;
+    shutdown_cause reset_cause_ = shutdown_cause::guest_reset;
 };
 
 } // namespace qf::x86

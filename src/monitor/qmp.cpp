@@ -1,0 +1,370 @@
+#include "qf/monitor/qmp.hpp"
+
+#include "qf/chardev/chardev.hpp"
+#include "qf/machine/session.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+
+namespace qf {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// QEMU's formatting: ", " and ": " between members, members in the order
+// QEMU writes them (ordered_json keeps insertion order), 4-space indents
+// when pretty. Clients parse it; people read it.
+void write_json(std::string& out, const json& v, bool pretty, int indent) {
+    auto newline = [&](int level) {
+        if (!pretty) return;
+        out += '\n';
+        out.append(static_cast<std::size_t>(level) * 4, ' ');
+    };
+    if (v.is_object()) {
+        if (v.empty()) {
+            out += "{}";
+            return;
+        }
+        out += '{';
+        bool first = true;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            if (!first) out += pretty ? "," : ", ";
+            first = false;
+            newline(indent + 1);
+            out += json(it.key()).dump();
+            out += ": ";
+            write_json(out, it.value(), pretty, indent + 1);
+        }
+        newline(indent);
+        out += '}';
+    } else if (v.is_array()) {
+        if (v.empty()) {
+            out += "[]";
+            return;
+        }
+        out += '[';
+        bool first = true;
+        for (const auto& e : v) {
+            if (!first) out += pretty ? "," : ", ";
+            first = false;
+            newline(indent + 1);
+            write_json(out, e, pretty, indent + 1);
+        }
+        newline(indent);
+        out += ']';
+    } else {
+        out += v.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+}
+
+json error_of(std::string_view cls, std::string_view desc) {
+    json e = json::object();
+    e["class"] = cls;
+    e["desc"] = desc;
+    return e;
+}
+
+// The QEMU version we speak for: clients check the greeting's version
+// before they use a command.
+json version() {
+    json q = json::object();
+    q["micro"] = 0;
+    q["minor"] = 2;
+    q["major"] = 7;
+    json v = json::object();
+    v["qemu"] = q;
+    v["package"] = std::string("qforge ") + QF_VERSION;
+    return v;
+}
+
+struct failure {
+    std::string cls, desc;
+};
+
+struct command {
+    std::string_view name;
+    std::vector<std::string_view> args;  // every argument it takes
+    std::function<json(session&, const json& args)> run;
+};
+
+const std::vector<command>& commands();
+
+json query_commands() {
+    json list = json::array();
+    for (const auto& c : commands()) {
+        json e = json::object();
+        e["name"] = c.name;
+        list.push_back(e);
+    }
+    return list;
+}
+
+const std::vector<command>& commands() {
+    static const std::vector<command> table = {
+        {"qmp_capabilities", {"enable"}, nullptr},  // the monitor's own
+        {"query-version", {}, [](session&, const json&) { return version(); }},
+        {"query-commands", {}, [](session&, const json&) { return query_commands(); }},
+        {"query-status", {},
+         [](session& s, const json&) {
+             json r = json::object();
+             r["status"] = to_string(s.state().get());
+             r["singlestep"] = false;
+             r["running"] = s.state().is_running();
+             return r;
+         }},
+        {"query-name", {},
+         [](session& s, const json&) {
+             json r = json::object();
+             if (!s.guest_name().empty()) r["name"] = s.guest_name();
+             return r;
+         }},
+        {"query-kvm", {},
+         [](session& s, const json&) {
+             json r = json::object();
+             const bool on = s.control().accel == "kvm";
+             r["enabled"] = on;
+             r["present"] = s.control().kvm_built;  // as QEMU: compiled in
+             return r;
+         }},
+        {"stop", {},
+         [](session& s, const json&) {
+             s.vm_pause();
+             return json::object();
+         }},
+        {"cont", {},
+         [](session& s, const json&) -> json {
+             if (s.state().needs_reset()) throw failure{"GenericError", "Resetting the Virtual Machine is required"};
+             s.vm_start();
+             return json::object();
+         }},
+        {"system_reset", {},
+         [](session& s, const json&) {
+             if (s.control().system_reset) s.control().system_reset();
+             return json::object();
+         }},
+        {"system_powerdown", {},
+         [](session& s, const json&) {
+             s.emit_event("POWERDOWN");
+             if (s.control().system_powerdown) s.control().system_powerdown();
+             return json::object();
+         }},
+        {"quit", {},
+         [](session& s, const json&) {
+             s.request_quit();
+             return json::object();
+         }},
+    };
+    return table;
+}
+
+bool is_keyword(std::string_view t) {
+    if (t == "true" || t == "false" || t == "null") return true;
+    if (t.empty()) return false;
+    std::size_t i = t[0] == '-' ? 1 : 0;
+    return i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])) &&
+           std::all_of(t.begin() + static_cast<std::ptrdiff_t>(i), t.end(), [](char c) {
+               return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' || c == '+' ||
+                      c == '-';
+           });
+}
+
+} // namespace
+
+qmp_monitor::qmp_monitor(session& s, chardev& dev, bool pretty) : s_(s), dev_(dev), pretty_(pretty) {
+    dev_.attach(frontend_of(*this));
+}
+
+qmp_monitor::~qmp_monitor() { dev_.detach(); }
+
+void qmp_monitor::send(const std::string& json_text) {
+    dev_.write(json_text);
+    dev_.write("\r\n");
+}
+
+void qmp_monitor::chardev_opened(bool open) {
+    // Each client starts a session of its own: greeted, not negotiated.
+    negotiated_ = false;
+    value_.clear();
+    depth_ = 0;
+    in_string_ = escaped_ = bare_ = dropping_ = false;
+    if (!open) return;
+    json g = json::object();
+    json q = json::object();
+    q["version"] = version();
+    q["capabilities"] = json::array({"oob"});
+    g["QMP"] = q;
+    std::string out;
+    write_json(out, g, pretty_, 0);
+    send(out);
+}
+
+void qmp_monitor::send_event(const std::string& line) {
+    if (!negotiated_) return;
+    if (!pretty_) return send(line);
+    std::string out;
+    write_json(out, json::parse(line), true, 0);
+    send(out);
+}
+
+void qmp_monitor::receive(std::span<const std::byte> data) {
+    auto error_reply = [&](std::string_view desc) {
+        json r = json::object();
+        r["error"] = error_of("GenericError", desc);
+        std::string out;
+        write_json(out, r, pretty_, 0);
+        send(out);
+    };
+    for (std::byte b : data) {
+        const char c = static_cast<char>(b);
+        if (b == std::byte{0xff}) {  // QEMU's resynchronisation: the parser starts afresh
+            value_.clear();
+            depth_ = 0;
+            in_string_ = escaped_ = bare_ = false;
+            continue;
+        }
+        if (bare_) {  // a token outside any object: a scalar or junk
+            const bool quoted = value_.front() == '"';
+            bool ends = false;
+            if (quoted) {
+                value_ += c;
+                if (escaped_) escaped_ = false;
+                else if (c == '\\') escaped_ = true;
+                else if (c == '"' && value_.size() > 1) ends = true;
+                if (!ends && value_.size() <= max_value) continue;
+            } else if (!(std::isspace(static_cast<unsigned char>(c)) || c == '{' || c == '[' || c == '}' ||
+                         c == ']' || c == ',' || c == ':' || c == '"')) {
+                value_ += c;
+                if (value_.size() <= max_value) continue;
+            }
+            bare_ = false;
+            escaped_ = false;
+            if (value_.size() > max_value) error_reply("JSON parse error, token too large");
+            else if (quoted ? ends : is_keyword(value_)) error_reply("QMP input must be a JSON object");
+            else error_reply("JSON parse error, invalid keyword '" + value_ + "'");
+            value_.clear();
+            if (quoted || !(c == '{' || c == '[' || c == '}' || c == ']' || c == '"')) continue;
+            // The character that ended the token starts the next value.
+        }
+        if (depth_ == 0) {
+            if (std::isspace(static_cast<unsigned char>(c))) continue;
+            if (c == '{' || c == '[') {
+                value_.assign(1, c);
+                depth_ = 1;
+                in_string_ = escaped_ = false;
+            } else if (c == '}' || c == ']') {
+                error_reply("JSON parse error, expecting value");
+            } else if (c == ',' || c == ':') {
+                error_reply(std::string("JSON parse error, stray '") + c + "'");
+            } else {
+                value_.assign(1, c);
+                bare_ = true;
+                escaped_ = false;
+            }
+            continue;
+        }
+        value_ += c;
+        if (in_string_) {
+            if (escaped_) escaped_ = false;
+            else if (c == '\\') escaped_ = true;
+            else if (c == '"') in_string_ = false;
+        } else if (c == '"') {
+            in_string_ = true;
+        } else if (c == '{' || c == '[') {
+            ++depth_;
+        } else if (c == '}' || c == ']') {
+            if (--depth_ == 0) {
+                value_complete();
+                continue;
+            }
+        }
+        if (value_.size() > max_value) {
+            // Never buffered without bound: the value is dropped, and what
+            // follows is parsed afresh.
+            value_.clear();
+            depth_ = 0;
+            in_string_ = escaped_ = false;
+            error_reply("JSON parse error, token too large");
+        }
+    }
+}
+
+void qmp_monitor::value_complete() {
+    std::string text;
+    text.swap(value_);
+    depth_ = 0;
+    in_string_ = escaped_ = false;
+    handle(text);
+}
+
+void qmp_monitor::handle(std::string_view text) {
+    json reply = json::object();
+    json id;
+    bool has_id = false;
+    auto finish = [&] {
+        if (has_id) reply["id"] = id;
+        std::string out;
+        write_json(out, reply, pretty_, 0);
+        send(out);
+    };
+    auto fail = [&](std::string_view cls, std::string_view desc) {
+        reply["error"] = error_of(cls, desc);
+        finish();
+    };
+    const json in = json::parse(text.begin(), text.end(), nullptr, false);
+    if (in.is_discarded()) return fail("GenericError", "JSON parse error, expecting value");
+    if (!in.is_object()) return fail("GenericError", "QMP input must be a JSON object");
+    if (auto it = in.find("id"); it != in.end()) {
+        id = *it;
+        has_id = true;
+    }
+    const json* exec = nullptr;
+    const json* args = nullptr;
+    for (auto it = in.begin(); it != in.end(); ++it) {
+        if (it.key() == "execute" || it.key() == "exec-oob") exec = &it.value();
+        else if (it.key() == "arguments") args = &it.value();
+        else if (it.key() != "id") return fail("GenericError", "QMP input member '" + it.key() + "' is unexpected");
+    }
+    if (!exec) return fail("GenericError", "QMP input lacks member 'execute'");
+    if (!exec->is_string()) return fail("GenericError", "QMP input member 'execute' must be a string");
+    if (args && !args->is_object()) return fail("GenericError", "QMP input member 'arguments' must be an object");
+    const std::string name = exec->get<std::string>();
+    if (!negotiated_ && name != "qmp_capabilities")
+        return fail("CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'");
+    const auto& table = commands();
+    const auto cmd = std::find_if(table.begin(), table.end(), [&](const command& c) { return c.name == name; });
+    if (cmd == table.end()) return fail("CommandNotFound", "The command " + name + " has not been found");
+    if (name == "qmp_capabilities" && negotiated_)
+        return fail("CommandNotFound", "Capabilities negotiation is already complete, command ignored");
+    const json no_args = json::object();
+    const json& a = args ? *args : no_args;
+    for (auto it = a.begin(); it != a.end(); ++it)
+        if (std::find(cmd->args.begin(), cmd->args.end(), it.key()) == cmd->args.end())
+            return fail("GenericError", "Parameter '" + it.key() + "' is unexpected");
+    if (name == "qmp_capabilities") {
+        if (auto en = a.find("enable"); en != a.end()) {
+            if (!en->is_array()) return fail("GenericError", "Parameter 'enable' expects array");
+            for (const auto& cap : *en)
+                if (!cap.is_string() || cap != "oob")
+                    return fail("GenericError", "Parameter 'enable' does not accept value '" +
+                                                    (cap.is_string() ? cap.get<std::string>() : cap.dump()) + "'");
+            // Out-of-band execution is offered and accepted: every command
+            // here completes at once, in order, so there is nothing to
+            // overtake.
+        }
+        negotiated_ = true;
+        reply["return"] = json::object();
+        return finish();
+    }
+    try {
+        reply["return"] = cmd->run(s_, a);
+    } catch (const failure& f) {
+        return fail(f.cls, f.desc);
+    }
+    finish();
+}
+
+} // namespace qf
