@@ -18,7 +18,7 @@
 namespace qf {
 
 session::session(const options& o)
-    : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown), name_(o.name) {
+    : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown), name_(o.name), main_tid_(::gettid()) {
     // The vm clock follows the run state (cpu_enable_ticks/disable_ticks),
     // and QMP hears of it (vm_start's RESUME, do_vm_stop's STOP).
     runstate_.change_notifiers().add([this](bool running, run_state) {
@@ -141,6 +141,10 @@ void session::request_shutdown(shutdown_cause cause) {
     if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
     if (kick_) kick_();
     loop_.notify();
+}
+
+int session::cpu_thread_id(unsigned i) const {
+    return i < cpu_tids_.size() && cpu_tids_[i] ? cpu_tids_[i] : main_tid_;
 }
 
 void session::vm_pause() {
@@ -266,9 +270,12 @@ int session::run_threaded(std::vector<cpu_runner>& cpus) {
     bool stop = false;
     std::exception_ptr failure;  // the first a vCPU thread threw, for the main thread to report
     std::vector<std::thread> threads;
-    for (cpu_runner& cpu : cpus)
-        threads.emplace_back([&] {
+    cpu_tids_.assign(cpus.size(), 0);
+    for (std::size_t i = 0; i < cpus.size(); ++i)
+        threads.emplace_back([&, i] {
+            cpu_runner& cpu = cpus[i];
             std::unique_lock l(big_lock_);
+            cpu_tids_[i] = ::gettid();
             try {
                 while (!stop) {
                     // Nothing more runs once an exit is asked for (a triple

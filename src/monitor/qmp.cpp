@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 
 namespace qf {
@@ -93,6 +96,67 @@ struct command {
 
 const std::vector<command>& commands();
 
+// Arguments, checked as QEMU's input visitor checks them.
+const json& arg(const json& a, const char* name) {
+    const auto it = a.find(name);
+    if (it == a.end()) throw failure{"GenericError", std::string("Parameter '") + name + "' is missing"};
+    return *it;
+}
+std::int64_t int_arg(const json& a, const char* name) {
+    const json& v = arg(a, name);
+    if (!v.is_number_integer())
+        throw failure{"GenericError", std::string("Invalid parameter type for '") + name + "', expected: integer"};
+    return v.is_number_unsigned() ? static_cast<std::int64_t>(v.get<std::uint64_t>()) : v.get<std::int64_t>();
+}
+std::string string_arg(const json& a, const char* name) {
+    const json& v = arg(a, name);
+    if (!v.is_string())
+        throw failure{"GenericError", std::string("Invalid parameter type for '") + name + "', expected: string"};
+    return v.get<std::string>();
+}
+
+json query_cpus_fast(session& s) {
+    const auto& c = s.control();
+    json list = json::array();
+    for (unsigned i = 0; i < c.cpus; ++i) {
+        json props = json::object();
+        props["core-id"] = (i / c.threads) % c.cores;
+        props["thread-id"] = i % c.threads;
+        props["socket-id"] = i / (c.threads * c.cores);
+        json e = json::object();
+        e["thread-id"] = s.cpu_thread_id(i);
+        e["props"] = props;
+        // QEMU's QOM paths: the first CPU is the board's first device, the
+        // others come after one more.
+        e["qom-path"] = "/machine/unattached/device[" + std::to_string(i == 0 ? 0 : i + 1) + "]";
+        e["cpu-index"] = i;
+        e["target"] = "x86_64";
+        list.push_back(e);
+    }
+    return list;
+}
+
+// Guest-physical memory to a file, 64 KiB at a time, as the CPUs see it
+// (an MMIO region is read through its device, as in QEMU).
+json pmemsave(session& s, const json& a) {
+    const auto addr = static_cast<std::uint64_t>(int_arg(a, "val"));
+    const auto size = static_cast<std::uint64_t>(int_arg(a, "size"));
+    const std::string file = string_arg(a, "filename");
+    std::FILE* f = std::fopen(file.c_str(), "wb");
+    if (!f) throw failure{"GenericError", "Could not open '" + file + "': " + std::strerror(errno)};
+    std::vector<std::byte> buf(64 << 10);
+    bool ok = true;
+    for (std::uint64_t done = 0; done < size && ok;) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - done));
+        if (s.control().read_phys) s.control().read_phys(addr + done, std::span(buf.data(), n));
+        ok = std::fwrite(buf.data(), 1, n, f) == n;
+        done += n;
+    }
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) throw failure{"GenericError", "writing memory to '" + file + "' failed"};
+    return json::object();
+}
+
 json query_commands() {
     json list = json::array();
     for (const auto& c : commands()) {
@@ -130,6 +194,8 @@ const std::vector<command>& commands() {
              r["present"] = s.control().kvm_built;  // as QEMU: compiled in
              return r;
          }},
+        {"query-cpus-fast", {}, [](session& s, const json&) { return query_cpus_fast(s); }},
+        {"pmemsave", {"val", "size", "filename"}, pmemsave},
         {"stop", {},
          [](session& s, const json&) {
              s.vm_pause();

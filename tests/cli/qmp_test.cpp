@@ -119,6 +119,9 @@ std::vector<std::string> normalise(std::vector<json> msgs) {
     for (json& m : msgs) {
         m.erase("timestamp");
         if (m.contains("QMP")) m["QMP"]["version"] = "-";
+        if (m.contains("return") && m["return"].is_array())
+            for (json& e : m["return"])
+                if (e.is_object() && e.contains("thread-id")) e["thread-id"] = "-";  // a host thread's id
         if (m.contains("return") && m["return"].is_object() && m["return"].contains("package")) {
             m["return"].erase("package");
             m["return"]["qemu"].erase("micro");
@@ -135,8 +138,9 @@ struct step {
     std::string send;
     std::vector<std::string> expect;
 };
-const std::vector<step>& script() {
-    static const std::vector<step> s = {
+// PMEM: where pmemsave writes (each emulator its own file).
+std::vector<step> script(const std::string& pmem) {
+    const std::vector<step> s = {
         {R"({"execute": "query-status"})",
          {R"({"error":{"class":"CommandNotFound","desc":"Expecting capabilities negotiation with 'qmp_capabilities'"}})"}},
         {R"({"execute": "qmp_capabilities", "id": 1})", {R"({"id":1,"return":{}})"}},
@@ -167,6 +171,18 @@ const std::vector<step>& script() {
         {R"({"execute": "cont"})", {R"({"event":"RESUME"})", R"({"return":{}})"}},
         {R"({"execute": "system_powerdown"})", {R"({"event":"POWERDOWN"})", R"({"return":{}})"}},
         {R"({"execute": "query-version"})", {R"({"return":{"qemu":{"major":7,"minor":2}}})"}},
+        {R"({"execute": "query-cpus-fast"})",
+         {R"({"return":[{"cpu-index":0,"props":{"core-id":0,"socket-id":0,"thread-id":0},"qom-path":"/machine/unattached/device[0]","target":"x86_64","thread-id":"-"},)"
+          R"({"cpu-index":1,"props":{"core-id":1,"socket-id":0,"thread-id":0},"qom-path":"/machine/unattached/device[2]","target":"x86_64","thread-id":"-"}]})"}},
+        {R"({"execute": "pmemsave", "arguments": {"val": 1048320, "size": 256}})",
+         {R"({"error":{"class":"GenericError","desc":"Parameter 'filename' is missing"}})"}},
+        {R"({"execute": "pmemsave", "arguments": {"val": "x", "size": 256, "filename": "/tmp/x"}})",
+         {R"({"error":{"class":"GenericError","desc":"Invalid parameter type for 'val', expected: integer"}})"}},
+        {R"({"execute": "pmemsave", "arguments": {"val": 0, "size": 1, "filename": "/nonexistent/x"}})",
+         {R"({"error":{"class":"GenericError","desc":"Could not open '/nonexistent/x': No such file or directory"}})"}},
+        // The BIOS's last 256 bytes below 1 MiB (the reset vector's copy).
+        {R"({"execute": "pmemsave", "arguments": {"val": 1048320, "size": 256, "filename": ")" + pmem + R"("}})",
+         {R"({"return":{}})"}},
         {R"({"execute": "quit"})",
          {R"({"data":{"guest":false,"reason":"host-qmp-quit"},"event":"SHUTDOWN"})", R"({"return":{}})"}},
     };
@@ -175,17 +191,17 @@ const std::vector<step>& script() {
 
 // Runs the script against an emulator (pc, -S, SeaBIOS idling with no
 // disk): what differs from the recording, one line each.
-std::vector<std::string> run_script(const std::string& binary) {
+std::vector<std::string> run_script(const std::string& binary, const std::string& pmem) {
     const std::string sock = tmp("transcript.sock");
-    emulator c({binary, "-M", "pc", "-nic", "none", "-display", "none", "-S", "-name", "transcript", "-qmp",
-                "unix:" + sock + ",server=on,wait=off"});
+    emulator c({binary, "-M", "pc", "-smp", "2", "-nic", "none", "-display", "none", "-S", "-name", "transcript",
+                "-qmp", "unix:" + sock + ",server=on,wait=off"});
     std::vector<std::string> diffs;
     {
         client q(sock);
         const auto greeting = normalise({q.message()});
         const std::vector<std::string> want_greeting = {R"({"QMP":{"capabilities":["oob"],"version":"-"}})"};
         if (greeting != want_greeting) diffs.push_back("greeting: " + greeting.front());
-        for (const step& s : script()) {
+        for (const step& s : script(pmem)) {
             auto expect = s.expect;
             std::sort(expect.begin(), expect.end());
             auto got = q.command(s.send);
@@ -215,18 +231,26 @@ std::size_t open_fds(pid_t pid) {
 } // namespace
 
 TEST_CASE("QMP: a session of commands, errors and events is QEMU 7.2's") {
-    const auto diffs = run_script(qforge);
+    const std::string ours = tmp("pmem-qforge.bin"), theirs_file = tmp("pmem-qemu.bin");
+    const auto diffs = run_script(qforge, ours);
     for (auto& d : diffs) UNSCOPED_INFO(d);
     CHECK(diffs.empty());
+    // pmemsave wrote SeaBIOS's bytes: its reset vector's far jump.
+    const std::string saved = qft::slurp(ours);
+    REQUIRE(saved.size() == 256);
+    CHECK(static_cast<unsigned char>(saved[0xf0]) == 0xea);
     // The recording itself, against QEMU where it is installed.
     const std::string qemu = qft::find_qemu();
     if (qemu.empty()) {
         WARN("SKIPPED re-checking the recording against QEMU: qemu-system-x86_64 is not installed");
         return;
     }
-    const auto theirs = run_script(qemu);
+    const auto theirs = run_script(qemu, theirs_file);
     for (auto& d : theirs) UNSCOPED_INFO("QEMU: " << d);
     CHECK(theirs.empty());
+    CHECK(qft::slurp(theirs_file) == saved);
+    std::remove(ours.c_str());
+    std::remove(theirs_file.c_str());
 }
 
 TEST_CASE("QMP: the guest's own shutdown and reset are events with guest true") {

@@ -61,10 +61,18 @@ public:
         bool kvm_built = false;  // some machine type here runs on KVM
         std::function<void()> system_reset;                      // from the main loop
         std::function<void()> system_powerdown;                  // empty: no power button
+        // Guest-physical memory as the CPUs see it (pmemsave).
+        std::function<void(std::uint64_t addr, std::span<std::byte> out)> read_phys;
+        // -smp's topology: CPU i is thread i % threads of core
+        // (i / threads) % cores of socket i / (threads * cores).
+        unsigned cpus = 1, cores = 1, threads = 1;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }
     const std::string& guest_name() const { return name_; }
+    // The host thread that runs CPU i (QMP's query-cpus-fast): the main
+    // thread's under TCG, each vCPU thread's under KVM.
+    int cpu_thread_id(unsigned i) const;
 
     // A QMP event to every monitor whose client negotiated, stamped now;
     // data_json is the "data" member's JSON, or empty for none.
@@ -127,7 +135,9 @@ private:
     bool finishing_ = false;  // no STOP event for the stop at exit, as QEMU
     machine_control control_;
     std::string name_;
-    std::vector<std::unique_ptr<qmp_monitor>> monitors_;  // after the chardevs they use: gone first
+    std::vector<std::unique_ptr<qmp_monitor>> monitors_;
+    std::vector<int> cpu_tids_;  // by CPU index, once they run
+    int main_tid_ = 0;  // after the chardevs they use: gone first
 };
 
 } // namespace qf

@@ -71,6 +71,15 @@ int run_machine(const options& o, bool kvm_built = false) {
     if constexpr (requires { m.system_reset_from_host(true); })
         mc.system_reset = [&m, &s] { m.system_reset_from_host(s.state().is_running()); };
     if constexpr (requires { m.press_power_button(); }) mc.system_powerdown = [&m] { m.press_power_button(); };
+    mc.read_phys = [&m](std::uint64_t addr, std::span<std::byte> out) { m.memory().read(gpa{addr}, out); };
+    mc.cpus = m.cpu_count();
+    if (o.smp) {
+        // QEMU 7.2's defaults: cores before sockets.
+        const unsigned sockets = o.smp->sockets ? o.smp->sockets : 1;
+        const unsigned max = o.smp->maxcpus ? o.smp->maxcpus : o.smp->cpu_count();
+        mc.threads = o.smp->threads ? o.smp->threads : 1;
+        mc.cores = o.smp->cores ? o.smp->cores : std::max(1u, max / (sockets * mc.threads));
+    }
     s.set_machine_control(std::move(mc));
     if (!o.start_stopped) s.vm_start();
     s.ready();
