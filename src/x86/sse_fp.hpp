@@ -68,6 +68,10 @@ struct ieee {
         // An exact cancellation is a zero without flags; a product or
         // quotient of non-zeros that is zero has underflowed.
         if (zero(r)) return K == hard_op::add || zero(a) || (K == hard_op::mul && zero(b));
+        // A product or quotient that rounded up to the smallest normal was
+        // tiny before rounding: underflow (QEMU's hardfloat takes
+        // |r| <= min normal the slow way too). A tiny sum is always exact.
+        if (K != hard_op::add && static_cast<U>(static_cast<U>(r << 1) >> 1) == (U{1} << Frac)) return false;
         return normal(r);
     }
 };

@@ -5,6 +5,7 @@
 #include "qf/machine/firmware.hpp"
 
 #include <catch2/catch.hpp>
+#include <immintrin.h>
 
 using namespace qf::x86;
 
@@ -200,5 +201,54 @@ TEST_CASE("INVLPG of one address in a 2 MiB page drops every 4 KiB piece of it t
         CHECK(s.regs[R_EBX] == 0x1111);
         CHECK(s.regs[R_ECX] == 0x2222);  // the other piece: stale 0x1111 if it stayed
         CHECK(s.regs[R_EDX] == 0xbbbb);
+    }
+}
+
+// Products and quotients that round up to the smallest normal number were
+// tiny before rounding: underflow as well as inexact, which a fast path
+// that looks only at the rounded result misses. Fixed vectors, each
+// checked against this host's own MULSS/MULSD/DIVSS.
+TEST_CASE("MULSS MULSD and DIVSS that round up to the smallest normal raise underflow as the host does") {
+    struct vec {
+        std::uint8_t op[4];  // f3/f2 0f 59/5e c1: op xmm0, xmm1
+        std::uint64_t a, b;
+    };
+    const vec vs[] = {
+        {{0xf3, 0x0f, 0x59, 0xc1}, 0x3f7fffff, 0x00800000},                    // mulss
+        {{0xf3, 0x0f, 0x5e, 0xc1}, 0x3f7fffff, 0x7e800000},                    // divss
+        {{0xf2, 0x0f, 0x59, 0xc1}, 0x3fefffffffffffff, 0x0010000000000000},    // mulsd
+        {{0xf3, 0x0f, 0x59, 0xc1}, 0x3f800000, 0x00800000},                    // exact: no underflow
+    };
+    for (const vec& v : vs) {
+        // The host: the same instruction under the same MXCSR (default
+        // control, inexact already set).
+        __m128i x = _mm_cvtsi64_si128(static_cast<long long>(v.a)), y = _mm_cvtsi64_si128(static_cast<long long>(v.b));
+        const unsigned saved = _mm_getcsr();
+        _mm_setcsr(0x1fa0);
+        if (v.op[0] == 0xf2) asm volatile("mulsd %1, %0" : "+x"(x) : "x"(y));
+        else if (v.op[2] == 0x5e) asm volatile("divss %1, %0" : "+x"(x) : "x"(y));
+        else asm volatile("mulss %1, %0" : "+x"(x) : "x"(y));
+        const unsigned host_csr = _mm_getcsr();
+        _mm_setcsr(saved);
+        const auto host_r = static_cast<std::uint64_t>(_mm_cvtsi128_si64(x));
+        for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
+            qf::tcg::engine_options o;
+            o.be = be;
+            o.tb_size_mib = 16;
+            test::flat64 m(16 << 20, o);
+            const std::uint8_t code[] = {v.op[0], v.op[1], v.op[2], v.op[3], 0xf4};
+            m.load(0x1000, code, sizeof code);
+            m.enter(0x1000);
+            state& s = m.st();
+            s.xmm[0].q[0] = v.a;
+            s.xmm[0].q[1] = 0;
+            s.xmm[1].q[0] = v.b;
+            s.xmm[1].q[1] = 0;
+            s.mxcsr = 0x1fa0;
+            REQUIRE(m.run() == vcpu::stop::halted);
+            INFO("op " << std::hex << int(v.op[0]) << " " << int(v.op[2]) << " a " << v.a << " b " << v.b);
+            CHECK(s.xmm[0].q[0] == host_r);
+            CHECK(s.mxcsr == host_csr);
+        }
     }
 }
