@@ -56,6 +56,11 @@ void chardev::attach(chardev_frontend fe) {
     accept_input();
 }
 
+std::size_t chardev::pending_output() {
+    if (auto* s = as<chardevs::socket>()) return s->pending();
+    return 0;
+}
+
 bool chardev::connected() {
     if (auto* s = as<chardevs::socket>()) return s->connected();
     return true;
@@ -85,7 +90,12 @@ namespace chardevs {
 void fd_input::start(int fd) {
     fd_ = fd;
     paused_ = false;
-    if (loop_) loop_->set_fd_handler(fd, POLLIN, [this](short) { readable(); });
+    want_write_ = false;
+    if (loop_)
+        loop_->set_fd_handler(fd, POLLIN, [this](short rev) {
+            if ((rev & POLLOUT) && on_writable) on_writable();
+            if (fd_ >= 0 && (rev & (POLLIN | POLLHUP | POLLERR))) readable();
+        });
 }
 
 void fd_input::stop() {
@@ -93,11 +103,20 @@ void fd_input::stop() {
     fd_ = -1;
 }
 
+void fd_input::update_events() {
+    if (fd_ >= 0 && loop_) loop_->set_fd_events(fd_, static_cast<short>((paused_ ? 0 : POLLIN) | (want_write_ ? POLLOUT : 0)));
+}
+
 void fd_input::resume() {
-    if (fd_ >= 0 && paused_ && loop_) {
+    if (fd_ >= 0 && paused_) {
         paused_ = false;
-        loop_->set_fd_events(fd_, POLLIN);
+        update_events();
     }
+}
+
+void fd_input::want_write(bool on) {
+    want_write_ = on;
+    update_events();
 }
 
 void fd_input::readable() {
@@ -105,7 +124,7 @@ void fd_input::readable() {
     if (room == 0) {
         // Stop polling until the frontend calls accept_input().
         paused_ = true;
-        loop_->set_fd_events(fd_, 0);
+        update_events();
         return;
     }
     std::byte buf[4096];

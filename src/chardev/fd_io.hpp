@@ -20,4 +20,16 @@ inline void write_out(int fd, std::span<const std::byte> d) {
     }
 }
 
+// As much as the fd takes now (all of it, for a blocking one): the count.
+inline std::size_t write_some(int fd, std::span<const std::byte> d) {
+    std::size_t done = 0;
+    while (done < d.size()) {
+        ssize_t n = ::write(fd, d.data() + done, d.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += std::size_t(n);
+    }
+    return done;
+}
+
 } // namespace qf::chardevs

@@ -74,6 +74,7 @@ socket::socket(chardev& owner, const chardev_spec& spec, chardev_env& env)
         unix_path_ = spec.path;
     }
     input_.on_eof = [this] { drop_client(); };
+    input_.on_writable = [this] { flush(); };
     if (loop_) loop_->set_fd_handler(listen_, POLLIN, [this](short) { accept_client(); });
     if (spec.wait) {
         // QEMU blocks start-up until the first client connects.
@@ -111,12 +112,31 @@ void socket::drop_client(bool tell) {
     input_.stop();
     ::close(client_);
     client_ = -1;
+    pending_.clear();
     if (tell) owner_.peer_event(false);
     if (loop_ && listen_ >= 0) loop_->set_fd_events(listen_, POLLIN);
 }
 
+// What the client cannot take now waits (up to max_pending) and goes when
+// it makes room: a monitor's answers arrive whole however slowly the
+// client reads.
 void socket::write(std::span<const std::byte> data) {
-    if (client_ >= 0) write_out(client_, data);
+    if (client_ < 0) return;
+    if (pending_.empty()) data = data.subspan(write_some(client_, data));
+    if (data.empty()) return;
+    const std::size_t room = max_pending - std::min(max_pending, pending_.size());
+    pending_.append(reinterpret_cast<const char*>(data.data()), std::min(room, data.size()));
+    input_.want_write(true);
+}
+
+void socket::flush() {
+    if (client_ < 0) return;
+    const std::size_t n = write_some(client_, std::as_bytes(std::span(pending_.data(), pending_.size())));
+    pending_.erase(0, n);
+    if (pending_.empty()) {
+        input_.want_write(false);
+        owner_.accept_input();  // a frontend that waited for its output to go may take input again
+    }
 }
 
 } // namespace qf::chardevs

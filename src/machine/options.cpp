@@ -3,6 +3,7 @@
 #include "qf/core/log.hpp"
 #include "qf/machine/size.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <string>
@@ -139,7 +140,8 @@ struct option_desc {
 // -qmp DEV, as -serial's DEV, on a chardev of its own (QEMU names them
 // compat_monitorN).
 void add_qmp(options& o, std::string_view a, bool pretty) {
-    auto spec = parse_serial(a, "compat_monitor" + std::to_string(o.monitors.size()));
+    const auto n = std::count_if(o.monitors.begin(), o.monitors.end(), [](const options::monitor& m) { return m.dev.has_value(); });
+    auto spec = parse_serial(a, "compat_monitor" + std::to_string(n));
     if (!spec) throw error("-qmp none: there is no monitor to make");
     options::monitor m;
     if (spec->backend.empty()) m.chardev_id = spec->id;  // chardev:ID

@@ -135,9 +135,10 @@ std::string cause_data(shutdown_cause c) {
 
 void session::request_shutdown(shutdown_cause cause) {
     emit_event("SHUTDOWN", cause_data(cause));
-    // -no-shutdown keeps the process for what the guest did; the host's
-    // own requests (quit, a signal) end it regardless, as in QEMU.
-    if (!no_shutdown_ || !caused_by_guest(cause)) return request_exit(0);
+    // -no-shutdown keeps the process (the VM stopped) for every cause but
+    // quit and a signal, which end it regardless, as in QEMU.
+    if (!no_shutdown_ || cause == shutdown_cause::host_qmp_quit || cause == shutdown_cause::host_signal)
+        return request_exit(0);
     if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
     if (kick_) kick_();
     loop_.notify();

@@ -246,17 +246,16 @@ qmp_monitor::qmp_monitor(session& s, chardev& dev, bool pretty) : s_(s), dev_(de
 
 qmp_monitor::~qmp_monitor() { dev_.detach(); }
 
-void qmp_monitor::send(const std::string& json_text) {
-    dev_.write(json_text);
-    dev_.write("\r\n");
-}
+std::size_t qmp_monitor::can_receive() { return dev_.pending_output() ? 0 : 4096; }
+
+void qmp_monitor::send(const std::string& json_text) { dev_.write(json_text + "\r\n"); }
 
 void qmp_monitor::chardev_opened(bool open) {
     // Each client starts a session of its own: greeted, not negotiated.
     negotiated_ = false;
     value_.clear();
     depth_ = 0;
-    in_string_ = escaped_ = bare_ = dropping_ = false;
+    in_string_ = escaped_ = bare_ = dropping_ = single_ = false;
     if (!open) return;
     json g = json::object();
     json q = json::object();
@@ -289,7 +288,7 @@ void qmp_monitor::receive(std::span<const std::byte> data) {
         if (b == std::byte{0xff}) {  // QEMU's resynchronisation: the parser starts afresh
             value_.clear();
             depth_ = 0;
-            in_string_ = escaped_ = bare_ = false;
+            in_string_ = escaped_ = bare_ = single_ = false;
             continue;
         }
         if (bare_) {  // a token outside any object: a scalar or junk
@@ -308,7 +307,7 @@ void qmp_monitor::receive(std::span<const std::byte> data) {
             }
             bare_ = false;
             escaped_ = false;
-            if (value_.size() > max_value) error_reply("JSON parse error, token too large");
+            if (value_.size() > max_value) error_reply("JSON token size limit exceeded");
             else if (quoted ? ends : is_keyword(value_)) error_reply("QMP input must be a JSON object");
             else error_reply("JSON parse error, invalid keyword '" + value_ + "'");
             value_.clear();
@@ -320,7 +319,7 @@ void qmp_monitor::receive(std::span<const std::byte> data) {
             if (c == '{' || c == '[') {
                 value_.assign(1, c);
                 depth_ = 1;
-                in_string_ = escaped_ = false;
+                in_string_ = escaped_ = single_ = false;
             } else if (c == '}' || c == ']') {
                 error_reply("JSON parse error, expecting value");
             } else if (c == ',' || c == ':') {
@@ -332,28 +331,52 @@ void qmp_monitor::receive(std::span<const std::byte> data) {
             }
             continue;
         }
-        value_ += c;
-        if (in_string_) {
+        if (in_string_ && single_) {
+            // A 'single-quoted' string becomes a JSON one as it is stored.
+            if (escaped_) {
+                escaped_ = false;
+                if (c == '\'') value_.back() = '\'';  // \' is a quote
+                else value_ += c;
+            } else if (c == '\\') {
+                escaped_ = true;
+                value_ += c;
+            } else if (c == '\'') {
+                in_string_ = single_ = false;
+                value_ += '"';
+            } else if (c == '"') {
+                value_ += "\\\"";
+            } else {
+                value_ += c;
+            }
+        } else if (in_string_) {
+            value_ += c;
             if (escaped_) escaped_ = false;
             else if (c == '\\') escaped_ = true;
             else if (c == '"') in_string_ = false;
-        } else if (c == '"') {
+        } else if (c == '"' || c == '\'') {
+            value_ += '"';
             in_string_ = true;
-        } else if (c == '{' || c == '[') {
-            ++depth_;
-        } else if (c == '}' || c == ']') {
-            if (--depth_ == 0) {
-                value_complete();
-                continue;
+            single_ = c == '\'';
+        } else {
+            value_ += c;
+            if (c == '{' || c == '[') {
+                ++depth_;
+            } else if (c == '}' || c == ']') {
+                if (--depth_ == 0) {
+                    value_complete();
+                    continue;
+                }
             }
         }
-        if (value_.size() > max_value) {
-            // Never buffered without bound: the value is dropped, and what
-            // follows is parsed afresh.
+        if (value_.size() > max_value || depth_ > max_depth) {
+            // Never buffered without bound, never nested past what a parser
+            // can recurse through: the value is dropped, and what follows
+            // is parsed afresh.
+            const bool deep = depth_ > max_depth;
             value_.clear();
             depth_ = 0;
-            in_string_ = escaped_ = false;
-            error_reply("JSON parse error, token too large");
+            in_string_ = escaped_ = single_ = false;
+            error_reply(deep ? "JSON nesting depth limit exceeded" : "JSON token size limit exceeded");
         }
     }
 }

@@ -157,6 +157,7 @@ std::vector<step> script(const std::string& pmem) {
         {R"(foo)", {R"({"error":{"class":"GenericError","desc":"JSON parse error, invalid keyword 'foo'"}})"}},
         {R"({"execute": 1})", {R"({"error":{"class":"GenericError","desc":"QMP input member 'execute' must be a string"}})"}},
         {R"({"id": 5})", {R"({"error":{"class":"GenericError","desc":"QMP input lacks member 'execute'"},"id":5})"}},
+        {R"({'execute': 'query-name', 'id': 'it\'s "q"'})", {R"({"id":"it's \"q\"","return":{"name":"transcript"}})"}},
         {R"({"execute": "query-version", "bogus": 1})",
          {R"({"error":{"class":"GenericError","desc":"QMP input member 'bogus' is unexpected"}})"}},
         {R"({"execute": "query-version", "arguments": []})",
@@ -174,14 +175,14 @@ std::vector<step> script(const std::string& pmem) {
         {R"({"execute": "query-cpus-fast"})",
          {R"({"return":[{"cpu-index":0,"props":{"core-id":0,"socket-id":0,"thread-id":0},"qom-path":"/machine/unattached/device[0]","target":"x86_64","thread-id":"-"},)"
           R"({"cpu-index":1,"props":{"core-id":1,"socket-id":0,"thread-id":0},"qom-path":"/machine/unattached/device[2]","target":"x86_64","thread-id":"-"}]})"}},
-        {R"({"execute": "pmemsave", "arguments": {"val": 1048320, "size": 256}})",
+        {R"({"execute": "pmemsave", "arguments": {"val": 4294967040, "size": 256}})",
          {R"({"error":{"class":"GenericError","desc":"Parameter 'filename' is missing"}})"}},
         {R"({"execute": "pmemsave", "arguments": {"val": "x", "size": 256, "filename": "/tmp/x"}})",
          {R"({"error":{"class":"GenericError","desc":"Invalid parameter type for 'val', expected: integer"}})"}},
         {R"({"execute": "pmemsave", "arguments": {"val": 0, "size": 1, "filename": "/nonexistent/x"}})",
          {R"({"error":{"class":"GenericError","desc":"Could not open '/nonexistent/x': No such file or directory"}})"}},
-        // The BIOS's last 256 bytes below 1 MiB (the reset vector's copy).
-        {R"({"execute": "pmemsave", "arguments": {"val": 1048320, "size": 256, "filename": ")" + pmem + R"("}})",
+        // The BIOS ROM's last 256 bytes, below 4 GiB (the reset vector).
+        {R"({"execute": "pmemsave", "arguments": {"val": 4294967040, "size": 256, "filename": ")" + pmem + R"("}})",
          {R"({"return":{}})"}},
         {R"({"execute": "quit"})",
          {R"({"data":{"guest":false,"reason":"host-qmp-quit"},"event":"SHUTDOWN"})", R"({"return":{}})"}},
@@ -279,6 +280,44 @@ TEST_CASE("QMP: the guest's own shutdown and reset are events with guest true") 
     }
 }
 
+TEST_CASE("QMP: system_reset reaches a running VM whose CPU is halted with interrupts off") {
+    // A firmware that is only "cli; hlt; jmp $-1" at the reset vector.
+    const std::string bios = tmp("hlt.bin");
+    {
+        std::string image(64 << 10, '\0');
+        const unsigned char code[] = {0xfa, 0xf4, 0xeb, 0xfd};
+        image.replace(0xfff0, sizeof code, reinterpret_cast<const char*>(code), sizeof code);
+        std::FILE* f = std::fopen(bios.c_str(), "wb");
+        REQUIRE(f);
+        std::fwrite(image.data(), 1, image.size(), f);
+        std::fclose(f);
+    }
+    const std::string sock = tmp("halted.sock");
+    for (const std::string& binary : {qforge, qft::find_qemu()}) {
+        if (binary.empty()) {
+            WARN("SKIPPED QEMU's side: qemu-system-x86_64 is not installed");
+            continue;
+        }
+        INFO(binary);
+        emulator c({binary, "-M", "pc", "-nic", "none", "-display", "none", "-bios", bios, "-qmp",
+                    "unix:" + sock + ",server=on,wait=off"});
+        client q(sock);
+        q.message();
+        q.command(R"({"execute": "qmp_capabilities"})");
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // halted by now
+        std::vector<json> got = q.command(R"({"execute": "system_reset"})");
+        while (got.size() < 2)
+            if (auto l = q.line(5000)) got.push_back(json::parse(*l));
+            else break;
+        const auto norm = normalise(got);
+        CHECK(std::count(norm.begin(), norm.end(),
+                         R"({"data":{"guest":false,"reason":"host-qmp-system-reset"},"event":"RESET"})") == 1);
+        q.command(R"({"execute": "quit"})");
+        CHECK(c.wait(20).status == 0);
+    }
+    std::remove(bios.c_str());
+}
+
 TEST_CASE("QMP: garbage, oversized values, a client that leaves mid-command and fifty more leave the VM running") {
     const std::string sock = tmp("abuse.sock");
     emulator c({qforge, "-M", "pc", "-nic", "none", "-display", "none", "-qmp", "unix:" + sock + ",server=on,wait=off"});
@@ -306,13 +345,31 @@ TEST_CASE("QMP: garbage, oversized values, a client that leaves mid-command and 
         // A value over the bound is dropped with an error; the next works.
         q.send(R"({"execute": ")" + std::string(2 << 20, 'a') + "\"}\n");
         auto big = q.message();
-        CHECK(big["error"]["desc"] == "JSON parse error, token too large");
+        CHECK(big["error"]["desc"] == "JSON token size limit exceeded");
         while (q.line(1000)) {
         }  // the rest of the dropped value may answer too
         q.send("\xff");
         CHECK(q.command(R"({"execute": "query-name"})").back().contains("return"));
         // Malformed JSON inside an object.
         CHECK(q.command(R"({"execute": })").back()["error"]["class"] == "GenericError");
+        // Nesting far past what a recursive parser survives (it took the
+        // process down through the id's copy): dropped with an error.
+        q.send(R"({"execute": "query-name", "id": )" + std::string(100000, '[') + std::string(100000, ']') + "}\n");
+        CHECK(q.message()["error"]["desc"] == "JSON nesting depth limit exceeded");
+        while (q.line(1000)) {
+        }
+        q.send("\xff");
+        CHECK(q.command(R"({"execute": "query-name"})").back().contains("return"));
+        // A client that writes 2000 commands before it reads a byte gets
+        // every answer whole, in order.
+        std::string burst;
+        for (int i = 0; i < 2000; ++i) burst += R"({"execute": "query-status", "id": )" + std::to_string(i) + "}\n";
+        q.send(burst);
+        for (int i = 0; i < 2000; ++i) {
+            const json m = q.message();
+            REQUIRE(m["id"] == i);
+            CHECK(m["return"]["status"] == "running");
+        }
     }
     // A client that leaves halfway through a command; the next is greeted
     // afresh and must negotiate again.

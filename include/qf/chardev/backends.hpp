@@ -26,13 +26,17 @@ public:
     // Called with bytes read; default delivers them to the frontend.
     std::function<void(std::span<const std::byte>)> filter;
     std::function<void()> on_eof;
+    // Poll for room to write too, and who hears of it.
+    void want_write(bool on);
+    std::function<void()> on_writable;
 
 private:
     void readable();
+    void update_events();
     chardev& owner_;
     main_loop* loop_;
     int fd_ = -1;
-    bool paused_ = false;
+    bool paused_ = false, want_write_ = false;
 };
 
 class stdio {
@@ -84,6 +88,10 @@ public:
     // The bound TCP port (useful with port=0) and whether a client is on.
     std::uint16_t bound_port() const { return port_; }
     bool connected() const { return client_ >= 0; }
+    // Output the client has not taken yet (sent as it makes room).
+    std::size_t pending() const { return pending_.size(); }
+    // Beyond this a slow client loses output, so a guest never stalls.
+    static constexpr std::size_t max_pending = 1 << 20;
 
 private:
     void accept_client();
@@ -95,6 +103,8 @@ private:
     int client_ = -1;
     std::uint16_t port_ = 0;
     std::string unix_path_;
+    std::string pending_;
+    void flush();
 };
 
 class pty {

@@ -85,6 +85,8 @@ public:
     }
     // Whether a peer is there now (a socket's client; always for the rest).
     bool connected();
+    // Bytes written that the peer has not taken yet (a socket's).
+    std::size_t pending_output();
 
     // Typed access for tests and embedders: nullptr if another backend.
     template <class Backend>

@@ -47,6 +47,7 @@ public:
     // Exit the process with this status as soon as the main loop sees it
     // (isa-debug-exit). Callable from any thread.
     void request_exit(int status);
+    bool exit_requested() const { return exit_status_.load() >= 0; }
     // An orderly shutdown (C-a x, QMP's quit): exit status 0, as QEMU.
     void request_quit();
     // A shutdown for a cause, with QMP's SHUTDOWN event: the run ends with

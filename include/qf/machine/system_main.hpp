@@ -69,7 +69,14 @@ int run_machine(const options& o, bool kvm_built = false) {
     mc.accel = std::string(M::accel_type::name);
     mc.kvm_built = kvm_built;
     if constexpr (requires { m.system_reset_from_host(true); })
-        mc.system_reset = [&m, &s] { m.system_reset_from_host(s.state().is_running()); };
+        mc.system_reset = [&m, &s] {
+            const bool running = s.state().is_running();
+            m.system_reset_from_host(running);
+            // QEMU's qemu_system_reset: a VM reset while stopped is a VM
+            // that has not started (cont then starts it, even after a
+            // shutdown under -no-shutdown).
+            if (!running && !s.exit_requested()) s.state().set(run_state::prelaunch);
+        };
     if constexpr (requires { m.press_power_button(); }) mc.system_powerdown = [&m] { m.press_power_button(); };
     mc.read_phys = [&m](std::uint64_t addr, std::span<std::byte> out) { m.memory().read(gpa{addr}, out); };
     mc.cpus = m.cpu_count();
@@ -89,7 +96,9 @@ int run_machine(const options& o, bool kvm_built = false) {
     for (unsigned i = 0; i < m.cpu_count(); ++i)
         cpus.push_back({[&m, i] { return m.run_cpu(i); }, [&m, i] { m.kick_cpu(i); },
                         [&m, i] { return m.cpu_runnable(i); }, threaded});
-    return s.run(std::move(cpus));
+    const int status = s.run(std::move(cpus));
+    s.set_machine_control({});  // its functions reach into m, which goes first
+    return status;
 }
 
 template <class... Ms>

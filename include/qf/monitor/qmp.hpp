@@ -23,8 +23,9 @@ public:
     qmp_monitor(const qmp_monitor&) = delete;
     qmp_monitor& operator=(const qmp_monitor&) = delete;
 
-    // The chardev frontend.
-    std::size_t can_receive() const { return 4096; }
+    // The chardev frontend. No input while answers wait to go out: a
+    // client that writes without reading is slowed, never answered in part.
+    std::size_t can_receive();
     void receive(std::span<const std::byte> data);
     void chardev_opened(bool open);
 
@@ -34,6 +35,7 @@ public:
     // The input bound: a JSON value this long is dropped (QEMU's lexer
     // bounds a token at 64 MiB; a command is never near this).
     static constexpr std::size_t max_value = 1 << 20;
+    static constexpr int max_depth = 1024;  // QEMU's MAX_NESTING
 
 private:
     void value_complete();
@@ -49,6 +51,7 @@ private:
     std::string value_;
     int depth_ = 0;
     bool in_string_ = false, escaped_ = false, bare_ = false, dropping_ = false;
+    bool single_ = false;  // the string is 'single-quoted' (QEMU takes those): stored as JSON
 };
 
 } // namespace qf

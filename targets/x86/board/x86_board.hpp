@@ -206,7 +206,8 @@ public:
         return go_on;
     }
     unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
-    bool cpu_runnable(unsigned i = 0) const { return i < cpus_.size() && cpus_[i]->runnable(); }
+    // A pending reset makes a halted CPU runnable: run_cpu is where it is done.
+    bool cpu_runnable(unsigned i = 0) const { return reset_requested_ || (i < cpus_.size() && cpus_[i]->runnable()); }
     void kick_cpu(unsigned i) {
         if (i < cpus_.size()) cpus_[i]->kick();
     }
