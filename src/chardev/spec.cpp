@@ -7,14 +7,21 @@
 namespace qf {
 namespace {
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-    std::vector<std::string_view> out;
-    for (;;) {
-        auto p = s.find(sep);
-        out.push_back(s.substr(0, p));
-        if (p == std::string_view::npos) return out;
-        s = s.substr(p + 1);
+// Splits at each comma; ",," is QEMU's escaped comma inside a value (a
+// socket path, a file name).
+std::vector<std::string> split(std::string_view s, char sep) {
+    std::vector<std::string> out(1);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != sep) {
+            out.back() += s[i];
+        } else if (i + 1 < s.size() && s[i + 1] == sep) {
+            out.back() += sep;
+            ++i;
+        } else {
+            out.emplace_back();
+        }
     }
+    return out;
 }
 
 template <class T>
@@ -29,9 +36,9 @@ T parse_number(std::string_view option, std::string_view key, std::string_view v
 
 // Applies key=value options after the backend (or tcp:/unix: address).
 void apply_options(std::string_view option, chardev_spec& s,
-                   const std::vector<std::string_view>& opts, std::size_t from) {
+                   const std::vector<std::string>& opts, std::size_t from) {
     for (std::size_t i = from; i < opts.size(); ++i) {
-        auto kv = opts[i];
+        std::string_view kv = opts[i];
         auto eq = kv.find('=');
         auto key = kv.substr(0, eq);
         std::string_view val = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
@@ -103,7 +110,7 @@ std::optional<chardev_spec> parse_serial(std::string_view arg, std::string id) {
     chardev_spec s;
     s.id = std::move(id);
     auto opts = split(arg, ',');
-    auto head = opts[0];
+    std::string_view head = opts[0];
     if (head.starts_with("chardev:")) {
         s.backend.clear();
         s.id = head.substr(8);

@@ -171,6 +171,7 @@ const std::vector<option_desc>& option_table() {
          }},
         {"cpu", true,
          [](options& o, std::string_view a) {
+             if (a.empty()) throw error("-cpu option cannot be empty");
              auto l = parse_opt_list("-cpu", a);
              o.cpu = l.head;
              if (o.cpu == "help" || o.cpu == "?") o.cpu_help = true;
@@ -186,7 +187,11 @@ const std::vector<option_desc>& option_table() {
          }},
         {"m", true, [](options& o, std::string_view a) { o.ram_size = parse_ram_size(a); }},
         {"smp", true, [](options& o, std::string_view a) { o.smp = parse_smp(a); }},
-        {"bios", true, [](options& o, std::string_view a) { o.bios = a; }},
+        {"bios", true,
+         [](options& o, std::string_view a) {
+             if (a.empty()) throw error("could not load PC BIOS ''");  // QEMU's words
+             o.bios = a;
+         }},
         {"kernel", true, [](options& o, std::string_view a) { o.kernel = a; }},
         {"initrd", true, [](options& o, std::string_view a) { o.initrd = a; }},
         {"append", true, [](options& o, std::string_view a) { o.append = a; }},
@@ -292,13 +297,21 @@ const std::vector<option_desc>& option_table() {
              if (a == "help" || a == "?") o.log_help = true;
              else o.log_mask |= parse_log_items(a);
          }},
-        {"D", true, [](options& o, std::string_view a) { o.log_file = a; }},
+        {"D", true,
+         [](options& o, std::string_view a) {
+             if (a.empty()) throw error("Error opening logfile : No such file or directory");  // QEMU's words
+             o.log_file = a;
+         }},
         {"S", false, [](options& o, auto) { o.start_stopped = true; }},
         {"no-reboot", false, [](options& o, auto) { o.no_reboot = true; }},
         {"no-hpet", false, [](options& o, auto) { o.machine_props.emplace_back("hpet", "off"); }},
         {"no-shutdown", false, [](options& o, auto) { o.no_shutdown = true; }},
         {"nodefaults", false, [](options& o, auto) { o.nodefaults = true; }},
-        {"pidfile", true, [](options& o, std::string_view a) { o.pidfile = a; }},
+        {"pidfile", true,
+         [](options& o, std::string_view a) {
+             if (a.empty()) throw error("cannot create PID file: Could not create '': No such file or directory");
+             o.pidfile = a;
+         }},
         {"daemonize", false, [](options& o, auto) { o.daemonize = true; }},
     };
     return table;

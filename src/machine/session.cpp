@@ -5,6 +5,7 @@
 #include "qf/core/signals.hpp"
 #include "qf/monitor/qmp.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -82,6 +83,9 @@ void session::create_chardevs(const options& o) {
         if (s->backend.empty()) {  // chardev:ID
             auto* c = find_chardev(s->id);
             if (!c) throw error("-serial chardev:" + s->id + ": no chardev with id '" + s->id + "'");
+            // One frontend a chardev, as QEMU (which aborts here).
+            if (std::find(serials_.begin(), serials_.end(), c) != serials_.end())
+                throw error("Device '" + s->id + "' is in use");
             serials_.push_back(c);
             continue;
         }

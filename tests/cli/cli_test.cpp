@@ -4,12 +4,14 @@
 #include "process.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <csignal>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <thread>
 #include <unistd.h>
 
 using Catch::Matchers::Contains;
@@ -341,4 +343,72 @@ TEST_CASE("option -serial pty announces its device/ -serial tcp listens/ -device
     kill(c2.pid, SIGTERM);
     CHECK(c2.wait().status == 0);
     CHECK_FALSE(exists(sock));
+}
+
+TEST_CASE("empty -bios -cpu -pidfile and -D values and one chardev for two serial ports get QEMU's errors") {
+    const std::pair<std::vector<std::string>, std::string> cases[] = {
+        {{"-bios", ""}, "could not load PC BIOS ''"},
+        {{"-cpu", ""}, "-cpu option cannot be empty"},
+        {{"-pidfile", ""}, "cannot create PID file: Could not create '': No such file or directory"},
+        {{"-D", ""}, "Error opening logfile : No such file or directory"},
+        {{"-chardev", "null,id=c", "-serial", "chardev:c", "-serial", "chardev:c"}, "Device 'c' is in use"},
+    };
+    for (const auto& [args, message] : cases) {
+        std::vector<std::string> v{qemu, "-M", "testrig", "-display", "none", "-S"};
+        v.insert(v.end(), args.begin(), args.end());
+        const auto r = qft::run(v, 10);
+        INFO(args.front() << " " << args.back());
+        CHECK(r.status == 1);
+        CHECK(r.err == "qforge-system-x86_64: " + message + "\n");
+    }
+}
+
+TEST_CASE("a socket path takes QEMU's escaped comma") {
+    const std::string sock = tmp("a,b.sock");
+    std::string escaped = sock;
+    escaped.replace(escaped.find(','), 1, ",,");
+    auto c = qft::spawn(cmd({"-S", "-display", "none", "-serial", "unix:" + escaped + ",server=on,wait=off"}));
+    CHECK(qft::wait_for([&] { return exists(sock); }));
+    kill(c.pid, SIGTERM);
+    CHECK(c.wait().status == 0);
+    CHECK_FALSE(exists(sock));
+}
+
+// Each blocking wait ends on SIGTERM, as QEMU's: opening a -bios FIFO no
+// one writes and waiting for a socket's first client (start-up, where the
+// signal kills QEMU: status 143), and writing serial output to a pipe no
+// one reads (running: the orderly exit, status 0).
+TEST_CASE("SIGTERM ends a wait in open and accept at start-up and a blocked write to stdout") {
+    auto ends_on_term = [](qft::child& c, int want) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        kill(c.pid, SIGTERM);
+        const auto r = c.wait(5);  // SIGKILL after 5 s: a status of 137
+        CHECK(r.status == want);
+    };
+    const std::string fifo = tmp("bios.fifo");
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    auto c1 = qft::spawn(cmd({"-display", "none", "-bios", fifo}));
+    ends_on_term(c1, 128 + SIGTERM);
+    unlink(fifo.c_str());
+    auto c2 = qft::spawn(cmd({"-display", "none", "-serial", "tcp:127.0.0.1:0,server=on"}));
+    ends_on_term(c2, 128 + SIGTERM);
+    // A firmware that writes 'x' to COM1 for ever: stdout, a pipe that
+    // fills, blocks the write.
+    const std::string bios = tmp("flood.bin");
+    {
+        std::string image(64 << 10, '\0');
+        const char code[] = {'\xba', '\xf8', '\x03', '\xb0', 'x', '\xee', '\xeb', '\xfd'};
+        image.replace(0xfff0, sizeof code, code, sizeof code);
+        std::FILE* f = std::fopen(bios.c_str(), "wb");
+        REQUIRE(f);
+        std::fwrite(image.data(), 1, image.size(), f);
+        std::fclose(f);
+    }
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    auto c3 = qft::spawn(cmd({"-display", "none", "-serial", "stdio", "-bios", bios}), -1, p[1]);
+    close(p[1]);
+    ends_on_term(c3, 0);
+    close(p[0]);
+    unlink(bios.c_str());
 }
