@@ -1,5 +1,7 @@
 #pragma once
 // Writing guest output to a host file descriptor for the chardev backends.
+#include "qf/core/signals.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <span>
@@ -14,7 +16,7 @@ namespace qf::chardevs {
 inline void write_out(int fd, std::span<const std::byte> d) {
     while (!d.empty()) {
         ssize_t n = ::write(fd, d.data(), d.size());
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR && !signals::shutdown_pending()) continue;  // a shutdown: the rest is dropped
         if (n <= 0) return;
         d = d.subspan(std::size_t(n));
     }
@@ -25,7 +27,7 @@ inline std::size_t write_some(int fd, std::span<const std::byte> d) {
     std::size_t done = 0;
     while (done < d.size()) {
         ssize_t n = ::write(fd, d.data() + done, d.size() - done);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR && !signals::shutdown_pending()) continue;
         if (n <= 0) break;
         done += std::size_t(n);
     }

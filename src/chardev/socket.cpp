@@ -2,6 +2,7 @@
 #include "qf/core/error.hpp"
 #include "qf/core/main_loop.hpp"
 #include "fd_io.hpp"
+#include "qf/core/signals.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -81,7 +82,12 @@ socket::socket(chardev& owner, const chardev_spec& spec, chardev_env& env)
         std::string where = spec.path.empty() ? "tcp:" + spec.host + ":" + std::to_string(port_)
                                               : "unix:" + spec.path;
         report_error("info: waiting for connection on: " + where + ",server=on");
-        accept_client();
+        while (client_ < 0) {
+            accept_client();
+            if (client_ >= 0 || errno == ECONNABORTED) continue;
+            if (errno != EINTR) throw error(errno_message("chardev '" + spec.id + "': accept"));
+            if (signals::shutdown_pending()) signals::die_of_pending_signal();
+        }
     }
 }
 

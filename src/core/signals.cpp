@@ -60,7 +60,9 @@ void install_shutdown_handlers(int wake_fd) {
     g_wake_fd = wake_fd;
     struct sigaction sa {};
     sa.sa_sigaction = on_shutdown_signal;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    // No SA_RESTART: a blocking call (opening a FIFO, waiting for a socket's
+    // first client, writing to a pipe nobody reads) must end when asked to.
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaction(s, &sa, nullptr);
 }
@@ -82,6 +84,18 @@ std::optional<received> take_shutdown_signal() {
     int s = g_signo.exchange(0);
     if (!s) return std::nullopt;
     return received{s, g_sender.load()};
+}
+
+bool shutdown_pending() { return g_signo.load() != 0; }
+
+void die_of_pending_signal() {
+    const int s = g_signo.load();
+    restore_terminals();
+    if (s) {
+        signal(s, SIG_DFL);
+        raise(s);
+    }
+    _exit(128 + s);
 }
 
 void save_terminal(int fd, const termios& original) {

@@ -19,6 +19,12 @@ struct received {
 };
 // The first shutdown signal received since the last call, if any.
 std::optional<received> take_shutdown_signal();
+// Whether one came and is not taken yet: a blocking call that ended with
+// EINTR (the handlers do not restart them) gives up when this is true.
+bool shutdown_pending();
+// During start-up, where QEMU has no handlers yet and the signal kills it
+// (status 128+N): the same, terminals restored first.
+[[noreturn]] void die_of_pending_signal();
 
 // Remembers a terminal's settings so that every way out of the process
 // (exit, fatal signal) can put them back; restore_terminals() does it now.

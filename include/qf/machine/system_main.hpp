@@ -203,6 +203,9 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
         }
         return 1;
     } catch (const error& e) {
+        // A call that a shutdown signal interrupted during start-up (opening
+        // a FIFO): the signal ends the process, as it ends QEMU's there.
+        if (signals::shutdown_pending()) signals::die_of_pending_signal();
         report_error(e.what());
         flush_log();
         return 1;
