@@ -342,10 +342,17 @@ options parse_command_line(int argc, const char* const* argv) {
         d->apply(o, value);
     }
     if (o.daemonize && o.nographic) throw error("-nographic cannot be used with -daemonize");
-    if (o.daemonize)
+    // A daemon has no terminal: stdio anywhere is refused (QEMU's words),
+    // which also keeps the user's terminal out of raw mode.
+    if (o.daemonize) {
+        for (auto& c : o.chardevs)
+            if (c.backend == "stdio") throw error("-chardev stdio,id=" + c.id + ": cannot use stdio with -daemonize");
         for (auto& s : o.serials)
             if (s && s->backend == "stdio")
-                throw error("-serial stdio cannot be used with -daemonize");
+                throw error(std::string("-serial ") + (s->mux ? "mon:stdio" : "stdio") + ": cannot use stdio with -daemonize");
+        for (auto& m : o.monitors)
+            if (m.dev && m.dev->backend == "stdio") throw error("-qmp stdio: cannot use stdio with -daemonize");
+    }
     return o;
 }
 

@@ -95,6 +95,10 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-d", "nonsense"}, "-d nonsense: unknown log item"},
         {{"-display", "sdl"}, "no graphical display"},
         {{"-nographic", "-daemonize"}, "-nographic cannot be used with -daemonize"},
+        // A daemon with stdio anywhere: refused, so no terminal is left raw.
+        {{"-daemonize", "-chardev", "stdio,id=c", "-serial", "chardev:c"}, "-chardev stdio,id=c: cannot use stdio with -daemonize"},
+        {{"-daemonize", "-serial", "mon:stdio"}, "-serial mon:stdio: cannot use stdio with -daemonize"},
+        {{"-daemonize", "-qmp", "stdio"}, "-qmp stdio: cannot use stdio with -daemonize"},
         {{"-fw_cfg", "opt/x,string=y"}, "-fw_cfg: machine testrig has no fw_cfg device"},
         {{"-rtc", "base=utc"}, "-rtc: machine testrig has no RTC"},
         // pc's own (a later -M wins):
