@@ -140,6 +140,7 @@ struct step {
 };
 // PMEM: where pmemsave writes (each emulator its own file).
 std::vector<step> script(const std::string& pmem) {
+    const std::string hpet = pmem + ".hpet";
     const std::vector<step> s = {
         {R"({"execute": "query-status"})",
          {R"({"error":{"class":"CommandNotFound","desc":"Expecting capabilities negotiation with 'qmp_capabilities'"}})"}},
@@ -183,6 +184,10 @@ std::vector<step> script(const std::string& pmem) {
          {R"({"error":{"class":"GenericError","desc":"Could not open '/nonexistent/x': No such file or directory"}})"}},
         // The BIOS ROM's last 256 bytes, below 4 GiB (the reset vector).
         {R"({"execute": "pmemsave", "arguments": {"val": 4294967040, "size": 256, "filename": ")" + pmem + R"("}})",
+         {R"({"return":{}})"}},
+        // A device's registers, read as the CPU reads them: the HPET's ID
+        // and period.
+        {R"({"execute": "pmemsave", "arguments": {"val": 4275044352, "size": 16, "filename": ")" + hpet + R"("}})",
          {R"({"return":{}})"}},
         {R"({"execute": "quit"})",
          {R"({"data":{"guest":false,"reason":"host-qmp-quit"},"event":"SHUTDOWN"})", R"({"return":{}})"}},
@@ -240,6 +245,8 @@ TEST_CASE("QMP: a session of commands, errors and events is QEMU 7.2's") {
     const std::string saved = qft::slurp(ours);
     REQUIRE(saved.size() == 256);
     CHECK(static_cast<unsigned char>(saved[0xf0]) == 0xea);
+    const std::string hpet = qft::slurp(ours + ".hpet");  // 8086a201, 10,000,000 fs
+    CHECK(hpet == std::string("\x01\xa2\x86\x80\x80\x96\x98\x00", 8) + std::string(8, '\0'));
     // The recording itself, against QEMU where it is installed.
     const std::string qemu = qft::find_qemu();
     if (qemu.empty()) {
@@ -250,8 +257,8 @@ TEST_CASE("QMP: a session of commands, errors and events is QEMU 7.2's") {
     for (auto& d : theirs) UNSCOPED_INFO("QEMU: " << d);
     CHECK(theirs.empty());
     CHECK(qft::slurp(theirs_file) == saved);
-    std::remove(ours.c_str());
-    std::remove(theirs_file.c_str());
+    CHECK(qft::slurp(theirs_file + ".hpet") == qft::slurp(ours + ".hpet"));
+    for (const auto& f : {ours, theirs_file, ours + ".hpet", theirs_file + ".hpet"}) std::remove(f.c_str());
 }
 
 TEST_CASE("QMP: the guest's own shutdown and reset are events with guest true") {

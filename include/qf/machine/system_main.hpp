@@ -78,7 +78,20 @@ int run_machine(const options& o, bool kvm_built = false) {
             if (!running && !s.exit_requested()) s.state().set(run_state::prelaunch);
         };
     if constexpr (requires { m.press_power_button(); }) mc.system_powerdown = [&m] { m.press_power_button(); };
-    mc.read_phys = [&m](std::uint64_t addr, std::span<std::byte> out) { m.memory().read(gpa{addr}, out); };
+    // RAM and ROM in runs; a device's registers as the CPU reads them, at
+    // most 8 aligned bytes an access (QEMU's access sizes), zeros where
+    // nothing is mapped.
+    mc.read_phys = [&m](std::uint64_t addr, std::span<std::byte> out) {
+        while (!out.empty()) {
+            const auto* seg = m.memory().find(gpa{addr});
+            std::size_t n = std::min<std::size_t>(out.size(), 8 - (addr & 7));
+            if (seg && seg->r->kind != region_kind::mmio)
+                n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), seg->last - addr + 1));
+            m.memory().read(gpa{addr}, out.first(n));
+            addr += n;
+            out = out.subspan(n);
+        }
+    };
     mc.cpus = m.cpu_count();
     if (o.smp) {
         // QEMU 7.2's defaults: cores before sockets.
