@@ -252,3 +252,28 @@ TEST_CASE("MULSS MULSD and DIVSS that round up to the smallest normal raise unde
         }
     }
 }
+
+TEST_CASE("a loop that rewrites its own code keeps being flushed, so its dead TBs do not pile up") {
+    for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
+        INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
+        qf::tcg::engine_options o;
+        o.be = be;
+        o.tb_size_mib = 16;
+        test::flat64 m(16 << 20, o);
+        // mov ecx, 40000; l: mov eax, imm32; inc dword [rip-10] (the imm);
+        // dec ecx; jnz l; hlt - every pass invalidates the TB it runs.
+        const std::uint8_t code[] = {0xb9, 0x40, 0x9c, 0x00, 0x00, 0xb8, 0x00, 0x00, 0x00, 0x00, 0xff, 0x05,
+                                     0xf6, 0xff, 0xff, 0xff, 0xff, 0xc9, 0x75, 0xf1, 0xf4};
+        m.load(0x1000, code, sizeof code);
+        m.enter(0x1000);
+        const auto before = m.cpu().engine().stats();
+        REQUIRE(m.run() == vcpu::stop::halted);
+        CHECK(m.st().regs[R_EAX] == 39999);
+        const auto after = m.cpu().engine().stats();
+        CHECK(after.invalidated - before.invalidated >= 40000);
+        // A flush at least every max_dead_tbs invalidations (the JIT's 16 MiB
+        // buffer would not have filled).
+        CHECK(after.flushes - before.flushes >= (after.invalidated - before.invalidated) / (qf::tcg::engine::max_dead_tbs + 1));
+        CHECK(after.flushes - before.flushes >= 2);
+    }
+}

@@ -89,6 +89,7 @@ void engine::flush() {
     tbs_.clear();
     ++generation_;
     ++stats_.flushes;
+    invalidated_at_flush_ = stats_.invalidated;
     // Pages that held code no longer do: their TLB entries lose notdirty.
     if (env_) tlb_flush(env_);
 }
@@ -153,6 +154,7 @@ translation_block* engine::find_or_translate(const tb_key& k) {
 }
 
 translation_block* engine::translate(tb_key k, unsigned max_insns) {
+    if (stats_.invalidated - invalidated_at_flush_ > max_dead_tbs) flush();
     translation_block& tb = tbs_.create();
     tb.key = k;
     translating_ = &tb;

@@ -57,6 +57,12 @@ struct engine_stats {
 
 class engine {
 public:
+    // TBs that guest stores invalidated are freed only by a flush; past this
+    // many since the last one, the next translation flushes first, so that
+    // memory follows the guest's live code and not its history (a loop that
+    // rewrites its own code made the interpreter grow 280 MB/s, the JIT's
+    // buffer fill all its gigabyte).
+    static constexpr std::uint64_t max_dead_tbs = 16384;
     explicit engine(engine_options opt = {});
     ~engine();
     engine(const engine&) = delete;
@@ -135,6 +141,7 @@ private:
     engine_stats stats_;
     std::uint32_t next_cflags_ = 0;
     std::uint64_t generation_ = 0;  // bumps on flush: chained pointers die
+    std::uint64_t invalidated_at_flush_ = 0;
     translation_block* translating_ = nullptr;
     translation_block* interp_current_ = nullptr;
     std::vector<engine*>* group_ = nullptr;
