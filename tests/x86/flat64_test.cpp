@@ -19,9 +19,7 @@ TEST_CASE("a 64-bit flat code blob runs end to end on the JIT and the interprete
         max = std::max(max, v);
     }
     for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
-        qf::tcg::engine_options o;
-        o.be = be;
-        o.tb_size_mib = 16;
+        const auto o = test::options_for(be);
         test::flat64 m(64 << 20, o);
         m.load(0x100000, blob.data(), blob.size());
         m.enter(0x100000);
@@ -61,9 +59,7 @@ struct test_ports {
 TEST_CASE("IN and OUT go on in their TB unless the access asks the CPU to stop") {
     for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
         INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
-        qf::tcg::engine_options o;
-        o.be = be;
-        o.tb_size_mib = 16;
+        const auto o = test::options_for(be);
         test_ports ports;
         test::flat64 m(16 << 20, o, cpu::max::def, io_bus{&ports, &test_ports::in, &test_ports::out});
         // A loop polling a port: mov ecx, 1000; in al, 0x42; dec ecx; jnz
@@ -102,9 +98,7 @@ TEST_CASE("a TB that starts by reading CF computes it right whatever flags it is
     // CF, it must still see the right CF.
     for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
         INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
-        qf::tcg::engine_options o;
-        o.be = be;
-        o.tb_size_mib = 16;
+        const auto o = test::options_for(be);
         test::flat64 m(16 << 20, o);
         auto put = [&](std::uint64_t at, std::initializer_list<std::uint8_t> bytes) {
             std::vector<std::uint8_t> v(bytes);
@@ -166,9 +160,7 @@ TEST_CASE("a TB that starts by reading CF computes it right whatever flags it is
 TEST_CASE("INVLPG of one address in a 2 MiB page drops every 4 KiB piece of it the TLB holds") {
     for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
         INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
-        qf::tcg::engine_options o;
-        o.be = be;
-        o.tb_size_mib = 16;
+        const auto o = test::options_for(be);
         test::flat64 m(8 << 20, o);
         auto put = [&](std::uint64_t at, std::uint64_t v) { std::memcpy(m.ram() + at, &v, 8); };
         // 4-level tables: 0-2 MiB identity (the code), 0x40000000 a 2 MiB
@@ -232,9 +224,7 @@ TEST_CASE("MULSS MULSD and DIVSS that round up to the smallest normal raise unde
         _mm_setcsr(saved);
         const auto host_r = static_cast<std::uint64_t>(_mm_cvtsi128_si64(x));
         for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
-            qf::tcg::engine_options o;
-            o.be = be;
-            o.tb_size_mib = 16;
+            const auto o = test::options_for(be);
             test::flat64 m(16 << 20, o);
             const std::uint8_t code[] = {v.op[0], v.op[1], v.op[2], v.op[3], 0xf4};
             m.load(0x1000, code, sizeof code);
@@ -256,9 +246,7 @@ TEST_CASE("MULSS MULSD and DIVSS that round up to the smallest normal raise unde
 TEST_CASE("a loop that rewrites its own code keeps being flushed, so its dead TBs do not pile up") {
     for (auto be : {qf::tcg::backend::jit, qf::tcg::backend::interpreter}) {
         INFO((be == qf::tcg::backend::jit ? "JIT" : "interpreter"));
-        qf::tcg::engine_options o;
-        o.be = be;
-        o.tb_size_mib = 16;
+        const auto o = test::options_for(be);
         test::flat64 m(16 << 20, o);
         // mov ecx, 40000; l: mov eax, imm32; inc dword [rip-10] (the imm);
         // dec ecx; jnz l; hlt - every pass invalidates the TB it runs.

@@ -12,6 +12,14 @@
 
 namespace qf::x86::test {
 
+// The engine options the tests run both backends with.
+inline tcg::engine_options options_for(tcg::backend be) {
+    tcg::engine_options o;
+    o.be = be;
+    o.tb_size_mib = 16;
+    return o;
+}
+
 class flat64 {
 public:
     explicit flat64(std::uint64_t ram_size = 64 << 20, tcg::engine_options opt = {}, const cpu_model& model = cpu::max::def,
