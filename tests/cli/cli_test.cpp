@@ -95,6 +95,13 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-d", "nonsense"}, "-d nonsense: unknown log item"},
         {{"-display", "sdl"}, "no graphical display"},
         {{"-nographic", "-daemonize"}, "-nographic cannot be used with -daemonize"},
+        {{"-mon", "chardev=c,mode=bogus"}, "-mon: parameter 'mode' does not accept value 'bogus'"},
+        {{"-mon", "mode=control"}, "-mon: parameter 'chardev' is missing"},
+        {{"-mon", "chardev=c"}, "the human monitor is not implemented yet"},
+        {{"-monitor", "stdio"}, "-monitor stdio: the human monitor is not implemented yet"},
+        {{"-qmp", "none"}, "-qmp none: there is no monitor to make"},
+        {{"-qmp", "bogus:x"}, "-serial bogus:x: unknown serial backend"},
+        {{"-name", "guest=x,colour=red"}, "-name: invalid parameter 'colour'"},
         // A daemon with stdio anywhere: refused, so no terminal is left raw.
         {{"-daemonize", "-chardev", "stdio,id=c", "-serial", "chardev:c"}, "-chardev stdio,id=c: cannot use stdio with -daemonize"},
         {{"-daemonize", "-serial", "mon:stdio"}, "-serial mon:stdio: cannot use stdio with -daemonize"},
