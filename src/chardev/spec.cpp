@@ -46,6 +46,8 @@ void apply_options(std::string_view option, chardev_spec& s,
         // QEMU's legacy flag spellings: "server", "nowait".
         if (!has_val && key == "server") { s.server = true; continue; }
         if (!has_val && key == "nowait") { s.wait = false; continue; }
+        // Sockets here always set TCP_NODELAY: the flag changes nothing.
+        if (!has_val && key == "nodelay") continue;
         if (!has_val)
             throw error(std::string(option) + ": '" + std::string(kv) + "': expected key=value");
         if (key == "id") s.id = val;
@@ -57,6 +59,7 @@ void apply_options(std::string_view option, chardev_spec& s,
         else if (key == "mux") s.mux = parse_on_off(option, key, val);
         else if (key == "signal") s.signal = parse_on_off(option, key, val);
         else if (key == "append") s.append = parse_on_off(option, key, val);
+        else if (key == "nodelay") parse_on_off(option, key, val);
         else if (key == "size") s.size = parse_number<std::uint32_t>(option, key, val);
         else
             throw error(std::string(option) + ": invalid parameter '" + std::string(key) + "'");

@@ -150,6 +150,20 @@ void add_qmp(options& o, std::string_view a, bool pretty) {
     o.monitors.push_back(std::move(m));
 }
 
+// -gdb DEV: QEMU's gdbserver_start makes a tcp: device a server that does
+// not wait (the debugger attaches whenever it likes); the last -gdb wins.
+void set_gdb(options& o, std::string_view a) {
+    if (a == "none") {
+        o.gdb.reset();
+        return;
+    }
+    std::string dev(a);
+    if (dev.starts_with("tcp:")) dev += ",wait=off,nodelay=on,server=on";
+    auto spec = parse_serial(dev, "gdb");
+    if (!spec || spec->backend.empty()) throw error("-gdb " + std::string(a) + ": a chardev of its own is needed (tcp:, unix:, stdio)");
+    o.gdb = std::move(spec);
+}
+
 const std::vector<option_desc>& option_table() {
     static const std::vector<option_desc> table = {
         {"h", false, [](options& o, auto) { o.help = true; }},
@@ -230,6 +244,8 @@ const std::vector<option_desc>& option_table() {
                  if (c.id == s.id) throw error("-chardev: duplicate chardev id '" + s.id + "'");
              o.chardevs.push_back(std::move(s));
          }},
+        {"gdb", true, [](options& o, std::string_view a) { set_gdb(o, a); }},
+        {"s", false, [](options& o, auto) { set_gdb(o, "tcp::1234"); }},
         {"qmp", true, [](options& o, std::string_view a) { add_qmp(o, a, false); }},
         {"qmp-pretty", true, [](options& o, std::string_view a) { add_qmp(o, a, true); }},
         {"mon", true,
@@ -352,6 +368,7 @@ options parse_command_line(int argc, const char* const* argv) {
                 throw error(std::string("-serial ") + (s->mux ? "mon:stdio" : "stdio") + ": cannot use stdio with -daemonize");
         for (auto& m : o.monitors)
             if (m.dev && m.dev->backend == "stdio") throw error("-qmp stdio: cannot use stdio with -daemonize");
+        if (o.gdb && o.gdb->backend == "stdio") throw error("-gdb stdio: cannot use stdio with -daemonize");
     }
     return o;
 }
@@ -391,6 +408,8 @@ Standard options:
                          tcp:HOST:PORT,server=on,wait=off, stdio, chardev:ID)
 -qmp-pretty DEV          the same, its JSON indented
 -mon chardev=ID,mode=control[,pretty=on]  a QMP monitor on a -chardev
+-gdb DEV                 a gdbstub on DEV (tcp::PORT, unix:PATH,server=on,wait=off, stdio)
+-s                       the same as -gdb tcp::1234
 -name NAME               the guest's name (QMP's query-name)
 -nographic               no display; serial port 0 on stdio (C-a h for help, C-a x to quit)
 -display none            no display

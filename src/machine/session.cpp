@@ -3,6 +3,7 @@
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 #include "qf/core/signals.hpp"
+#include "qf/monitor/gdbstub.hpp"
 #include "qf/monitor/qmp.hpp"
 
 #include <algorithm>
@@ -22,11 +23,13 @@ session::session(const options& o)
     : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown), name_(o.name), main_tid_(::gettid()) {
     // The vm clock follows the run state (cpu_enable_ticks/disable_ticks),
     // and QMP hears of it (vm_start's RESUME, do_vm_stop's STOP).
-    runstate_.change_notifiers().add([this](bool running, run_state) {
+    runstate_.change_notifiers().add([this](bool running, run_state to) {
         if (running) clocks_.enable_vm();
         else clocks_.disable_vm();
         if (running) emit_event("RESUME");
         else if (!finishing_) emit_event("STOP");
+        if (!running && gdb_ && !finishing_) gdb_->vm_stopped(to, debug_cpu_, debug_event_);
+        debug_event_.reset();
     });
     set_log_mask(o.log_mask);
     if (!o.log_file.empty()) set_log_file(o.log_file);
@@ -43,6 +46,7 @@ session::session(const options& o)
 session::~session() {
     flush_log();
     monitors_.clear();  // before the chardevs they write to
+    gdb_.reset();
     // Chardevs go first so a stdio terminal is restored before we return.
     chardevs_.clear();
     signals::restore_terminals();
@@ -116,6 +120,21 @@ void session::create_monitors(const options& o) {
             if (s == dev) throw error("-mon: chardev '" + dev->id() + "' is already in use by a serial port");
         monitors_.push_back(std::make_unique<qmp_monitor>(*this, *dev, m.pretty));
     }
+    if (o.gdb) {
+        if (find_chardev(o.gdb->id)) throw error("-gdb: chardev id '" + o.gdb->id + "' is already in use");
+        auto c = std::make_unique<chardev>(*o.gdb, env);
+        gdb_ = std::make_unique<gdb_server>(*this, *c);
+        chardevs_.emplace(o.gdb->id, std::move(c));
+    }
+}
+
+void session::debug_stop(unsigned cpu, debug_event why) {
+    if (!runstate_.is_running()) return;
+    debug_cpu_ = cpu;
+    debug_event_ = why;
+    runstate_.stop(run_state::debug);
+    if (kick_) kick_();
+    loop_.notify();
 }
 
 void session::emit_event(std::string_view name, std::string_view data_json) {
@@ -175,6 +194,7 @@ device_context session::device_services() {
     ctx.request_shutdown = [this](shutdown_cause cause) { request_shutdown(cause); };
     ctx.reset_done = [this](shutdown_cause cause) { emit_event("RESET", cause_data(cause)); };
     ctx.big_lock = &big_lock_;
+    ctx.debug_stop = [this](unsigned cpu, debug_event why) { debug_stop(cpu, why); };
     return ctx;
 }
 
@@ -322,6 +342,7 @@ int session::finish() {
     finishing_ = true;
     if (runstate_.is_running()) runstate_.stop(run_state::shutdown);
     std::fflush(stdout);
+    if (gdb_) gdb_->exiting(exit_status_.load());
     return exit_status_.load();
 }
 

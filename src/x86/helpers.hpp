@@ -17,6 +17,8 @@ inline constexpr int EXCP_DE = 0, EXCP_DB = 1, EXCP_BP = 3, EXCP_OF = 4, EXCP_BR
 inline constexpr int EXCP_INT_FLAG = 0x100;
 // Not an exception: something the emulator cannot do yet; the loop reports it.
 inline constexpr int EXCP_UNIMPLEMENTED = 0x200;
+// A debugger's breakpoint (QEMU's EXCP_DEBUG): the CPU stops for it.
+inline constexpr int EXCP_DEBUG = 0x201;
 
 // The helpers' view of env, and the host return address a helper that may
 // raise passes on (QEMU's GETPC), which finds the guest instruction.

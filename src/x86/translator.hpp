@@ -81,6 +81,17 @@ public:
                 jump_to_eip(0, pc_ - cs_base_);
                 break;
             }
+            if (tr_.breakpoint_at(pc_)) {
+                // The debugger's breakpoint: the TB that starts there stops
+                // the CPU before the instruction; any other ends before it.
+                if (tr_.insns()) {
+                    jump_to_eip(0, pc_ - cs_base_);
+                } else {
+                    tr_.insn_start(pc_ - cs_base_);
+                    exception(EXCP_DEBUG);
+                }
+                break;
+            }
             if (!one_insn()) break;
         }
         tr_.tb_end();

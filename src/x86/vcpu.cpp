@@ -223,7 +223,10 @@ struct walk_result {
     std::uint64_t size = tcg::page_size;  // the guest's page: 4 KiB, 2 or 4 MiB, 1 GiB
 };
 
-walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::access_type acc, bool user) {
+// debug: a debugger's look (QEMU's get_phys_page_debug), which neither
+// checks permissions nor sets accessed and dirty bits.
+walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::access_type acc, bool user,
+                 bool debug = false) {
     using tcg::access_type;
     const bool write = acc == access_type::write, exec = acc == access_type::exec;
     const bool nxe = (s.efer >> 11) & 1, wp = (s.cr[0] >> 16) & 1;
@@ -319,6 +322,9 @@ walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::acces
             page_base = pte & 0xffff'f000;
         }
     }
+    if (debug)
+        return {true, (page_base | (va & ((1ull << page_size_bits) - 1))) & a20, tcg::prot::rwx, 0,
+                1ull << page_size_bits};
     // Permissions.
     const std::uint32_t err = err_base | 1;
     if (user && !us) return {false, 0, 0, err};
@@ -339,6 +345,18 @@ walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::acces
 }
 
 } // namespace
+
+std::optional<std::uint64_t> debug_translate(const state& s, const address_space& as, std::uint64_t vaddr) {
+    if (!(s.cr[0] & (1u << 31))) {
+        std::uint64_t phys = vaddr & s.a20_mask;
+        if (!(s.hflags & hflag::lma)) phys &= 0xffff'ffff;
+        return phys;
+    }
+    // walk writes only when not debugging.
+    const walk_result w = walk(const_cast<state&>(s), as, vaddr, tcg::access_type::read, false, true);
+    if (!w.ok) return std::nullopt;
+    return w.phys;
+}
 
 void vcpu::fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, unsigned mmu_idx, std::uintptr_t ra) {
     state& s = st_of(env);
@@ -395,7 +413,10 @@ void vcpu::set_intr(bool level) {
 }
 
 bool vcpu::interrupt_deliverable() const {
-    return st_.interrupt_request && (st_.eflags & eflags_bit::if_) && !(st_.hflags & hflag::inhibit_irq) && interrupt_ack;
+    // Not while a debugger steps (QEMU's SSTEP_NOIRQ): a step goes to the
+    // next instruction, not into whatever interrupt is pending.
+    return st_.interrupt_request && (st_.eflags & eflags_bit::if_) && !(st_.hflags & hflag::inhibit_irq) &&
+           interrupt_ack && !eng_.single_step();
 }
 
 bool vcpu::runnable() const {
@@ -477,6 +498,10 @@ tcg::events vcpu::check_events() {
     }
     const int idx = s.exception_index;
     s.exception_index = -1;
+    if (idx == EXCP_DEBUG) {
+        eng_.debug_stopped(tcg::engine::debug_reason::breakpoint);
+        return events::stop;
+    }
     if (idx == EXCP_UNIMPLEMENTED) {
         char where[64];
         std::snprintf(where, sizeof where, " (guest code at %04x:%08" PRIx64 ")", s.segs[R_CS].selector, s.rip);
@@ -523,6 +548,7 @@ vcpu::stop vcpu::run() {
     st_.base.exit_request.store(0, std::memory_order_relaxed);
     eng_.run();
     if (stopped_by_exception_) return stop::exception;
+    if (eng_.debug_pending()) return stop::debug;
     return st_.halted ? stop::halted : stop::kicked;
 }
 

@@ -211,23 +211,6 @@ void h_fcmov(tcg::env_base* env, std::uint64_t i, std::uint64_t move, std::uint6
             fcmove_table[(move ? 8 : 0) + (i & 7)], QF_GETPC());
 }
 
-// The full tag word FNSTENV stores: 00 valid, 01 zero, 10 special, 11 empty.
-std::uint16_t full_tags(const state& s) {
-    std::uint16_t t = 0;
-    for (unsigned r = 0; r < 8; ++r) {
-        unsigned tag = 3;
-        if ((s.ftw >> r) & 1) {
-            const x87_reg& v = s.fpr[r];
-            const unsigned e = v.sign_exp & 0x7fff;
-            if (e == 0x7fff || (e == 0 && v.mant != 0) || (e != 0 && !(v.mant >> 63))) tag = 2;
-            else if (e == 0) tag = 1;
-            else tag = 0;
-        }
-        t |= static_cast<std::uint16_t>(tag << (2 * r));
-    }
-    return t;
-}
-
 // FNSTENV/FLDENV (0/1), FNSAVE/FRSTOR (2/3), FLDCW (4) in the protected-
 // mode layouts (the 14- and 28-byte environments; real mode uses them too).
 void h_env_op(tcg::env_base* env, std::uint64_t which, std::uint64_t a, std::uint64_t o32) {
@@ -245,7 +228,7 @@ void h_env_op(tcg::env_base* env, std::uint64_t which, std::uint64_t a, std::uin
         return;
     }
     if (which == 0 || which == 2) {
-        const std::uint64_t fields[7] = {s.fcw, s.fsw, full_tags(s), s.fip & 0xffff'ffff,
+        const std::uint64_t fields[7] = {s.fcw, s.fsw, fpu_tag_word(s), s.fip & 0xffff'ffff,
                                          o32 ? static_cast<std::uint64_t>(s.fop) << 16 : 0, s.fdp & 0xffff'ffff, 0};
         for (unsigned i = 0; i < 7; ++i) tcg::guest_store(&s.base, a + w * i, fields[i], mop_at(s, mw), ra);
         if (which == 2) {
@@ -292,6 +275,22 @@ void h_env_op(tcg::env_base* env, std::uint64_t which, std::uint64_t a, std::uin
 }
 
 } // namespace
+
+std::uint16_t fpu_tag_word(const state& s) {
+    std::uint16_t t = 0;
+    for (unsigned r = 0; r < 8; ++r) {
+        unsigned tag = 3;
+        if ((s.ftw >> r) & 1) {
+            const x87_reg& v = s.fpr[r];
+            const unsigned e = v.sign_exp & 0x7fff;
+            if (e == 0x7fff || (e == 0 && v.mant != 0) || (e != 0 && !(v.mant >> 63))) tag = 2;
+            else if (e == 0) tag = 1;
+            else tag = 0;
+        }
+        t |= static_cast<std::uint16_t>(tag << (2 * r));
+    }
+    return t;
+}
 
 namespace helper::x87 {
 using tcg::make_helper;

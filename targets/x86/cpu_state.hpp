@@ -149,5 +149,7 @@ std::uint64_t compute_cf_lazy(std::uint32_t op, std::uint64_t dst, std::uint64_t
 // Writes EFLAGS (the bits `mask` allows), making the arithmetic flags
 // concrete (CC_OP_EFLAGS).
 void load_eflags(state& s, std::uint64_t value, std::uint64_t mask);
+// The full x87 tag word (FNSTENV's): 00 valid, 01 zero, 10 special, 11 empty.
+std::uint16_t fpu_tag_word(const state& s);
 
 } // namespace qf::x86

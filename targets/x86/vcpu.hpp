@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace qf::x86 {
@@ -44,7 +45,8 @@ public:
     void reset();
     std::function<void(state&)> on_reset;
 
-    enum class stop : std::uint8_t { kicked, halted, exception };
+    // debug: the debugger's stop (engine().take_debug_stop() says why).
+    enum class stop : std::uint8_t { kicked, halted, exception, debug };
     // Runs guest code until kick() or HLT. Throws qf::error for what the
     // emulator cannot do yet (reported once, with the guest address).
     stop run();
@@ -119,6 +121,10 @@ private:
     tcg::engine eng_;  // last: it refers to the state
 };
 
+// Where a debugger's linear address is in guest-physical memory, through
+// the page tables as they are (nothing checked, nothing set); nullopt where
+// nothing is mapped.
+std::optional<std::uint64_t> debug_translate(const state& s, const address_space& as, std::uint64_t vaddr);
 // hflags from CR0, EFER, CS, SS and EFLAGS.
 void compute_hflags(state& s);
 // The registers as QEMU's -d cpu prints them (several lines).

@@ -12,12 +12,14 @@
 
 namespace qft {
 
-std::string find_qemu() {
+std::string find_program(const std::string& name) {
     std::istringstream path(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin");
     for (std::string dir; std::getline(path, dir, ':');)
-        if (const std::string p = dir + "/qemu-system-x86_64"; access(p.c_str(), X_OK) == 0) return p;
+        if (const std::string p = dir + "/" + name; access(p.c_str(), X_OK) == 0) return p;
     return {};
 }
+
+std::string find_qemu() { return find_program("qemu-system-x86_64"); }
 
 std::string kvm_skip_reason(const std::string& name) {
     const char* env = std::getenv("QF_KVM_SKIP");

@@ -30,6 +30,8 @@ std::string slurp(const std::string& path);
 // qemu-system-x86_64's path on PATH, or "" (the QEMU comparisons run it,
 // and ctest skips them where there is none).
 std::string find_qemu();
+// A program's path on PATH, or "".
+std::string find_program(const std::string& name);
 // QF_KVM_SKIP="name=why;name=why": what a host's KVM cannot run right, each
 // with the reason (scripts/kvm-nested names what its emulated SVM gets
 // wrong); "" if name is not there. Said as a skip, never passed silently.

@@ -7,6 +7,7 @@
 #include "qf/core/runstate.hpp"
 #include "qf/core/timer.hpp"
 #include "qf/devices/irq.hpp"
+#include "qf/machine/debug_target.hpp"
 #include "qf/memory/address_space.hpp"
 #include "qf/memory/io_map.hpp"
 
@@ -33,6 +34,8 @@ struct device_context {
     // The machine reset itself (a guest's request, or QMP's system_reset):
     // QMP's RESET event. Optional.
     std::function<void(shutdown_cause)> reset_done;
+    // A CPU stopped for the debugger (session::debug_stop). Optional.
+    std::function<void(unsigned cpu, debug_event why)> debug_stop;
     // The machine lock, for a vCPU that runs in a thread of its own (KVM):
     // held while devices are touched, let go while the guest runs. Null
     // where the CPU shares the main loop's thread.

@@ -68,6 +68,8 @@ struct options {
         bool pretty = false;
     };
     std::vector<monitor> monitors;
+    // -gdb DEV (-s: tcp::1234): the gdbstub's chardev; none without.
+    std::optional<chardev_spec> gdb;
     std::string name;  // -name: query-name's answer
     bool nographic = false, display_none = false, nodefaults = false;
     std::uint32_t log_mask = 0;

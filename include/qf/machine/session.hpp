@@ -13,6 +13,7 @@
 #include "qf/core/runstate.hpp"
 #include "qf/core/timer.hpp"
 #include "qf/devices/device_context.hpp"
+#include "qf/machine/debug_target.hpp"
 #include "qf/machine/options.hpp"
 
 #include <atomic>
@@ -25,6 +26,7 @@
 namespace qf {
 
 class qmp_monitor;
+class gdb_server;
 
 class session {
 public:
@@ -67,6 +69,9 @@ public:
         // -smp's topology: CPU i is thread i % threads of core
         // (i / threads) % cores of socket i / (threads * cores).
         unsigned cpus = 1, cores = 1, threads = 1;
+        // What the gdbstub does to the CPUs; empty where the accelerator
+        // offers no debugging.
+        debug_target debug;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }
@@ -81,6 +86,11 @@ public:
     // vm_stop(RUN_STATE_PAUSED) (QMP's stop), and cont: the CPUs are
     // kicked out, or woken.
     void vm_pause();
+
+    // A CPU stopped for the debugger (a breakpoint, a step, a watchpoint):
+    // the VM stops (run state debug) and the gdbstub tells GDB. From the
+    // CPU's thread.
+    void debug_stop(unsigned cpu, debug_event why);
 
     // vm_start(): RUNNING, vm clock on, notifiers.
     void vm_start();
@@ -137,6 +147,9 @@ private:
     machine_control control_;
     std::string name_;
     std::vector<std::unique_ptr<qmp_monitor>> monitors_;
+    std::unique_ptr<gdb_server> gdb_;
+    unsigned debug_cpu_ = 0;
+    std::optional<debug_event> debug_event_;  // why the VM stops now, for the gdbstub
     std::vector<int> cpu_tids_;  // by CPU index, once they run
     int main_tid_ = 0;  // after the chardevs they use: gone first
 };

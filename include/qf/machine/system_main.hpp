@@ -93,6 +93,7 @@ int run_machine(const options& o, bool kvm_built = false) {
         }
     };
     mc.cpus = m.cpu_count();
+    if constexpr (requires { m.debugger(); }) mc.debug = m.debugger();
     if (o.smp) {
         // QEMU 7.2's defaults: cores before sockets.
         const unsigned sockets = o.smp->sockets ? o.smp->sockets : 1;

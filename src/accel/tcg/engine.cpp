@@ -97,10 +97,34 @@ void engine::flush() {
 tb_key engine::current_key() const {
     tb_key k = ops_.key(ops_.self, env_);
     if (opt_.one_insn_per_tb) k.cflags = (k.cflags & ~cflag::count_mask) | 1;
+    if (step_) k.cflags = (k.cflags & ~cflag::count_mask) | 1 | cflag::step;
     return k;
 }
 
+bool engine::set_breakpoint(std::uint64_t pc, bool on) {
+    const auto it = std::find(breakpoints_.begin(), breakpoints_.end(), pc);
+    if (on == (it != breakpoints_.end())) return false;
+    if (on) breakpoints_.push_back(pc);
+    else breakpoints_.erase(it);
+    flush();
+    return true;
+}
+
+void engine::watch_debugger() {
+    env_->on_watch = [](env_base* env, const watchpoint& wp, std::uint64_t, unsigned, bool, std::uintptr_t ra) {
+        auto& e = *static_cast<engine*>(env->engine);
+        // The instruction's second run, alone: its access goes through.
+        if (e.stop_after_tb_ != debug_reason::none) return;
+        e.debug_.watch = wp;
+        e.stop_after_tb_ = debug_reason::watchpoint;
+        e.restore_state(ra);
+        e.next_cflags_ = 1 | cflag::no_irq;
+        cpu_loop_exit(env);
+    };
+}
+
 const void* engine::lookup_for_goto_ptr() {
+    if (step_) return nullptr;  // back to the loop after each instruction
     const tb_key k = current_key();
     translation_block* tb = tbs_.find_jmp_cache(k);
     if (!tb) {
@@ -292,6 +316,9 @@ void engine::run() {
             translating_ = nullptr;
         }
         interp_current_ = nullptr;
+        // The stepped instruction raised an exception (or restarts): the
+        // step ends once check_events has delivered it.
+        if (step_ && stop_after_tb_ == debug_reason::none) stepped_ = true;
     }
     run_tbs();
     env_->loop_exit = nullptr;
@@ -302,9 +329,14 @@ void engine::run_tbs() {
     unsigned idx = 0;
     std::uint64_t gen = generation_;
     while (!env_->exit_request.load(std::memory_order_relaxed)) {
-        if (ops_.check_events) {
+        // Nothing between a watchpoint's hit and its instruction's rerun.
+        if (ops_.check_events && stop_after_tb_ == debug_reason::none) {
             const events ev = ops_.check_events(ops_.self, env_);
-            if (ev == events::stop) break;
+            if (std::exchange(stepped_, false)) {
+                debug_.reason = debug_reason::step;
+                break;
+            }
+            if (ev == events::stop || debug_.reason != debug_reason::none) break;
             // The last TB left for the instruction after it, but the guest
             // now goes elsewhere: linking that exit to the next TB would
             // send every later pass straight into (say) an interrupt handler
@@ -313,7 +345,7 @@ void engine::run_tbs() {
         }
         tb_key k = current_key();
         if (next_cflags_) {
-            k.cflags = next_cflags_;
+            k.cflags = next_cflags_ | (step_ ? cflag::step : 0);
             next_cflags_ = 0;
         }
         translation_block* tb = find_or_translate(k);
@@ -321,7 +353,7 @@ void engine::run_tbs() {
             last = nullptr;
             gen = generation_;
         }
-        if (last && idx < 2 && !opt_.nochain) chain(last, idx, tb);
+        if (last && idx < 2 && !opt_.nochain && !step_) chain(last, idx, tb);
         if (log_enabled(log_item::exec))
             logf(log_item::exec, "Trace 0: %p [%016" PRIx64 "/%016" PRIx64 "/%08x/%08x]\n",
                  static_cast<const void*>(tb->host.code), k.cs_base, k.pc, k.flags, k.cflags);
@@ -329,11 +361,19 @@ void engine::run_tbs() {
         const std::uintptr_t r = exec(tb);
         last = reinterpret_cast<translation_block*>(r & ~tb_exit::mask);
         idx = r & tb_exit::mask;
+        if (idx != tb_exit::requested && (stop_after_tb_ != debug_reason::none || step_)) {
+            // The instruction ran: the debugger's stop.
+            debug_.reason = std::exchange(stop_after_tb_, debug_reason::none);
+            if (debug_.reason == debug_reason::none) debug_.reason = debug_reason::step;
+            break;
+        }
         if (idx == tb_exit::requested) {
             // Left at its entry check, perhaps reached by a chained jump that
             // skipped the pc store: the guest is at the TB's first instruction.
             if (last) ops_.restore(ops_.self, env_, last->start_data);
             last = nullptr;
+            // A watchpoint's instruction did not run yet: still alone.
+            if (stop_after_tb_ != debug_reason::none) next_cflags_ = 1 | cflag::no_irq;
         }
     }
 }

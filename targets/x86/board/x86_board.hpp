@@ -46,6 +46,7 @@
 #include "qf/machine/topology.hpp"
 #include "targets/x86/cpu_defs.hpp"
 #include "targets/x86/kvm_cpu.hpp"
+#include "targets/x86/tcg_debug.hpp"
 #include "targets/x86/vcpu.hpp"
 
 #include <boost/hana/contains.hpp>
@@ -103,6 +104,8 @@ public:
             if (!known) throw error("Property '" + std::string(Board::name) + "-machine." + key + "' not found");
         }
         if constexpr (requires { Board::validate_board(o); }) Board::validate_board(o);
+        if constexpr (on_kvm)
+            if (o.gdb) throw error("-gdb: the gdbstub is not implemented under KVM yet (-accel tcg has it)");
         const unsigned phys_bits = cpu_model_for(o).phys_bits;
         const std::uint64_t low = Board::below_4g_limit(o.ram_size);
         const std::uint64_t above = o.ram_size > low ? o.ram_size - low : 0;
@@ -192,7 +195,11 @@ public:
     // false when halted.
     bool run_cpu(unsigned i = 0) {
         current_cpu_ = i;  // whose local APIC the page at 0xfee00000 is
-        const bool go_on = cpus_[i]->run() != vcpu_type::stop::halted;
+        const auto stopped = cpus_[i]->run();
+        if constexpr (!on_kvm)
+            if (stopped == vcpu_type::stop::debug && this->services().debug_stop)
+                this->services().debug_stop(i, take_debug_event(*cpus_[i]));
+        const bool go_on = stopped != vcpu_type::stop::halted;
         if (reset_requested_) {
             reset_requested_ = false;
             if (no_reboot_) {
@@ -206,6 +213,12 @@ public:
         return go_on;
     }
     unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
+    // The gdbstub's hold on the CPUs.
+    debug_target debugger() requires(!on_kvm) {
+        std::vector<vcpu*> v;
+        for (auto& c : cpus_) v.push_back(c.get());
+        return tcg_debug_target(std::move(v), this->memory());
+    }
     // A pending reset makes a halted CPU runnable: run_cpu is where it is done.
     bool cpu_runnable(unsigned i = 0) const { return reset_requested_ || (i < cpus_.size() && cpus_[i]->runnable()); }
     void kick_cpu(unsigned i) {

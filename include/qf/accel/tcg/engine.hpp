@@ -15,7 +15,9 @@
 #include <memory>
 #include <span>
 #include <vector>
+#include <algorithm>
 #include <optional>
+#include <utility>
 
 namespace qf::tcg {
 
@@ -105,6 +107,40 @@ public:
     void invalidate_phys_range(std::uint64_t first, std::uint64_t last);
     void flush();
 
+    // The debugger's hold on this CPU (the gdbstub's). A breakpoint stops
+    // the CPU before the instruction at its pc (the TB's key pc: linear on
+    // x86) runs: the translator asks breakpoint_at and raises its debug
+    // exit there, which the target reports with debug_stopped. A change
+    // drops every TB, as they have breakpoints compiled in. Single-step
+    // stops after one instruction, or at the first instruction of an
+    // exception handler the instruction raised; the target holds off
+    // interrupts meanwhile (QEMU's default SSTEP_NOIRQ). A watchpoint hit
+    // (watch_debugger installs the callback) lets the access finish with
+    // its instruction, then stops, as gdb expects of x86.
+    enum class debug_reason : std::uint8_t { none, breakpoint, step, watchpoint };
+    struct debug_stop {
+        debug_reason reason = debug_reason::none;
+        watchpoint watch{};  // the one that fired
+    };
+    // False when it was already there (insert) or absent (remove).
+    bool set_breakpoint(std::uint64_t pc, bool on);
+    bool breakpoint_at(std::uint64_t pc) const {
+        return !breakpoints_.empty() && std::find(breakpoints_.begin(), breakpoints_.end(), pc) != breakpoints_.end();
+    }
+    void clear_breakpoints() {
+        if (breakpoints_.empty()) return;
+        breakpoints_.clear();
+        flush();
+    }
+    void set_single_step(bool on) { step_ = on; }
+    bool single_step() const { return step_; }
+    void watch_debugger();
+    // The target's debug exit ran (a breakpoint).
+    void debug_stopped(debug_reason r) { debug_.reason = r; }
+    bool debug_pending() const { return debug_.reason != debug_reason::none; }
+    // Why run() last returned for the debugger; reading clears it.
+    debug_stop take_debug_stop() { return std::exchange(debug_, debug_stop{}); }
+
     // The cflags of the next TB only (one instruction after self-modifying code).
     void set_next_cflags(std::uint32_t cf) { next_cflags_ = cf; }
 
@@ -148,6 +184,11 @@ private:
     // The group, or this engine alone.
     std::span<engine* const> group() const { return group_ ? std::span<engine* const>(*group_) : std::span(&self_, 1); }
     engine* self_ = this;
+    std::vector<std::uint64_t> breakpoints_;
+    bool step_ = false;
+    bool stepped_ = false;            // the stepped instruction raised: stop once it is delivered
+    debug_reason stop_after_tb_ = debug_reason::none;  // a watchpoint's instruction runs again, alone
+    debug_stop debug_;
     // TLB code marks go to every CPU of the machine.
     void mark_code_page(std::uint64_t page, bool code);
 };
@@ -184,6 +225,10 @@ public:
         }
     }
     unsigned insns() const { return tb_.icount; }
+    // A debugger's breakpoint at this pc: the TB ends before it, or (its
+    // first instruction) raises the target's debug exit.
+    // A step runs the instruction at its pc whatever is set there.
+    bool breakpoint_at(std::uint64_t pc) const { return !(tb_.key.cflags & cflag::step) && e_.breakpoint_at(pc); }
 
     // The entry check for exit requests, and its exit path at the end.
     void tb_start();

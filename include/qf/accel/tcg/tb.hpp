@@ -20,6 +20,9 @@ namespace qf::tcg {
 namespace cflag {
 inline constexpr std::uint32_t count_mask = 0x1ff;  // instruction limit (0: the engine's)
 inline constexpr std::uint32_t no_irq = 1u << 9;
+// A debugger's single step: one instruction, never chained, never left by
+// goto_ptr, so the loop sees every one.
+inline constexpr std::uint32_t step = 1u << 10;
 } // namespace cflag
 
 struct tb_key {
