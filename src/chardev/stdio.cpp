@@ -15,8 +15,9 @@ constexpr std::string_view mux_help =
     "\r\n"
     "C-a h    print this help\r\n"
     "C-a x    exit emulator\r\n"
+    "C-a c    switch between console and monitor\r\n"
     "C-a C-a  sends C-a\r\n"
-    "(C-a c, the monitor, and C-a b, break, are not implemented yet)\r\n";
+    "(C-a b, break, is not implemented yet)\r\n";
 
 void say(std::string_view s) { [[maybe_unused]] auto n = ::write(STDERR_FILENO, s.data(), s.size()); }
 } // namespace
@@ -40,9 +41,13 @@ stdio::stdio(chardev& owner, const chardev_spec& spec, chardev_env& env)
         ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
         raw_ = true;
     }
-    if (mux_) input_.filter = [this](std::span<const std::byte> d) {
-        for (auto b : d) mux_byte(b);
-    };
+    if (mux_) {
+        input_.filter = [this](std::span<const std::byte> d) {
+            for (auto b : d) mux_byte(b);
+            mux_flush();
+        };
+        input_.room = [this] { return mux_buffer - pending_.size(); };
+    }
     input_.start(STDIN_FILENO);
 }
 
@@ -57,10 +62,27 @@ stdio::~stdio() {
 
 void stdio::write(std::span<const std::byte> data) { write_out(STDOUT_FILENO, data); }
 
+void stdio::accept_input() {
+    mux_flush();
+    input_.resume();
+}
+
+void stdio::mux_flush() {
+    std::size_t n = 0;
+    while (n < pending_.size()) {
+        const std::size_t room = owner_.can_receive();
+        if (room == 0) break;
+        const std::size_t k = std::min(room, pending_.size() - n);
+        owner_.deliver(std::span(pending_.data() + n, k));
+        n += k;
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 void stdio::mux_byte(std::byte b) {
     if (!escape_) {
         if (b == ctrl_a) escape_ = true;
-        else owner_.deliver({&b, 1});
+        else pending_.push_back(b);
         return;
     }
     escape_ = false;
@@ -73,9 +95,16 @@ void stdio::mux_byte(std::byte b) {
     case 'h':
     case 'H':
     case '?': say(mux_help); break;
-    case 0x01: owner_.deliver({&b, 1}); break;
+    case 0x01: pending_.push_back(b); break;
     case 'c':
-    case 'C': say("\r\nqforge: the monitor is not implemented yet\r\n"); break;
+    case 'C':
+        // What was typed before goes to the frontend it was typed to; what
+        // that one cannot take now is dropped (QEMU keeps a buffer per
+        // frontend; one here, for a guest that reads nothing anyway).
+        mux_flush();
+        pending_.clear();
+        owner_.mux_next();
+        break;
     case 'b':
     case 'B': say("\r\nqforge: sending a break is not implemented yet\r\n"); break;
     default: break;  // QEMU ignores unknown escapes

@@ -17,7 +17,7 @@ uart16550_core::uart16550_core(chardev* chr, timer_lists* timers, irq_line irq)
 }
 
 uart16550_core::~uart16550_core() {
-    if (chr_) chr_->detach();
+    if (chr_) chr_->detach(this);
 }
 
 void uart16550_core::reset() {

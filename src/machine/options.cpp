@@ -139,14 +139,19 @@ struct option_desc {
 
 // -qmp DEV, as -serial's DEV, on a chardev of its own (QEMU names them
 // compat_monitorN).
-void add_qmp(options& o, std::string_view a, bool pretty) {
+void add_monitor(options& o, std::string_view a, bool pretty, bool human) {
+    o.default_monitor = false;
     const auto n = std::count_if(o.monitors.begin(), o.monitors.end(), [](const options::monitor& m) { return m.dev.has_value(); });
     auto spec = parse_serial(a, "compat_monitor" + std::to_string(n));
-    if (!spec) throw error("-qmp none: there is no monitor to make");
+    if (!spec) {
+        if (human) return;  // -monitor none
+        throw error("-qmp none: there is no monitor to make");
+    }
     options::monitor m;
     if (spec->backend.empty()) m.chardev_id = spec->id;  // chardev:ID
     else m.dev = std::move(spec);
     m.pretty = pretty;
+    m.human = human;
     o.monitors.push_back(std::move(m));
 }
 
@@ -246,30 +251,28 @@ const std::vector<option_desc>& option_table() {
          }},
         {"gdb", true, [](options& o, std::string_view a) { set_gdb(o, a); }},
         {"s", false, [](options& o, auto) { set_gdb(o, "tcp::1234"); }},
-        {"qmp", true, [](options& o, std::string_view a) { add_qmp(o, a, false); }},
-        {"qmp-pretty", true, [](options& o, std::string_view a) { add_qmp(o, a, true); }},
+        {"qmp", true, [](options& o, std::string_view a) { add_monitor(o, a, false, false); }},
+        {"qmp-pretty", true, [](options& o, std::string_view a) { add_monitor(o, a, true, false); }},
         {"mon", true,
          [](options& o, std::string_view a) {
              auto l = parse_opt_list("-mon", a, "chardev");
              options::monitor m;
+             m.human = true;  // QEMU's default mode
              for (auto& [k, v] : l.props) {
                  if (k == "chardev") m.chardev_id = v;
                  else if (k == "mode") {
-                     if (v == "readline") throw error("-mon mode=readline: the human monitor is not implemented yet (mode=control is QMP)");
-                     if (v != "control") throw error("-mon: parameter 'mode' does not accept value '" + v + "'");
+                     if (v != "control" && v != "readline")
+                         throw error("-mon: parameter 'mode' does not accept value '" + v + "'");
+                     m.human = v == "readline";
                  } else if (k == "pretty") m.pretty = parse_on_off("-mon", k, v);
                  else throw error("-mon: invalid parameter '" + k + "'");
              }
              if (!l.head.empty() && m.chardev_id.empty()) m.chardev_id = l.head;
              if (m.chardev_id.empty()) throw error("-mon: parameter 'chardev' is missing");
-             if (l.get("mode").value_or("readline") != "control")
-                 throw error("-mon chardev=" + m.chardev_id + ": the human monitor is not implemented yet (mode=control is QMP)");
+             o.default_monitor = false;
              o.monitors.push_back(std::move(m));
          }},
-        {"monitor", true,
-         [](options&, std::string_view a) {
-             if (a != "none") throw error("-monitor " + std::string(a) + ": the human monitor is not implemented yet (-qmp is)");
-         }},
+        {"monitor", true, [](options& o, std::string_view a) { add_monitor(o, a, false, true); }},
         {"name", true,
          [](options& o, std::string_view a) {
              auto l = parse_opt_list("-name", a, "guest");
@@ -367,7 +370,8 @@ options parse_command_line(int argc, const char* const* argv) {
             if (s && s->backend == "stdio")
                 throw error(std::string("-serial ") + (s->mux ? "mon:stdio" : "stdio") + ": cannot use stdio with -daemonize");
         for (auto& m : o.monitors)
-            if (m.dev && m.dev->backend == "stdio") throw error("-qmp stdio: cannot use stdio with -daemonize");
+            if (m.dev && m.dev->backend == "stdio")
+                throw error(std::string(m.human ? "-monitor" : "-qmp") + " stdio: cannot use stdio with -daemonize");
         if (o.gdb && o.gdb->backend == "stdio") throw error("-gdb stdio: cannot use stdio with -daemonize");
     }
     return o;
@@ -407,7 +411,8 @@ Standard options:
 -qmp DEV                 a QMP monitor on DEV (as -serial's: unix:PATH,server=on,wait=off,
                          tcp:HOST:PORT,server=on,wait=off, stdio, chardev:ID)
 -qmp-pretty DEV          the same, its JSON indented
--mon chardev=ID,mode=control[,pretty=on]  a QMP monitor on a -chardev
+-mon chardev=ID[,mode=readline|control][,pretty=on]  a human (readline) or QMP (control) monitor on a -chardev
+-monitor DEV             the human monitor on DEV (as -serial's); under -nographic it shares stdio (C-a c)
 -gdb DEV                 a gdbstub on DEV (tcp::PORT, unix:PATH,server=on,wait=off, stdio)
 -s                       the same as -gdb tcp::1234
 -name NAME               the guest's name (QMP's query-name)

@@ -4,6 +4,7 @@
 #include "qf/core/log.hpp"
 #include "qf/core/signals.hpp"
 #include "qf/monitor/gdbstub.hpp"
+#include "qf/monitor/hmp.hpp"
 #include "qf/monitor/qmp.hpp"
 
 #include <algorithm>
@@ -46,6 +47,7 @@ session::session(const options& o)
 session::~session() {
     flush_log();
     monitors_.clear();  // before the chardevs they write to
+    human_monitors_.clear();
     gdb_.reset();
     // Chardevs go first so a stdio terminal is restored before we return.
     chardevs_.clear();
@@ -115,17 +117,51 @@ void session::create_monitors(const options& o) {
             dev = find_chardev(m.chardev_id);
             if (!dev) throw error("-mon: chardev '" + m.chardev_id + "' not found");
         }
-        if (dev->attached()) throw error("-mon: chardev '" + dev->id() + "' is already in use");
+        // A mux (mon:stdio) is shared with the serial port it serves.
+        if (dev->attached() && !dev->shareable()) throw error("-mon: chardev '" + dev->id() + "' is already in use");
         for (chardev* s : serials_)
-            if (s == dev) throw error("-mon: chardev '" + dev->id() + "' is already in use by a serial port");
-        monitors_.push_back(std::make_unique<qmp_monitor>(*this, *dev, m.pretty));
+            if (s == dev && !dev->mux())
+                throw error("-mon: chardev '" + dev->id() + "' is already in use by a serial port");
+        if (m.human) human_monitors_.push_back(std::make_unique<hmp_monitor>(*this, *dev));
+        else monitors_.push_back(std::make_unique<qmp_monitor>(*this, *dev, m.pretty));
     }
-    if (o.gdb) {
-        if (find_chardev(o.gdb->id)) throw error("-gdb: chardev id '" + o.gdb->id + "' is already in use");
-        auto c = std::make_unique<chardev>(*o.gdb, env);
-        gdb_ = std::make_unique<gdb_server>(*this, *c);
-        chardevs_.emplace(o.gdb->id, std::move(c));
+    // -nographic's: the human monitor behind C-a c on the serial port's
+    // stdio, when nothing else was asked for.
+    if (o.nographic && o.default_monitor && !o.nodefaults && !serials_.empty() && serials_[0] && serials_[0]->mux())
+        human_monitors_.push_back(std::make_unique<hmp_monitor>(*this, *serials_[0]));
+    if (o.gdb) create_gdbserver(*o.gdb);
+}
+
+void session::create_gdbserver(const chardev_spec& spec) {
+    chardev_env env;
+    env.loop = &loop_;
+    env.request_quit = [this] { request_quit(); };
+    if (find_chardev(spec.id)) throw error("-gdb: chardev id '" + spec.id + "' is already in use");
+    auto c = std::make_unique<chardev>(spec, env);
+    gdb_ = std::make_unique<gdb_server>(*this, *c);
+    chardevs_.emplace(spec.id, std::move(c));
+}
+
+std::string session::start_gdbserver(std::string_view dev) {
+    if (gdb_) {
+        gdb_.reset();
+        chardevs_.erase("gdb");
     }
+    if (dev == "none") return "Disabled gdbserver";
+    if (!control_.debug.read_registers) throw error("gdbserver: the gdbstub is not implemented under " + control_.accel + " yet");
+    options o;
+    const char* argv[] = {"qforge", "-gdb", nullptr};
+    const std::string d(dev);
+    argv[2] = d.c_str();
+    o = parse_command_line(3, argv);
+    create_gdbserver(*o.gdb);
+    return "Waiting for gdb connection on device '" + d + "'";
+}
+
+std::string session::chardev_info() const {
+    std::string out;
+    for (const auto& [id, c] : chardevs_) out += id + ": filename=" + c->filename() + "\n";
+    return out;
 }
 
 void session::debug_stop(unsigned cpu, debug_event why) {

@@ -223,4 +223,17 @@ bool address_space::dma_write(gpa a, std::span<const std::byte> in) const {
     return ok;
 }
 
+std::string format_flat_view(const address_space& as) {
+    std::string out = "FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n";
+    for (const auto& seg : as.flat_view()) {
+        const region& r = *seg.r;
+        char b[160];
+        std::snprintf(b, sizeof b, "  %016" PRIx64 "-%016" PRIx64 " (prio %d, %s%s): %s\n", seg.first, seg.last,
+                      r.priority, r.kind == region_kind::ram ? "ram" : r.kind == region_kind::rom ? "rom" : "i/o",
+                      r.ram_alias ? ", readonly" : "", r.name.c_str());
+        out += b;
+    }
+    return out;
+}
+
 } // namespace qf

@@ -4,6 +4,7 @@
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 #include "qf/machine/session.hpp"
+#include "qf/monitor/hmp.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -99,7 +100,7 @@ std::string escape_binary(std::string_view s) {
 
 gdb_server::gdb_server(session& s, chardev& dev) : s_(s), dev_(dev) { dev_.attach(frontend_of(*this)); }
 
-gdb_server::~gdb_server() { dev_.detach(); }
+gdb_server::~gdb_server() { dev_.detach(this); }
 
 // Nothing more while a reply waits to go out: a client that sends without
 // reading is slowed, never answered in part.
@@ -458,7 +459,22 @@ void gdb_server::handle(std::string_view p) {
         const std::string_view chunk = std::string_view(xml).substr(off, n);
         return reply((off + n < xml.size() ? "m" : "l") + escape_binary(chunk));
     }
-    return reply("");  // qRcmd (no human monitor yet), qSymbol, qTStatus, qOffsets...
+    if (p.starts_with("qRcmd,")) {
+        // monitor CMD: the human monitor's command, its output as O
+        // packets, then OK.
+        const auto cmd = from_hex(p.substr(6));
+        if (!cmd) return reply("E22");
+        const std::string line(cmd->begin(), cmd->end());
+        // gdbserver would end this very stub while it answers.
+        if (line.find("gdbserver") != std::string::npos) return reply("E22");
+        const std::string out = crlf(hmp_execute(s_, line, g_cpu_));
+        for (std::size_t at = 0; at < out.size(); at += max_packet / 2 - 1) {
+            const std::string_view chunk = std::string_view(out).substr(at, max_packet / 2 - 1);
+            reply("O" + to_hex(std::span(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size())));
+        }
+        return reply("OK");
+    }
+    return reply("");  // qSymbol, qTStatus, qOffsets and the rest: not supported
 }
 
 } // namespace qf

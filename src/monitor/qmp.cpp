@@ -2,6 +2,7 @@
 
 #include "qf/chardev/chardev.hpp"
 #include "qf/machine/session.hpp"
+#include "qf/monitor/hmp.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -196,6 +197,17 @@ const std::vector<command>& commands() {
          }},
         {"query-cpus-fast", {}, [](session& s, const json&) { return query_cpus_fast(s); }},
         {"pmemsave", {"val", "size", "filename"}, pmemsave},
+        {"human-monitor-command", {"command-line", "cpu-index"},
+         [](session& s, const json& a) -> json {
+             unsigned cpu = 0;
+             if (a.contains("cpu-index")) {
+                 const std::int64_t i = int_arg(a, "cpu-index");
+                 if (i < 0 || static_cast<std::uint64_t>(i) >= s.control().cpus)
+                     throw failure{"GenericError", "Invalid CPU index"};
+                 cpu = static_cast<unsigned>(i);
+             }
+             return crlf(hmp_execute(s, string_arg(a, "command-line"), cpu));
+         }},
         {"stop", {},
          [](session& s, const json&) {
              s.vm_pause();
@@ -244,7 +256,7 @@ qmp_monitor::qmp_monitor(session& s, chardev& dev, bool pretty) : s_(s), dev_(de
     dev_.attach(frontend_of(*this));
 }
 
-qmp_monitor::~qmp_monitor() { dev_.detach(); }
+qmp_monitor::~qmp_monitor() { dev_.detach(this); }
 
 std::size_t qmp_monitor::can_receive() { return dev_.pending_output() ? 0 : 4096; }
 

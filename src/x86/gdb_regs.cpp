@@ -267,6 +267,21 @@ std::vector<std::uint8_t> read_registers(const state& s, bool x86_64, std::uint6
     return out;
 }
 
+std::optional<std::uint64_t> register_by_name(const state& s, std::string_view name, std::uint64_t cr8) {
+    if (name == "pc") return s.segs[R_CS].base + s.rip;
+    // The 32-bit names read the whole register, as QEMU's monitor does.
+    static const char* const e32[] = {"eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"};
+    for (unsigned i = 0; i < 8; ++i)
+        if (name == e32[i]) return s.regs[i];
+    if (name == "eip") return s.rip;
+    for (const reg& r : layout(true)) {
+        if (r.name != name || r.k == kind::st || r.k == kind::xmm) continue;
+        std::uint8_t wide[16];
+        return get(s, r, wide, cr8);
+    }
+    return std::nullopt;
+}
+
 int cr8_register(bool x86_64) {
     const auto& l = layout(x86_64);
     for (std::size_t i = 0; i < l.size(); ++i)

@@ -71,6 +71,13 @@ debug_target tcg_debug_target(std::vector<vcpu*> cpus, const address_space& as) 
         registers_changed(c);
         return ok;
     };
+    d.register_value = [cpus](unsigned i, std::string_view name) {
+        return gdb::register_by_name(cpus.at(i)->st(), name, cr8_of(*cpus.at(i)));
+    };
+    d.code_bits = [cpus](unsigned i) {
+        const state& s = cpus.at(i)->st();
+        return (s.hflags & hflag::cs64) ? 64u : (s.hflags & hflag::cs32) ? 32u : 16u;
+    };
     d.set_pc = [cpus](unsigned i, std::uint64_t pc) {
         cpus.at(i)->st().rip = pc;
         return true;

@@ -10,8 +10,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qf::x86::gdb {
@@ -24,6 +26,9 @@ unsigned register_count(bool x86_64);
 std::vector<std::uint8_t> read_register(const state& s, bool x86_64, unsigned n, std::uint64_t cr8 = 0);
 // Every register, in order (the g packet).
 std::vector<std::uint8_t> read_registers(const state& s, bool x86_64, std::uint64_t cr8 = 0);
+// A register by the name the monitor's expressions use ($rax, $eax, $pc
+// (linear), $eflags, $cs, $cr3, ...); nullopt for none.
+std::optional<std::uint64_t> register_by_name(const state& s, std::string_view name, std::uint64_t cr8 = 0);
 // CR8's number (x86-64 only; -1 without): its writes go to the local APIC.
 int cr8_register(bool x86_64);
 

@@ -103,6 +103,9 @@ continue
 p/x $pc
 p/x $efer
 info registers
+monitor info status
+monitor p $pc
+monitor xp /2x 0xf8000
 stepi
 stepi
 p/x $rax
@@ -202,6 +205,9 @@ TEST_CASE("gdb drives the firmware through the gdbstub as it drives QEMU", "[.]"
     // The breakpoint in long mode, registers read and written.
     CHECK(ours.gdb.find("Breakpoint 1, 0x00000000000f8000 in ?? ()") != std::string::npos);
     CHECK(ours.gdb.find("$6 = 0x500\n") != std::string::npos);
+    // Monitor commands through gdb (qRcmd).
+    CHECK(ours.gdb.find("VM status: paused (debug)\r\n0xf8000\r\n00000000000f8000: 0x001234b8 0x0010bb00\r\n") !=
+          std::string::npos);
     CHECK(ours.gdb.find("$7 = 0x1234\n$8 = 0x10\n") != std::string::npos);
     CHECK(ours.gdb.find("$9 = 0x1274\n") != std::string::npos);
     // The watchpoint stops after the store, with the new value in memory.

@@ -25,18 +25,24 @@ public:
     int fd() const { return fd_; }
     // Called with bytes read; default delivers them to the frontend.
     std::function<void(std::span<const std::byte>)> filter;
+    // How much to read now; default: what the frontend takes.
+    std::function<std::size_t()> room;
     std::function<void()> on_eof;
     // Poll for room to write too, and who hears of it.
     void want_write(bool on);
     std::function<void()> on_writable;
 
 private:
-    void readable();
+    void watch();
+    void readable(short revents);
     void update_events();
     chardev& owner_;
     main_loop* loop_;
     int fd_ = -1;
     bool paused_ = false, want_write_ = false;
+    // Out of the poll set while paused at a hang-up, which poll reports
+    // whatever events are asked for: it would spin.
+    bool unwatched_ = false;
 };
 
 class stdio {
@@ -45,14 +51,20 @@ public:
     stdio(chardev& owner, const chardev_spec& spec, chardev_env& env);
     ~stdio();
     void write(std::span<const std::byte> data);
-    void accept_input() { input_.resume(); }
+    void accept_input();
+
+    // A mux reads ahead of its frontend (QEMU's MUX_BUFFER_SIZE), so that
+    // C-a x gets through to a guest that reads nothing.
+    static constexpr std::size_t mux_buffer = 32;
 
 private:
     void mux_byte(std::byte b);
+    void mux_flush();
     chardev& owner_;
     chardev_env& env_;
     fd_input input_;
     bool mux_;
+    std::vector<std::byte> pending_;  // a mux's bytes the frontend has no room for yet
     bool escape_ = false;
     bool raw_ = false;
     termios saved_{};

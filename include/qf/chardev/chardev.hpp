@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace qf {
 
@@ -27,6 +28,9 @@ struct chardev_frontend {
     void (*receive)(void* dev, std::span<const std::byte> data) = nullptr;
     void* dev = nullptr;
     void (*opened)(void* dev, bool open) = nullptr;
+    // A mux chardev (mon:stdio, -nographic's stdio) gave this frontend the
+    // input (C-a c), or took it away: QEMU's CHR_EVENT_MUX_IN/OUT. Optional.
+    void (*focus)(void* dev, bool in) = nullptr;
 };
 
 template <class Device>
@@ -35,6 +39,8 @@ chardev_frontend frontend_of(Device& d) {
                         [](void* p, std::span<const std::byte> b) { static_cast<Device*>(p)->receive(b); }, &d};
     if constexpr (requires { d.chardev_opened(true); })
         fe.opened = [](void* p, bool open) { static_cast<Device*>(p)->chardev_opened(open); };
+    if constexpr (requires { d.chardev_focus(true); })
+        fe.focus = [](void* p, bool in) { static_cast<Device*>(p)->chardev_focus(in); };
     return fe;
 }
 
@@ -62,16 +68,29 @@ public:
 
     const std::string& id() const { return id_; }
     const std::string& backend_name() const { return backend_name_; }
+    // What it is connected to, as QEMU's info chardev says it
+    // ("stdio", "unix:PATH,server=on", "tcp:HOST:PORT,server=on", ...).
+    const std::string& filename() const { return filename_; }
 
     // Guest output. Never blocks indefinitely: a backend with no peer (a
     // socket without a client) drops the bytes, as QEMU does.
     void write(std::span<const std::byte> data);
     void write(std::string_view s) { write(std::as_bytes(std::span(s.data(), s.size()))); }
 
-    // Connect the guest side; input flows once attached.
+    // Connect the guest side; input flows once attached. A mux chardev
+    // takes up to max_mux frontends, the last attached with the input
+    // (as QEMU's, where the serial port attaches after the monitor);
+    // C-a c passes it on. Others have one.
     void attach(chardev_frontend fe);
-    void detach() { fe_ = {}; }
+    // dev: the frontend to go (any other stays on a mux); nullptr: all.
+    void detach(const void* dev = nullptr);
     bool attached() const { return fe_.dev != nullptr; }
+    bool mux() const { return mux_; }
+    // Whether another frontend may attach (a mux with room).
+    bool shareable() const { return mux_ && fes_.size() < max_mux; }
+    // C-a c: the next frontend gets the input.
+    void mux_next();
+    static constexpr std::size_t max_mux = 4;
     // The frontend has room again (qemu_chr_fe_accept_input).
     void accept_input();
 
@@ -97,7 +116,11 @@ public:
 private:
     std::string id_;
     std::string backend_name_;
-    chardev_frontend fe_;
+    std::string filename_;
+    chardev_frontend fe_;  // the one with the input
+    bool mux_ = false;
+    std::vector<chardev_frontend> fes_;  // a mux's, in attach order
+    std::size_t focus_ = 0;
     std::unique_ptr<impl> impl_;
 };
 

@@ -7,8 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qf {
@@ -33,6 +35,10 @@ struct debug_target {
     std::function<bool(unsigned cpu, std::span<const std::uint8_t>)> write_registers;
     std::function<bool(unsigned cpu, unsigned reg, std::span<const std::uint8_t>)> write_register;
 
+    // A register by the name a monitor expression gives ($rax, $pc).
+    std::function<std::optional<std::uint64_t>(unsigned cpu, std::string_view name)> register_value;
+    // The CPU's code size now (16, 32 or 64): how x/i decodes.
+    std::function<unsigned(unsigned cpu)> code_bits;
     // c ADDR and s ADDR: resume there.
     std::function<bool(unsigned cpu, std::uint64_t pc)> set_pc;
 

@@ -60,14 +60,19 @@ struct options {
     std::vector<chardev_spec> chardevs;
     std::vector<std::optional<chardev_spec>> serials;  // nullopt: -serial none
     std::vector<opt_list> devices;
-    // -qmp/-qmp-pretty (a chardev of their own, "compat_monitorN") and
-    // -mon chardev=ID,mode=control: QMP monitors.
+    // -qmp/-qmp-pretty and -monitor (a chardev of their own,
+    // "compat_monitorN") and -mon chardev=ID[,mode=control|readline]: QMP
+    // and human monitors.
     struct monitor {
-        std::optional<chardev_spec> dev;  // -qmp's own chardev; else chardev_id names one
+        std::optional<chardev_spec> dev;  // its own chardev; else chardev_id names one
         std::string chardev_id;
         bool pretty = false;
+        bool human = false;  // mode=readline: the human monitor
     };
     std::vector<monitor> monitors;
+    // No -monitor, -mon, -qmp or -nodefaults: under -nographic a human
+    // monitor shares stdio with the serial port (C-a c), as QEMU's.
+    bool default_monitor = true;
     // -gdb DEV (-s: tcp::1234): the gdbstub's chardev; none without.
     std::optional<chardev_spec> gdb;
     std::string name;  // -name: query-name's answer

@@ -26,6 +26,7 @@
 namespace qf {
 
 class qmp_monitor;
+class hmp_monitor;
 class gdb_server;
 
 class session {
@@ -72,6 +73,11 @@ public:
         // What the gdbstub does to the CPUs; empty where the accelerator
         // offers no debugging.
         debug_target debug;
+        // The human monitor's views: info registers (QEMU's layout), info
+        // mtree, info jit; empty where there is none.
+        std::function<std::string(unsigned cpu)> format_registers;
+        std::function<std::string()> memory_tree;
+        std::function<std::string()> jit_info;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }
@@ -86,6 +92,12 @@ public:
     // vm_stop(RUN_STATE_PAUSED) (QMP's stop), and cont: the CPUs are
     // kicked out, or woken.
     void vm_pause();
+
+    // info chardev: "ID: filename=..." a line, as QEMU's.
+    std::string chardev_info() const;
+    // The monitor's gdbserver: a gdbstub on DEV (QEMU's -gdb syntax), or
+    // none; says what it did.
+    std::string start_gdbserver(std::string_view dev);
 
     // A CPU stopped for the debugger (a breakpoint, a step, a watchpoint):
     // the VM stops (run state debug) and the gdbstub tells GDB. From the
@@ -126,6 +138,7 @@ public:
 private:
     void create_chardevs(const options& o);
     void create_monitors(const options& o);
+    void create_gdbserver(const chardev_spec& spec);
     int run_threaded(std::vector<cpu_runner>& cpus);
     bool check_exit();
     int finish();
@@ -147,6 +160,7 @@ private:
     machine_control control_;
     std::string name_;
     std::vector<std::unique_ptr<qmp_monitor>> monitors_;
+    std::vector<std::unique_ptr<hmp_monitor>> human_monitors_;
     std::unique_ptr<gdb_server> gdb_;
     unsigned debug_cpu_ = 0;
     std::optional<debug_event> debug_event_;  // why the VM stops now, for the gdbstub

@@ -94,6 +94,9 @@ int run_machine(const options& o, bool kvm_built = false) {
     };
     mc.cpus = m.cpu_count();
     if constexpr (requires { m.debugger(); }) mc.debug = m.debugger();
+    if constexpr (requires { m.format_registers(0u); }) mc.format_registers = [&m](unsigned i) { return m.format_registers(i); };
+    if constexpr (requires { m.jit_info(); }) mc.jit_info = [&m] { return m.jit_info(); };
+    mc.memory_tree = [&m] { return format_flat_view(m.memory()); };
     if (o.smp) {
         // QEMU 7.2's defaults: cores before sockets.
         const unsigned sockets = o.smp->sockets ? o.smp->sockets : 1;

@@ -60,6 +60,11 @@ public:
 
 using region_id = std::size_t;
 
+class address_space;
+// The human monitor's info mtree: the flat view, a range a line, as QEMU's
+// info mtree -f lists one.
+std::string format_flat_view(const address_space& as);
+
 class address_space {
 public:
     // Throws qf::error if it overlaps a region of the same priority (unless

@@ -467,4 +467,43 @@ void translation::lookup_and_goto_ptr(temp pc, temp cs_base, temp flags) {
     lookup_and_goto_ptr();
 }
 
+std::string format_stats(std::span<engine* const> engines) {
+    engine_stats t;
+    std::size_t tbs = 0, code = 0;
+    for (const engine* e : engines) {
+        const engine_stats& s = e->stats();
+        t.translations += s.translations;
+        t.tb_execs += s.tb_execs;
+        t.chained += s.chained;
+        t.invalidated += s.invalidated;
+        t.flushes += s.flushes;
+        t.guest_insns_translated += s.guest_insns_translated;
+        tbs += e->tb_count();
+        code += e->code_used();
+    }
+    const auto line = [](const char* what, std::uint64_t v) {
+        char b[96];
+        std::snprintf(b, sizeof b, "%-28s%" PRIu64 "\n", what, v);
+        return std::string(b);
+    };
+    std::string out = "Translation buffer state:\n";
+    out += line("gen code size", code);
+    out += line("TB count", tbs);
+    out += line("TB translations", t.translations);
+    out += line("guest insns translated", t.guest_insns_translated);
+    if (t.translations) {
+        char b[96];
+        std::snprintf(b, sizeof b, "%-28s%.1f\n", "TB avg guest insns", double(t.guest_insns_translated) / double(t.translations));
+        out += b;
+        out += line("TB avg host bytes (live)", tbs ? code / tbs : 0);
+    }
+    out += "\nStatistics:\n";
+    out += line("TB executions from the loop", t.tb_execs);
+    out += line("TB jumps chained", t.chained);
+    out += line("TB invalidations", t.invalidated);
+    out += line("TB flushes", t.flushes);
+    out += line("CPUs", engines.size());
+    return out;
+}
+
 } // namespace qf::tcg

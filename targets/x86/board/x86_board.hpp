@@ -213,6 +213,13 @@ public:
         return go_on;
     }
     unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
+    // The human monitor's info registers and info jit.
+    std::string format_registers(unsigned i) requires(!on_kvm) { return format_state(cpus_.at(i)->st()); }
+    std::string jit_info() requires(!on_kvm) {
+        std::vector<tcg::engine*> e;
+        for (auto& c : cpus_) e.push_back(&c->engine());
+        return tcg::format_stats(e);
+    }
     // The gdbstub's hold on the CPUs.
     debug_target debugger() requires(!on_kvm) {
         std::vector<vcpu*> v;

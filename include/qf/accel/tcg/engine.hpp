@@ -193,6 +193,10 @@ private:
     void mark_code_page(std::uint64_t page, bool code);
 };
 
+// The human monitor's info jit: the translation statistics of a machine's
+// engines (one per CPU), summed.
+std::string format_stats(std::span<engine* const> engines);
+
 // What a target's translator works with for one TB.
 class translation {
 public:
