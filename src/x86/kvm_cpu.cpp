@@ -527,6 +527,19 @@ kvm_vcpu::stop kvm_vcpu::run() {
         ~leave() { f.store(false); }
     } left{in_run_};
     if (state_changed()) push_state();
+    if (!(debug_ == debug_applied_) || (!debug_ever_ && !(debug_ == debug_settings{}))) {
+        kvm_guest_debug g{};
+        const bool hw = (debug_.dr7 & 0xff) != 0;
+        if (debug_.single_step || debug_.sw_breakpoints || hw) {
+            g.control = KVM_GUESTDBG_ENABLE | (debug_.single_step ? KVM_GUESTDBG_SINGLESTEP : 0) |
+                        (debug_.sw_breakpoints ? KVM_GUESTDBG_USE_SW_BP : 0) | (hw ? KVM_GUESTDBG_USE_HW_BP : 0);
+            for (unsigned i = 0; i < 4; ++i) g.arch.debugreg[i] = debug_.dr[i];
+            g.arch.debugreg[7] = debug_.dr7;
+        }
+        cpu_->set_guest_debug(g);
+        debug_applied_ = debug_;
+        debug_ever_ = true;
+    }
     kvm_run& r = cpu_->shared();
     for (;;) {
         if (reset_pending_.load()) reset_now();  // asked for by another vCPU's thread
@@ -564,6 +577,28 @@ kvm_vcpu::stop kvm_vcpu::run() {
         } else if (const auto* m = std::get_if<kvm::exit_mmio>(&ev)) {
             if (m->write) as_.write(gpa{m->addr}, m->data);
             else as_.read(gpa{m->addr}, m->data);
+        } else if (const auto* dbg = std::get_if<kvm::exit_debug>(&ev)) {
+            // A step, or a debug register that fired (DR6's B0-B3); an INT3
+            // the debugger placed. Anything else was the guest's own.
+            // The INT3's own address, or (where the exit comes after it)
+            // the next byte's; the debugger sees the CPU at the INT3.
+            std::uint64_t at = dbg->pc;
+            bool ours = false;
+            if (dbg->exception == 1) {
+                ours = debug_.single_step || ((debug_.dr7 & 0xff) && (dbg->dr6 & 0xf));
+            } else if (is_debugger_breakpoint) {
+                ours = is_debugger_breakpoint(at) || is_debugger_breakpoint(--at);
+            }
+            logf(log_item::int_, "kvm: debug exit, exception %u at %#" PRIx64 " dr6 %#" PRIx64 "%s\n", dbg->exception,
+                 dbg->pc, dbg->dr6, ours ? "" : " (the guest's: given back)");
+            if (!ours) {
+                cpu_->queue_exception(dbg->exception);
+                continue;
+            }
+            pull_state();
+            if (dbg->exception == 3) st_.rip = at - st_.segs[R_CS].base;
+            last_debug_ = {dbg->exception, at, dbg->dr6};
+            return stop::debug;
         } else if (std::holds_alternative<kvm::exit_hlt>(ev)) {
             pull_state();
             halted_ = true;

@@ -130,7 +130,30 @@ public:
     // (in the vCPU's own thread when it is running).
     std::function<void(state&)> on_reset;
 
-    enum class stop : std::uint8_t { kicked, halted, exception };
+    // debug: the debugger's stop (last_debug() says what KVM reported).
+    enum class stop : std::uint8_t { kicked, halted, exception, debug };
+
+    // The debugger's hold on this vCPU (KVM_SET_GUEST_DEBUG), set while it
+    // is stopped and given to KVM before the guest runs again: a single
+    // step, INT3s the debugger placed in memory, and DR0-DR3 with DR7 for
+    // hardware breakpoints and watchpoints.
+    struct debug_settings {
+        bool single_step = false;
+        bool sw_breakpoints = false;
+        std::uint64_t dr[4] = {};
+        std::uint64_t dr7 = 0;
+        bool operator==(const debug_settings&) const = default;
+    };
+    void set_debug(const debug_settings& d) { debug_ = d; }
+    const debug_settings& debug() const { return debug_; }
+    struct debug_exit {
+        std::uint32_t exception;  // 1: a step or debug register, 3: an INT3
+        std::uint64_t pc, dr6;
+    };
+    const debug_exit& last_debug() const { return last_debug_; }
+    // Whether an INT3 at this linear address is the debugger's; one that
+    // is not is the guest's own, and goes back to it.
+    std::function<bool(std::uint64_t pc)> is_debugger_breakpoint;
     // Runs the guest until kick(), HLT (without the in-kernel irqchip) or
     // a shutdown the machine does not turn into a reset. A failed entry or
     // an internal error prints the registers and throws qf::error.
@@ -189,6 +212,9 @@ private:
     std::atomic<bool> reset_pending_{false};
     fair_mutex* big_lock_ = nullptr;
     std::atomic<bool> in_run_{false};
+    debug_settings debug_, debug_applied_;
+    bool debug_ever_ = false;  // KVM_SET_GUEST_DEBUG was called: a return to none must be told too
+    debug_exit last_debug_{};
     pthread_t thread_{};
 };
 

@@ -102,7 +102,6 @@ TEST_CASE("bad input is one line on stderr naming the option / exit status 1 / s
         {{"-monitor", "stdio", "-daemonize"}, "-monitor stdio: cannot use stdio with -daemonize"},
         {{"-gdb", "chardev:x"}, "-gdb chardev:x: a chardev of its own is needed"},
         {{"-gdb", "bogus"}, "-serial bogus: unknown serial backend"},
-        {{"-M", "testrig", "-accel", "kvm", "-gdb", "tcp::1234"}, "not implemented under KVM yet"},
         {{"-qmp", "none"}, "-qmp none: there is no monitor to make"},
         {{"-qmp", "bogus:x"}, "-serial bogus:x: unknown serial backend"},
         {{"-name", "guest=x,colour=red"}, "-name: invalid parameter 'colour'"},

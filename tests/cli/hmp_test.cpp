@@ -85,15 +85,6 @@ const char* const expected =
     "unexpected end of expression\nTry \"help x\" for more information\n"
     "VM status: running\n";
 
-int connect_unix(const std::string& path) {
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    path.copy(a.sun_path, sizeof a.sun_path - 1);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
-    ::close(fd);
-    return -1;
-}
 
 // Reads from fd until `until` has arrived (or 10 s pass); all that came.
 std::string read_until(int fd, const std::string& until) {
@@ -158,7 +149,7 @@ TEST_CASE("a monitor on a unix socket survives garbage and over-long lines and Q
     qft::child c = qft::spawn({qforge, "-M", "pc", "-display", "none", "-S", "-monitor", "unix:" + hmp + ",server=on,wait=off",
                                "-chardev", "socket,id=q,path=" + qmp + ",server=on,wait=off", "-mon", "chardev=q,mode=control"});
     int fd = -1;
-    REQUIRE(qft::wait_for([&] { return (fd = connect_unix(hmp)) >= 0; }));
+    REQUIRE(qft::wait_for([&] { return (fd = qft::connect_unix(hmp)) >= 0; }));
     CHECK(read_until(fd, "(qemu) ").find("type 'help' for more information\r\n(qemu) ") != std::string::npos);
     // Bytes that are no command, a line far past the editor's bound, arrow
     // keys: each line gets its answer, and the monitor is still there.
@@ -169,7 +160,7 @@ TEST_CASE("a monitor on a unix socket survives garbage and over-long lines and Q
     ::close(fd);
 
     int q = -1;
-    REQUIRE(qft::wait_for([&] { return (q = connect_unix(qmp)) >= 0; }));
+    REQUIRE(qft::wait_for([&] { return (q = qft::connect_unix(qmp)) >= 0; }));
     read_until(q, "\n");
     send_all(q, "{\"execute\": \"qmp_capabilities\"}\n");
     read_until(q, "\n");

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -95,5 +97,27 @@ result child::wait(int timeout_s) {
 }
 
 result run(const std::vector<std::string>& args, int timeout_s) { return spawn(args).wait(timeout_s); }
+
+emulator::~emulator() {
+    if (!reaped) {
+        ::kill(c.pid, SIGKILL);
+        c.wait(5);
+    }
+}
+
+result emulator::wait(int timeout_s) {
+    reaped = true;
+    return c.wait(timeout_s);
+}
+
+int connect_unix(const std::string& path) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    path.copy(a.sun_path, sizeof a.sun_path - 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
 
 } // namespace qft

@@ -26,6 +26,21 @@ struct child {
 };
 child spawn(const std::vector<std::string>& args, int stdin_fd = -1, int stdout_fd = -1);
 
+// A child that is killed if a failed REQUIRE leaves before it is reaped.
+struct emulator {
+    child c;
+    bool reaped = false;
+    explicit emulator(const std::vector<std::string>& argv) : c(spawn(argv)) {}
+    ~emulator();
+    emulator(const emulator&) = delete;
+    emulator& operator=(const emulator&) = delete;
+    result wait(int timeout_s);
+    pid_t pid() const { return c.pid; }
+};
+
+// A connected unix stream socket (close-on-exec), or -1.
+int connect_unix(const std::string& path);
+
 std::string slurp(const std::string& path);
 // qemu-system-x86_64's path on PATH, or "" (the QEMU comparisons run it,
 // and ctest skips them where there is none).

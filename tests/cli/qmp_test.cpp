@@ -24,21 +24,12 @@ using json = nlohmann::json;
 const std::string qforge = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
 std::string tmp(const std::string& name) { return "/tmp/qf-qmp-" + std::to_string(getpid()) + "-" + name; }
 
-int connect_unix(const std::string& path) {
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    path.copy(a.sun_path, sizeof a.sun_path - 1);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
-    ::close(fd);
-    return -1;
-}
 
 // A QMP client: one JSON message a line.
 class client {
 public:
     explicit client(const std::string& path) {
-        REQUIRE(qft::wait_for([&] { return (fd_ = connect_unix(path)) >= 0; }));
+        REQUIRE(qft::wait_for([&] { return (fd_ = qft::connect_unix(path)) >= 0; }));
     }
     ~client() { close(); }
     void close() {
@@ -91,25 +82,6 @@ private:
     std::string buf_;
 };
 
-// A child that is killed if a failed REQUIRE leaves before it is reaped.
-struct emulator {
-    qft::child c;
-    bool reaped = false;
-    explicit emulator(const std::vector<std::string>& argv) : c(qft::spawn(argv)) {}
-    ~emulator() {
-        if (!reaped) {
-            ::kill(c.pid, SIGKILL);
-            c.wait(5);
-        }
-    }
-    emulator(const emulator&) = delete;
-    emulator& operator=(const emulator&) = delete;
-    qft::result wait(int timeout_s) {
-        reaped = true;
-        return c.wait(timeout_s);
-    }
-    pid_t pid() const { return c.pid; }
-};
 
 // What legitimately differs between two emulators: timestamps, the
 // version's package and micro; and the order of an event and the reply
@@ -199,7 +171,7 @@ std::vector<step> script(const std::string& pmem) {
 // disk): what differs from the recording, one line each.
 std::vector<std::string> run_script(const std::string& binary, const std::string& pmem) {
     const std::string sock = tmp("transcript.sock");
-    emulator c({binary, "-M", "pc", "-smp", "2", "-nic", "none", "-display", "none", "-S", "-name", "transcript",
+    qft::emulator c({binary, "-M", "pc", "-smp", "2", "-nic", "none", "-display", "none", "-S", "-name", "transcript",
                 "-qmp", "unix:" + sock + ",server=on,wait=off"});
     std::vector<std::string> diffs;
     {
@@ -271,7 +243,7 @@ TEST_CASE("QMP: the guest's own shutdown and reset are events with guest true") 
         }
         INFO(binary);
         // A triple fault under -no-reboot: a shutdown the guest caused.
-        emulator c({binary, "-M", "pc", "-nic", "none", "-display", "none", "-S", "-no-reboot", "-bios", triple,
+        qft::emulator c({binary, "-M", "pc", "-nic", "none", "-display", "none", "-S", "-no-reboot", "-bios", triple,
                     "-qmp", "unix:" + sock + ",server=on,wait=off"});
         {
             client q(sock);
@@ -306,7 +278,7 @@ TEST_CASE("QMP: system_reset reaches a running VM whose CPU is halted with inter
             continue;
         }
         INFO(binary);
-        emulator c({binary, "-M", "pc", "-nic", "none", "-display", "none", "-bios", bios, "-qmp",
+        qft::emulator c({binary, "-M", "pc", "-nic", "none", "-display", "none", "-bios", bios, "-qmp",
                     "unix:" + sock + ",server=on,wait=off"});
         client q(sock);
         q.message();
@@ -327,7 +299,7 @@ TEST_CASE("QMP: system_reset reaches a running VM whose CPU is halted with inter
 
 TEST_CASE("QMP: garbage, oversized values, a client that leaves mid-command and fifty more leave the VM running") {
     const std::string sock = tmp("abuse.sock");
-    emulator c({qforge, "-M", "pc", "-nic", "none", "-display", "none", "-qmp", "unix:" + sock + ",server=on,wait=off"});
+    qft::emulator c({qforge, "-M", "pc", "-nic", "none", "-display", "none", "-qmp", "unix:" + sock + ",server=on,wait=off"});
     {
         client q(sock);
         q.message();

@@ -108,10 +108,24 @@ TEST_CASE("KVM exits decode from recorded kvm_run pages, and malformed ones are 
     CHECK(ie->data.size() == 16);
     CHECK(kvm::internal_error_name(ie->suberror).starts_with("KVM_INTERNAL_ERROR_EMULATION"));
 
+    // The debugger's exit (KVM_SET_GUEST_DEBUG): what stopped, and where.
     r.exit_reason = KVM_EXIT_DEBUG;
+    r.debug.arch.exception = 1;
+    r.debug.arch.pc = 0xf8000;
+    r.debug.arch.dr6 = 0xffff0ff1;
+    r.debug.arch.dr7 = 0x602;
+    ev = kvm::decode_exit(r, run_page::size);
+    const auto* de = std::get_if<kvm::exit_debug>(&ev);
+    REQUIRE(de);
+    CHECK(de->exception == 1);
+    CHECK(de->pc == 0xf8000);
+    CHECK(de->dr6 == 0xffff0ff1);
+    CHECK(de->dr7 == 0x602);
+
+    r.exit_reason = KVM_EXIT_IOAPIC_EOI;  // one qforge never asks for
     ev = kvm::decode_exit(r, run_page::size);
     REQUIRE(std::holds_alternative<kvm::exit_unhandled>(ev));
-    CHECK(kvm::exit_reason_name(std::get<kvm::exit_unhandled>(ev).reason) == "KVM_EXIT_DEBUG");
+    CHECK(kvm::exit_reason_name(std::get<kvm::exit_unhandled>(ev).reason) == "KVM_EXIT_IOAPIC_EOI");
     CHECK(kvm::exit_reason_name(999) == "exit reason 999");
 }
 

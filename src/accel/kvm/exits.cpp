@@ -26,6 +26,7 @@ exit_event decode_exit(kvm_run& run, std::size_t run_size) {
         return exit_mmio{m.phys_addr, m.is_write != 0, std::as_writable_bytes(std::span(m.data, m.len))};
     }
     case KVM_EXIT_HLT: return exit_hlt{};
+    case KVM_EXIT_DEBUG: return exit_debug{run.debug.arch.exception, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7};
     case KVM_EXIT_SHUTDOWN: return exit_shutdown{};
     case KVM_EXIT_IRQ_WINDOW_OPEN: return exit_irq_window{};
     case KVM_EXIT_INTR: return exit_interrupted{};

@@ -314,6 +314,21 @@ void vcpu_fd::clear_events() {
     checked_ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &e, "KVM_SET_VCPU_EVENTS");
 }
 
+void vcpu_fd::set_guest_debug(const kvm_guest_debug& d) {
+    auto copy = d;
+    checked_ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &copy, "KVM_SET_GUEST_DEBUG");
+}
+
+void vcpu_fd::queue_exception(unsigned nr) {
+    kvm_vcpu_events e{};
+    checked_ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &e, "KVM_GET_VCPU_EVENTS");
+    e.exception.injected = 1;
+    e.exception.nr = static_cast<std::uint8_t>(nr);
+    e.exception.has_error_code = 0;
+    e.flags &= ~std::uint32_t{KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR};
+    checked_ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &e, "KVM_SET_VCPU_EVENTS");
+}
+
 void vcpu_fd::set_mp_state(std::uint32_t state) {
     kvm_mp_state m{};
     m.mp_state = state;

@@ -46,7 +46,7 @@
 #include "qf/machine/topology.hpp"
 #include "targets/x86/cpu_defs.hpp"
 #include "targets/x86/kvm_cpu.hpp"
-#include "targets/x86/tcg_debug.hpp"
+#include "targets/x86/x86_debug.hpp"
 #include "targets/x86/vcpu.hpp"
 
 #include <boost/hana/contains.hpp>
@@ -104,8 +104,6 @@ public:
             if (!known) throw error("Property '" + std::string(Board::name) + "-machine." + key + "' not found");
         }
         if constexpr (requires { Board::validate_board(o); }) Board::validate_board(o);
-        if constexpr (on_kvm)
-            if (o.gdb) throw error("-gdb: the gdbstub is not implemented under KVM yet (-accel tcg has it)");
         const unsigned phys_bits = cpu_model_for(o).phys_bits;
         const std::uint64_t low = Board::below_4g_limit(o.ram_size);
         const std::uint64_t above = o.ram_size > low ? o.ram_size - low : 0;
@@ -196,9 +194,8 @@ public:
     bool run_cpu(unsigned i = 0) {
         current_cpu_ = i;  // whose local APIC the page at 0xfee00000 is
         const auto stopped = cpus_[i]->run();
-        if constexpr (!on_kvm)
-            if (stopped == vcpu_type::stop::debug && this->services().debug_stop)
-                this->services().debug_stop(i, take_debug_event(*cpus_[i]));
+        if (stopped == vcpu_type::stop::debug && this->services().debug_stop)
+            this->services().debug_stop(i, take_debug_event(*cpus_[i]));
         const bool go_on = stopped != vcpu_type::stop::halted;
         if (reset_requested_) {
             reset_requested_ = false;
@@ -221,10 +218,11 @@ public:
         return tcg::format_stats(e);
     }
     // The gdbstub's hold on the CPUs.
-    debug_target debugger() requires(!on_kvm) {
-        std::vector<vcpu*> v;
+    debug_target debugger() {
+        std::vector<vcpu_type*> v;
         for (auto& c : cpus_) v.push_back(c.get());
-        return tcg_debug_target(std::move(v), this->memory());
+        if constexpr (on_kvm) return kvm_debug_target(std::move(v), this->memory());
+        else return tcg_debug_target(std::move(v), this->memory());
     }
     // A pending reset makes a halted CPU runnable: run_cpu is where it is done.
     bool cpu_runnable(unsigned i = 0) const { return reset_requested_ || (i < cpus_.size() && cpus_[i]->runnable()); }

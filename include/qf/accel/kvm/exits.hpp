@@ -27,6 +27,12 @@ struct exit_mmio {
     std::span<std::byte> data;  // 1 to 8 bytes
 };
 struct exit_hlt {};
+// KVM_EXIT_DEBUG: a debugger's single step or breakpoint (KVM_SET_GUEST_DEBUG).
+struct exit_debug {
+    std::uint32_t exception;  // 1 (#DB: a step, a debug register) or 3 (#BP: INT3)
+    std::uint64_t pc;         // linear
+    std::uint64_t dr6, dr7;
+};
 struct exit_shutdown {};       // a triple fault
 struct exit_irq_window {};     // the guest can take an interrupt now
 struct exit_interrupted {};    // KVM_EXIT_INTR: a signal, nothing to do
@@ -42,7 +48,7 @@ struct exit_unhandled {
     std::uint32_t reason;
 };
 
-using exit_event = std::variant<exit_io, exit_mmio, exit_hlt, exit_shutdown, exit_irq_window, exit_interrupted,
+using exit_event = std::variant<exit_io, exit_mmio, exit_hlt, exit_debug, exit_shutdown, exit_irq_window, exit_interrupted,
                                 exit_fail_entry, exit_internal_error, exit_unhandled>;
 
 // run_size: the size of the shared mapping (KVM_GET_VCPU_MMAP_SIZE).

@@ -128,6 +128,11 @@ public:
     // After a reset: no pending exception, interrupt or NMI, and runnable
     // (KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE where the host has them).
     void clear_events();
+    // KVM_SET_GUEST_DEBUG: a debugger's single step and breakpoints.
+    void set_guest_debug(const kvm_guest_debug& d);
+    // Queues exception nr (no error code) for the guest, as one KVM caught
+    // for a debugger that turned out to be the guest's own.
+    void queue_exception(unsigned nr);
     // KVM_SET_MP_STATE: KVM_MP_STATE_RUNNABLE, or KVM_MP_STATE_UNINITIALIZED
     // for an application processor waiting for INIT and SIPI.
     void set_mp_state(std::uint32_t state);
