@@ -47,25 +47,26 @@ namespace {
 
 void gp(state& s, std::uint32_t error, std::uintptr_t ra) { raise_exception(s, EXCP_GP, error, ra); }
 
-void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selector) {
-    state& s = state_of(env);
-    const std::uintptr_t ra = QF_GETPC();
-    const auto sel = static_cast<std::uint16_t>(selector);
-    const unsigned seg = static_cast<unsigned>(seg_index);
-    const unsigned rpl = sel & 3, c = cpl(s);
-    if (s.hflags & hflag::vm) {  // virtual-8086: as real mode
-        s.segs[seg] = {std::uint64_t{sel} << 4, 0xffff, sel, s.segs[seg].attr};
-        return;
-    }
+// A segment load's checks (SDM vol. 3, 5.5-5.8): at CPL c, under a code
+// segment that is 64-bit or not; the guest's fault, or what to load -
+// nothing changes yet, so that a far return checks its new SS before it
+// commits CS.
+struct seg_load {
+    segment g;
+    std::uint64_t where = 0, d = 0;
+    bool null = false;
+};
+seg_load check_seg_load(state& s, unsigned seg, std::uint16_t sel, unsigned c, bool cs64, std::uintptr_t ra) {
+    const unsigned rpl = sel & 3;
+    seg_load l;
     if ((sel & ~3u) == 0) {
-        if (seg == R_SS && (!(s.hflags & hflag::cs64) || rpl != c || c == 3)) gp(s, 0, ra);
-        s.segs[seg] = {0, 0, sel, 0};
-        compute_hflags(s);
-        return;
+        if (seg == R_SS && (!cs64 || rpl != c || c == 3)) gp(s, 0, ra);
+        l.g = {0, 0, sel, 0};
+        l.null = true;
+        return l;
     }
-    std::uint64_t where;
-    const std::uint64_t d = read_descriptor(s, sel, where, ra);
-    const segment g = unpack_descriptor(d, sel);
+    l.d = read_descriptor(s, sel, l.where, ra);
+    const segment g = unpack_descriptor(l.d, sel);
     const unsigned dpl = seg_attr::dpl(g.attr);
     const bool code = g.attr & seg_attr::code, s_bit = g.attr & seg_attr::s;
     const bool writable = !code && (g.attr & seg_attr::writable), readable = !code || (g.attr & seg_attr::writable);
@@ -79,10 +80,27 @@ void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selec
         if (!conforming && dpl < std::max(c, rpl)) gp(s, sel & ~3u, ra);
         if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, sel & ~3u, ra);
     }
-    mark_accessed(s, where, d, ra);
-    s.segs[seg] = g;
-    s.segs[seg].attr |= seg_attr::accessed;
+    l.g = g;
+    return l;
+}
+
+void commit_seg_load(state& s, unsigned seg, const seg_load& l, std::uintptr_t ra) {
+    if (!l.null) mark_accessed(s, l.where, l.d, ra);
+    s.segs[seg] = l.g;
+    if (!l.null) s.segs[seg].attr |= seg_attr::accessed;
     compute_hflags(s);
+}
+
+void h_load_seg(tcg::env_base* env, std::uint64_t seg_index, std::uint64_t selector) {
+    state& s = state_of(env);
+    const std::uintptr_t ra = QF_GETPC();
+    const auto sel = static_cast<std::uint16_t>(selector);
+    const unsigned seg = static_cast<unsigned>(seg_index);
+    if (s.hflags & hflag::vm) {  // virtual-8086: as real mode
+        s.segs[seg] = {std::uint64_t{sel} << 4, 0xffff, sel, s.segs[seg].attr};
+        return;
+    }
+    commit_seg_load(s, seg, check_seg_load(s, seg, sel, cpl(s), (s.hflags & hflag::cs64) != 0, ra), ra);
 }
 
 // The full check of an access the guard's compare did not pass (SDM vol. 3,
@@ -309,18 +327,22 @@ void h_lret(tcg::env_base* env, std::uint64_t osize, std::uint64_t imm) {
     if ((g.attr & 4) ? dpl > rpl : dpl != rpl) gp(s, new_cs & ~3u, ra);
     if (!(g.attr & seg_attr::present)) raise_exception(s, EXCP_NP, new_cs & ~3u, ra);
     std::uint64_t new_sp = 0;
-    std::uint16_t new_ss = 0;
+    seg_load ss;
     if (rpl > c) {
+        // To an outer level: the new SS is checked at the new CPL before
+        // anything changes, so a bad one faults with CS and rIP as they were.
         new_sp = stk.load(sp, size);
-        new_ss = static_cast<std::uint16_t>(stk.load(sp + size, size));
+        const auto new_ss = static_cast<std::uint16_t>(stk.load(sp + size, size));
+        const bool cs64 = (s.hflags & hflag::lma) && (g.attr & seg_attr::l);
+        ss = check_seg_load(s, R_SS, new_ss, rpl, cs64, ra);
     }
     mark_accessed(s, where, d, ra);
     s.segs[R_CS] = g;
     s.segs[R_CS].attr |= seg_attr::accessed;
     s.rip = new_ip;
     if (rpl > c) {
-        compute_hflags(s);  // the new CPL, for the SS checks
-        h_load_seg(env, R_SS, new_ss);
+        compute_hflags(s);  // the new CPL
+        commit_seg_load(s, R_SS, ss, ra);
         s.regs[R_ESP] = new_sp;
     } else {
         stk.set_sp(sp);

@@ -381,7 +381,12 @@ void vcpu::deliver_real_mode(int vector) {
     const auto phys = [&](std::uint64_t a) { return gpa{a & s.a20_mask & 0xffff'ffff}; };
     auto push16 = [&](std::uint16_t v) {
         const std::uint16_t sp = static_cast<std::uint16_t>(s.regs[R_ESP] - 2);
-        as_.write(phys(s.segs[R_SS].base + sp), std::as_bytes(std::span(&v, 1)));
+        const gpa at = phys(s.segs[R_SS].base + sp);
+        as_.write(at, std::as_bytes(std::span(&v, 1)));
+        // A frame pushed over translated code changes that code, as any
+        // store would (no TB runs now: nothing to restart).
+        for (std::uint64_t a : {at.value, at.value + 1})
+            if (eng_.is_code_page(a & tcg::page_mask)) eng_.code_written(a, 1, 0);
         s.regs[R_ESP] = (s.regs[R_ESP] & ~0xffffull) | sp;
     };
     std::uint16_t ivt[2];

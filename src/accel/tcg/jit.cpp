@@ -1299,7 +1299,7 @@ private:
         g_.shr(g_.rax, static_cast<int>(page_bits));
         g_.mov(g_.rcx, g_.rax);
         g_.shr(g_.rcx, static_cast<int>(tlb_fold_shift));
-        g_.xor_(g_.eax, g_.ecx);
+        g_.add(g_.eax, g_.ecx);
         g_.shl(g_.eax, static_cast<int>(tlb_entry_bits));
         g_.and_(g_.rax, g_.qword[r64(env_reg) + (fast + static_cast<std::int32_t>(offsetof(tlb_fast, mask)))]);
         g_.add(g_.rax, g_.qword[r64(env_reg) + (fast + static_cast<std::int32_t>(offsetof(tlb_fast, table)))]);

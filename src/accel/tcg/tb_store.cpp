@@ -92,11 +92,16 @@ void tb_store::invalidate(translation_block* tb) {
             from->jmp_dest[n] = nullptr;
         }
     tb->incoming.clear();
-    // ...and this TB leaves the incoming lists of its destinations.
-    for (auto& dest : tb->jmp_dest) {
+    // ...and this TB leaves the incoming lists of its destinations, its own
+    // jumps going back to their exits: a TB that rewrote itself may still
+    // be running (a one-instruction TB finishes), and a destination it no
+    // longer lists could not unlink it when that goes too.
+    for (unsigned n = 0; n < 2; ++n) {
+        auto& dest = tb->jmp_dest[n];
         if (!dest) continue;
         auto& in = dest->incoming;
         in.erase(std::remove_if(in.begin(), in.end(), [&](const auto& e) { return e.first == tb; }), in.end());
+        if (unchain) unchain(unchain_self, tb, n);
         dest = nullptr;
     }
     // A TB spanning two pages leaves the other page's list.

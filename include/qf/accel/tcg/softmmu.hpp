@@ -157,11 +157,16 @@ constexpr std::int32_t tlb_fast_offset(unsigned mmu_idx) {
 // The page number folded once, so that buffers at power-of-two distances
 // (16 MiB apart, say) do not all land on one entry. The JIT emits the same:
 // the entry's byte offset is (fold(page number) << tlb_entry_bits) & mask,
-// computed in 32 bits.
+// computed in 32 bits. An add, not an xor: adjacent pages must never share
+// an entry (fold(p + 1) - fold(p) is 1 or 2), because the JIT's fast path
+// indexes by an access's first byte and compares the page of its last - a
+// page-crossing access that found the next page's entry there took its
+// host address from the wrong page (the xor fold let 0x7fff and 0x8000
+// share one of 256 entries; a fuzzer found it).
 inline constexpr unsigned tlb_fold_shift = 8;
 inline unsigned tlb_index(const env_base* env, unsigned mmu_idx, std::uint64_t vaddr) {
     const std::uint64_t pn = vaddr >> page_bits;
-    const auto off = static_cast<std::uint32_t>((pn ^ (pn >> tlb_fold_shift)) << tlb_entry_bits);
+    const auto off = static_cast<std::uint32_t>((pn + (pn >> tlb_fold_shift)) << tlb_entry_bits);
     return static_cast<unsigned>((off & env->tlb[mmu_idx].mask) >> tlb_entry_bits);
 }
 inline tlb_entry& tlb_entry_of(env_base* env, unsigned mmu_idx, std::uint64_t vaddr) {
