@@ -137,19 +137,38 @@ json query_cpus_fast(session& s) {
     return list;
 }
 
-// Guest-physical memory to a file, 64 KiB at a time, as the CPUs see it
-// (an MMIO region is read through its device, as in QEMU).
-json pmemsave(session& s, const json& a) {
+// Guest memory to a file, 64 KiB at a time: pmemsave's physical memory as
+// the CPUs see it (an MMIO region is read through its device, as in QEMU),
+// or memsave's virtual memory through a CPU's page tables.
+json save_memory(session& s, const json& a, bool physical) {
     const auto addr = static_cast<std::uint64_t>(int_arg(a, "val"));
     const auto size = static_cast<std::uint64_t>(int_arg(a, "size"));
     const std::string file = string_arg(a, "filename");
+    unsigned cpu = 0;
+    if (!physical && a.contains("cpu-index")) {
+        const std::int64_t i = int_arg(a, "cpu-index");
+        if (i < 0 || static_cast<std::uint64_t>(i) >= s.control().cpus)
+            throw failure{"GenericError", "Invalid parameter 'cpu-index'"};
+        cpu = static_cast<unsigned>(i);
+    }
+    if (!physical && !s.control().debug.read_memory)
+        throw failure{"GenericError", "memsave: virtual memory is not readable under this accelerator"};
     std::FILE* f = std::fopen(file.c_str(), "wb");
     if (!f) throw failure{"GenericError", "Could not open '" + file + "': " + std::strerror(errno)};
     std::vector<std::byte> buf(64 << 10);
     bool ok = true;
     for (std::uint64_t done = 0; done < size && ok;) {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - done));
-        if (s.control().read_phys) s.control().read_phys(addr + done, std::span(buf.data(), n));
+        const std::span<std::byte> chunk(buf.data(), n);
+        if (physical) {
+            if (s.control().read_phys) s.control().read_phys(addr + done, chunk);
+        } else if (!s.control().debug.read_memory(cpu, addr + done, chunk)) {
+            std::fclose(f);
+            char b[96];
+            std::snprintf(b, sizeof b, "Invalid addr 0x%016llx/size %llu specified", static_cast<unsigned long long>(addr),
+                          static_cast<unsigned long long>(size));
+            throw failure{"GenericError", b};
+        }
         ok = std::fwrite(buf.data(), 1, n, f) == n;
         done += n;
     }
@@ -196,7 +215,9 @@ const std::vector<command>& commands() {
              return r;
          }},
         {"query-cpus-fast", {}, [](session& s, const json&) { return query_cpus_fast(s); }},
-        {"pmemsave", {"val", "size", "filename"}, pmemsave},
+        {"pmemsave", {"val", "size", "filename"}, [](session& s, const json& a) { return save_memory(s, a, true); }},
+        {"memsave", {"val", "size", "filename", "cpu-index"},
+         [](session& s, const json& a) { return save_memory(s, a, false); }},
         {"human-monitor-command", {"command-line", "cpu-index"},
          [](session& s, const json& a) -> json {
              unsigned cpu = 0;

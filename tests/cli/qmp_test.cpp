@@ -157,6 +157,9 @@ std::vector<step> script(const std::string& pmem) {
         // The BIOS ROM's last 256 bytes, below 4 GiB (the reset vector).
         {R"({"execute": "pmemsave", "arguments": {"val": 4294967040, "size": 256, "filename": ")" + pmem + R"("}})",
          {R"({"return":{}})"}},
+        // The same through CPU 0's view (paging off: linear is physical).
+        {R"({"execute": "memsave", "arguments": {"val": 4294967040, "size": 256, "filename": ")" + pmem + R"(.virt", "cpu-index": 0}})",
+         {R"({"return":{}})"}},
         // A device's registers, read as the CPU reads them: the HPET's ID
         // and period.
         {R"({"execute": "pmemsave", "arguments": {"val": 4275044352, "size": 16, "filename": ")" + hpet + R"("}})",
@@ -217,6 +220,7 @@ TEST_CASE("QMP: a session of commands, errors and events is QEMU 7.2's") {
     const std::string saved = qft::slurp(ours);
     REQUIRE(saved.size() == 256);
     CHECK(static_cast<unsigned char>(saved[0xf0]) == 0xea);
+    CHECK(qft::slurp(ours + ".virt") == saved);  // memsave: the same bytes
     const std::string hpet = qft::slurp(ours + ".hpet");  // 8086a201, 10,000,000 fs
     CHECK(hpet == std::string("\x01\xa2\x86\x80\x80\x96\x98\x00", 8) + std::string(8, '\0'));
     // The recording itself, against QEMU where it is installed.
@@ -230,7 +234,9 @@ TEST_CASE("QMP: a session of commands, errors and events is QEMU 7.2's") {
     CHECK(theirs.empty());
     CHECK(qft::slurp(theirs_file) == saved);
     CHECK(qft::slurp(theirs_file + ".hpet") == qft::slurp(ours + ".hpet"));
-    for (const auto& f : {ours, theirs_file, ours + ".hpet", theirs_file + ".hpet"}) std::remove(f.c_str());
+    CHECK(qft::slurp(theirs_file + ".virt") == qft::slurp(ours + ".virt"));
+    for (const auto& f : {ours, theirs_file, ours + ".hpet", theirs_file + ".hpet", ours + ".virt", theirs_file + ".virt"})
+        std::remove(f.c_str());
 }
 
 TEST_CASE("QMP: the guest's own shutdown and reset are events with guest true") {
