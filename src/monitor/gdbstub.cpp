@@ -96,6 +96,17 @@ std::string escape_binary(std::string_view s) {
     return out;
 }
 
+// A monitor command line's command word, as hmp_execute reads it: the
+// line without the blanks around it (nor a line end after it), up to its
+// first blank.
+std::string_view command_word(std::string_view line) {
+    const auto last = line.find_last_not_of(" \t\r\n");
+    if (last == std::string_view::npos) return {};
+    const auto first = line.find_first_not_of(" \t");  // at most last
+    const std::string_view trimmed = line.substr(first, last + 1 - first);
+    return trimmed.substr(0, trimmed.find_first_of(" \t"));
+}
+
 } // namespace
 
 gdb_server::gdb_server(session& s, chardev& dev) : s_(s), dev_(dev) { dev_.attach(frontend_of(*this)); }
@@ -466,7 +477,7 @@ void gdb_server::handle(std::string_view p) {
         if (!cmd) return reply("E22");
         const std::string line(cmd->begin(), cmd->end());
         // gdbserver would end this very stub while it answers.
-        if (line.find("gdbserver") != std::string::npos) return reply("E22");
+        if (command_word(line) == "gdbserver") return reply("E22");
         const std::string out = crlf(hmp_execute(s_, line, g_cpu_));
         for (std::size_t at = 0; at < out.size(); at += max_packet / 2 - 1) {
             const std::string_view chunk = std::string_view(out).substr(at, max_packet / 2 - 1);

@@ -2,9 +2,11 @@
 
 #include "helpers.hpp"
 
+#include <bit>
 #include <cstring>
 #include <initializer_list>
 #include <tuple>
+#include <utility>
 
 namespace qf::x86::gdb {
 
@@ -80,13 +82,18 @@ std::string make_xml(bool x86_64) {
     std::string x = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target>\n<architecture>";
     x += x86_64 ? "i386:x86-64" : "i386";
     x += "</architecture>\n<feature name=\"org.gnu.gdb.i386.core\">\n";
+    const auto field = [&](const char* name, int lo, int hi) {
+        x += "<field name=\"" + std::string(name) + "\" start=\"" + std::to_string(lo) + "\" end=\"" +
+             std::to_string(hi) + "\"/>";
+    };
     // Each flag register's fields from the top bit down, as QEMU's
     // description gives them (gdb shows them in this order).
     const auto flags = [&](const char* id, unsigned size, std::initializer_list<std::tuple<const char*, int, int>> f) {
         x += "<flags id=\"" + std::string(id) + "\" size=\"" + std::to_string(size) + "\">\n";
-        for (const auto& [name, lo, hi] : f)
-            x += "<field name=\"" + std::string(name) + "\" start=\"" + std::to_string(lo) + "\" end=\"" +
-                 std::to_string(hi) + "\"/>\n";
+        for (const auto& [name, lo, hi] : f) {
+            field(name, lo, hi);
+            x += "\n";
+        }
         x += "</flags>\n";
     };
     const unsigned wb = x86_64 ? 8 : 4;
@@ -116,15 +123,20 @@ std::string make_xml(bool x86_64) {
          "<union id=\"vec128\">\n<field name=\"v4_float\" type=\"v4f\"/><field name=\"v2_double\" type=\"v2d\"/>"
          "<field name=\"v16_int8\" type=\"v16i8\"/><field name=\"v8_int16\" type=\"v8i16\"/>"
          "<field name=\"v4_int32\" type=\"v4i32\"/><field name=\"v2_int64\" type=\"v2i64\"/>"
-         "<field name=\"uint128\" type=\"uint128\"/>\n</union>\n"
-         "<flags id=\"i386_mxcsr\" size=\"4\">\n"
-         "<field name=\"IE\" start=\"0\" end=\"0\"/><field name=\"DE\" start=\"1\" end=\"1\"/>"
-         "<field name=\"ZE\" start=\"2\" end=\"2\"/><field name=\"OE\" start=\"3\" end=\"3\"/>"
-         "<field name=\"UE\" start=\"4\" end=\"4\"/><field name=\"PE\" start=\"5\" end=\"5\"/>"
-         "<field name=\"DAZ\" start=\"6\" end=\"6\"/><field name=\"IM\" start=\"7\" end=\"7\"/>"
-         "<field name=\"DM\" start=\"8\" end=\"8\"/><field name=\"ZM\" start=\"9\" end=\"9\"/>"
-         "<field name=\"OM\" start=\"10\" end=\"10\"/><field name=\"UM\" start=\"11\" end=\"11\"/>"
-         "<field name=\"PM\" start=\"12\" end=\"12\"/><field name=\"FZ\" start=\"15\" end=\"15\"/>\n</flags>\n";
+         "<field name=\"uint128\" type=\"uint128\"/>\n</union>\n";
+    // MXCSR's fields from bit 0 up, as QEMU's SSE description lists them
+    // (here on one line): the exceptions' flags, DAZ, their masks, FZ.
+    {
+        namespace mx = mxcsr_bit;
+        const std::pair<const char*, std::uint32_t> mxcsr[] = {
+            {"IE", mx::ie}, {"DE", mx::de}, {"ZE", mx::ze}, {"OE", mx::oe}, {"UE", mx::ue}, {"PE", mx::pe},
+            {"DAZ", mx::daz}, {"IM", mx::ie << mx::mask_shift}, {"DM", mx::de << mx::mask_shift},
+            {"ZM", mx::ze << mx::mask_shift}, {"OM", mx::oe << mx::mask_shift}, {"UM", mx::ue << mx::mask_shift},
+            {"PM", mx::pe << mx::mask_shift}, {"FZ", mx::fz}};
+        x += "<flags id=\"i386_mxcsr\" size=\"4\">\n";
+        for (const auto& [name, bit] : mxcsr) field(name, std::countr_zero(bit), std::countr_zero(bit));
+        x += "\n</flags>\n";
+    }
     for (const reg& r : layout(x86_64)) {
         x += "<reg name=\"" + r.name + "\" bitsize=\"" + std::to_string(r.bits) + "\" type=\"" + r.type + "\"";
         if (r.k >= kind::st && r.k <= kind::fop) x += " group=\"float\"";

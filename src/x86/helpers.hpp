@@ -20,6 +20,16 @@ inline constexpr int EXCP_UNIMPLEMENTED = 0x200;
 // A debugger's breakpoint (QEMU's EXCP_DEBUG): the CPU stops for it.
 inline constexpr int EXCP_DEBUG = 0x201;
 
+// MXCSR: the sticky exception flags, DAZ, each exception's mask (its flag
+// shifted by mask_shift), the rounding control (bits 13-14) and FZ.
+namespace mxcsr_bit {
+inline constexpr std::uint32_t ie = 1u << 0, de = 1u << 1, ze = 1u << 2, oe = 1u << 3, ue = 1u << 4, pe = 1u << 5;
+inline constexpr std::uint32_t daz = 1u << 6, fz = 1u << 15;
+inline constexpr unsigned mask_shift = 7;
+inline constexpr std::uint32_t flags = ie | de | ze | oe | ue | pe;
+inline constexpr std::uint32_t masks = flags << mask_shift;
+} // namespace mxcsr_bit
+
 // The helpers' view of env, and the host return address a helper that may
 // raise passes on (QEMU's GETPC), which finds the guest instruction.
 inline state& state_of(tcg::env_base* env) { return reinterpret_cast<state&>(*env); }

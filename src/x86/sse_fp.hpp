@@ -20,7 +20,8 @@ inline __m128i ld(tcg::env_base* env, std::uint64_t off) {
 inline void st(tcg::env_base* env, std::uint64_t off, __m128i v) { _mm_store_si128(reinterpret_cast<__m128i*>(bytes(env) + off), v); }
 inline xmm_reg& reg(tcg::env_base* env, std::uint64_t off) { return *reinterpret_cast<xmm_reg*>(bytes(env) + off); }
 
-inline constexpr std::uint32_t mxcsr_flags = 0x3f, mxcsr_masks = 0x1f80, mxcsr_mask_supported = 0xffff;
+inline constexpr std::uint32_t mxcsr_flags = mxcsr_bit::flags, mxcsr_masks = mxcsr_bit::masks,
+                               mxcsr_mask_supported = 0xffff;
 
 // The common case: the guest's MXCSR control is the host's own default
 // (every exception masked, round to nearest, no DAZ or FTZ). Then the
@@ -51,7 +52,7 @@ inline bool fast_enter(const state& s) {
 // it back.
 enum class hard_op { add, mul, div, sqrt };
 inline bool hard_ready(const state& s) {
-    constexpr std::uint32_t pe = 0x20;
+    constexpr std::uint32_t pe = mxcsr_bit::pe;
     return (s.mxcsr & ~mxcsr_flags & mxcsr_mask_supported) == default_control && (s.mxcsr & pe);
 }
 template <class U, unsigned Frac, unsigned Exp>
@@ -130,7 +131,7 @@ void pin(T& v) {
 // then runs again with FTZ, which flags every tiny result.
 template <class F>
 auto fp_exec(state& s, std::uintptr_t ra, F&& op) {
-    constexpr std::uint32_t ue = 0x10, ftz = 0x8000;
+    constexpr std::uint32_t ue = mxcsr_bit::ue, ftz = mxcsr_bit::fz;
     if (fast_enter(s)) {  // every exception masked: nothing to raise
         auto r = op();
         pin(r);

@@ -256,6 +256,28 @@ TEST_CASE("the gdbstub refuses what gdb never sends and the guest runs on") {
         CHECK(c.ask("T2") == "E22");
         CHECK(c.ask("vCont;x") == "");
         CHECK(c.ask("nonsense") == "");
+        // The monitor's gdbserver would end this very stub: refused where it
+        // is the command word, however spaced; a line that only contains the
+        // word runs (the monitor's answer in an O packet, then OK).
+        const auto rcmd = [](std::string_view line) {
+            std::string p = "qRcmd,";
+            for (const unsigned char ch : line) {
+                char b[3];
+                std::snprintf(b, sizeof b, "%02x", ch);
+                p += b;
+            }
+            return p;
+        };
+        CHECK(c.ask(rcmd("gdbserver")) == "E22");
+        CHECK(c.ask(rcmd(" \tgdbserver tcp::1234\r\n")) == "E22");
+        for (const char* line : {"info gdbserverfoo", "gdbserverfoo", "help gdbserver"}) {
+            INFO(line);
+            CHECK(c.ask(rcmd(line)).starts_with("O"));
+            std::string next;
+            do next = c.read_until_packet();
+            while (next.starts_with("$O") && !next.starts_with("$OK#"));
+            CHECK(next == "$OK#9a");
+        }
         // An oversized packet is dropped whole, then garbage without framing.
         c.send_raw("$" + std::string(20000, 'm') + "#00");
         CHECK(c.read_until_packet(300).starts_with("<timeout:-"));

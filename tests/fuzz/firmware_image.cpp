@@ -1,5 +1,6 @@
 #include "firmware_image.hpp"
 
+#include "insn_stream.hpp"
 #include "qf/core/error.hpp"
 #include "qf/machine/firmware.hpp"
 
@@ -49,75 +50,32 @@ std::vector<std::uint8_t> build_firmware(const cpu_config& cfg, std::span<const 
 }
 
 std::vector<std::uint8_t> random_payload(std::uint64_t seed, std::size_t size, bool half_random) {
-    std::mt19937_64 rng(seed);
-    std::vector<std::uint8_t> out;
-    out.reserve(size);
-    auto r = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
-    auto put = [&](unsigned b) {
-        if (out.size() < size) out.push_back(static_cast<std::uint8_t>(b));
-    };
-    if (!half_random) {
-        while (out.size() < size) put(static_cast<unsigned>(rng()));
-        return out;
-    }
-    static constexpr std::uint8_t prefixes[] = {0x66, 0x67, 0xf2, 0xf3, 0xf0, 0x2e, 0x3e, 0x26, 0x64, 0x65, 0x36, 0x48, 0x41, 0x4c, 0x40};
-    static constexpr std::uint8_t system[][3] = {
+    // The decoder's table (fuzz_decoder.cpp) without RDMSR and SWAPGS, and
+    // with port I/O: the exit port, the PIT, the PIC, port 92, IN and OUT
+    // through DX.
+    static constexpr system_insn system[] = {
         {0x0f, 0x22, 0xc0}, {0x0f, 0x20, 0xc0}, {0x0f, 0x30, 0}, {0x0f, 0x05, 0}, {0x0f, 0x07, 0}, {0x0f, 0x34, 0},
         {0x0f, 0x35, 0}, {0xcf, 0, 0}, {0x8e, 0xd8, 0}, {0x8e, 0xd0, 0}, {0xcd, 0x80, 0}, {0x0f, 0x00, 0xd8},
         {0x0f, 0x01, 0xd0}, {0x0f, 0xa2, 0}, {0x9d, 0, 0}, {0xfa, 0, 0}, {0xfb, 0, 0}, {0xf4, 0, 0}, {0x0f, 0x06, 0},
         {0xcc, 0, 0}, {0x0f, 0x0b, 0}, {0x0f, 0xae, 0x00}, {0xe6, 0xf4, 0}, {0xe6, 0x43, 0}, {0xe6, 0x40, 0},
         {0xe6, 0x20, 0}, {0xe6, 0x21, 0}, {0xe6, 0x92, 0}, {0xee, 0, 0}, {0xec, 0, 0}, {0xe4, 0xfd, 0}};
-    static constexpr std::uint8_t sels[] = {0x08, 0x10, 0x1b, 0x23, 0x2b, 0x30, 0x40, 0x50, 0x60, 0x70, 0x83, 0x88, 0x98, 0x04, 0x0f};
-    while (out.size() < size) {
-        switch (r(12)) {
+    std::mt19937_64 rng(seed);
+    std::vector<std::uint8_t> out(size);
+    insn_writer w(rng, out.data(), size);
+    if (!half_random) {
+        while (!w.full()) w.put(static_cast<unsigned>(w.next()));
+        return out;
+    }
+    // insn_stream.hpp's kinds: a system instruction or a port the rig's
+    // devices answer (a sixth), a far jump or call (a twelfth), a write to
+    // COM1 or the exit port (a twelfth), any other.
+    while (!w.full()) {
+        switch (w.below(12)) {
         case 0:
-        case 1: {  // a system instruction or a port the rig's devices answer
-            const auto& s = system[r(std::size(system))];
-            put(s[0]);
-            if (s[1]) put(s[1]);
-            if (s[2]) put(s[2] | (s[2] >= 0xc0 ? r(64) : 0));
-            break;
-        }
-        case 2: {  // a far jump or call to a selector of the GDT or LDT
-            if (r(2)) put(0x66);
-            put(r(2) ? 0xea : 0x9a);
-            put(r(64));
-            put(0);
-            if (r(2)) {
-                put(1);
-                put(0);
-            }
-            put(sels[r(std::size(sels))]);
-            put(0);
-            break;
-        }
-        case 3: {  // mov dx, COM1 or the exit port, then out
-            put(0x66);
-            put(0xba);
-            const unsigned port = r(2) ? 0x3f8 + r(8) : 0xf4;
-            put(port & 0xff);
-            put(port >> 8);
-            put(0xee);
-            break;
-        }
-        default: {
-            const unsigned np = r(4) == 0 ? 1 + r(3) : 0;
-            for (unsigned k = 0; k < np; ++k) put(prefixes[r(std::size(prefixes))]);
-            switch (r(8)) {
-            case 0:
-            case 1: put(0x0f); break;
-            case 2:
-                put(0x0f);
-                put(r(2) ? 0x38 : 0x3a);
-                break;
-            default: break;
-            }
-            put(static_cast<unsigned>(rng()));
-            put(r(4) << 6 | r(64));
-            const unsigned extra = r(6);
-            for (unsigned k = 0; k < extra; ++k) put(r(3) ? r(16) : static_cast<unsigned>(rng()));
-            break;
-        }
+        case 1: w.system(system); break;
+        case 2: w.far_transfer(); break;
+        case 3: w.port_out(); break;
+        default: w.any(); break;
         }
     }
     return out;

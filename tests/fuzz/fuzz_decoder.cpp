@@ -8,6 +8,7 @@
 // and MMIO accesses) is a failure.
 #include "cpu_rig.hpp"
 #include "fuzz.hpp"
+#include "insn_stream.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -81,73 +82,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
 }
 
-// Instruction streams rather than uniform bytes: prefixes, REX, the 0F
-// maps, ModRM forms with small displacements, and the opcodes that change
-// mode or flow (far jumps and calls, IRET, segment loads, MOV CR, WRMSR,
-// SYSCALL, INT) often enough that the state they reach gets exercised.
+// The configuration bytes, then up to 40 instructions of insn_stream.hpp's
+// kinds: a system instruction (a tenth of them), a far jump or call (a
+// tenth), any other.
 extern "C" std::size_t qf_fuzz_generate(std::uint8_t* out, std::size_t max, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    auto r = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
-    std::size_t n = 0;
-    auto put = [&](unsigned b) {
-        if (n < max) out[n++] = static_cast<std::uint8_t>(b);
-    };
-    put(static_cast<unsigned>(rng()));
-    put(r(4) == 0 ? static_cast<unsigned>(rng()) : r(2));  // usually plain flags
-    put(static_cast<unsigned>(rng()));
-    static constexpr std::uint8_t prefixes[] = {0x66, 0x67, 0xf2, 0xf3, 0xf0, 0x2e, 0x3e, 0x26, 0x64, 0x65, 0x36, 0x48, 0x41, 0x4c, 0x40};
-    static constexpr std::uint8_t system[][3] = {
+    static constexpr qf::fuzz::system_insn system[] = {
         {0x0f, 0x22, 0xc0}, {0x0f, 0x20, 0xc0}, {0x0f, 0x30, 0}, {0x0f, 0x32, 0}, {0x0f, 0x05, 0}, {0x0f, 0x07, 0},
         {0x0f, 0x34, 0}, {0x0f, 0x35, 0}, {0xcf, 0, 0}, {0x8e, 0xd8, 0}, {0x8e, 0xd0, 0}, {0xcd, 0x80, 0},
         {0x0f, 0x00, 0xd8}, {0x0f, 0x01, 0xd0}, {0x0f, 0x01, 0xf8}, {0x0f, 0xa2, 0}, {0x9d, 0, 0}, {0xfa, 0, 0},
         {0xfb, 0, 0}, {0xf4, 0, 0}, {0x0f, 0x06, 0}, {0xcc, 0, 0}, {0x0f, 0x0b, 0}, {0x0f, 0xae, 0x00}};
-    const unsigned insns = 1 + r(40);
-    for (unsigned i = 0; i < insns && n + 16 < max; ++i) {
-        switch (r(10)) {
-        case 0: {  // a system instruction, its ModRM register varied
-            const auto& s = system[r(std::size(system))];
-            put(s[0]);
-            if (s[1]) put(s[1]);
-            if (s[2]) put(s[2] | (s[2] >= 0xc0 ? r(64) : 0));
-            break;
-        }
-        case 1: {  // a far jump or call to a selector of the rig's GDT or LDT
-            static constexpr std::uint8_t sels[] = {0x08, 0x10, 0x1b, 0x23, 0x2b, 0x30, 0x40, 0x50, 0x60, 0x70, 0x83, 0x88, 0x98, 0x04, 0x0f};
-            if (r(2)) put(0x66);
-            put(r(2) ? 0xea : 0x9a);
-            const unsigned off = r(64);
-            put(off);
-            put(0);
-            if (r(2)) {
-                put(1);
-                put(0);
-            }
-            put(sels[r(std::size(sels))]);
-            put(0);
-            break;
-        }
-        default: {
-            const unsigned np = r(4) == 0 ? 1 + r(3) : 0;
-            for (unsigned k = 0; k < np; ++k) put(prefixes[r(std::size(prefixes))]);
-            switch (r(8)) {
-            case 0:
-            case 1: put(0x0f); break;
-            case 2:
-                put(0x0f);
-                put(r(2) ? 0x38 : 0x3a);
-                break;
-            default: break;
-            }
-            put(static_cast<unsigned>(rng()));
-            // ModRM: registers, or memory through a register with a small
-            // displacement, so that most accesses land in the data area.
-            const unsigned mod = r(4);
-            put(mod << 6 | r(64));
-            const unsigned extra = r(6);
-            for (unsigned k = 0; k < extra; ++k) put(r(3) ? r(16) : static_cast<unsigned>(rng()));
-            break;
-        }
+    std::mt19937_64 rng(seed);
+    qf::fuzz::insn_writer w(rng, out, max);
+    w.put(static_cast<unsigned>(w.next()));
+    w.put(w.below(4) == 0 ? static_cast<unsigned>(w.next()) : w.below(2));  // usually plain flags
+    w.put(static_cast<unsigned>(w.next()));
+    const unsigned insns = 1 + w.below(40);
+    for (unsigned i = 0; i < insns && w.size() + 16 < max; ++i) {
+        switch (w.below(10)) {
+        case 0: w.system(system); break;
+        case 1: w.far_transfer(); break;
+        default: w.any(); break;
         }
     }
-    return n;
+    return w.size();
 }

@@ -11,8 +11,8 @@
 #include "firmware_image.hpp"
 #include "fuzz.hpp"
 #include "machines/testrig/testrig.hpp"
-#include "qf/chardev/backends.hpp"
 #include "qf/core/log.hpp"
+#include "qf/embed/harness.hpp"
 #include "state_fields.hpp"
 #include "watchdog.hpp"
 
@@ -66,111 +66,66 @@ struct fw_outcome {
     std::vector<std::uint8_t> ram;
 };
 
-// The machine with what a session would give it (as embed::harness does),
-// but with virtual time and without a ticker thread.
-class fw_run {
-public:
-    explicit fw_run(const options& o)
-        : opt_(o), clocks_(time_source{&vclock::now, &vclock::now}), serial_(ring_spec(), chardev_env{}),
-          machine_(context()) {
-        clocks_.enable_vm();
-    }
+// The machine with what a session would give it (embed::harness), on
+// virtual time. This loop runs it, not the harness's run(), which waits for
+// timers in the host's time and starts a ticker thread.
+using rig_harness = embed::harness<rig>;
 
-    fw_outcome run(std::span<const std::byte> image) {
-        fw_outcome out;
-        options o = opt_;
-        o.bios = "(fuzz input)";
-        o.bios_image.assign(image.begin(), image.end());
-        auto& wd = fuzz::watchdog::instance();
-        wd.arm([this] { machine_.kick_cpu(); }, std::chrono::seconds(2));
-        try {
-            machine_.init(o);
-            machine_.reset();
-            out.end = loop();
-        } catch (const qf::error& e) {
-            out.end = fw_end::error;
-            out.error = e.what();
+fw_end run_loop(rig_harness& h) {
+    auto& wd = fuzz::watchdog::instance();
+    auto& machine = h.machine();
+    for (;;) {
+        h.timers().run_expired();
+        if (h.exit_status()) return fw_end::exit;
+        if (vclock::insns >= insn_budget) return fw_end::budget;
+        if (wd.fired()) return fw_end::wall_clock;
+        auto& cpu = machine.cpu();
+        const auto due = h.timers().deadline();
+        if (!machine.cpu_runnable()) {
+            if (!(cpu.st().eflags & (1u << 9))) return fw_end::halted;
+            // Halted with timers that wake nothing (the PIC masks
+            // them, say) would skip ahead for ever: a bound in guest time.
+            if (!due || vclock::idle > max_idle) return fw_end::idle;
+            vclock::idle += std::max<ns>(*due, 1);  // skip to the next timer
+            continue;
         }
-        if (wd.disarm() && out.end != fw_end::error) out.end = fw_end::wall_clock;
-        out.exit_status = exit_status_.value_or(0);
-        out.serial = serial_.as<chardevs::ringbuf>()->contents();
-        out.insns = vclock::insns;
-        out.io_hash = vclock::io_hash;
-        fuzz::append_state(out.state, machine_.cpu().st());
-        const auto* r = reinterpret_cast<const std::uint8_t*>(machine_.ram());
-        out.ram.assign(r, r + ram_size);
-        return out;
+        // At least one instruction: a timer due sooner than that fires
+        // after it, and the loop always gets on.
+        const std::uint64_t until =
+            due ? vclock::insns + std::max<std::uint64_t>(1, static_cast<std::uint64_t>((*due + ns_per_insn - 1) / ns_per_insn))
+                : insn_budget;
+        vclock::stop_at = std::min(insn_budget, until);
+        cpu.st().base.hook_stop = 0;
+        machine.run_cpu();
+        if (h.exit_status()) return fw_end::exit;
     }
-
-private:
-    fw_end loop() {
-        auto& wd = fuzz::watchdog::instance();
-        for (;;) {
-            timers_.run_expired();
-            if (exit_status_) return fw_end::exit;
-            if (vclock::insns >= insn_budget) return fw_end::budget;
-            if (wd.fired()) return fw_end::wall_clock;
-            auto& cpu = machine_.cpu();
-            const auto due = timers_.deadline();
-            if (!machine_.cpu_runnable()) {
-                if (!(cpu.st().eflags & (1u << 9))) return fw_end::halted;
-                // Halted with timers that wake nothing (the PIC masks
-                // them, say) would skip ahead for ever: a bound in guest time.
-                if (!due || vclock::idle > max_idle) return fw_end::idle;
-                vclock::idle += std::max<ns>(*due, 1);  // skip to the next timer
-                continue;
-            }
-            // At least one instruction: a timer due sooner than that fires
-            // after it, and the loop always gets on.
-            const std::uint64_t until =
-                due ? vclock::insns + std::max<std::uint64_t>(1, static_cast<std::uint64_t>((*due + ns_per_insn - 1) / ns_per_insn))
-                    : insn_budget;
-            vclock::stop_at = std::min(insn_budget, until);
-            cpu.st().base.hook_stop = 0;
-            machine_.run_cpu();
-            if (exit_status_) return fw_end::exit;
-        }
-    }
-
-    static chardev_spec ring_spec() {
-        chardev_spec s;
-        s.backend = "ringbuf";
-        s.id = "serial0";
-        s.size = 1 << 16;
-        return s;
-    }
-    device_context context() {
-        device_context c;
-        c.timers = &timers_;
-        c.next_serial = [this]() -> chardev* {
-            if (serial_taken_) return nullptr;
-            serial_taken_ = true;
-            return &serial_;
-        };
-        c.chardev_by_id = [this](std::string_view id) -> chardev* { return id == "serial0" ? &serial_ : nullptr; };
-        c.request_exit = [this](int status) {
-            exit_status_ = status;
-            machine_.kick_cpu();
-        };
-        return c;
-    }
-
-    options opt_;
-    clocks clocks_;
-    timer_lists timers_{clocks_};
-    chardev serial_;
-    bool serial_taken_ = false;
-    std::optional<int> exit_status_;
-    rig machine_;
-};
+}
 
 fw_outcome run_once(const options& o, std::span<const std::byte> image) {
     vclock::insns = 0;
     vclock::stop_at = 0;
     vclock::idle = 0;
     vclock::io_hash = 0xcbf29ce484222325ull;
-    fw_run r(o);
-    return r.run(image);
+    rig_harness h(o, {.time = time_source{&vclock::now, &vclock::now}, .serial_size = 1 << 16});
+    fw_outcome out;
+    auto& wd = fuzz::watchdog::instance();
+    wd.arm([&h] { h.machine().kick_cpu(); }, std::chrono::seconds(2));
+    try {
+        h.load_bios(image, "(fuzz input)");
+        out.end = run_loop(h);
+    } catch (const qf::error& e) {
+        out.end = fw_end::error;
+        out.error = e.what();
+    }
+    if (wd.disarm() && out.end != fw_end::error) out.end = fw_end::wall_clock;
+    out.exit_status = h.exit_status().value_or(0);
+    out.serial = h.serial();
+    out.insns = vclock::insns;
+    out.io_hash = vclock::io_hash;
+    fuzz::append_state(out.state, h.regs());
+    const auto* r = reinterpret_cast<const std::uint8_t*>(h.machine().ram());
+    out.ram.assign(r, r + ram_size);
+    return out;
 }
 
 std::string describe(const char* who, const fw_outcome& o) {

@@ -18,7 +18,9 @@
 #include "qf/accel/tcg/hooks.hpp"
 #include "qf/chardev/backends.hpp"
 #include "qf/chardev/chardev.hpp"
+#include "qf/core/clock.hpp"
 #include "qf/core/error.hpp"
+#include "qf/core/timer.hpp"
 #include "qf/machine/firmware.hpp"
 #include "qf/machine/options.hpp"
 
@@ -68,12 +70,22 @@ template <template <class...> class A, class... Hs>
 constexpr bool has_budget<A<Hs...>> = (std::is_same_v<Hs, insn_budget> || ...);
 } // namespace detail
 
+// What the harness gives the machine besides the command line's options.
+struct harness_config {
+    // Where the clocks read the time: the host's, or a test's own (virtual
+    // time that a test advances, with a run loop of its own; see timers()).
+    time_source time = time_source::system();
+    // How much of the guest's serial output the ring keeps (the last bytes).
+    std::uint32_t serial_size = 1 << 20;
+};
+
 template <class Machine>
 class harness {
 public:
     // opt: what the command line would say (-m, -cpu, -accel, -no-reboot...).
-    explicit harness(options opt = {})
-        : opt_(std::move(opt)), serial_(ring_spec(), chardev_env{}), machine_(context()) {
+    explicit harness(options opt = {}, const harness_config& cfg = {})
+        : opt_(std::move(opt)), clocks_(cfg.time), serial_(ring_spec(cfg.serial_size), chardev_env{}),
+          machine_(context()) {
         clocks_.enable_vm();
     }
     ~harness() { stop_ticker(); }
@@ -132,6 +144,12 @@ public:
     }
 
     Machine& machine() { return machine_; }
+    // For a test that runs the machine its own way rather than with run()
+    // (between slices of machine().run_cpu(), it fires the timers due and
+    // stops once an exit was asked for): the machine's timers, and the
+    // status isa-debug-exit or a shutdown asked to exit with, if any.
+    timer_lists& timers() { return timers_; }
+    std::optional<int> exit_status() const { return exit_status_; }
     auto& cpu() { return machine_.cpu(); }
     auto& regs() { return machine_.cpu().st(); }
 
@@ -151,11 +169,11 @@ public:
     void send_serial(std::string_view s) { serial_.as<chardevs::ringbuf>()->send_to_guest(s); }
 
 private:
-    static chardev_spec ring_spec() {
+    static chardev_spec ring_spec(std::uint32_t size) {
         chardev_spec s;
         s.backend = "ringbuf";
         s.id = "serial0";
-        s.size = 1 << 20;
+        s.size = size;
         return s;
     }
     device_context context() {
