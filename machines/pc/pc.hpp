@@ -15,6 +15,7 @@
 #include "qf/devices/isa_debugcon.hpp"
 #include "qf/devices/mc146818_rtc.hpp"
 #include "qf/devices/port92.hpp"
+#include "qf/devices/pvpanic.hpp"
 #include "qf/devices/uart16550.hpp"
 #include "qf/pci/i440fx.hpp"
 #include "qf/pci/pci_host.hpp"
@@ -30,6 +31,7 @@
 
 #include <array>
 #include <map>
+#include <utility>
 
 namespace qf::machines {
 
@@ -49,12 +51,15 @@ using pc_topology = topology<sockets<1>, cores<16>, threads<1>>;
 
 template <class Accel = accel::tcg<>, class Devices = pc_devices<Accel>>
 class pc : public x86::x86_board<pc<Accel, Devices>, pc_topology, Accel, Devices,
-                                 pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core, dev::pc_testdev_core>> {
+                                 pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core, dev::pc_testdev_core,
+                                           dev::pvpanic_core>> {
     using board = typename pc::x86_board;
 
 public:
     static constexpr std::string_view name = "pc";
     static constexpr std::string_view description = "Standard PC (i440FX + PIIX, 1996)";
+    static constexpr std::string_view qemu_name = "pc-i440fx-7.2";  // -M takes it too
+    static constexpr std::string_view default_ram_id = "pc.ram";
     static constexpr std::string_view default_bios = "bios-256k.bin";
     static constexpr std::uint64_t pc_rom_size = 0x20000;
     static constexpr bool has_local_apic = true;
@@ -92,8 +97,14 @@ public:
                             "-accel kvm,kernel-irqchip=on");
         // Their errors before anything starts.
         for (auto& f : o.fw_cfg) dev::parse_fw_cfg_option(f);
-        for (auto& d : o.devices)
+        bool pvpanic = false;
+        for (auto& d : o.devices) {
             if (d.head == pci::pci_testdev::name) pci::pci_testdev::parse(d);
+            // QEMU's second pvpanic fails on its fw_cfg file.
+            if (d.head == dev::pvpanic_core::qemu_name && std::exchange(pvpanic, true))
+                throw error("-device pvpanic: duplicate fw_cfg file name: " +
+                            std::string(dev::pvpanic_core::fw_cfg_file));
+        }
         if (!o.rtc.empty()) dev::parse_rtc_option(o.rtc);
         x86::pc_check_boot_order(o.boot_order);
     }
@@ -164,6 +175,13 @@ private:
         add_option_roms(o, c);
         if (!o.kernel.empty()) load_kernel(o, fw, c);
         x86::add_pc_entries(fw, c);
+        // -device pvpanic: its port for the firmware, as QEMU's realize adds it.
+        for (auto& d : o.devices)
+            if (d.head == dev::pvpanic_core::qemu_name) {
+                const std::uint16_t port = dev::pvpanic_core::parse(d).range.base;
+                fw.add_file(std::string(dev::pvpanic_core::fw_cfg_file),
+                            {std::byte(port & 0xff), std::byte(port >> 8)});
+            }
         for (auto& f : o.fw_cfg) dev::add_user_entry(fw, dev::parse_fw_cfg_option(f));
         fw.boot_order_list = [this] { return boot_devices(); };
     }

@@ -10,6 +10,7 @@
 #include "qf/devices/isa_debug_exit.hpp"
 #include "qf/devices/isa_debugcon.hpp"
 #include "qf/devices/port92.hpp"
+#include "qf/devices/pvpanic.hpp"
 #include "qf/devices/uart16550.hpp"
 #include "targets/x86/board/x86_board.hpp"
 
@@ -29,7 +30,7 @@ using testrig_topology =
 // (without the PIC, no external interrupts reach the CPU).
 template <class Accel = accel::tcg<>, class Devices = testrig_devices>
 class testrig : public x86::x86_board<testrig<Accel, Devices>, testrig_topology<Accel>, Accel, Devices,
-                                      pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core>> {
+                                      pluggable<dev::isa_debugcon_core, dev::isa_debug_exit_core, dev::pvpanic_core>> {
     using board = typename testrig::x86_board;
 
 public:

@@ -322,6 +322,40 @@ const std::vector<option_desc>& option_table() {
              o.log_file = a;
          }},
         {"S", false, [](options& o, auto) { o.start_stopped = true; }},
+        // -action KEY=VALUE,...: QEMU's runstate actions, in command-line
+        // order with -no-reboot (reboot=shutdown) and -no-shutdown
+        // (shutdown=pause). There is no watchdog device: its action is
+        // checked and has nothing to act on.
+        {"action", true,
+         [](options& o, std::string_view a) {
+             auto l = parse_opt_list("-action", a);
+             if (!l.head.empty()) l.props.insert(l.props.begin(), {l.head, "on"});  // QEMU's short-form boolean
+             for (auto& [k, v] : l.props) {
+                 auto refuse = [&] {
+                     throw error("-action " + std::string(a) + ": Parameter '" + k + "' does not accept value '" + v +
+                                 "'");
+                 };
+                 if (k == "panic") {
+                     if (v == "pause") o.panic = panic_action::pause;
+                     else if (v == "shutdown") o.panic = panic_action::shutdown;
+                     else if (v == "exit-failure") o.panic = panic_action::exit_failure;
+                     else if (v == "none") o.panic = panic_action::none;
+                     else refuse();
+                 } else if (k == "shutdown") {
+                     if (v != "poweroff" && v != "pause") refuse();
+                     o.no_shutdown = v == "pause";
+                 } else if (k == "reboot") {
+                     if (v != "reset" && v != "shutdown") refuse();
+                     o.no_reboot = v == "shutdown";
+                 } else if (k == "watchdog") {
+                     static constexpr std::string_view actions[] = {"reset", "shutdown", "poweroff", "inject-nmi",
+                                                                    "pause", "debug", "none"};
+                     if (std::find(std::begin(actions), std::end(actions), v) == std::end(actions)) refuse();
+                 } else {
+                     throw error("-action " + std::string(a) + ": Invalid parameter '" + k + "'");
+                 }
+             }
+         }},
         {"no-reboot", false, [](options& o, auto) { o.no_reboot = true; }},
         {"no-hpet", false, [](options& o, auto) { o.machine_props.emplace_back("hpet", "off"); }},
         {"no-shutdown", false, [](options& o, auto) { o.no_shutdown = true; }},
@@ -426,6 +460,8 @@ Standard options:
 -no-reboot               exit instead of rebooting
 -no-hpet                 no HPET (machine pc; the same as -machine hpet=off)
 -no-shutdown             stop, rather than exit, when the guest shuts down
+-action panic=pause|shutdown|exit-failure|none  what a guest panic (pvpanic) does [default=shutdown];
+                         also reboot=reset|shutdown, shutdown=poweroff|pause, watchdog=... (no watchdog device)
 -pidfile FILE            write the process id to FILE and hold a lock on it
 -daemonize               detach from the terminal once started
 )";

@@ -32,6 +32,7 @@ session::session(const options& o)
         if (!running && gdb_ && !finishing_) gdb_->vm_stopped(to, debug_cpu_, debug_event_);
         debug_event_.reset();
     });
+    panic_ = o.panic;
     set_log_mask(o.log_mask);
     if (!o.log_file.empty()) set_log_file(o.log_file);
     signals::install_fatal_handlers();
@@ -203,6 +204,31 @@ void session::request_shutdown(shutdown_cause cause) {
     loop_.notify();
 }
 
+void session::guest_panic(guest_panic_event e) {
+    if (e == guest_panic_event::crash_loaded) {
+        logf(log_item::guest_errors, "Guest crash loaded");  // QEMU's, without a newline
+        return emit_event("GUEST_CRASHLOADED", R"({"action": "run"})");
+    }
+    logf(log_item::guest_errors, "Guest crashed");
+    if (panic_ == panic_action::pause || (panic_ == panic_action::shutdown && no_shutdown_)) {
+        emit_event("GUEST_PANICKED", R"({"action": "pause"})");
+        if (runstate_.is_running()) runstate_.stop(run_state::guest_panicked);  // STOP
+        if (kick_) kick_();
+        loop_.notify();
+        return;
+    }
+    if (panic_ == panic_action::none) return emit_event("GUEST_PANICKED", R"({"action": "run"})");
+    emit_event("GUEST_PANICKED", R"({"action": "poweroff"})");
+    // QEMU also asks the main loop to stop the VM in state guest-panicked,
+    // but its main loop takes the shutdown first: no STOP before SHUTDOWN,
+    // and under -no-shutdown the state is shutdown.
+    if (panic_ == panic_action::exit_failure && !no_shutdown_) {
+        emit_event("SHUTDOWN", cause_data(shutdown_cause::guest_panic));
+        return request_exit(1);  // EXIT_FAILURE
+    }
+    request_shutdown(shutdown_cause::guest_panic);
+}
+
 int session::cpu_thread_id(unsigned i) const {
     return i < cpu_tids_.size() && cpu_tids_[i] ? cpu_tids_[i] : main_tid_;
 }
@@ -229,6 +255,7 @@ device_context session::device_services() {
     ctx.request_exit = [this](int status) { request_exit(status); };
     ctx.request_shutdown = [this](shutdown_cause cause) { request_shutdown(cause); };
     ctx.reset_done = [this](shutdown_cause cause) { emit_event("RESET", cause_data(cause)); };
+    ctx.guest_panic = [this](guest_panic_event e) { guest_panic(e); };
     ctx.big_lock = &big_lock_;
     ctx.debug_stop = [this](unsigned cpu, debug_event why) { debug_stop(cpu, why); };
     return ctx;

@@ -11,9 +11,16 @@
 #include "qf/memory/address_space.hpp"
 #include "qf/memory/io_map.hpp"
 
+#include <cstdint>
 #include <functional>
 
 namespace qf {
+
+// What a guest reports through pvpanic.
+enum class guest_panic_event : std::uint8_t {
+    panicked,      // QEMU's qemu_system_guest_panicked
+    crash_loaded,  // qemu_system_guest_crashloaded: GUEST_CRASHLOADED, the guest runs on
+};
 
 struct device_context {
     timer_lists* timers = nullptr;
@@ -34,6 +41,11 @@ struct device_context {
     // The machine reset itself (a guest's request, or QMP's system_reset):
     // QMP's RESET event. Optional.
     std::function<void(shutdown_cause)> reset_done;
+    // The guest panicked (pvpanic): QMP's GUEST_PANICKED, then what
+    // -action panic= says (stop, shut down, or nothing); or it loaded a
+    // crash kernel: GUEST_CRASHLOADED only. Optional: unset, pvpanic takes
+    // a panic for a guest-caused shutdown (request_shutdown).
+    std::function<void(guest_panic_event)> guest_panic;
     // A CPU stopped for the debugger (session::debug_stop). Optional.
     std::function<void(unsigned cpu, debug_event why)> debug_stop;
     // The machine lock, for a vCPU that runs in a thread of its own (KVM):

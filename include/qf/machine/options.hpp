@@ -33,6 +33,11 @@ struct accel_choice {
     std::vector<std::pair<std::string, std::string>> props;
 };
 
+// -action panic=: what a guest panic does (QEMU's PanicAction). shutdown
+// (the default) stops the VM as -no-shutdown says: a guest-caused
+// shutdown, or under -no-shutdown a pause.
+enum class panic_action : std::uint8_t { shutdown, pause, exit_failure, none };
+
 struct options {
     // Requests that print something and exit 0.
     bool help = false, version = false, machine_help = false, cpu_help = false,
@@ -80,6 +85,7 @@ struct options {
     std::uint32_t log_mask = 0;
     std::string log_file;
     bool start_stopped = false, no_reboot = false, no_shutdown = false, daemonize = false;
+    panic_action panic = panic_action::shutdown;  // -action panic=
     std::string pidfile;
 };
 

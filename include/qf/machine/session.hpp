@@ -57,6 +57,14 @@ public:
     // status 0, or for the guest's own shutdown under -no-shutdown the VM
     // stops and the process stays.
     void request_shutdown(shutdown_cause cause);
+    // pvpanic's report (device_context::guest_panic), as QEMU 7.2's
+    // qemu_system_guest_panicked: GUEST_PANICKED, then by -action panic=
+    // (and -no-shutdown for the default, shutdown): "pause" stops the VM in
+    // run state guest-panicked (cont resumes it); "poweroff" is a
+    // guest-panic shutdown (status 0, exit-failure's 1); "run" goes on.
+    // crash_loaded: GUEST_CRASHLOADED {"action": "run"} only. From the
+    // CPU's thread.
+    void guest_panic(guest_panic_event e);
 
     // What QMP's commands act on in the machine; run_machine fills it in.
     struct machine_control {
@@ -156,6 +164,7 @@ private:
     std::function<void()> kick_;
     fair_mutex big_lock_;
     bool no_shutdown_ = false;
+    panic_action panic_ = panic_action::shutdown;  // -action panic=
     bool finishing_ = false;  // no STOP event for the stop at exit, as QEMU
     machine_control control_;
     std::string name_;
