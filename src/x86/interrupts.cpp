@@ -159,9 +159,7 @@ void deliver_protected(state& s, int vector, bool software, std::uint32_t error,
 namespace {
 
 // IRET: back from an interrupt, to the same or an outer privilege level.
-void h_iret(tcg::env_base* env, std::uint64_t osize, std::uint64_t next_eip) {
-    state& s = state_of(env);
-    const std::uintptr_t ra = QF_GETPC();
+void iret(state& s, std::uint64_t osize, std::uint64_t next_eip, std::uintptr_t ra) {
     const unsigned size = 1u << osize;
     const std::uint32_t mop = size == 8 ? tcg::memop::uq : size == 4 ? tcg::memop::ul : tcg::memop::uw;
     const bool pe = s.hflags & hflag::pe, vm = s.hflags & hflag::vm, lm = s.hflags & hflag::lma;
@@ -261,6 +259,14 @@ void h_iret(tcg::env_base* env, std::uint64_t osize, std::uint64_t next_eip) {
         s.regs[R_ESP] = (s.regs[R_ESP] & ~sp_mask) | sp;
     }
     compute_hflags(s);
+}
+
+void h_iret(tcg::env_base* env, std::uint64_t osize, std::uint64_t next_eip) {
+    state& s = state_of(env);
+    iret(s, osize, next_eip, QF_GETPC());
+    // An IRET that completes ends NMI blocking (SDM 6.7.1), whatever it
+    // returned from; one that faults leaves it.
+    s.nmi_blocked = 0;
 }
 
 // LTR and LLDT: system descriptors, 16 bytes in long mode.

@@ -488,8 +488,13 @@ void kvm_vcpu::set_a20(bool enabled) {
     if (!enabled) logf(log_item::unimp, "kvm: the A20 gate cannot be closed under KVM; it stays open\n");
 }
 
+void kvm_vcpu::raise_nmi() {
+    nmi_pending_.store(true);
+    poke();
+}
+
 bool kvm_vcpu::runnable() const {
-    return !halted_ || reset_pending_.load() || (intr_ && (st_.eflags & eflags_bit::if_));
+    return !halted_ || reset_pending_.load() || nmi_pending_.load() || (intr_ && (st_.eflags & eflags_bit::if_));
 }
 
 void kvm_vcpu::inject() {
@@ -546,6 +551,10 @@ kvm_vcpu::stop kvm_vcpu::run() {
         if (kick_.exchange(false)) {
             pull_state();
             return stop::kicked;
+        }
+        if (nmi_pending_.exchange(false)) {
+            cpu_->nmi();
+            halted_ = false;
         }
         if (!kernel_irqchip()) inject();
         const int rc = [&] {

@@ -183,6 +183,7 @@ void reset_state(state& s, const cpu_model& m) {
     s.exception_index = -1;
     s.error_code = 0;
     s.interrupt_request = 0;
+    s.nmi_pending = s.nmi_blocked = 0;
     compute_hflags(s);
 }
 
@@ -424,10 +425,17 @@ bool vcpu::interrupt_deliverable() const {
            interrupt_ack && !eng_.single_step();
 }
 
+bool vcpu::nmi_deliverable() const { return st_.nmi_pending && !st_.nmi_blocked && !eng_.single_step(); }
+
+void vcpu::raise_nmi() {
+    st_.nmi_pending = 1;
+    kick();
+}
+
 bool vcpu::runnable() const {
     if (pending_init_ || pending_sipi_ >= 0) return true;
     if (wait_sipi_) return false;
-    return !st_.halted || interrupt_deliverable();
+    return !st_.halted || interrupt_deliverable() || nmi_deliverable();
 }
 
 void vcpu::attach_apic(local_apic& a) {
@@ -438,6 +446,7 @@ void vcpu::attach_apic(local_apic& a) {
         pending_init_ = true;
         kick();
     };
+    a.on_nmi = [this] { raise_nmi(); };
     a.on_sipi = [this](std::uint8_t vector) {
         pending_sipi_ = vector;
         kick();
@@ -489,6 +498,19 @@ tcg::events vcpu::check_events() {
     if (log_enabled(log_item::cpu) && s.exception_index < 0) log_state(log_item::cpu, s);
     if (s.exception_index < 0) {
         delivering_ = -1;
+        // The NMI before INTR (SDM 6.9), blocked until the next IRET; the
+        // shadow of STI or MOV SS does not hold it off, as in QEMU.
+        if (nmi_deliverable()) {
+            s.nmi_pending = 0;
+            s.nmi_blocked = 1;
+            logf(log_item::int_, "NMI at %04x:%08" PRIx64 "\n", s.segs[R_CS].selector, s.rip);
+            s.halted = 0;
+            delivering_ = 2;
+            if (s.hflags & hflag::pe) deliver_protected(s, 2, false, 0, true);
+            else deliver_real_mode(2);
+            delivering_ = -1;
+            return events::redirected;
+        }
         if (interrupt_deliverable()) {
             const std::uint8_t vector = interrupt_ack();
             logf(log_item::int_, "external interrupt 0x%02x at %04x:%08" PRIx64 "\n", vector, s.segs[R_CS].selector, s.rip);

@@ -136,6 +136,8 @@ struct state {
     std::int32_t exception_index;  // pending exception vector, or -1
     std::uint32_t error_code;
     std::uint32_t interrupt_request;
+    std::uint32_t nmi_pending;  // the NMI pin's edge, not yet taken
+    std::uint32_t nmi_blocked;  // from an NMI's delivery to the next IRET
 };
 
 // The architectural flags: the stored ones with the lazy ones computed.

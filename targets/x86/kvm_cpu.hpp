@@ -172,6 +172,9 @@ public:
     // take it (interrupt-window exits otherwise).
     void set_intr(bool level);
     std::function<std::uint8_t()> interrupt_ack;
+    // The NMI button: KVM_NMI from this vCPU's thread before it next
+    // enters the guest. From any thread.
+    void raise_nmi();
     // With it (-accel kvm,kernel-irqchip=on): ISA lines into the kernel's
     // 8259A pair and IOAPIC.
     bool kernel_irqchip() const { return guest_.options().kernel_irqchip; }
@@ -210,6 +213,7 @@ private:
     bool can_inject_ = false;  // the last KVM_RUN exited: its injection flags are current
     std::atomic<bool> kick_{false};
     std::atomic<bool> reset_pending_{false};
+    std::atomic<bool> nmi_pending_{false};
     fair_mutex* big_lock_ = nullptr;
     std::atomic<bool> in_run_{false};
     debug_settings debug_, debug_applied_;

@@ -67,6 +67,9 @@ public:
     // EFLAGS.IF allows, the CPU asks interrupt_ack for the vector between
     // instructions and delivers it; it also ends HLT.
     void set_intr(bool level);
+    // The NMI pin's edge (the local APIC's NMI delivery, the NMI button):
+    // taken at the next instruction boundary unless an NMI handler runs.
+    void raise_nmi();
     // The A20 gate: closed, physical address bit 20 is always 0 (the 8086's
     // 1 MiB wrap-around). Flushes the TLB.
     void set_a20(bool enabled);
@@ -98,6 +101,7 @@ private:
     static void fill(tcg::env_base* env, std::uint64_t vaddr, tcg::access_type acc, unsigned mmu_idx, std::uintptr_t ra);
     tcg::events check_events();
     bool interrupt_deliverable() const;
+    bool nmi_deliverable() const;
     void deliver_real_mode(int vector);
 
     void do_init();

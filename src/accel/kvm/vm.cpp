@@ -309,6 +309,8 @@ void vcpu_fd::interrupt(unsigned vector) {
     checked_ioctl(fd_.get(), KVM_INTERRUPT, &i, "KVM_INTERRUPT");
 }
 
+void vcpu_fd::nmi() { checked_ioctl(fd_.get(), KVM_NMI, nullptr, "KVM_NMI"); }
+
 void vcpu_fd::clear_events() {
     kvm_vcpu_events e{};
     checked_ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &e, "KVM_SET_VCPU_EVENTS");

@@ -125,6 +125,8 @@ public:
     std::vector<std::uint64_t> msrs(std::span<const std::uint32_t> indices) const;
     void set_msrs(std::span<const std::pair<std::uint32_t, std::uint64_t>> msrs);
     void interrupt(unsigned vector);
+    // KVM_NMI: an NMI for the guest, taken when it can be.
+    void nmi();
     // After a reset: no pending exception, interrupt or NMI, and runnable
     // (KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE where the host has them).
     void clear_events();
