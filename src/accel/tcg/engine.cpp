@@ -6,6 +6,7 @@
 #include "qf/core/log.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <csetjmp>
 #include <cstring>
@@ -183,6 +184,14 @@ translation_block* engine::translate(tb_key k, unsigned max_insns) {
     tb.key = k;
     translating_ = &tb;
     ctx_.reset();
+    using clock = std::chrono::steady_clock;
+    const auto ns_since = [](clock::time_point& t) {
+        const auto now = clock::now();
+        const auto d = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - t).count());
+        t = now;
+        return d;
+    };
+    auto t = clock::now();
     translation tr(*this, tb, max_insns, ops_.code_mmu_idx(ops_.self, k));
     ops_.translate(ops_.self, tr);
     if (tb.icount == 0) throw error("tcg: the translator produced a TB without instructions");
@@ -190,8 +199,11 @@ translation_block* engine::translate(tb_key k, unsigned max_insns) {
     stats_.guest_insns_translated += tb.icount;
 
     if (log_enabled(log_item::op)) logf(log_item::op, "OP:\n%s\n", format_ops(ctx_).c_str());
+    stats_.ns_frontend += ns_since(t);
     optimize(ctx_);
+    stats_.ns_optimize += ns_since(t);
     liveness_pass(ctx_);
+    stats_.ns_liveness += ns_since(t);
     if (log_enabled(log_item::op_opt))
         logf(log_item::op_opt, "OP after optimization and liveness analysis:\n%s\n", format_ops(ctx_).c_str());
 
@@ -216,6 +228,7 @@ translation_block* engine::translate(tb_key k, unsigned max_insns) {
     } else {
         tb.interp = std::make_unique<interp_program>(ctx_);
     }
+    stats_.ns_codegen += ns_since(t);
     for (std::uint64_t page : tbs_.insert(&tb)) mark_code_page(page, true);
     translating_ = nullptr;
     ++stats_.translations;
@@ -478,6 +491,10 @@ std::string format_stats(std::span<engine* const> engines) {
         t.invalidated += s.invalidated;
         t.flushes += s.flushes;
         t.guest_insns_translated += s.guest_insns_translated;
+        t.ns_frontend += s.ns_frontend;
+        t.ns_optimize += s.ns_optimize;
+        t.ns_liveness += s.ns_liveness;
+        t.ns_codegen += s.ns_codegen;
         tbs += e->tb_count();
         code += e->code_used();
     }
@@ -497,6 +514,21 @@ std::string format_stats(std::span<engine* const> engines) {
         out += b;
         out += line("TB avg host bytes (live)", tbs ? code / tbs : 0);
     }
+    // The benchmarker's view: where translation time goes.
+    const std::uint64_t total = t.ns_frontend + t.ns_optimize + t.ns_liveness + t.ns_codegen;
+    out += "\nTranslation time           total ms    ns/TB  ns/guest insn\n";
+    const auto stage = [&](const char* what, std::uint64_t ns) {
+        char b[128];
+        std::snprintf(b, sizeof b, "%-24s%11.3f%9.0f%15.1f\n", what, double(ns) / 1e6,
+                      t.translations ? double(ns) / double(t.translations) : 0.0,
+                      t.guest_insns_translated ? double(ns) / double(t.guest_insns_translated) : 0.0);
+        return std::string(b);
+    };
+    out += stage("  front end (decode, IR)", t.ns_frontend);
+    out += stage("  optimizer", t.ns_optimize);
+    out += stage("  liveness", t.ns_liveness);
+    out += stage("  code generation", t.ns_codegen);
+    out += stage("  all stages", total);
     out += "\nStatistics:\n";
     out += line("TB executions from the loop", t.tb_execs);
     out += line("TB jumps chained", t.chained);
