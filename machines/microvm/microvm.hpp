@@ -50,6 +50,7 @@ class microvm : public x86::x86_board<microvm<Accel, Devices>, microvm_topology,
 public:
     static constexpr std::string_view name = "microvm";
     static constexpr std::string_view description = "microvm (i386): no PCI, no firmware; -kernel started directly";
+    static constexpr std::string_view default_ram_id = "microvm.ram";
     static constexpr std::string_view default_bios = "";  // none: -kernel, or a -bios of the user's
     static constexpr bool has_local_apic = true;
     static constexpr bool kvm_kernel_irqchip = true;

@@ -73,6 +73,9 @@ public:
 
     using board::board;
 
+    // query-pci, info pci: what sits on bus 0.
+    std::vector<pci_device_info> pci_devices() { return this->template device<pci::pci_host>().describe(); }
+
     // QEMU's pc-i440fx machine properties that this board has.
     static constexpr std::array<std::string_view, 1> machine_properties = {"hpet"};
     // -machine hpet=on|off (-no-hpet), as QEMU's: the last one wins.

@@ -1,5 +1,7 @@
 #include "qf/chardev/backends.hpp"
 
+#include <algorithm>
+
 namespace qf::chardevs {
 
 ringbuf::ringbuf(chardev& owner, const chardev_spec& spec, chardev_env&)
@@ -9,19 +11,25 @@ void ringbuf::write(std::span<const std::byte> data) {
     for (auto b : data) ring_[total_++ & (ring_.size() - 1)] = char(b);
 }
 
+std::uint64_t ringbuf::first_unread() const {
+    return std::max(read_, total_ > ring_.size() ? total_ - ring_.size() : 0);
+}
+
 std::string ringbuf::contents() const {
-    std::uint64_t n = std::min<std::uint64_t>(total_, ring_.size());
     std::string s;
-    s.reserve(n);
-    for (std::uint64_t i = total_ - n; i < total_; ++i) s += ring_[i & (ring_.size() - 1)];
+    s.reserve(static_cast<std::size_t>(total_ - first_unread()));
+    for (std::uint64_t i = first_unread(); i < total_; ++i) s += ring_[i & (ring_.size() - 1)];
     return s;
 }
 
-std::string ringbuf::take() {
-    auto s = contents();
-    total_ = 0;
+std::string ringbuf::read(std::size_t max) {
+    std::string s = contents();
+    if (s.size() > max) s.resize(max);
+    read_ = first_unread() + s.size();
     return s;
 }
+
+std::string ringbuf::take() { return read(static_cast<std::size_t>(-1)); }
 
 void ringbuf::send_to_guest(std::string_view s) {
     pending_in_ += s;

@@ -1,5 +1,7 @@
 #include "qf/devices/i8259_pic.hpp"
 
+#include <cstdio>
+
 namespace qf::dev {
 
 namespace {
@@ -143,6 +145,7 @@ void i8259_pair::update() {
 }
 
 void i8259_pair::set_irq(unsigned irq, bool level) {
+    if (level && irq < irq_count_.size()) ++irq_count_[irq];  // QEMU's pic_stat_update_irq
     if (irq < 8) set_input(s_.master, irq, level);
     else set_input(s_.slave, irq - 8, level);
     update();
@@ -203,6 +206,31 @@ void i8259_pair::pio_write(std::size_t range, std::uint16_t offset, std::span<co
         }
     }
     update();
+}
+
+// QEMU lists the slave first (the order its object tree gives).
+std::string i8259_pair::info() const {
+    std::string out;
+    for (const i8259_chip* c : {&s_.slave, &s_.master}) {
+        char line[160];
+        std::snprintf(line, sizeof line,
+                      "pic%d: irr=%02x imr=%02x isr=%02x hprio=%d irq_base=%02x rr_sel=%d elcr=%02x fnm=%d\n",
+                      c == &s_.master ? 0 : 1, c->irr, c->imr, c->isr, c->priority_add, c->irq_base, c->read_isr ? 1 : 0,
+                      c->elcr, c->special_fully_nested ? 1 : 0);
+        out += line;
+    }
+    return out;
+}
+
+std::string i8259_pair::irq_statistics() const {
+    std::string out = "IRQ statistics for isa-i8259:\n";
+    for (std::size_t i = 0; i < irq_count_.size(); ++i)
+        if (irq_count_[i]) {
+            char b[48];
+            std::snprintf(b, sizeof b, "%2zu: %llu\n", i, static_cast<unsigned long long>(irq_count_[i]));
+            out += b;
+        }
+    return out;
 }
 
 } // namespace qf::dev

@@ -2,6 +2,8 @@
 
 #include "qf/core/log.hpp"
 
+#include <cstdio>
+
 namespace qf::dev {
 
 namespace {
@@ -202,6 +204,65 @@ void ioapic::mmio_write(std::uint64_t offset, std::span<const std::byte> data) {
              static_cast<unsigned long long>(offset));
         break;
     }
+}
+
+namespace {
+std::string pin_list(const char* name, std::uint32_t bits) {
+    char head[16];
+    std::snprintf(head, sizeof head, "%-10s ", name);
+    std::string out = head;
+    if (!bits) return out + "(none)\n";
+    for (unsigned i = 0; i < ioapic::pins; ++i)
+        if (bits & (1u << i)) {
+            char b[8];
+            std::snprintf(b, sizeof b, "%-2u ", i);
+            out += b;
+        }
+    return out + "\n";
+}
+} // namespace
+
+// QEMU's ioapic_print_redtbl, to the letter.
+std::string ioapic::info() const {
+    static constexpr const char* delivery[] = {"fixed", "lowest", "SMI", "...", "NMI", "INIT", "...", "extINT"};
+    char line[160];
+    std::snprintf(line, sizeof line, "ioapic0: ver=0x%x id=0x%02x sel=0x%02x", version, s_.id, s_.ioregsel);
+    std::string out = line;
+    if (s_.ioregsel)  // as QEMU, an index even where the register is no table entry
+        out += " (redir[" + std::to_string(static_cast<unsigned>((int{s_.ioregsel} - 0x10) >> 1)) + "])";
+    out += "\n";
+    std::uint32_t remote = 0;
+    for (unsigned i = 0; i < pins; ++i) {
+        const std::uint64_t e = s_.redirection[i];
+        const bool logical = e & dest_logical;
+        std::snprintf(line, sizeof line, "  pin %-2u 0x%016llx dest=%llx vec=%-3llu %s %-5s %-6s %-6s %s\n", i,
+                      static_cast<unsigned long long>(e),
+                      static_cast<unsigned long long>((e >> 56) & (logical ? 0xff : 0xf)),
+                      static_cast<unsigned long long>(e & vector_mask), e & polarity_low ? "active-lo" : "active-hi",
+                      e & level_triggered ? "level" : "edge", e & masked ? "masked" : "", delivery[(e >> 8) & 7],
+                      logical ? "logical" : "physical");
+        out += line;
+        if ((e & level_triggered) && (e & remote_irr)) remote |= 1u << i;
+    }
+    return out + pin_list("  IRR", s_.irr) + pin_list("  Remote IRR", remote);
+}
+
+void ioapic::count_input(unsigned line, bool level) {
+    if (line >= pins) return;
+    const std::uint32_t bit = 1u << line;
+    if (level && !(input_level_ & bit)) ++irq_count_[line];
+    input_level_ = level ? input_level_ | bit : input_level_ & ~bit;
+}
+
+std::string ioapic::irq_statistics() const {
+    std::string out = "IRQ statistics for ioapic:\n";
+    for (std::size_t i = 0; i < irq_count_.size(); ++i)
+        if (irq_count_[i]) {
+            char b[48];
+            std::snprintf(b, sizeof b, "%2zu: %llu\n", i, static_cast<unsigned long long>(irq_count_[i]));
+            out += b;
+        }
+    return out;
 }
 
 } // namespace qf::dev

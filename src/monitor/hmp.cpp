@@ -209,6 +209,7 @@ const char* const help_text =
     "info [subcommand] -- show various information about the system state\n"
     "log item1[,...] -- activate logging of the specified items\n"
     "memsave addr size file -- save to disk virtual memory dump starting at 'addr' of size 'size'\n"
+    "nmi  -- inject an NMI\n"
     "p|print /fmt expr -- print expression value (use $reg for CPU register access)\n"
     "pmemsave addr size file -- save to disk physical memory dump starting at 'addr' of size 'size'\n"
     "quit|q -- quit the emulator\n"
@@ -221,10 +222,41 @@ const char* const help_text =
 const char* const info_help =
     "info chardev  -- show the character devices\n"
     "info cpus  -- show infos for each CPU\n"
+    "info ioapic  -- show the IOAPIC's redirection table (also part of info pic)\n"
+    "info irq  -- show the interrupts statistics (if available)\n"
     "info jit  -- show dynamic compiler info\n"
+    "info lapic [apic-id] -- show local apic state (apic-id: local apic to read, default is which of current CPU)\n"
     "info mtree  -- show memory tree\n"
+    "info pci  -- show PCI info\n"
+    "info pic  -- show PIC state\n"
+    "info qtree  -- show device tree\n"
     "info registers [-a] -- show the cpu registers (-a: all CPUs)\n"
     "info status  -- show the current VM status (running|paused)\n";
+
+// QEMU's hmp_info_pci_device, line for line.
+std::string format_pci(const std::vector<pci_device_info>& devices) {
+    std::string out;
+    for (const auto& d : devices) {
+        out += printf_string("  Bus %2u, device %3u, function %u:\n    ", d.bus, d.slot, d.function);
+        const std::string desc = pci_class_name(d.class_code);
+        out += desc.empty() ? printf_string("Class %04u", unsigned{d.class_code}) : desc;
+        out += printf_string(": PCI device %04x:%04x\n", unsigned{d.vendor}, unsigned{d.device});
+        out += printf_string("      PCI subsystem %04x:%04x\n", unsigned{d.subsystem_vendor}, unsigned{d.subsystem});
+        if (d.irq_pin) out += printf_string("      IRQ %u, pin %c\n", unsigned{d.irq_line}, char('A' + d.irq_pin - 1));
+        for (const auto& r : d.regions) {
+            // Unmapped: QEMU's address -1, so the last byte wraps too.
+            const std::uint64_t addr = r.address ? *r.address : ~std::uint64_t{0};
+            out += printf_string("      BAR%u: ", r.bar);
+            if (r.io)
+                out += printf_string("I/O at 0x%04" PRIx64 " [0x%04" PRIx64 "].\n", addr, addr + r.size - 1);
+            else
+                out += printf_string("%d bit%s memory at 0x%08" PRIx64 " [0x%08" PRIx64 "].\n", r.mem64 ? 64 : 32,
+                                     r.prefetch ? " prefetchable" : "", addr, addr + r.size - 1);
+        }
+        out += "      id \"\"\n";
+    }
+    return out;
+}
 
 // x, xp and memsave's reads: virtual through the CPU's page tables, or
 // physical as the CPUs see it.
@@ -350,9 +382,23 @@ std::string info(session& s, unsigned cpu, std::string_view args) {
         if (!c.jit_info) throw failure{"info jit: the accelerator (" + c.accel + ") does not translate"};
         return c.jit_info();
     }
-    if (what == "pic" || what == "lapic" || what == "ioapic" || what == "pci" || what == "irq" || what == "qtree" ||
-        what == "tlb" || what == "mem")
-        throw failure{"info " + std::string(what) + ": not implemented yet"};
+    if (what == "pci") {
+        if (!c.pci_devices) throw failure{"info pci: machine " + c.machine + " has no PCI bus"};
+        return format_pci(c.pci_devices());
+    }
+    if (what == "pic" || what == "lapic" || what == "ioapic" || what == "irq" || what == "qtree") {
+        unsigned target = cpu;
+        if (what == "lapic" && !trim(args).empty()) {
+            // QEMU's argument is an APIC ID, which is the CPU index here.
+            const std::uint64_t id = eval(s, cpu, args);
+            if (id >= c.cpus) throw failure{"No CPU with APIC ID " + std::to_string(id)};
+            target = static_cast<unsigned>(id);
+        }
+        std::optional<std::string> text = c.device_info ? c.device_info(what, target) : std::nullopt;
+        if (!text) throw failure{"info " + std::string(what) + ": machine " + c.machine + " has none"};
+        return *text;
+    }
+    if (what == "tlb" || what == "mem") throw failure{"info " + std::string(what) + ": not implemented yet"};
     throw failure{"unknown command: 'info " + std::string(what) + "'"};
 }
 
@@ -424,6 +470,11 @@ std::string hmp_execute(session& s, std::string_view line, unsigned& cpu) {
         if (cmd == "gdbserver") {
             const std::string dev(trim(args));
             return s.start_gdbserver(dev.empty() ? "tcp::1234" : dev) + "\n";
+        }
+        if (cmd == "nmi") {
+            if (!s.control().inject_nmi) throw failure{"nmi: not available on this machine"};
+            s.control().inject_nmi();
+            return "";
         }
         if (cmd == "memsave") return save(s, cpu, args, false);
         if (cmd == "pmemsave") return save(s, cpu, args, true);

@@ -1,5 +1,6 @@
 #include "qf/monitor/qmp.hpp"
 
+#include "qf/chardev/backends.hpp"
 #include "qf/chardev/chardev.hpp"
 #include "qf/machine/session.hpp"
 #include "qf/monitor/hmp.hpp"
@@ -89,9 +90,16 @@ struct failure {
     std::string cls, desc;
 };
 
+// An argument as the schema describes it: its type is a builtin (int,
+// str, bool, any), an enum or array named in schema_types().
+struct param {
+    std::string_view name, type;
+    bool optional = false;
+};
+
 struct command {
     std::string_view name;
-    std::vector<std::string_view> args;  // every argument it takes
+    std::vector<param> args;  // every argument it takes
     std::function<json(session&, const json& args)> run;
 };
 
@@ -177,6 +185,262 @@ json save_memory(session& s, const json& a, bool physical) {
     return json::object();
 }
 
+// RFC 4648 base64, for ringbuf-read and ringbuf-write's format "base64".
+const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(std::string_view in) {
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const unsigned v = unsigned(std::uint8_t(in[i])) << 16 | unsigned(std::uint8_t(in[i + 1])) << 8 | std::uint8_t(in[i + 2]);
+        for (int sh = 18; sh >= 0; sh -= 6) out += b64_alphabet[(v >> sh) & 63];
+    }
+    if (i < in.size()) {
+        unsigned v = unsigned(std::uint8_t(in[i])) << 16;
+        if (i + 1 < in.size()) v |= unsigned(std::uint8_t(in[i + 1])) << 8;
+        out += b64_alphabet[(v >> 18) & 63];
+        out += b64_alphabet[(v >> 12) & 63];
+        out += i + 1 < in.size() ? b64_alphabet[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+// As QEMU's qbase64_decode: only the alphabet, '=' and newlines are taken;
+// then decoded as glib's g_base64_decode does, quads at a time, padding
+// shortening the last.
+std::string base64_decode(std::string_view in) {
+    if (in.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n") != in.npos)
+        throw failure{"GenericError", "Base64 data contains invalid characters"};
+    std::string out;
+    unsigned v = 0, n = 0, pad = 0;
+    for (char c : in) {
+        if (c == '\n') continue;
+        unsigned d = 0;
+        if (c == '=') ++pad;
+        else d = static_cast<unsigned>(std::strchr(b64_alphabet, c) - b64_alphabet);
+        v = v << 6 | d;
+        if (++n == 4) {
+            const unsigned keep = 3 - std::min(pad, 2u);
+            for (unsigned k = 0; k < keep; ++k) out += char((v >> (16 - 8 * k)) & 0xff);
+            v = n = pad = 0;
+        }
+    }
+    return out;
+}
+
+chardevs::ringbuf& ringbuf_arg(session& s, const json& a) {
+    const std::string name = string_arg(a, "device");
+    const auto it = s.chardevs().find(name);
+    if (it == s.chardevs().end()) throw failure{"GenericError", "Device '" + name + "' not found"};
+    auto* r = it->second->as<chardevs::ringbuf>();
+    if (!r) throw failure{"GenericError", name + " is not a ringbuf device"};
+    return *r;
+}
+
+bool base64_format(const json& a) {
+    if (!a.contains("format")) return false;
+    const std::string f = string_arg(a, "format");
+    if (f != "utf8" && f != "base64") throw failure{"GenericError", "Parameter 'format' does not accept value '" + f + "'"};
+    return f == "base64";
+}
+
+json ringbuf_read(session& s, const json& a) {
+    auto& r = ringbuf_arg(s, a);
+    const std::int64_t size = int_arg(a, "size");
+    const bool b64 = base64_format(a);
+    if (size <= 0) throw failure{"GenericError", "size must be greater than zero"};
+    const std::string data = r.read(static_cast<std::size_t>(size));
+    // utf8: the bytes as they are (QEMU's FIXME: no check for whole
+    // characters); what is not UTF-8 becomes U+FFFD as it is written.
+    return b64 ? base64_encode(data) : data.substr(0, data.find('\0'));
+}
+
+json ringbuf_write(session& s, const json& a) {
+    auto& r = ringbuf_arg(s, a);
+    std::string data = string_arg(a, "data");
+    if (base64_format(a)) data = base64_decode(data);
+    else data = data.substr(0, data.find('\0'));  // QEMU takes strlen()
+    // Into the ring, as if the guest had written it (QEMU's
+    // ringbuf_chr_write): a test feeds ringbuf-read this way.
+    r.write(std::as_bytes(std::span(data.data(), data.size())));
+    return json::object();
+}
+
+json query_chardev(session& s) {
+    json list = json::array();
+    for (const auto& [id, c] : s.chardevs()) {
+        json e = json::object();
+        e["frontend-open"] = c->attached();
+        e["filename"] = c->filename();
+        e["label"] = id;
+        list.push_back(e);
+    }
+    return list;
+}
+
+json query_machines(session& s) {
+    json list = json::array();
+    for (const auto& t : s.control().machine_types) {
+        json e = json::object();
+        e["hotpluggable-cpus"] = false;  // no CPU hot-plug here
+        e["name"] = t.name;
+        e["numa-mem-supported"] = false;
+        e["default-cpu-type"] = "qemu64-x86_64-cpu";
+        if (t.is_default) e["is-default"] = true;
+        e["cpu-max"] = t.cpu_max;
+        e["deprecated"] = false;
+        e["default-ram-id"] = t.default_ram_id;
+        if (!t.alias.empty()) e["alias"] = t.alias;
+        list.push_back(e);
+    }
+    return list;
+}
+
+json query_cpu_definitions(session& s) {
+    json list = json::array();
+    for (const auto& name : s.control().cpu_models) {
+        json e = json::object();
+        e["name"] = name;
+        e["typename"] = name + "-x86_64-cpu";
+        // Every feature a model lists is emulated (-cpu refuses the rest).
+        e["unavailable-features"] = json::array();
+        e["static"] = false;
+        e["migration-safe"] = name != "max" && name != "host";
+        e["deprecated"] = false;
+        list.push_back(e);
+    }
+    return list;
+}
+
+json query_pci(session& s) {
+    json devices = json::array();
+    if (!s.control().pci_devices) throw failure{"GenericError", "PCI is not available on machine " + s.control().machine};
+    for (const auto& d : s.control().pci_devices()) {
+        json e = json::object();
+        e["irq_pin"] = d.irq_pin;
+        e["bus"] = d.bus;
+        e["qdev_id"] = "";
+        if (d.irq_pin) e["irq"] = d.irq_line;
+        e["slot"] = d.slot;
+        json cls = json::object();
+        cls["class"] = d.class_code;
+        if (const std::string n = pci_class_name(d.class_code); !n.empty()) cls["desc"] = n;
+        e["class_info"] = cls;
+        json id = json::object();
+        id["device"] = d.device;
+        id["subsystem-vendor"] = d.subsystem_vendor;
+        id["vendor"] = d.vendor;
+        id["subsystem"] = d.subsystem;
+        e["id"] = id;
+        e["function"] = d.function;
+        json regions = json::array();
+        for (const auto& r : d.regions) {
+            json g = json::object();
+            if (!r.io) {
+                g["prefetch"] = r.prefetch;
+                g["mem_type_64"] = r.mem64;
+            }
+            g["bar"] = r.bar;
+            g["size"] = r.size;
+            if (r.address) g["address"] = *r.address;
+            else g["address"] = -1;
+            g["type"] = r.io ? "io" : "memory";
+            regions.push_back(g);
+        }
+        e["regions"] = regions;
+        devices.push_back(e);
+    }
+    json bus = json::object();
+    bus["bus"] = 0;
+    bus["devices"] = devices;
+    return json::array({bus});
+}
+
+// The events this emulator sends, with their data members.
+struct event_info {
+    std::string_view name;
+    std::vector<param> data;
+};
+const std::vector<event_info>& events() {
+    static const std::vector<event_info> list = {
+        {"SHUTDOWN", {{"guest", "bool"}, {"reason", "str"}}},
+        {"RESET", {{"guest", "bool"}, {"reason", "str"}}},
+        {"STOP", {}},
+        {"RESUME", {}},
+        {"POWERDOWN", {}},
+        {"GUEST_PANICKED", {{"action", "str"}, {"info", "any", true}}},
+        {"GUEST_CRASHLOADED", {{"action", "str"}, {"info", "any", true}}},
+    };
+    return list;
+}
+
+// query-qmp-schema: QEMU's SchemaInfo list (docs/devel/qapi-code-gen.rst,
+// "Client JSON Protocol introspection") for what is here: every command
+// with its arguments' names, types and optionality, every event, and the
+// types they name. Object types are named after what they belong to, as
+// QEMU names them when it does not mask names; return values are "any".
+json qmp_schema() {
+    json list = json::array();
+    auto object = [&](std::string name, const std::vector<param>& members) {
+        json m = json::array();
+        for (const auto& p : members) {
+            json e = json::object();
+            e["name"] = p.name;
+            if (p.optional) e["default"] = nullptr;
+            e["type"] = p.type;
+            m.push_back(e);
+        }
+        json o = json::object();
+        o["name"] = name;
+        o["members"] = m;
+        o["meta-type"] = "object";
+        list.push_back(o);
+        return name;
+    };
+    for (const auto& c : commands()) {
+        json e = json::object();
+        e["name"] = c.name;
+        e["ret-type"] = "any";
+        e["meta-type"] = "command";
+        e["arg-type"] = object("q_obj_" + std::string(c.name) + "-arg", c.args);
+        if (c.name == "qmp_capabilities") e["allow-oob"] = true;
+        list.push_back(e);
+    }
+    for (const auto& ev : events()) {
+        json e = json::object();
+        e["name"] = ev.name;
+        e["meta-type"] = "event";
+        e["arg-type"] = object("q_obj_" + std::string(ev.name) + "-arg", ev.data);
+        list.push_back(e);
+    }
+    auto enumeration = [&](std::string_view name, std::vector<std::string_view> values) {
+        json e = json::object();
+        json m = json::array();
+        for (auto v : values) m.push_back(json::object({{"name", v}}));
+        e["name"] = name;
+        e["members"] = m;
+        e["meta-type"] = "enum";
+        e["values"] = values;
+        list.push_back(e);
+    };
+    enumeration("QMPCapability", {"oob"});
+    enumeration("DataFormat", {"utf8", "base64"});
+    json arr = json::object();
+    arr["name"] = "[QMPCapability]";
+    arr["element-type"] = "QMPCapability";
+    arr["meta-type"] = "array";
+    list.push_back(arr);
+    for (auto [name, type] : {std::pair{"int", "int"}, {"str", "string"}, {"bool", "boolean"}, {"any", "value"}}) {
+        json b = json::object();
+        b["name"] = name;
+        b["json-type"] = type;
+        b["meta-type"] = "builtin";
+        list.push_back(b);
+    }
+    return list;
+}
+
 json query_commands() {
     json list = json::array();
     for (const auto& c : commands()) {
@@ -189,7 +453,7 @@ json query_commands() {
 
 const std::vector<command>& commands() {
     static const std::vector<command> table = {
-        {"qmp_capabilities", {"enable"}, nullptr},  // the monitor's own
+        {"qmp_capabilities", {{"enable", "[QMPCapability]", true}}, nullptr},  // the monitor's own
         {"query-version", {}, [](session&, const json&) { return version(); }},
         {"query-commands", {}, [](session&, const json&) { return query_commands(); }},
         {"query-status", {},
@@ -215,10 +479,10 @@ const std::vector<command>& commands() {
              return r;
          }},
         {"query-cpus-fast", {}, [](session& s, const json&) { return query_cpus_fast(s); }},
-        {"pmemsave", {"val", "size", "filename"}, [](session& s, const json& a) { return save_memory(s, a, true); }},
-        {"memsave", {"val", "size", "filename", "cpu-index"},
+        {"pmemsave", {{"val", "int"}, {"size", "int"}, {"filename", "str"}}, [](session& s, const json& a) { return save_memory(s, a, true); }},
+        {"memsave", {{"val", "int"}, {"size", "int"}, {"filename", "str"}, {"cpu-index", "int", true}},
          [](session& s, const json& a) { return save_memory(s, a, false); }},
-        {"human-monitor-command", {"command-line", "cpu-index"},
+        {"human-monitor-command", {{"command-line", "str"}, {"cpu-index", "int", true}},
          [](session& s, const json& a) -> json {
              unsigned cpu = 0;
              if (a.contains("cpu-index")) {
@@ -228,6 +492,19 @@ const std::vector<command>& commands() {
                  cpu = static_cast<unsigned>(i);
              }
              return crlf(hmp_execute(s, string_arg(a, "command-line"), cpu));
+         }},
+        {"query-chardev", {}, [](session& s, const json&) { return query_chardev(s); }},
+        {"query-machines", {}, [](session& s, const json&) { return query_machines(s); }},
+        {"query-cpu-definitions", {}, [](session& s, const json&) { return query_cpu_definitions(s); }},
+        {"query-pci", {}, [](session& s, const json&) { return query_pci(s); }},
+        {"query-qmp-schema", {}, [](session&, const json&) { return qmp_schema(); }},
+        {"ringbuf-read", {{"device", "str"}, {"size", "int"}, {"format", "DataFormat", true}}, [](session& s, const json& a) { return ringbuf_read(s, a); }},
+        {"ringbuf-write", {{"device", "str"}, {"data", "str"}, {"format", "DataFormat", true}}, [](session& s, const json& a) { return ringbuf_write(s, a); }},
+        {"inject-nmi", {},
+         [](session& s, const json&) -> json {
+             if (!s.control().inject_nmi) throw failure{"GenericError", "This machine cannot take an NMI"};
+             s.control().inject_nmi();
+             return json::object();
          }},
         {"stop", {},
          [](session& s, const json&) {
@@ -464,7 +741,7 @@ void qmp_monitor::handle(std::string_view text) {
     const json no_args = json::object();
     const json& a = args ? *args : no_args;
     for (auto it = a.begin(); it != a.end(); ++it)
-        if (std::find(cmd->args.begin(), cmd->args.end(), it.key()) == cmd->args.end())
+        if (std::none_of(cmd->args.begin(), cmd->args.end(), [&](const param& p) { return p.name == it.key(); }))
             return fail("GenericError", "Parameter '" + it.key() + "' is unexpected");
     if (name == "qmp_capabilities") {
         if (auto en = a.find("enable"); en != a.end()) {

@@ -72,28 +72,97 @@ void pci_function::config_write(unsigned offset, std::uint32_t value, unsigned s
 
 // Map each BAR where it points while its decode is enabled (QEMU's
 // pci_update_mappings); an all-ones sizing value or zero base stays unmapped.
-void pci_function::update_bars() {
+std::optional<std::uint32_t> pci_function::bar_base(unsigned n) const {
+    const bar& b = bars_.at(n);
     const std::uint16_t command = get16(reg::command);
+    const std::uint32_t v = get32(reg::bar0 + 4 * n);
+    if (b.io) {
+        const std::uint32_t base = v & 0xffff'fffc;
+        if ((command & cmd::io) && base && base + b.size <= 0x10000) return base;
+    } else {
+        const std::uint32_t base = v & 0xffff'fff0;
+        if ((command & cmd::memory) && base && base != (0xffff'ffffu & ~(b.size - 1))) return base;
+    }
+    return std::nullopt;
+}
+
+void pci_function::update_bars() {
     for (unsigned n = 0; n < 6; ++n) {
         bar& b = bars_[n];
         if (!b.size) continue;
-        const std::uint32_t v = get32(reg::bar0 + 4 * n);
+        const auto base = bar_base(n);
         if (b.io) {
-            const std::uint32_t base = v & 0xffff'fffc;
-            const bool on = (command & cmd::io) && base && base + b.size <= 0x10000;
-            if (b.io_id && ctx_.ports) ctx_.ports->map(*b.io_id, on ? std::optional<std::uint16_t>(std::uint16_t(base)) : std::nullopt);
+            if (b.io_id && ctx_.ports)
+                ctx_.ports->map(*b.io_id, base ? std::optional<std::uint16_t>(std::uint16_t(*base)) : std::nullopt);
         } else if (ctx_.mmio) {
-            const std::uint32_t base = v & 0xffff'fff0;
-            const bool on = (command & cmd::memory) && base && base != (0xffff'ffffu & ~(b.size - 1));
-            if (on && !b.mem_id)
-                b.mem_id = ctx_.mmio->add({name_ + ".bar" + std::to_string(n), {base}, b.size, region_kind::mmio,
+            if (base && !b.mem_id)
+                b.mem_id = ctx_.mmio->add({name_ + ".bar" + std::to_string(n), {*base}, b.size, region_kind::mmio,
                                            nullptr, b.mops, -1, true, true});
             else if (b.mem_id) {
-                if (on) ctx_.mmio->move(*b.mem_id, {base});
-                ctx_.mmio->set_enabled(*b.mem_id, on);
+                if (base) ctx_.mmio->move(*b.mem_id, {*base});
+                ctx_.mmio->set_enabled(*b.mem_id, base.has_value());
             }
         }
     }
 }
 
+pci_device_info pci_function::describe(unsigned devfn) const {
+    pci_device_info d;
+    d.slot = devfn >> 3;
+    d.function = devfn & 7;
+    d.class_code = get16(0x0a);
+    d.vendor = get16(reg::vendor);
+    d.device = get16(reg::device);
+    d.subsystem_vendor = get16(reg::subsystem_vendor);
+    d.subsystem = get16(reg::subsystem);
+    d.irq_pin = cfg_[reg::interrupt_pin];
+    d.irq_line = cfg_[reg::interrupt_line];
+    for (unsigned n = 0; n < 6; ++n) {
+        const bar& b = bars_[n];
+        if (!b.size) continue;
+        pci_region_info r;
+        r.bar = n;
+        r.io = b.io;
+        r.size = b.size;
+        if (auto base = bar_base(n)) r.address = *base;
+        d.regions.push_back(r);
+    }
+    return d;
+}
+
 } // namespace qf::pci
+
+namespace qf {
+
+// QEMU's hw/pci/pci.c pci_class_descriptions.
+std::string pci_class_name(std::uint16_t class_code) {
+    static constexpr struct {
+        std::uint16_t code;
+        const char* name;
+    } names[] = {
+        {0x0001, "VGA controller"},     {0x0100, "SCSI controller"},     {0x0101, "IDE controller"},
+        {0x0102, "Floppy controller"},  {0x0103, "IPI controller"},      {0x0104, "RAID controller"},
+        {0x0106, "SATA controller"},    {0x0107, "SAS controller"},      {0x0180, "Storage controller"},
+        {0x0200, "Ethernet controller"}, {0x0201, "Token Ring controller"}, {0x0202, "FDDI controller"},
+        {0x0203, "ATM controller"},     {0x0280, "Network controller"},  {0x0300, "VGA controller"},
+        {0x0301, "XGA controller"},     {0x0302, "3D controller"},       {0x0380, "Display controller"},
+        {0x0400, "Video controller"},   {0x0401, "Audio controller"},    {0x0402, "Phone"},
+        {0x0403, "Audio controller"},   {0x0480, "Multimedia controller"}, {0x0500, "RAM controller"},
+        {0x0501, "Flash controller"},   {0x0580, "Memory controller"},   {0x0600, "Host bridge"},
+        {0x0601, "ISA bridge"},         {0x0602, "EISA bridge"},         {0x0603, "MC bridge"},
+        {0x0604, "PCI bridge"},         {0x0605, "PCMCIA bridge"},       {0x0606, "NUBUS bridge"},
+        {0x0607, "CARDBUS bridge"},     {0x0608, "RACEWAY bridge"},      {0x0680, "Bridge"},
+        {0x0700, "Serial port"},        {0x0701, "Parallel port"},       {0x0703, "Modem"},
+        {0x0780, "Serial port"},        {0x0800, "PIC"},                 {0x0801, "DMA controller"},
+        {0x0802, "Timer"},              {0x0803, "RTC"},                 {0x0900, "Keyboard"},
+        {0x0901, "Pen"},                {0x0902, "Mouse"},               {0x0a00, "Dock station"},
+        {0x0b00, "i386 cpu"},           {0x0c00, "Fireware contorller"}, {0x0c01, "Access bus controller"},
+        {0x0c02, "SSA controller"},     {0x0c03, "USB controller"},      {0x0c04, "Fibre channel controller"},
+        {0x0c05, "SMBus"},
+    };
+    for (const auto& n : names)
+        if (n.code == class_code) return n.name;
+    return {};
+}
+
+} // namespace qf

@@ -66,17 +66,10 @@ void pci_host::pio_write(std::size_t range, std::uint16_t offset, std::span<cons
     if (pci_function* f = selected(reg)) f->config_write((reg | offset) & 0xff, v, unsigned(data.size()));
 }
 
-std::string pci_host::info() const {
-    std::string out;
-    for (unsigned devfn = 0; devfn < 256; ++devfn) {
-        const pci_function* f = fns_[devfn];
-        if (!f) continue;
-        char line[160];
-        std::snprintf(line, sizeof line, "  Bus  0, device %3u, function %u: %04x:%04x class %02x%02x %s\n", devfn >> 3,
-                      devfn & 7, f->config_byte(0) | f->config_byte(1) << 8, f->config_byte(2) | f->config_byte(3) << 8,
-                      f->config_byte(0x0b), f->config_byte(0x0a), f->name().c_str());
-        out += line;
-    }
+std::vector<pci_device_info> pci_host::describe() const {
+    std::vector<pci_device_info> out;
+    for (unsigned devfn = 0; devfn < 256; ++devfn)
+        if (const pci_function* f = fns_[devfn]) out.push_back(f->describe(devfn));
     return out;
 }
 

@@ -36,7 +36,9 @@ int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end()
 TEST_CASE("option -M help / -cpu help / -d help / -device help / -version and -h print and exit 0") {
     auto r = qft::run(cmd({"-M", "help"}));
     CHECK(r.status == 0);
-    CHECK_THAT(r.out, StartsWith("Supported machines are:\npc                  Standard PC (i440FX + PIIX, 1996) (default)\n"));
+    CHECK_THAT(r.out, StartsWith("Supported machines are:\n"
+                                  "pc                  Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"
+                                  "pc-i440fx-7.2       Standard PC (i440FX + PIIX, 1996) (default)\n"));
     CHECK_THAT(r.out, Contains("\ntestrig "));
     CHECK(r.err.empty());
     r = qft::run(cmd({"-cpu", "help"}));

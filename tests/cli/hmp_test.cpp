@@ -211,3 +211,91 @@ TEST_CASE("stdin at its end while the guest reads nothing costs no CPU") {
         c.wait(10);
     }
 }
+
+namespace {
+
+// Monitor commands on -monitor stdio once SeaBIOS has set the board up
+// (its idle loop, no disk): the answers alone.
+std::string after_seabios(const std::string& binary, const std::string& text) {
+    int in[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    qft::child c = qft::spawn({binary, "-M", "pc", "-nic", "none", "-vga", "none", "-display", "none", "-monitor", "stdio"},
+                              in[0]);
+    ::close(in[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    REQUIRE(::write(in[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    const auto r = c.wait(20);
+    ::close(in[1]);
+    return answers(r.out);
+}
+
+// info pci, pic, lapic and irq there.
+std::string device_views(const std::string& binary) {
+    const std::string a = after_seabios(binary, "stop\ninfo pci\ninfo pic\ninfo lapic\ninfo irq\nquit\n");
+    // What the moment of the stop decides: requests pending in the PIC
+    // and the APIC, the APIC timer's count, how many timer ticks and
+    // floppy interrupts (QEMU has a floppy controller) there were.
+    std::string s = std::regex_replace(a, std::regex("irr=[0-9a-f]{2}"), "irr=..");
+    s = std::regex_replace(s, std::regex("(IRR|ISR)\t [^\n]*"), "$1\t ...");
+    s = std::regex_replace(s, std::regex("current_count = [0-9]+"), "current_count = N");
+    s = std::regex_replace(s, std::regex("\n ?[06]: [0-9]+"), "");
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("the monitor: info pci pic lapic and irq on a booted pc are QEMU 7.2's") {
+    const std::string ours = device_views(qforge);
+    CHECK_THAT(ours, Catch::Contains("    IDE controller: PCI device 8086:7010\n"));
+    CHECK_THAT(ours, Catch::Contains("      BAR4: I/O at 0xc000 [0xc00f].\n"));  // SeaBIOS placed it
+    CHECK_THAT(ours, Catch::Contains("ioapic0: ver=0x20 id=0x00"));
+    CHECK_THAT(ours, Catch::Contains("pic0: irr=.. imr="));
+    CHECK_THAT(ours, Catch::Contains("SPIV\t 0x000001ff APIC enabled"));  // SeaBIOS turned it on
+    CHECK_THAT(ours, Catch::Contains("IRQ statistics for ioapic:\n"));
+    const std::string qemu = qft::find_qemu();
+    if (qemu.empty()) {
+        WARN("SKIPPED the comparison with QEMU: qemu-system-x86_64 is not installed");
+        return;
+    }
+    CHECK(ours == device_views(qemu));
+}
+
+TEST_CASE("the monitor: info jit gives the time per TCG stage of what SeaBIOS made translate") {
+    const std::string a = after_seabios(qforge, "info jit\nquit\n");
+    std::smatch m;
+    REQUIRE(std::regex_search(a, m, std::regex("TB translations +([0-9]+)\n")));
+    CHECK(std::stoul(m[1]) > 100);
+    for (const char* stage : {"front end \\(decode, IR\\)", "optimizer", "liveness", "code generation", "all stages"}) {
+        INFO(stage);
+        // total ms, ns per TB, ns per guest instruction: all spent.
+        REQUIRE(std::regex_search(a, m, std::regex(std::string("  ") + stage + " +([0-9.]+) +([0-9]+) +([0-9.]+)\n")));
+        CHECK(std::stod(m[1]) > 0);
+        CHECK(std::stod(m[2]) > 0);
+        CHECK(std::stod(m[3]) > 0);
+    }
+}
+
+TEST_CASE("the monitor: info qtree ioapic and lapic of another CPU") {
+    const auto r = run_with_input({qforge, "-M", "pc", "-smp", "2", "-nic", "none", "-display", "none", "-S", "-monitor", "stdio"},
+                                  "info qtree\ninfo ioapic\ninfo pic\ninfo lapic 1\ninfo lapic 2\ninfo pci\nquit\n");
+    const std::string a = answers(r.out);
+    CHECK_THAT(a, Catch::Contains("bus: main-system-bus\n"));
+    CHECK_THAT(a, Catch::Contains("  dev: i8259, id \"\"\n    ioports 0x0020-0x0021\n"));
+    CHECK_THAT(a, Catch::Contains("    state.master = {irr=0x"));
+    CHECK_THAT(a, Catch::Contains("dumping local APIC state for CPU 1 \n"));
+    CHECK_THAT(a, Catch::Contains("No CPU with APIC ID 2\n"));
+    // info ioapic is info pic's IOAPIC half.
+    const auto ioapic = a.find("ioapic0:");
+    REQUIRE(ioapic != std::string::npos);
+    const auto end = a.find("  Remote IRR", ioapic);
+    REQUIRE(end != std::string::npos);
+    const std::string table = a.substr(ioapic, a.find('\n', end) - ioapic);
+    CHECK(a.find(table, ioapic + 1) != std::string::npos);
+    // testrig has neither PCI nor an IOAPIC: said plainly.
+    const auto t = run_with_input({qforge, "-M", "testrig", "-display", "none", "-S", "-monitor", "stdio"},
+                                  "info pci\ninfo ioapic\ninfo pic\nquit\n");
+    const std::string b = answers(t.out);
+    CHECK_THAT(b, Catch::Contains("info pci: machine testrig has no PCI bus\n"));
+    CHECK_THAT(b, Catch::Contains("info ioapic: machine testrig has none\n"));
+    CHECK_THAT(b, Catch::Contains("pic1: irr=00"));
+}

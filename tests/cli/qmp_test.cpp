@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <poll.h>
 #include <random>
+#include <set>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <thread>
@@ -395,4 +396,211 @@ TEST_CASE("QMP: garbage, oversized values, a client that leaves mid-command and 
         q.command(R"({"execute": "quit"})");
     }
     CHECK(c.wait(20).status == 0);
+}
+
+namespace {
+
+// The introspection and ringbuf commands, against an emulator on pc under
+// -S with a 16-byte ringbuf as COM1: the replies that must be QEMU's
+// byte for byte (normalised), and the raw replies of the queries whose
+// lists legitimately differ, for the checks below.
+struct introspection {
+    std::vector<std::string> diffs;
+    json machines, cpus, chardevs, commands, schema;
+};
+
+introspection run_introspection(const std::string& binary) {
+    const std::string sock = tmp("intro.sock");
+    qft::emulator c({binary, "-M", "pc", "-nic", "none", "-vga", "none", "-display", "none", "-S", "-chardev",
+                     "ringbuf,id=rb,size=16", "-serial", "chardev:rb", "-qmp", "unix:" + sock + ",server=on,wait=off"});
+    introspection out;
+    {
+        client q(sock);
+        q.message();
+        q.command(R"({"execute": "qmp_capabilities"})");
+        const std::vector<step> steps = {
+            {R"({"execute": "ringbuf-write", "arguments": {"device": "rb", "data": "hello world, this is long"}})",
+             {R"({"return":{}})"}},
+            // Only the last 16 bytes stay; a read takes them.
+            {R"({"execute": "ringbuf-read", "arguments": {"device": "rb", "size": 100}})", {R"({"return":"ld, this is long"})"}},
+            {R"({"execute": "ringbuf-read", "arguments": {"device": "rb", "size": 100}})", {R"({"return":""})"}},
+            {R"({"execute": "ringbuf-read", "arguments": {"device": "rb", "size": 0}})",
+             {R"({"error":{"class":"GenericError","desc":"size must be greater than zero"}})"}},
+            {R"({"execute": "ringbuf-read", "arguments": {"device": "nope", "size": 3}})",
+             {R"({"error":{"class":"GenericError","desc":"Device 'nope' not found"}})"}},
+            {R"({"execute": "ringbuf-read", "arguments": {"device": "compat_monitor0", "size": 3}})",
+             {R"({"error":{"class":"GenericError","desc":"compat_monitor0 is not a ringbuf device"}})"}},
+            {R"({"execute": "ringbuf-write", "arguments": {"device": "rb", "data": "aGVsbG8=", "format": "base64"}})",
+             {R"({"return":{}})"}},
+            {R"({"execute": "ringbuf-read", "arguments": {"device": "rb", "size": 3, "format": "base64"}})",
+             {R"({"return":"aGVs"})"}},
+            {R"({"execute": "ringbuf-read", "arguments": {"device": "rb", "size": 30, "format": "utf8"}})",
+             {R"({"return":"lo"})"}},
+            {R"({"execute": "ringbuf-write", "arguments": {"device": "rb", "data": "!!!", "format": "base64"}})",
+             {R"({"error":{"class":"GenericError","desc":"Base64 data contains invalid characters"}})"}},
+            {R"({"execute": "ringbuf-write", "arguments": {"device": "rb", "data": "x", "format": "hex"}})",
+             {R"({"error":{"class":"GenericError","desc":"Parameter 'format' does not accept value 'hex'"}})"}},
+            {R"({"execute": "inject-nmi"})", {R"({"return":{}})"}},
+            // Before the BIOS ran: the BARs unprogrammed (QEMU's -1).
+            {R"({"execute": "query-pci"})",
+             {R"({"return":[{"bus":0,"devices":[)"
+              R"({"bus":0,"class_info":{"class":1536,"desc":"Host bridge"},"function":0,"id":{"device":4663,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq_pin":0,"qdev_id":"","regions":[],"slot":0},)"
+              R"({"bus":0,"class_info":{"class":1537,"desc":"ISA bridge"},"function":0,"id":{"device":28672,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq_pin":0,"qdev_id":"","regions":[],"slot":1},)"
+              R"({"bus":0,"class_info":{"class":257,"desc":"IDE controller"},"function":1,"id":{"device":28688,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq_pin":0,"qdev_id":"","regions":[{"address":-1,"bar":4,"size":16,"type":"io"}],"slot":1},)"
+              R"({"bus":0,"class_info":{"class":1664,"desc":"Bridge"},"function":3,"id":{"device":28947,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq":0,"irq_pin":1,"qdev_id":"","regions":[],"slot":1}]}]})"}},
+        };
+        for (const step& s : steps) {
+            const auto got = normalise(q.command(s.send));
+            if (got != s.expect) out.diffs.push_back(s.send + " -> " + got.front());
+        }
+        out.machines = q.command(R"({"execute": "query-machines"})").back()["return"];
+        out.cpus = q.command(R"({"execute": "query-cpu-definitions"})").back()["return"];
+        out.chardevs = q.command(R"({"execute": "query-chardev"})").back()["return"];
+        out.commands = q.command(R"({"execute": "query-commands"})").back()["return"];
+        out.schema = q.command(R"({"execute": "query-qmp-schema"})").back()["return"];
+        q.command(R"({"execute": "quit"})");
+    }
+    CHECK(c.wait(20).status == 0);
+    return out;
+}
+
+const json* named(const json& list, const std::string& name) {
+    for (const auto& e : list)
+        if (e.value("name", "") == name || e.value("label", "") == name) return &e;
+    return nullptr;
+}
+
+// A command's or event's argument names from a schema, "?" after the
+// optional ones; resolves the arg-type whatever QEMU masks it as.
+std::set<std::string> schema_args(const json& schema, const std::string& name, const std::string& meta) {
+    std::set<std::string> out;
+    const json* entry = nullptr;
+    for (const auto& e : schema)
+        if (e["name"] == name && e["meta-type"] == meta) entry = &e;
+    if (!entry) return {"<absent>"};
+    const json* type = named(schema, (*entry)["arg-type"].get<std::string>());
+    if (!type) return {"<no arg-type>"};
+    for (const auto& m : (*type)["members"]) out.insert(m["name"].get<std::string>() + (m.contains("default") ? "?" : ""));
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("QMP: ringbuf inject-nmi and query-pci are QEMU 7.2's and the introspection agrees with QEMU's") {
+    const auto ours = run_introspection(qforge);
+    for (auto& d : ours.diffs) UNSCOPED_INFO(d);
+    CHECK(ours.diffs.empty());
+    // Our own lists: the machine types and models this binary has.
+    const json* pc = named(ours.machines, "pc-i440fx-7.2");
+    REQUIRE(pc);
+    CHECK((*pc)["alias"] == "pc");
+    CHECK((*pc)["is-default"] == true);
+    CHECK((*pc)["default-ram-id"] == "pc.ram");
+    CHECK(named(ours.machines, "testrig"));
+    CHECK(named(ours.machines, "microvm"));
+    CHECK(named(ours.cpus, "qemu64"));
+    CHECK(named(ours.cpus, "max"));
+    const json* rb = named(ours.chardevs, "rb");
+    REQUIRE(rb);
+    CHECK((*rb)["filename"] == "ringbuf");
+    CHECK((*rb)["frontend-open"] == true);
+    REQUIRE(named(ours.chardevs, "compat_monitor0"));
+    CHECK((*named(ours.chardevs, "compat_monitor0"))["filename"].get<std::string>().starts_with("unix:"));
+    // The schema describes every command query-commands lists, and each
+    // type it names is in it.
+    for (const auto& c : ours.commands) {
+        const std::string name = c["name"];
+        INFO(name);
+        CHECK_FALSE(schema_args(ours.schema, name, "command").contains("<absent>"));
+        CHECK_FALSE(schema_args(ours.schema, name, "command").contains("<no arg-type>"));
+    }
+    for (const auto& e : ours.schema)
+        for (const char* ref : {"arg-type", "ret-type", "element-type"})
+            if (e.contains(ref)) {
+                INFO(e.dump());
+                CHECK(named(ours.schema, e[ref].get<std::string>()));
+            }
+    CHECK(schema_args(ours.schema, "memsave", "command") ==
+          std::set<std::string>{"val", "size", "filename", "cpu-index?"});
+
+    const std::string qemu = qft::find_qemu();
+    if (qemu.empty()) {
+        WARN("SKIPPED the comparison with QEMU: qemu-system-x86_64 is not installed");
+        return;
+    }
+    const auto theirs = run_introspection(qemu);
+    for (auto& d : theirs.diffs) UNSCOPED_INFO("QEMU: " << d);
+    CHECK(theirs.diffs.empty());
+    // Where the same thing is listed, it is described alike (QEMU's pc has
+    // CPU hot-plug and more CPUs; its qemu64 is an alias of a versioned model).
+    const json* their_pc = named(theirs.machines, "pc-i440fx-7.2");
+    REQUIRE(their_pc);
+    for (const char* key : {"name", "alias", "is-default", "default-cpu-type", "default-ram-id", "numa-mem-supported", "deprecated"})
+        CHECK((*pc)[key] == (*their_pc)[key]);
+    CHECK((*pc)["cpu-max"].get<int>() <= (*their_pc)["cpu-max"].get<int>());
+    for (const char* model : {"qemu64", "max"}) {
+        const json* a = named(ours.cpus, model);
+        const json* b = named(theirs.cpus, model);
+        REQUIRE(b);
+        for (const char* key : {"name", "typename", "unavailable-features", "static", "migration-safe", "deprecated"})
+            CHECK((*a)[key] == (*b)[key]);
+    }
+    CHECK((*named(theirs.chardevs, "rb"))["filename"] == (*rb)["filename"]);
+    // Every command and event here is QEMU's, taking the same arguments.
+    for (const auto& c : ours.commands) {
+        const std::string name = c["name"];
+        INFO(name);
+        CHECK(named(theirs.commands, name));
+        CHECK(schema_args(ours.schema, name, "command") == schema_args(theirs.schema, name, "command"));
+    }
+    for (const auto& e : ours.schema)
+        if (e["meta-type"] == "event") {
+            INFO(e["name"]);
+            CHECK(schema_args(ours.schema, e["name"], "event") == schema_args(theirs.schema, e["name"], "event"));
+        }
+}
+
+TEST_CASE("QMP and the monitor: an NMI reaches a halted CPU and a second waits for IRET") {
+    const std::string fw = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/test-nmi.bin";
+    const std::string sock = tmp("nmi.sock");
+    struct run_on {
+        std::string binary;
+        std::vector<std::string> machine;
+        int presses;
+        bool hmp;
+    };
+    std::vector<run_on> runs = {
+        // pc: the firmware's handler sends itself the second through its APIC.
+        {qforge, {"-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, 1, false},
+        // testrig has no APIC: the button, twice (the second from the monitor).
+        {qforge, {"-M", "testrig"}, 2, true},
+    };
+    if (const std::string qemu = qft::find_qemu(); !qemu.empty())
+        runs.push_back({qemu, {"-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, 1, false});
+    else
+        WARN("SKIPPED QEMU's side: qemu-system-x86_64 is not installed");
+    for (const auto& r : runs) {
+        INFO(r.binary << " " << r.machine[1]);
+        std::vector<std::string> argv = {r.binary, "-display", "none", "-nographic", "-nic", "none", "-bios", fw,
+                                         "-qmp", "unix:" + sock + ",server=on,wait=off"};
+        argv.insert(argv.end(), r.machine.begin(), r.machine.end());
+        qft::emulator c(argv);
+        {
+            client q(sock);
+            q.message();
+            q.command(R"({"execute": "qmp_capabilities"})");
+            REQUIRE(qft::wait_for([&] { return qft::slurp(c.c.out_path).find("R\n") != std::string::npos; }));
+            for (int i = 0; i < r.presses; ++i) {
+                if (r.hmp && i == 1)
+                    CHECK(q.command(R"({"execute": "human-monitor-command", "arguments": {"command-line": "nmi"}})")
+                              .back()["return"] == "");
+                else
+                    CHECK(q.command(R"({"execute": "inject-nmi"})").back().contains("return"));
+                REQUIRE(qft::wait_for([&] { return qft::slurp(c.c.out_path).find("N" + std::to_string(i + 1)) != std::string::npos; }));
+            }
+        }
+        const auto res = c.wait(20);
+        CHECK(res.out == "R\nN1\nN2\n");
+        CHECK(res.status == 1);  // isa-debug-exit's (0 << 1) | 1
+    }
 }

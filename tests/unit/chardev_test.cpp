@@ -66,6 +66,22 @@ TEST_CASE("ringbuf keeps the newest bytes") {
     CHECK(c.as<qf::chardevs::null>() == nullptr);
 }
 
+TEST_CASE("ringbuf reads consume the oldest unread bytes") {
+    auto s = spec("ringbuf");
+    s.size = 8;
+    qf::chardev c(s, {});
+    auto* r = c.as<qf::chardevs::ringbuf>();
+    REQUIRE(r);
+    c.write("abc");
+    CHECK(r->read(2) == "ab");
+    CHECK(r->contents() == "c");
+    c.write("0123456789");  // overwrites what was not read
+    CHECK(r->read(3) == "234");
+    CHECK(r->read(100) == "56789");
+    CHECK(r->read(1).empty());
+    CHECK(r->total_written() == 13);
+}
+
 TEST_CASE("null backend swallows output") {
     qf::chardev c(spec("null"), {});
     c.write("gone");

@@ -145,16 +145,20 @@ public:
     void write(std::span<const std::byte> data);
     void accept_input();
 
-    std::string contents() const;  // oldest first
-    std::string take();            // contents(), then empty
+    // What has not been read yet, oldest first: at most the last `size`
+    // bytes written (older ones are overwritten, as in QEMU's ring).
+    std::string contents() const;
+    std::string take();                    // contents(), which is then read
+    std::string read(std::size_t max);     // QMP's ringbuf-read: the oldest unread bytes
     std::uint64_t total_written() const { return total_; }
     // Queue bytes for the guest; delivered as the frontend has room.
     void send_to_guest(std::string_view s);
 
 private:
     chardev& owner_;
+    std::uint64_t first_unread() const;
     std::vector<char> ring_;
-    std::uint64_t total_ = 0;
+    std::uint64_t total_ = 0, read_ = 0;  // bytes written and read since creation
     std::string pending_in_;
 };
 

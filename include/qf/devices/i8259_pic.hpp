@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 
 namespace qf::dev {
 
@@ -65,9 +66,16 @@ public:
 
     i8259_state& state() { return s_; }
 
+    // The monitor's views, as QEMU's: info pic's lines, and info irq's
+    // count of times each input was raised (not device state: a snapshot
+    // leaves it).
+    std::string info() const;
+    std::string irq_statistics() const;
+
 private:
     void update();
     i8259_state s_{};
+    std::array<std::uint64_t, 16> irq_count_{};
 };
 
 } // namespace qf::dev

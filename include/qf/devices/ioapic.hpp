@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace qf::dev {
@@ -88,6 +89,14 @@ public:
     // the vector when the IOAPIC sends the message.
     std::function<std::uint8_t()> extint_ack;
 
+    // The monitor's views, as QEMU's: info pic's redirection table, and
+    // info irq's count of rising edges per input line (not device state).
+    // The lines are counted as QEMU counts them, before the board's IRQ 0
+    // -> pin 2 override: the board tells count_input what comes in.
+    std::string info() const;
+    std::string irq_statistics() const;
+    void count_input(unsigned line, bool level);
+
 private:
     std::int64_t now() const;
     void service();
@@ -97,6 +106,8 @@ private:
     ioapic_state s_{};
     timer_lists* timers_;
     std::unique_ptr<timer> delayed_;
+    std::array<std::uint64_t, pins> irq_count_{};
+    std::uint32_t input_level_ = 0;
 };
 
 } // namespace qf::dev

@@ -22,6 +22,7 @@
 #include <boost/hana/basic_tuple.hpp>
 #include <boost/hana/contains.hpp>
 #include <boost/hana/type.hpp>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -134,6 +135,30 @@ public:
                                 d.state())),
              ...);
         }, devices_);
+        return out;
+    }
+    // info qtree: each device on the system bus with its ports, ISA IRQ
+    // and reflected state; then the -device ones with their I/O range.
+    std::string info_tree() {
+        std::string out = "bus: main-system-bus\n  type System\n";
+        char line[64];
+        auto one = [&]<class D>(D& d) {
+            out += "  dev: " + std::string(D::name) + ", id \"\"\n";
+            if constexpr (has_ports<D>)
+                for (const port_range& r : D::ports) {
+                    std::snprintf(line, sizeof line, "    ioports 0x%04x-0x%04x\n", unsigned(r.base), unsigned(r.last()));
+                    out += line;
+                }
+            if constexpr (has_irq<D>) out += "    isa irq " + std::to_string(D::irq) + "\n";
+            out += dump_state("    state", d.state());
+        };
+        std::apply([&](auto&... d) { (one(d), ...); }, devices_);
+        for (const auto& p : plugged_)
+            std::visit([&]<class P>(const P&) {
+                std::snprintf(line, sizeof line, "    ioports 0x%04x-0x%04x\n", unsigned(p->range.base),
+                              unsigned(p->range.last()));
+                out += "  dev: " + std::string(P::qemu_name) + ", id \"\"\n" + line;
+            }, p->dev);
         return out;
     }
     std::vector<std::byte> save_devices() {

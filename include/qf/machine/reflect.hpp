@@ -5,6 +5,7 @@
 #include <boost/hana/accessors.hpp>
 #include <boost/hana/for_each.hpp>
 #include <boost/hana/size.hpp>
+#include <boost/hana/concept/struct.hpp>
 #include <boost/hana/define_struct.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +30,18 @@ void format_value(std::string& out, const T& v) {
     } else if constexpr (std::is_integral_v<T>) {
         std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
         out += buf;
+    } else if constexpr (boost::hana::Struct<T>::value) {
+        // A nested state struct: its members in braces.
+        out += "{";
+        bool first = true;
+        boost::hana::for_each(boost::hana::accessors<T>(), [&](auto pair) {
+            if (!first) out += " ";
+            first = false;
+            out += boost::hana::to<char const*>(boost::hana::first(pair));
+            out += "=";
+            format_value(out, boost::hana::second(pair)(v));
+        });
+        out += "}";
     } else if constexpr (is_std_array<T>::value) {
         out += "[";
         for (std::size_t i = 0; i < v.size(); ++i) {

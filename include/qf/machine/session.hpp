@@ -14,6 +14,7 @@
 #include "qf/core/timer.hpp"
 #include "qf/devices/device_context.hpp"
 #include "qf/machine/debug_target.hpp"
+#include "qf/machine/introspection.hpp"
 #include "qf/machine/options.hpp"
 
 #include <atomic>
@@ -86,6 +87,18 @@ public:
         std::function<std::string(unsigned cpu)> format_registers;
         std::function<std::string()> memory_tree;
         std::function<std::string()> jit_info;
+        // info pic|ioapic|lapic|irq|qtree: the text, or nullopt where this
+        // machine has nothing of the kind.
+        std::function<std::optional<std::string>(std::string_view what, unsigned cpu)> device_info;
+        // The machine types this binary has (query-machines), and the CPU
+        // models -cpu takes on this one (query-cpu-definitions).
+        std::vector<machine_type_info> machine_types;
+        std::vector<std::string> cpu_models;
+        // The NMI button (inject-nmi, the monitor's nmi): every CPU; empty
+        // where the accelerator cannot.
+        std::function<void()> inject_nmi;
+        // PCI functions (query-pci, info pci); empty: no PCI.
+        std::function<std::vector<pci_device_info>()> pci_devices;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }
@@ -103,6 +116,8 @@ public:
 
     // info chardev: "ID: filename=..." a line, as QEMU's.
     std::string chardev_info() const;
+    // Every chardev by id (query-chardev, ringbuf-read).
+    const std::map<std::string, std::unique_ptr<chardev>, std::less<>>& chardevs() const { return chardevs_; }
     // The monitor's gdbserver: a gdbstub on DEV (QEMU's -gdb syntax), or
     // none; says what it did.
     std::string start_gdbserver(std::string_view dev);

@@ -25,6 +25,21 @@ inline std::string pad(std::string_view s, std::size_t w = 20) {
 }
 
 
+// QEMU's versioned name for a machine type (pc-i440fx-7.2 for pc), which
+// -M accepts too; the plain name where there is none.
+template <class M>
+constexpr std::string_view qemu_name_of() {
+    if constexpr (requires { M::qemu_name; }) return M::qemu_name;
+    else return M::name;
+}
+
+// What the binary holds beyond the machine that runs: QMP's query-kvm and
+// query-machines answer from it.
+struct binary_info {
+    bool kvm_built = false;  // some machine type here runs on KVM
+    std::vector<machine_type_info> machine_types;
+};
+
 // Everything a machine type needs checked before anything starts, so a bad
 // option leaves nothing half-started (no chardev opened, no fork).
 template <class M>
@@ -55,9 +70,8 @@ void validate_for_machine(const options& o) {
     M::validate(o);
 }
 
-// kvm_built: whether this binary has KVM for some machine (QMP's query-kvm).
 template <class M>
-int run_machine(const options& o, bool kvm_built = false) {
+int run_machine(const options& o, const binary_info& binary = {}) {
     validate_for_machine<M>(o);
     session s(o);
     M m(s.device_services());
@@ -67,7 +81,14 @@ int run_machine(const options& o, bool kvm_built = false) {
     session::machine_control mc;
     mc.machine = std::string(M::name);
     mc.accel = std::string(M::accel_type::name);
-    mc.kvm_built = kvm_built;
+    mc.kvm_built = binary.kvm_built;
+    mc.machine_types = binary.machine_types;
+    for (const auto& model : M::cpu_type::all) mc.cpu_models.emplace_back(model.name);
+    if constexpr (M::accel_type::name == std::string_view("kvm")) mc.cpu_models.emplace_back("host");
+    if constexpr (requires { m.inject_nmi(); }) mc.inject_nmi = [&m] { m.inject_nmi(); };
+    if constexpr (requires { m.pci_devices(); }) mc.pci_devices = [&m] { return m.pci_devices(); };
+    if constexpr (requires { m.device_info(std::string_view{}, 0u); })
+        mc.device_info = [&m](std::string_view what, unsigned cpu) { return m.device_info(what, cpu); };
     if constexpr (requires { m.system_reset_from_host(true); })
         mc.system_reset = [&m, &s] {
             const bool running = s.state().is_running();
@@ -132,7 +153,11 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
             std::vector<std::string_view> seen;
             auto list = [&]<class M>() {
                 if (std::find(seen.begin(), seen.end(), M::name) != seen.end()) return;
-                s += pad(M::name) + std::string(M::description) + (seen.empty() ? " (default)" : "") + "\n";
+                // As QEMU's: the short name an alias of the versioned one.
+                const std::string_view versioned = qemu_name_of<M>();
+                if (versioned != M::name)
+                    s += pad(M::name) + std::string(M::description) + " (alias of " + std::string(versioned) + ")\n";
+                s += pad(versioned) + std::string(M::description) + (seen.empty() ? " (default)" : "") + "\n";
                 seen.push_back(M::name);
             };
             (list.template operator()<Ms>(), ...);
@@ -153,10 +178,28 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
                 return out(s), 0;
             }
 
-        // The machine: -M's name, else the first in the list.
+        // The machine: -M's name (or QEMU's versioned one), else the first
+        // in the list.
         std::string_view machine;
         ((machine = machine.empty() ? Ms::name : machine), ...);
         if (!o.machine.empty()) machine = o.machine;
+        ((machine = machine == qemu_name_of<Ms>() ? Ms::name : machine), ...);
+        binary_info binary;
+        binary.kvm_built = ((Ms::accel_type::name == std::string_view("kvm")) || ...);
+        auto describe = [&]<class M>() {
+            for (const auto& t : binary.machine_types)
+                if (t.alias == M::name || t.name == M::name) return;
+            machine_type_info t;
+            t.name = std::string(qemu_name_of<M>());
+            if (t.name != M::name) t.alias = std::string(M::name);
+            t.description = std::string(M::description);
+            t.cpu_max = M::topology_type::max_cpus;
+            t.is_default = binary.machine_types.empty();
+            t.default_ram_id = "ram";
+            if constexpr (requires { M::default_ram_id; }) t.default_ram_id = std::string(M::default_ram_id);
+            binary.machine_types.push_back(std::move(t));
+        };
+        (describe.template operator()<Ms>(), ...);
         if (!((Ms::name == machine) || ...))
             throw error("-machine " + o.machine + ": unsupported machine type (-M help lists them)");
         if (o.cpu_help || o.device_help) {
@@ -207,7 +250,7 @@ int system_main(machine_list<Ms...>, int argc, const char* const* argv) {
                     }
                 }
                 ran = true;
-                status = run_machine<M>(o, ((Ms::accel_type::name == std::string_view("kvm")) || ...));
+                status = run_machine<M>(o, binary);
             };
             (try_one.template operator()<Ms>(), ...);
             if (ran) return status;

@@ -6,6 +6,7 @@
 // an INTx pin. A chipset function (i440FX, PIIX3, PIIX4 PM) derives from it
 // and adds what its registers do; the host bridge reaches it by devfn.
 #include "qf/devices/device_context.hpp"
+#include "qf/machine/introspection.hpp"
 #include "qf/memory/address_space.hpp"
 #include "qf/memory/io_map.hpp"
 
@@ -59,6 +60,8 @@ public:
     void reset_config();
     const std::string& name() const { return name_; }
     std::uint8_t config_byte(unsigned offset) const { return cfg_.at(offset); }
+    // What query-pci and info pci show of it, at this devfn on bus 0.
+    pci_device_info describe(unsigned devfn) const;
 
 protected:
     // BAR n: an I/O BAR decoded through the port map, or a 32-bit memory
@@ -101,6 +104,9 @@ private:
         bool mapped = false;
     };
     void update_bars();
+    // Where BAR n decodes now: nullopt while its decode is off or its value
+    // is no address (zero, the all-ones sizing value, past the port space).
+    std::optional<std::uint32_t> bar_base(unsigned n) const;
     std::string name_;
     identity id_;
     std::array<bar, 6> bars_{};

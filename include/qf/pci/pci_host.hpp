@@ -13,6 +13,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace qf::pci {
 
@@ -37,8 +38,8 @@ public:
     void pio_write(std::size_t range, std::uint16_t offset, std::span<const std::byte> data);
     state_type& state() { return s_; }
 
-    // `lspci`-style lines for info pci: bus:dev.fn vendor:device class.
-    std::string info() const;
+    // Every function plugged, by devfn (query-pci, info pci).
+    std::vector<pci_device_info> describe() const;
 
 private:
     pci_function* selected(unsigned& reg) const;

@@ -140,6 +140,10 @@ public:
     std::uint8_t id() const { return s_.id; }
     unsigned index() const { return index_; }
     std::uint8_t ppr() const;
+    // info lapic, as QEMU's x86_cpu_dump_local_apic_state prints it for
+    // CPU cpu_index (x2apic: the CPU model has x2APIC, which changes how
+    // ICR2 reads).
+    std::string info(unsigned cpu_index, bool x2apic) const;
     // The current count of the timer (what 0x390 reads).
     std::uint32_t current_count() const;
 

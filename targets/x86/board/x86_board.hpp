@@ -51,6 +51,8 @@
 
 #include <boost/hana/contains.hpp>
 #include <memory>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -216,6 +218,39 @@ public:
         std::vector<tcg::engine*> e;
         for (auto& c : cpus_) e.push_back(&c->engine());
         return tcg::format_stats(e);
+    }
+    // The NMI button (QEMU's x86_nmi): through each local APIC's LINT1 where
+    // the APIC is on (its LVT decides, as the BIOS and the OS set it), else
+    // straight to the CPU; KVM's vCPUs take KVM_NMI.
+    void inject_nmi() {
+        if constexpr (tcg_apics) {
+            apic_bus_->set_nmi(true);
+            apic_bus_->set_nmi(false);
+        } else {
+            for (auto& c : cpus_) c->raise_nmi();
+        }
+    }
+    // The human monitor's device views: info pic, ioapic, irq, lapic, qtree.
+    std::optional<std::string> device_info(std::string_view what, unsigned cpu) {
+        if (what == "qtree") return this->info_tree();
+        if (kernel_irqchip() && (what == "pic" || what == "ioapic" || what == "irq" || what == "lapic"))
+            return "info " + std::string(what) + ": the kernel's irqchip (kernel-irqchip=on) holds this state\n";
+        std::string out;
+        if (what == "pic" || what == "ioapic" || what == "irq") {
+            if constexpr (has_device<dev::ioapic>)
+                out += what == "irq" ? this->template device<dev::ioapic>().irq_statistics()
+                                     : this->template device<dev::ioapic>().info();
+            if constexpr (has_device<dev::i8259_pair>)
+                if (what != "ioapic")
+                    out += what == "irq" ? this->template device<dev::i8259_pair>().irq_statistics()
+                                         : this->template device<dev::i8259_pair>().info();
+        } else if (what == "lapic") {
+            // No x2APIC is emulated: ICR2 reads as xAPIC's.
+            if constexpr (tcg_apics) out = apics_.at(cpu)->info(cpu, false);
+            else out = "local apic state not available\n";
+        }
+        if (out.empty()) return std::nullopt;
+        return out;
     }
     // The gdbstub's hold on the CPUs.
     debug_target debugger() {
@@ -399,6 +434,7 @@ private:
             // QEMU's gsi_handler: GSIs below 16 reach the 8259 too.
             this->irqs().on_change = [&pic, &io](unsigned n, bool level) {
                 if (n < 16) pic.set_irq(n, level);
+                io.count_input(n, level);
                 io.set_irq(n == 0 ? 2 : n, level);
             };
         } else {
