@@ -209,13 +209,13 @@ void i8259_pair::pio_write(std::size_t range, std::uint16_t offset, std::span<co
 }
 
 // QEMU lists the slave first (the order its object tree gives).
-std::string i8259_pair::info() const {
+std::string i8259_pair::format(const i8259_state& s) {
     std::string out;
-    for (const i8259_chip* c : {&s_.slave, &s_.master}) {
+    for (const i8259_chip* c : {&s.slave, &s.master}) {
         char line[160];
         std::snprintf(line, sizeof line,
                       "pic%d: irr=%02x imr=%02x isr=%02x hprio=%d irq_base=%02x rr_sel=%d elcr=%02x fnm=%d\n",
-                      c == &s_.master ? 0 : 1, c->irr, c->imr, c->isr, c->priority_add, c->irq_base, c->read_isr ? 1 : 0,
+                      c == &s.master ? 0 : 1, c->irr, c->imr, c->isr, c->priority_add, c->irq_base, c->read_isr ? 1 : 0,
                       c->elcr, c->special_fully_nested ? 1 : 0);
         out += line;
     }

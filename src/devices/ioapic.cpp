@@ -223,17 +223,17 @@ std::string pin_list(const char* name, std::uint32_t bits) {
 } // namespace
 
 // QEMU's ioapic_print_redtbl, to the letter.
-std::string ioapic::info() const {
+std::string ioapic::format(const ioapic_state& st) {
     static constexpr const char* delivery[] = {"fixed", "lowest", "SMI", "...", "NMI", "INIT", "...", "extINT"};
     char line[160];
-    std::snprintf(line, sizeof line, "ioapic0: ver=0x%x id=0x%02x sel=0x%02x", version, s_.id, s_.ioregsel);
+    std::snprintf(line, sizeof line, "ioapic0: ver=0x%x id=0x%02x sel=0x%02x", version, st.id, st.ioregsel);
     std::string out = line;
-    if (s_.ioregsel)  // as QEMU, an index even where the register is no table entry
-        out += " (redir[" + std::to_string(static_cast<unsigned>((int{s_.ioregsel} - 0x10) >> 1)) + "])";
+    if (st.ioregsel)  // as QEMU, an index even where the register is no table entry
+        out += " (redir[" + std::to_string(static_cast<unsigned>((int{st.ioregsel} - 0x10) >> 1)) + "])";
     out += "\n";
     std::uint32_t remote = 0;
     for (unsigned i = 0; i < pins; ++i) {
-        const std::uint64_t e = s_.redirection[i];
+        const std::uint64_t e = st.redirection[i];
         const bool logical = e & dest_logical;
         std::snprintf(line, sizeof line, "  pin %-2u 0x%016llx dest=%llx vec=%-3llu %s %-5s %-6s %-6s %s\n", i,
                       static_cast<unsigned long long>(e),
@@ -244,7 +244,7 @@ std::string ioapic::info() const {
         out += line;
         if ((e & level_triggered) && (e & remote_irr)) remote |= 1u << i;
     }
-    return out + pin_list("  IRR", s_.irr) + pin_list("  Remote IRR", remote);
+    return out + pin_list("  IRR", st.irr) + pin_list("  Remote IRR", remote);
 }
 
 void ioapic::count_input(unsigned line, bool level) {

@@ -488,6 +488,11 @@ void kvm_vcpu::set_a20(bool enabled) {
     if (!enabled) logf(log_item::unimp, "kvm: the A20 gate cannot be closed under KVM; it stays open\n");
 }
 
+kvm_lapic_state kvm_vcpu::kernel_lapic() {
+    poke();
+    return cpu_->lapic();
+}
+
 void kvm_vcpu::raise_nmi() {
     nmi_pending_.store(true);
     poke();

@@ -172,6 +172,11 @@ public:
     // take it (interrupt-window exits otherwise).
     void set_intr(bool level);
     std::function<std::uint8_t()> interrupt_ack;
+    // With the in-kernel irqchip: its local APIC's register page, for the
+    // monitor. From the main loop, under the machine lock: the vCPU is
+    // poked out of KVM_RUN (it then waits for the lock), whose hold on the
+    // vCPU would block the read.
+    kvm_lapic_state kernel_lapic();
     // The NMI button: KVM_NMI from this vCPU's thread before it next
     // enters the guest. From any thread.
     void raise_nmi();

@@ -560,25 +560,21 @@ TEST_CASE("QMP: ringbuf inject-nmi and query-pci are QEMU 7.2's and the introspe
         }
 }
 
-TEST_CASE("QMP and the monitor: an NMI reaches a halted CPU and a second waits for IRET") {
+namespace {
+
+// The NMI firmware on an emulator and machine: the button pressed (QMP's
+// inject-nmi, or the monitor's nmi for a second press) until it has seen
+// two NMIs, "R\nN1\nN2\n".
+struct nmi_run {
+    std::string binary;
+    std::vector<std::string> machine;
+    int presses;
+    bool hmp;
+};
+
+void check_nmi_firmware(const std::vector<nmi_run>& runs) {
     const std::string fw = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/test-nmi.bin";
     const std::string sock = tmp("nmi.sock");
-    struct run_on {
-        std::string binary;
-        std::vector<std::string> machine;
-        int presses;
-        bool hmp;
-    };
-    std::vector<run_on> runs = {
-        // pc: the firmware's handler sends itself the second through its APIC.
-        {qforge, {"-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, 1, false},
-        // testrig has no APIC: the button, twice (the second from the monitor).
-        {qforge, {"-M", "testrig"}, 2, true},
-    };
-    if (const std::string qemu = qft::find_qemu(); !qemu.empty())
-        runs.push_back({qemu, {"-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, 1, false});
-    else
-        WARN("SKIPPED QEMU's side: qemu-system-x86_64 is not installed");
     for (const auto& r : runs) {
         INFO(r.binary << " " << r.machine[1]);
         std::vector<std::string> argv = {r.binary, "-display", "none", "-nographic", "-nic", "none", "-bios", fw,
@@ -596,11 +592,75 @@ TEST_CASE("QMP and the monitor: an NMI reaches a halted CPU and a second waits f
                               .back()["return"] == "");
                 else
                     CHECK(q.command(R"({"execute": "inject-nmi"})").back().contains("return"));
-                REQUIRE(qft::wait_for([&] { return qft::slurp(c.c.out_path).find("N" + std::to_string(i + 1)) != std::string::npos; }));
+                REQUIRE(qft::wait_for(
+                    [&] { return qft::slurp(c.c.out_path).find("N" + std::to_string(i + 1)) != std::string::npos; }));
             }
         }
         const auto res = c.wait(20);
         CHECK(res.out == "R\nN1\nN2\n");
         CHECK(res.status == 1);  // isa-debug-exit's (0 << 1) | 1
     }
+}
+
+} // namespace
+
+TEST_CASE("QMP and the monitor: an NMI reaches a halted CPU and a second waits for IRET") {
+    std::vector<nmi_run> runs = {
+        // pc: the firmware's handler sends itself the second through its APIC.
+        {qforge, {"-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, 1, false},
+        // testrig has no APIC: the button, twice (the second from the monitor).
+        {qforge, {"-M", "testrig"}, 2, true},
+    };
+    if (const std::string qemu = qft::find_qemu(); !qemu.empty())
+        runs.push_back({qemu, {"-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, 1, false});
+    else
+        WARN("SKIPPED QEMU's side: qemu-system-x86_64 is not installed");
+    check_nmi_firmware(runs);
+}
+
+// Hidden ([.]): ctest runs it by name where KVM can run (scripts/kvm-nested
+// in a guest that has KVM): QMP on a KVM guest (SeaBIOS), then inject-nmi
+// through KVM_NMI on the NMI firmware (an NMI in SeaBIOS's POST, which sets
+// LINT1 to NMI but has no handler, resets the guest, under QEMU too).
+TEST_CASE("QMP under KVM: the session's commands and events and inject-nmi", "[.]") {
+    const std::string sock = tmp("kvm.sock");
+    {
+        qft::emulator c({qforge, "-M", "pc", "-accel", "kvm", "-smp", "2", "-nic", "none", "-display", "none", "-S",
+                         "-qmp", "unix:" + sock + ",server=on,wait=off"});
+        client q(sock);
+        q.message();
+        q.command(R"({"execute": "qmp_capabilities"})");
+        CHECK(normalise(q.command(R"({"execute": "query-kvm"})")) ==
+              std::vector<std::string>{R"({"return":{"enabled":true,"present":true}})"});
+        CHECK(normalise(q.command(R"({"execute": "cont"})")) ==
+              std::vector<std::string>{R"({"event":"RESUME"})", R"({"return":{}})"});
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // SeaBIOS runs
+        // Each vCPU is a thread of its own, not the main loop's.
+        const json cpus = q.command(R"({"execute": "query-cpus-fast"})").back()["return"];
+        REQUIRE(cpus.size() == 2);
+        CHECK(cpus[0]["thread-id"] != c.pid());
+        CHECK(cpus[0]["thread-id"] != cpus[1]["thread-id"]);
+        CHECK(normalise(q.command(R"({"execute": "stop"})")) ==
+              std::vector<std::string>{R"({"event":"STOP"})", R"({"return":{}})"});
+        CHECK(q.command(R"({"execute": "query-status"})").back()["return"]["status"] == "paused");
+        auto reset = q.command(R"({"execute": "system_reset"})");
+        while (reset.size() < 2)
+            if (auto l = q.line(5000)) reset.push_back(json::parse(*l));
+            else break;
+        CHECK(normalise(reset) == std::vector<std::string>{
+                                      R"({"data":{"guest":false,"reason":"host-qmp-system-reset"},"event":"RESET"})",
+                                      R"({"return":{}})"});
+        CHECK(normalise(q.command(R"({"execute": "cont"})")) ==
+              std::vector<std::string>{R"({"event":"RESUME"})", R"({"return":{}})"});
+        const auto hmp = q.command(R"({"execute": "human-monitor-command", "arguments": {"command-line": "info lapic 1"}})");
+        CHECK_THAT(hmp.back()["return"].get<std::string>(), Catch::Contains("dumping local APIC state for CPU 1"));
+        CHECK(normalise(q.command(R"({"execute": "quit"})")) ==
+              std::vector<std::string>{R"({"data":{"guest":false,"reason":"host-qmp-quit"},"event":"SHUTDOWN"})",
+                                       R"({"return":{}})"});
+        CHECK(c.wait(20).status == 0);
+    }
+    // KVM_NMI, and the kernel's APIC for the handler's own NMI; testrig's
+    // CPU without an APIC (KVM's irqchip off).
+    check_nmi_firmware({{qforge, {"-M", "pc", "-accel", "kvm", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"}, 1, false},
+                        {qforge, {"-M", "testrig", "-accel", "kvm"}, 2, true}});
 }

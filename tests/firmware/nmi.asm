@@ -94,7 +94,7 @@ putc:
 align 8
 gdt:
     dq 0
-    dq 0x00cf92000000ffff       ; data, base 0, 4 GiB, writable
+    dq 0x00cf93000000ffff       ; data, base 0, 4 GiB, writable, accessed (no write to ROM to set it)
 gdtr:
     dw gdtr - gdt - 1
     dd 0xf0000 + gdt

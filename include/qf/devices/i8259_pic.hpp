@@ -69,8 +69,10 @@ public:
     // The monitor's views, as QEMU's: info pic's lines, and info irq's
     // count of times each input was raised (not device state: a snapshot
     // leaves it).
-    std::string info() const;
+    std::string info() const { return format(s_); }
     std::string irq_statistics() const;
+    // info pic's lines for a pair's state (KVM's in-kernel pair's too).
+    static std::string format(const i8259_state& s);
 
 private:
     void update();

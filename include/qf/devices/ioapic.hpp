@@ -93,8 +93,10 @@ public:
     // info irq's count of rising edges per input line (not device state).
     // The lines are counted as QEMU counts them, before the board's IRQ 0
     // -> pin 2 override: the board tells count_input what comes in.
-    std::string info() const;
+    std::string info() const { return format(s_); }
     std::string irq_statistics() const;
+    // The redirection table's dump for a state (KVM's in-kernel one's too).
+    static std::string format(const ioapic_state& s);
     void count_input(unsigned line, bool level);
 
 private:

@@ -605,11 +605,12 @@ std::string printf_line(const char* fmt, ...) {
 bool bit_of(const std::array<std::uint32_t, 8>& r, unsigned v) { return r[v >> 5] >> (v & 31) & 1; }
 } // namespace
 
-std::string local_apic::info(unsigned cpu_index, bool x2apic) const {
+std::string local_apic::format(const local_apic_state& st, unsigned cpu_index, bool x2apic,
+                               std::uint32_t current_count, std::uint8_t ppr) {
     static constexpr const char* delivery[] = {"Fixed", "...", "SMI", "...", "NMI", "INIT", "...", "ExtINT"};
     std::string out = printf_line("dumping local APIC state for CPU %-2u\n\n", cpu_index);
     auto lvt = [&](const char* label, unsigned n) {
-        const std::uint32_t v = s_.lvt[n];
+        const std::uint32_t v = st.lvt[n];
         const unsigned dm = (v >> 8) & 7;
         const char* timer = n != lvt_timer ? "" : v & lvt_periodic ? "periodic" : v & lvt_tsc_deadline ? "tsc-deadline" : "one-shot";
         out += printf_line("%s\t 0x%08x %s %-5s %-6s %-7s %-12s %-6s", label, v, v & lvt_polarity ? "active-lo" : "active-hi",
@@ -623,14 +624,14 @@ std::string local_apic::info(unsigned cpu_index, bool x2apic) const {
     lvt("LVTERR", lvt_error);
     lvt("LVTTHMR", lvt_thermal);
     lvt("LVTT", lvt_timer);
-    const unsigned div = ((s_.divide_conf & 8) >> 1) | (s_.divide_conf & 3);
-    out += printf_line("Timer\t DCR=0x%x (divide by %u) initial_count = %u current_count = %u\n", s_.divide_conf & 0xb,
-                       div == 7 ? 1u : 2u << div, s_.initial_count, current_count());
-    out += printf_line("SPIV\t 0x%08x APIC %s, focus=%s, spurious vec %u\n", s_.spurious_vec,
-                       s_.spurious_vec & 0x100 ? "enabled" : "disabled", s_.spurious_vec & 0x200 ? "on" : "off",
-                       s_.spurious_vec & 0xff);
+    const unsigned div = ((st.divide_conf & 8) >> 1) | (st.divide_conf & 3);
+    out += printf_line("Timer\t DCR=0x%x (divide by %u) initial_count = %u current_count = %u\n", st.divide_conf & 0xb,
+                       div == 7 ? 1u : 2u << div, st.initial_count, current_count);
+    out += printf_line("SPIV\t 0x%08x APIC %s, focus=%s, spurious vec %u\n", st.spurious_vec,
+                       st.spurious_vec & 0x100 ? "enabled" : "disabled", st.spurious_vec & 0x200 ? "on" : "off",
+                       st.spurious_vec & 0xff);
     static constexpr const char* shorthand[] = {"no-shorthand", "self", "all-self", "all"};
-    const std::uint32_t icr = s_.icr[0], icr2 = s_.icr[1];
+    const std::uint32_t icr = st.icr[0], icr2 = st.icr[1];
     const unsigned sh = (icr >> 18) & 3;
     const bool logical = icr & (1u << 11);
     out += printf_line("ICR\t 0x%08x %s %s %s %s\n", icr, logical ? "logical" : "physical", icr & (1u << 15) ? "level" : "edge",
@@ -644,28 +645,28 @@ std::string local_apic::info(unsigned cpu_index, bool x2apic) const {
     };
     if (sh != 0) out += "\n";
     else if (!logical) out += x2apic ? printf_line(" cpu %u (X2APIC ID)\n", dest) : printf_line(" cpu %u (APIC ID)\n", dest & 0xff);
-    else if (s_.dest_mode == 0xf) out += " mask " + mask(icr2 >> 24, 8) + " (APIC ID)\n";
-    else if (s_.dest_mode == 0)
+    else if (st.dest_mode == 0xf) out += " mask " + mask(icr2 >> 24, 8) + " (APIC ID)\n";
+    else if (st.dest_mode == 0)
         out += x2apic ? printf_line(" cluster %u mask %s (X2APIC ID)\n", dest >> 16, mask(dest & 0xffff, 16).c_str())
                       : printf_line(" cluster %u mask %s (APIC ID)\n", dest >> 4, mask(dest & 0xf, 4).c_str());
-    out += printf_line("ESR\t 0x%08x\n", s_.esr);
+    out += printf_line("ESR\t 0x%08x\n", st.esr);
     auto vectors = [&](const char* label, const std::array<std::uint32_t, 8>& r) {
         out += std::string(label) + "\t ";
         bool empty = true;
         for (unsigned v = 0; v < 256; ++v)
             if (bit_of(r, v)) {
-                out += std::to_string(v) + (bit_of(s_.tmr, v) ? "(level)" : "") + " ";
+                out += std::to_string(v) + (bit_of(st.tmr, v) ? "(level)" : "") + " ";
                 empty = false;
             }
         out += empty ? "(none)\n" : "\n";
     };
-    vectors("ISR", s_.isr);
-    vectors("IRR", s_.irr);
+    vectors("ISR", st.isr);
+    vectors("IRR", st.irr);
     // APR: QEMU's arbitration ID, which only an INIT level de-assert IPI
     // changes; not kept here, so 0 as QEMU's until one.
-    out += printf_line("\nAPR 0x%02x TPR 0x%02x DFR 0x%02x LDR 0x%02x", 0u, s_.tpr, s_.dest_mode, s_.log_dest);
-    if (s_.dest_mode == 0) out += printf_line("(cluster %u: id %u)", s_.log_dest >> 4u, s_.log_dest & 0xfu);
-    out += printf_line(" PPR 0x%02x\n", ppr());
+    out += printf_line("\nAPR 0x%02x TPR 0x%02x DFR 0x%02x LDR 0x%02x", 0u, st.tpr, st.dest_mode, st.log_dest);
+    if (st.dest_mode == 0) out += printf_line("(cluster %u: id %u)", st.log_dest >> 4u, st.log_dest & 0xfu);
+    out += printf_line(" PPR 0x%02x\n", ppr);
     return out;
 }
 

@@ -143,7 +143,13 @@ public:
     // info lapic, as QEMU's x86_cpu_dump_local_apic_state prints it for
     // CPU cpu_index (x2apic: the CPU model has x2APIC, which changes how
     // ICR2 reads).
-    std::string info(unsigned cpu_index, bool x2apic) const;
+    std::string info(unsigned cpu_index, bool x2apic) const {
+        return format(s_, cpu_index, x2apic, current_count(), ppr());
+    }
+    // The same for a state (KVM's in-kernel APIC's too), with the timer's
+    // current count and the PPR as they stand.
+    static std::string format(const local_apic_state& s, unsigned cpu_index, bool x2apic, std::uint32_t current_count,
+                              std::uint8_t ppr);
     // The current count of the timer (what 0x390 reads).
     std::uint32_t current_count() const;
 

@@ -46,6 +46,7 @@
 #include "qf/machine/topology.hpp"
 #include "targets/x86/cpu_defs.hpp"
 #include "targets/x86/kvm_cpu.hpp"
+#include "targets/x86/kvm_irqchip_info.hpp"
 #include "targets/x86/x86_debug.hpp"
 #include "targets/x86/vcpu.hpp"
 
@@ -233,9 +234,21 @@ public:
     // The human monitor's device views: info pic, ioapic, irq, lapic, qtree.
     std::optional<std::string> device_info(std::string_view what, unsigned cpu) {
         if (what == "qtree") return this->info_tree();
-        if (kernel_irqchip() && (what == "pic" || what == "ioapic" || what == "irq" || what == "lapic"))
-            return "info " + std::string(what) + ": the kernel's irqchip (kernel-irqchip=on) holds this state\n";
         std::string out;
+        if constexpr (on_kvm) {
+            // The kernel's irqchip stands in for the board's: its state.
+            if (kernel_irqchip()) {
+                auto& vm = guest_->vm();
+                if (what == "pic" || what == "ioapic") {
+                    out = format_kernel_ioapic(vm.irqchip(KVM_IRQCHIP_IOAPIC));
+                    if (what == "pic")
+                        out += format_kernel_pic(vm.irqchip(KVM_IRQCHIP_PIC_MASTER), vm.irqchip(KVM_IRQCHIP_PIC_SLAVE));
+                    return out;
+                }
+                if (what == "lapic") return format_kernel_lapic(cpus_.at(cpu)->kernel_lapic(), cpu);
+                if (what == "irq") return "info irq: KVM's in-kernel irqchip keeps no interrupt counts\n";
+            }
+        }
         if (what == "pic" || what == "ioapic" || what == "irq") {
             if constexpr (has_device<dev::ioapic>)
                 out += what == "irq" ? this->template device<dev::ioapic>().irq_statistics()
