@@ -497,6 +497,9 @@ const std::vector<command>& commands() {
         {"query-machines", {}, [](session& s, const json&) { return query_machines(s); }},
         {"query-cpu-definitions", {}, [](session& s, const json&) { return query_cpu_definitions(s); }},
         {"query-pci", {}, [](session& s, const json&) { return query_pci(s); }},
+        // No machine here has a drive yet (the IDE controller enumerates
+        // without disks): the list is QEMU's under -nodefaults, empty.
+        {"query-block", {}, [](session&, const json&) { return json::array(); }},
         {"query-qmp-schema", {}, [](session&, const json&) { return qmp_schema(); }},
         {"ringbuf-read", {{"device", "str"}, {"size", "int"}, {"format", "DataFormat", true}}, [](session& s, const json& a) { return ringbuf_read(s, a); }},
         {"ringbuf-write", {{"device", "str"}, {"data", "str"}, {"format", "DataFormat", true}}, [](session& s, const json& a) { return ringbuf_write(s, a); }},

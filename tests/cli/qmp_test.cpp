@@ -411,7 +411,7 @@ struct introspection {
 
 introspection run_introspection(const std::string& binary) {
     const std::string sock = tmp("intro.sock");
-    qft::emulator c({binary, "-M", "pc", "-nic", "none", "-vga", "none", "-display", "none", "-S", "-chardev",
+    qft::emulator c({binary, "-M", "pc", "-nodefaults", "-nic", "none", "-vga", "none", "-display", "none", "-S", "-chardev",
                      "ringbuf,id=rb,size=16", "-serial", "chardev:rb", "-qmp", "unix:" + sock + ",server=on,wait=off"});
     introspection out;
     {
@@ -441,6 +441,7 @@ introspection run_introspection(const std::string& binary) {
             {R"({"execute": "ringbuf-write", "arguments": {"device": "rb", "data": "x", "format": "hex"}})",
              {R"({"error":{"class":"GenericError","desc":"Parameter 'format' does not accept value 'hex'"}})"}},
             {R"({"execute": "inject-nmi"})", {R"({"return":{}})"}},
+            {R"({"execute": "query-block"})", {R"({"return":[]})"}},
             // Before the BIOS ran: the BARs unprogrammed (QEMU's -1).
             {R"({"execute": "query-pci"})",
              {R"({"return":[{"bus":0,"devices":[)"
