@@ -52,13 +52,17 @@ void main_loop::notify() {
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
-bool main_loop::run_once(bool blocking) {
-    bool progress = false;
-
+std::vector<pollfd> main_loop::poll_set() const {
     std::vector<pollfd> fds;
     fds.reserve(watches_.size() + 1);
     fds.push_back({wake_fd_, POLLIN, 0});
     for (auto& w : watches_) fds.push_back({w.fd, w.events, 0});
+    return fds;
+}
+
+bool main_loop::run_once(bool blocking) {
+    bool progress = false;
+    std::vector<pollfd> fds = poll_set();
 
     int timeout_ms = 0;
     if (blocking) {

@@ -3,6 +3,7 @@
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 #include "qf/core/signals.hpp"
+#include "qf/core/slice_timer.hpp"
 #include "qf/monitor/gdbstub.hpp"
 #include "qf/monitor/hmp.hpp"
 #include "qf/monitor/qmp.hpp"
@@ -286,27 +287,6 @@ bool session::check_exit() {
     return exit_status_.load() >= 0;
 }
 
-namespace {
-
-// Kicks the CPU every millisecond while it lives, so that guest code comes
-// back to the main loop; the jthread stops and joins it on destruction.
-class ticker {
-public:
-    explicit ticker(std::function<void()> kick)
-        : thread_([this, kick = std::move(kick)](std::stop_token stop) {
-              std::unique_lock lock(m_);
-              while (!cv_.wait_for(lock, stop, std::chrono::milliseconds(1), [] { return false; }) &&
-                     !stop.stop_requested())
-                  kick();
-          }) {}
-
-private:
-    std::mutex m_;
-    std::condition_variable_any cv_;
-    std::jthread thread_;  // last: stopped before the members it uses go
-};
-
-} // namespace
 
 int session::run(cpu_runner cpu) {
     std::vector<cpu_runner> one;
@@ -325,9 +305,10 @@ int session::run(std::vector<cpu_runner> cpus) {
     } forget{kick_};
     if (cpus.front().threaded) return run_threaded(cpus);
     // TCG's CPUs share this thread, round-robin (QEMU's thread=single): the
-    // ticker ends each one's slice, and a halted CPU is passed over until an
-    // interrupt makes it runnable.
-    const ticker tick(kick_);
+    // slice timer ends each one's slice (after a millisecond, or when the
+    // main loop has something to do), and a halted CPU is passed over until
+    // an interrupt makes it runnable.
+    slice_timer slices(kick_);
     std::vector<char> runnable(cpus.size(), 1);
     std::size_t next = 0;
     auto refresh = [&] {
@@ -343,7 +324,9 @@ int session::run(std::vector<cpu_runner> cpus) {
         if (!runstate_.is_running() || !refresh() || check_exit()) continue;  // a timer may have raised an interrupt
         for (std::size_t n = 0; n < cpus.size(); ++n, next = (next + 1) % cpus.size())
             if (runnable[next]) {
+                slices.start(loop_.poll_set());
                 runnable[next] = cpus[next].run_cpu();
+                slices.end();
                 next = (next + 1) % cpus.size();
                 break;
             }

@@ -39,6 +39,8 @@ public:
     // One iteration. With blocking=false poll() does not wait. Returns true
     // if anything (fd, timer, bottom half) was handled.
     bool run_once(bool blocking = true);
+    // What run_once polls: the wake fd, then each watch with its events.
+    std::vector<pollfd> poll_set() const;
 
     // With a machine lock (QEMU's BQL), run_once is called holding it and
     // lets it go only while it waits in poll(), so that vCPU threads can

@@ -136,7 +136,8 @@ public:
     int run();
 
     // The same with a CPU: between main-loop iterations the CPU runs until
-    // kicked (a ticker does so every millisecond, and so does any exit
+    // kicked (the slice timer does so after a millisecond, or as soon as a
+    // file descriptor the loop watches is ready; so does any exit
     // request); a halted CPU leaves the loop to block until something
     // happens (a timer, a file descriptor) that makes it runnable again,
     // such as an interrupt. run_cpu returns false while the CPU is halted.
