@@ -268,6 +268,10 @@ TEST_CASE("the monitor: info jit gives the time per TCG stage of what SeaBIOS ma
     std::smatch m;
     REQUIRE(std::regex_search(a, m, std::regex("TB translations +([0-9]+)\n")));
     CHECK(std::stoul(m[1]) > 100);
+    REQUIRE(std::regex_search(a, m, std::regex("guest bytes translated +([0-9]+)\n")));
+    CHECK(std::stoul(m[1]) > 100);
+    REQUIRE(std::regex_search(a, m, std::regex("host bytes per guest byte +([0-9.]+)\n")));
+    CHECK(std::stod(m[1]) > 1);
     for (const char* stage : {"front end \\(decode, IR\\)", "optimizer", "liveness", "code generation", "all stages"}) {
         INFO(stage);
         // total ms, ns per TB, ns per guest instruction: all spent.

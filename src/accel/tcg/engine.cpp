@@ -229,6 +229,8 @@ translation_block* engine::translate(tb_key k, unsigned max_insns) {
         tb.interp = std::make_unique<interp_program>(ctx_);
     }
     stats_.ns_codegen += ns_since(t);
+    stats_.guest_bytes_translated += tb.guest_size;
+    if (jit_) stats_.host_bytes_generated += tb.host.size;
     for (std::uint64_t page : tbs_.insert(&tb)) mark_code_page(page, true);
     translating_ = nullptr;
     ++stats_.translations;
@@ -491,6 +493,8 @@ std::string format_stats(std::span<engine* const> engines) {
         t.invalidated += s.invalidated;
         t.flushes += s.flushes;
         t.guest_insns_translated += s.guest_insns_translated;
+        t.guest_bytes_translated += s.guest_bytes_translated;
+        t.host_bytes_generated += s.host_bytes_generated;
         t.ns_frontend += s.ns_frontend;
         t.ns_optimize += s.ns_optimize;
         t.ns_liveness += s.ns_liveness;
@@ -508,6 +512,14 @@ std::string format_stats(std::span<engine* const> engines) {
     out += line("TB count", tbs);
     out += line("TB translations", t.translations);
     out += line("guest insns translated", t.guest_insns_translated);
+    out += line("guest bytes translated", t.guest_bytes_translated);
+    out += line("host bytes generated", t.host_bytes_generated);
+    if (t.guest_bytes_translated && t.host_bytes_generated) {
+        char b[96];
+        std::snprintf(b, sizeof b, "%-28s%.1f\n", "host bytes per guest byte",
+                      double(t.host_bytes_generated) / double(t.guest_bytes_translated));
+        out += b;
+    }
     if (t.translations) {
         char b[96];
         std::snprintf(b, sizeof b, "%-28s%.1f\n", "TB avg guest insns", double(t.guest_insns_translated) / double(t.translations));

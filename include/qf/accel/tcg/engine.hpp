@@ -55,6 +55,7 @@ struct engine_stats {
     std::uint64_t invalidated = 0;
     std::uint64_t flushes = 0;
     std::uint64_t guest_insns_translated = 0;
+    std::uint64_t guest_bytes_translated = 0, host_bytes_generated = 0;
     // Host time spent translating, per TCG stage (info jit): the guest
     // front end (decode and IR), the optimizer, liveness, and code
     // generation (or the interpreter's program). A clock read between
