@@ -222,15 +222,6 @@ std::string i8259_pair::format(const i8259_state& s) {
     return out;
 }
 
-std::string i8259_pair::irq_statistics() const {
-    std::string out = "IRQ statistics for isa-i8259:\n";
-    for (std::size_t i = 0; i < irq_count_.size(); ++i)
-        if (irq_count_[i]) {
-            char b[48];
-            std::snprintf(b, sizeof b, "%2zu: %llu\n", i, static_cast<unsigned long long>(irq_count_[i]));
-            out += b;
-        }
-    return out;
-}
+std::string i8259_pair::irq_statistics() const { return format_irq_statistics("isa-i8259", irq_count_); }
 
 } // namespace qf::dev

@@ -254,15 +254,6 @@ void ioapic::count_input(unsigned line, bool level) {
     input_level_ = level ? input_level_ | bit : input_level_ & ~bit;
 }
 
-std::string ioapic::irq_statistics() const {
-    std::string out = "IRQ statistics for ioapic:\n";
-    for (std::size_t i = 0; i < irq_count_.size(); ++i)
-        if (irq_count_[i]) {
-            char b[48];
-            std::snprintf(b, sizeof b, "%2zu: %llu\n", i, static_cast<unsigned long long>(irq_count_[i]));
-            out += b;
-        }
-    return out;
-}
+std::string ioapic::irq_statistics() const { return format_irq_statistics("ioapic", irq_count_); }
 
 } // namespace qf::dev
