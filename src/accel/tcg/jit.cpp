@@ -520,13 +520,23 @@ private:
                 lock(r);
                 return r;
             }
+        // A register whose value is also in memory (a global already
+        // synced, a temp reloaded) costs nothing to give up; only then one
+        // that must be stored first (the first in order was often the temp
+        // just loaded, stored at once to the stack and loaded back).
+        int victim = -1;
         for (int r : alloc_order)
             if (owner_[r] >= 0 && !(busy & (1u << r))) {
-                spill_reg(r);
-                lock(r);
-                return r;
+                if (ts_[static_cast<std::size_t>(owner_[r])].coherent) {
+                    victim = r;
+                    break;
+                }
+                if (victim < 0) victim = r;
             }
-        throw error("tcg: out of host registers");
+        if (victim < 0) throw error("tcg: out of host registers");
+        spill_reg(victim);
+        lock(victim);
+        return victim;
     }
 
     // The temp in a host register (locked for this op). Constants get a
