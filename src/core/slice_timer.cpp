@@ -33,17 +33,21 @@ void slice_timer::start(std::vector<pollfd> fds) {
         started_ = std::chrono::steady_clock::now();
         ++generation_;
         active_ = true;
-        const std::uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(restart_fd_, &one, sizeof one);
+        if (polling_) restart();  // the last slice's ppoll: out of it (else the cv wakes the thread)
     }
     cv_.notify_one();
+}
+
+void slice_timer::restart() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(restart_fd_, &one, sizeof one);
+    restart_pending_ = true;
 }
 
 void slice_timer::end() {
     std::lock_guard lock(m_);
     active_ = false;
-    const std::uint64_t one = 1;  // out of the ppoll, without a kick
-    [[maybe_unused]] auto n = ::write(restart_fd_, &one, sizeof one);
+    if (polling_) restart();  // out of the ppoll, without a kick
 }
 
 void slice_timer::run(std::stop_token stop) {
@@ -58,8 +62,12 @@ void slice_timer::run(std::stop_token stop) {
         fds.clear();
         fds.push_back({restart_fd_, POLLIN, 0});
         fds.insert(fds.end(), fds_.begin(), fds_.end());
-        std::uint64_t drained;
-        [[maybe_unused]] auto n = ::read(restart_fd_, &drained, sizeof drained);  // up to this slice's own
+        if (restart_pending_) {  // meant for an older slice
+            std::uint64_t drained;
+            [[maybe_unused]] auto n = ::read(restart_fd_, &drained, sizeof drained);
+            restart_pending_ = false;
+        }
+        polling_ = true;
         lock.unlock();
         bool kick = true;
         for (;;) {
@@ -77,6 +85,7 @@ void slice_timer::run(std::stop_token stop) {
             break;  // input, or room for output: the main loop's turn
         }
         lock.lock();
+        polling_ = false;
         if (!kick) continue;
         // Until this slice ends: a kick now, and each millisecond after;
         // none once end() has returned.

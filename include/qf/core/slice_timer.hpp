@@ -46,6 +46,7 @@ public:
 
 private:
     void run(std::stop_token stop);
+    void restart();  // under m_: restart_fd_ becomes readable
 
     std::function<void()> kick_;
     std::chrono::microseconds slice_;
@@ -54,6 +55,8 @@ private:
     std::condition_variable_any cv_;
     std::uint64_t generation_ = 0;
     bool active_ = false;
+    bool polling_ = false;  // the thread is in (or about to enter) its ppoll: start/end must write restart_fd_
+    bool restart_pending_ = false;  // restart_fd_ was written and not yet read
     std::vector<pollfd> fds_;
     std::chrono::steady_clock::time_point started_;
     std::jthread thread_;  // last: stopped before the members it uses go
