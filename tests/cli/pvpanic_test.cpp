@@ -7,6 +7,7 @@
 // expectations below were recorded from qemu-system-x86_64 7.2 and, where
 // it is installed, are checked against it again on every run.
 #include "process.hpp"
+#include "qmp_client.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -48,49 +49,7 @@ std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::
     return a;
 }
 
-// A QMP client: one JSON message a line.
-class client {
-public:
-    explicit client(const std::string& path) {
-        REQUIRE(qft::wait_for([&] { return (fd_ = qft::connect_unix(path)) >= 0; }));
-    }
-    ~client() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    client(const client&) = delete;
-    client& operator=(const client&) = delete;
-    void send(const std::string& s) {
-        std::string_view left = s;
-        while (!left.empty()) {
-            const ssize_t n = ::write(fd_, left.data(), left.size());
-            REQUIRE(n > 0);
-            left.remove_prefix(static_cast<std::size_t>(n));
-        }
-    }
-    // The next message, or nullopt at EOF or after timeout_ms without one.
-    std::optional<json> message(int timeout_ms = 20000) {
-        const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-        while (true) {
-            if (auto nl = buf_.find('\n'); nl != std::string::npos) {
-                std::string l = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                return json::parse(l);
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return std::nullopt;
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
-            char b[4096];
-            const ssize_t n = ::read(fd_, b, sizeof b);
-            if (n <= 0) return std::nullopt;
-            buf_.append(b, static_cast<std::size_t>(n));
-        }
-    }
-
-private:
-    int fd_ = -1;
-    std::string buf_;
-};
+using client = qft::qmp_client;
 
 // A command sent once the event `after` has come (after the previous
 // command's reply), or at once after that reply when `after` is empty.
@@ -114,7 +73,7 @@ transcript session(const std::vector<std::string>& argv, std::vector<step> steps
     transcript t;
     {
         client q(sock);
-        REQUIRE(q.message());  // the greeting
+        REQUIRE(q.next(20000));  // the greeting
         steps.insert(steps.begin(), {{"", R"({"execute": "qmp_capabilities"})"}, {"", R"({"execute": "cont"})"}});
         std::size_t next = 0;
         bool waiting = false, armed = false;
@@ -126,7 +85,7 @@ transcript session(const std::vector<std::string>& argv, std::vector<step> steps
             }
         };
         send_due();
-        while (auto m = q.message()) {
+        while (auto m = q.next(20000)) {
             m->erase("timestamp");
             if (m->contains("event")) {
                 t.events.push_back(m->dump());

@@ -3,6 +3,7 @@
 // qemu-system-x86_64 and, where it is installed, checked against it again
 // on every run), and the bad input a monitor must survive.
 #include "process.hpp"
+#include "qmp_client.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -26,62 +27,7 @@ const std::string qforge = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY)
 std::string tmp(const std::string& name) { return "/tmp/qf-qmp-" + std::to_string(getpid()) + "-" + name; }
 
 
-// A QMP client: one JSON message a line.
-class client {
-public:
-    explicit client(const std::string& path) {
-        REQUIRE(qft::wait_for([&] { return (fd_ = qft::connect_unix(path)) >= 0; }));
-    }
-    ~client() { close(); }
-    void close() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-    void send(std::string_view s) {
-        while (!s.empty()) {
-            const ssize_t n = ::write(fd_, s.data(), s.size());
-            REQUIRE(n > 0);
-            s.remove_prefix(static_cast<std::size_t>(n));
-        }
-    }
-    // The next line, or nullopt at EOF or after timeout_ms with none.
-    std::optional<std::string> line(int timeout_ms = 10000) {
-        const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-        while (true) {
-            if (auto nl = buf_.find('\n'); nl != std::string::npos) {
-                std::string l = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                if (!l.empty() && l.back() == '\r') l.pop_back();
-                return l;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return std::nullopt;
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
-            char b[65536];
-            const ssize_t n = ::read(fd_, b, sizeof b);
-            if (n <= 0) return std::nullopt;
-            buf_.append(b, static_cast<std::size_t>(n));
-        }
-    }
-    json message(int timeout_ms = 10000) {
-        auto l = line(timeout_ms);
-        REQUIRE(l);
-        return json::parse(*l);
-    }
-    // A command's events and its reply (the last), in the order they came.
-    std::vector<json> command(std::string_view text) {
-        send(std::string(text) + "\n");
-        std::vector<json> got;
-        do got.push_back(message());
-        while (!got.back().contains("return") && !got.back().contains("error"));
-        return got;
-    }
-
-private:
-    int fd_ = -1;
-    std::string buf_;
-};
+using client = qft::qmp_client;
 
 
 // What legitimately differs between two emulators: timestamps, the
