@@ -2,13 +2,13 @@
 
 #include "qf/accel/tcg/disas.hpp"
 #include "qf/chardev/chardev.hpp"
+#include "qf/core/strprintf.hpp"
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 #include "qf/machine/session.hpp"
 
 #include <cctype>
 #include <cerrno>
-#include <cstdarg>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -26,15 +26,6 @@ struct failure {
     bool usage = false;  // a bad argument: QEMU points at the command's help
 };
 
-std::string printf_string(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string printf_string(const char* fmt, ...) {
-    char b[512];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(b, sizeof b, fmt, ap);
-    va_end(ap);
-    return b;
-}
 
 // Monitor expressions, as QEMU's get_expr: numbers (0x hex, 0 octal,
 // decimal), $registers, parentheses, unary - + ~, * / %, + -, & | ^.
@@ -237,20 +228,20 @@ const char* const info_help =
 std::string format_pci(const std::vector<pci_device_info>& devices) {
     std::string out;
     for (const auto& d : devices) {
-        out += printf_string("  Bus %2u, device %3u, function %u:\n    ", d.bus, d.slot, d.function);
+        out += strprintf("  Bus %2u, device %3u, function %u:\n    ", d.bus, d.slot, d.function);
         const std::string desc = pci_class_name(d.class_code);
-        out += desc.empty() ? printf_string("Class %04u", unsigned{d.class_code}) : desc;
-        out += printf_string(": PCI device %04x:%04x\n", unsigned{d.vendor}, unsigned{d.device});
-        out += printf_string("      PCI subsystem %04x:%04x\n", unsigned{d.subsystem_vendor}, unsigned{d.subsystem});
-        if (d.irq_pin) out += printf_string("      IRQ %u, pin %c\n", unsigned{d.irq_line}, char('A' + d.irq_pin - 1));
+        out += desc.empty() ? strprintf("Class %04u", unsigned{d.class_code}) : desc;
+        out += strprintf(": PCI device %04x:%04x\n", unsigned{d.vendor}, unsigned{d.device});
+        out += strprintf("      PCI subsystem %04x:%04x\n", unsigned{d.subsystem_vendor}, unsigned{d.subsystem});
+        if (d.irq_pin) out += strprintf("      IRQ %u, pin %c\n", unsigned{d.irq_line}, char('A' + d.irq_pin - 1));
         for (const auto& r : d.regions) {
             // Unmapped: QEMU's address -1, so the last byte wraps too.
             const std::uint64_t addr = r.address ? *r.address : ~std::uint64_t{0};
-            out += printf_string("      BAR%u: ", r.bar);
+            out += strprintf("      BAR%u: ", r.bar);
             if (r.io)
-                out += printf_string("I/O at 0x%04" PRIx64 " [0x%04" PRIx64 "].\n", addr, addr + r.size - 1);
+                out += strprintf("I/O at 0x%04" PRIx64 " [0x%04" PRIx64 "].\n", addr, addr + r.size - 1);
             else
-                out += printf_string("%d bit%s memory at 0x%08" PRIx64 " [0x%08" PRIx64 "].\n", r.mem64 ? 64 : 32,
+                out += strprintf("%d bit%s memory at 0x%08" PRIx64 " [0x%08" PRIx64 "].\n", r.mem64 ? 64 : 32,
                                      r.prefetch ? " prefetchable" : "", addr, addr + r.size - 1);
         }
         out += "      id \"\"\n";
@@ -277,7 +268,7 @@ std::string memory_dump(session& s, unsigned cpu, bool physical, std::uint64_t a
         const unsigned bits = s.control().debug.code_bits ? s.control().debug.code_bits(cpu) : 64;
         const auto mode = bits == 64 ? tcg::disas_mode::x86_64 : bits == 32 ? tcg::disas_mode::x86_32 : tcg::disas_mode::x86_16;
         std::vector<std::byte> code(static_cast<std::size_t>(f.count) * 15);
-        if (!read_mem(s, cpu, physical, addr, code)) throw failure{printf_string("Cannot access memory at 0x%" PRIx64, addr)};
+        if (!read_mem(s, cpu, physical, addr, code)) throw failure{strprintf("Cannot access memory at 0x%" PRIx64, addr)};
         // One instruction a line, as many as asked.
         std::istringstream lines(tcg::disassemble(code.data(), code.size(), addr, mode));
         std::string line;
@@ -291,11 +282,11 @@ std::string memory_dump(session& s, unsigned cpu, bool physical, std::uint64_t a
                                                                   : wsize * 2;
     std::uint64_t len = static_cast<std::uint64_t>(wsize) * static_cast<std::uint64_t>(f.count);
     while (len > 0) {
-        out += printf_string("%016" PRIx64 ":", addr);
+        out += strprintf("%016" PRIx64 ":", addr);
         const std::uint64_t l = std::min(len, line_size);
         std::byte buf[16];
         if (!read_mem(s, cpu, physical, addr, std::span(buf, static_cast<std::size_t>(l)))) {
-            out += printf_string(" Cannot access memory\n");
+            out += strprintf(" Cannot access memory\n");
             break;
         }
         for (std::uint64_t i = 0; i < l; i += static_cast<std::uint64_t>(wsize)) {
@@ -303,17 +294,17 @@ std::string memory_dump(session& s, unsigned cpu, bool physical, std::uint64_t a
             std::memcpy(&v, buf + i, static_cast<std::size_t>(wsize));
             out += ' ';
             switch (f.format) {
-            case 'o': out += printf_string("%#*" PRIo64, max_digits, v); break;
-            case 'u': out += printf_string("%*" PRIu64, max_digits, v); break;
-            case 'd': out += printf_string("%*" PRId64, max_digits, static_cast<std::int64_t>(v)); break;
+            case 'o': out += strprintf("%#*" PRIo64, max_digits, v); break;
+            case 'u': out += strprintf("%*" PRIu64, max_digits, v); break;
+            case 'd': out += strprintf("%*" PRId64, max_digits, static_cast<std::int64_t>(v)); break;
             case 'c': {
                 const char c = static_cast<char>(v);
                 if (c == '\'' || c == '\\') out += std::string("'\\") + c + "'";
                 else if (c >= 32 && c <= 126) out += std::string("'") + c + "'";
-                else out += printf_string("\\x%02x", static_cast<unsigned>(v & 0xff));
+                else out += strprintf("\\x%02x", static_cast<unsigned>(v & 0xff));
                 break;
             }
-            default: out += printf_string("0x%0*" PRIx64, max_digits, v); break;
+            default: out += strprintf("0x%0*" PRIx64, max_digits, v); break;
             }
         }
         out += "\n";
@@ -345,7 +336,7 @@ std::string save(session& s, unsigned cpu, std::string_view args, bool physical)
         const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - done));
         if (!read_mem(s, cpu, physical, addr + done, std::span(buf.data(), n))) {
             std::fclose(f);
-            throw failure{printf_string("Invalid addr 0x%016" PRIx64 "/size %" PRIu64 " specified", addr, size)};
+            throw failure{strprintf("Invalid addr 0x%016" PRIx64 "/size %" PRIu64 " specified", addr, size)};
         }
         ok = std::fwrite(buf.data(), 1, n, f) == n;
         done += n;
@@ -370,7 +361,7 @@ std::string info(session& s, unsigned cpu, std::string_view args) {
     if (what == "cpus") {
         std::string out;
         for (unsigned i = 0; i < c.cpus; ++i)
-            out += printf_string("%c CPU #%u: thread_id=%d\n", i == cpu ? '*' : ' ', i, s.cpu_thread_id(i));
+            out += strprintf("%c CPU #%u: thread_id=%d\n", i == cpu ? '*' : ' ', i, s.cpu_thread_id(i));
         return out;
     }
     if (what == "mtree") {
@@ -450,11 +441,11 @@ std::string hmp_execute(session& s, std::string_view line, unsigned& cpu) {
             format_spec f = parse_format(args, last_format, last_size);
             const std::uint64_t v = eval(s, cpu, args);
             switch (f.format) {
-            case 'o': return printf_string("%#" PRIo64 "\n", v);
-            case 'd': return printf_string("%" PRId64 "\n", static_cast<std::int64_t>(v));
-            case 'u': return printf_string("%" PRIu64 "\n", v);
-            case 'c': return printf_string("'%c'\n", static_cast<char>(v));
-            default: return printf_string("%#" PRIx64 "\n", v);
+            case 'o': return strprintf("%#" PRIo64 "\n", v);
+            case 'd': return strprintf("%" PRId64 "\n", static_cast<std::int64_t>(v));
+            case 'u': return strprintf("%" PRIu64 "\n", v);
+            case 'c': return strprintf("'%c'\n", static_cast<char>(v));
+            default: return strprintf("%#" PRIx64 "\n", v);
             }
         }
         if (cmd == "log") {

@@ -2,9 +2,9 @@
 
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
+#include "qf/core/strprintf.hpp"
 
 #include <bit>
-#include <cstdarg>
 #include <cstdio>
 #include <string>
 
@@ -592,31 +592,19 @@ void local_apic::mmio_write(std::uint64_t offset, std::span<const std::byte> dat
     write(static_cast<std::uint32_t>(offset & 0xfff), v);
 }
 
-namespace {
-std::string printf_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string printf_line(const char* fmt, ...) {
-    char b[200];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(b, sizeof b, fmt, ap);
-    va_end(ap);
-    return b;
-}
-bool bit_of(const std::array<std::uint32_t, 8>& r, unsigned v) { return r[v >> 5] >> (v & 31) & 1; }
-} // namespace
 
 std::string local_apic::format(const local_apic_state& st, unsigned cpu_index, bool x2apic,
                                std::uint32_t current_count, std::uint8_t ppr) {
     static constexpr const char* delivery[] = {"Fixed", "...", "SMI", "...", "NMI", "INIT", "...", "ExtINT"};
-    std::string out = printf_line("dumping local APIC state for CPU %-2u\n\n", cpu_index);
+    std::string out = strprintf("dumping local APIC state for CPU %-2u\n\n", cpu_index);
     auto lvt = [&](const char* label, unsigned n) {
         const std::uint32_t v = st.lvt[n];
         const unsigned dm = (v >> 8) & 7;
         const char* timer = n != lvt_timer ? "" : v & lvt_periodic ? "periodic" : v & lvt_tsc_deadline ? "tsc-deadline" : "one-shot";
-        out += printf_line("%s\t 0x%08x %s %-5s %-6s %-7s %-12s %-6s", label, v, v & lvt_polarity ? "active-lo" : "active-hi",
+        out += strprintf("%s\t 0x%08x %s %-5s %-6s %-7s %-12s %-6s", label, v, v & lvt_polarity ? "active-lo" : "active-hi",
                            v & lvt_level ? "level" : "edge", v & lvt_masked ? "masked" : "", v & (1u << 12) ? "pending" : "",
                            timer, delivery[dm]);
-        out += dm != 4 ? printf_line(" (vec %u)\n", v & 0xff) : "\n";
+        out += dm != 4 ? strprintf(" (vec %u)\n", v & 0xff) : "\n";
     };
     lvt("LVT0", lvt_lint0);
     lvt("LVT1", lvt_lint1);
@@ -625,18 +613,18 @@ std::string local_apic::format(const local_apic_state& st, unsigned cpu_index, b
     lvt("LVTTHMR", lvt_thermal);
     lvt("LVTT", lvt_timer);
     const unsigned div = ((st.divide_conf & 8) >> 1) | (st.divide_conf & 3);
-    out += printf_line("Timer\t DCR=0x%x (divide by %u) initial_count = %u current_count = %u\n", st.divide_conf & 0xb,
+    out += strprintf("Timer\t DCR=0x%x (divide by %u) initial_count = %u current_count = %u\n", st.divide_conf & 0xb,
                        div == 7 ? 1u : 2u << div, st.initial_count, current_count);
-    out += printf_line("SPIV\t 0x%08x APIC %s, focus=%s, spurious vec %u\n", st.spurious_vec,
+    out += strprintf("SPIV\t 0x%08x APIC %s, focus=%s, spurious vec %u\n", st.spurious_vec,
                        st.spurious_vec & 0x100 ? "enabled" : "disabled", st.spurious_vec & 0x200 ? "on" : "off",
                        st.spurious_vec & 0xff);
     static constexpr const char* shorthand[] = {"no-shorthand", "self", "all-self", "all"};
     const std::uint32_t icr = st.icr[0], icr2 = st.icr[1];
     const unsigned sh = (icr >> 18) & 3;
     const bool logical = icr & (1u << 11);
-    out += printf_line("ICR\t 0x%08x %s %s %s %s\n", icr, logical ? "logical" : "physical", icr & (1u << 15) ? "level" : "edge",
+    out += strprintf("ICR\t 0x%08x %s %s %s %s\n", icr, logical ? "logical" : "physical", icr & (1u << 15) ? "level" : "edge",
                        icr & (1u << 14) ? "assert" : "de-assert", shorthand[sh]);
-    out += printf_line("ICR2\t 0x%08x", icr2);
+    out += strprintf("ICR2\t 0x%08x", icr2);
     const std::uint32_t dest = x2apic ? icr2 : icr2 >> 24;
     auto mask = [](std::uint32_t v, unsigned bits) {
         std::string m;
@@ -644,18 +632,18 @@ std::string local_apic::format(const local_apic_state& st, unsigned cpu_index, b
         return m;
     };
     if (sh != 0) out += "\n";
-    else if (!logical) out += x2apic ? printf_line(" cpu %u (X2APIC ID)\n", dest) : printf_line(" cpu %u (APIC ID)\n", dest & 0xff);
+    else if (!logical) out += x2apic ? strprintf(" cpu %u (X2APIC ID)\n", dest) : strprintf(" cpu %u (APIC ID)\n", dest & 0xff);
     else if (st.dest_mode == 0xf) out += " mask " + mask(icr2 >> 24, 8) + " (APIC ID)\n";
     else if (st.dest_mode == 0)
-        out += x2apic ? printf_line(" cluster %u mask %s (X2APIC ID)\n", dest >> 16, mask(dest & 0xffff, 16).c_str())
-                      : printf_line(" cluster %u mask %s (APIC ID)\n", dest >> 4, mask(dest & 0xf, 4).c_str());
-    out += printf_line("ESR\t 0x%08x\n", st.esr);
+        out += x2apic ? strprintf(" cluster %u mask %s (X2APIC ID)\n", dest >> 16, mask(dest & 0xffff, 16).c_str())
+                      : strprintf(" cluster %u mask %s (APIC ID)\n", dest >> 4, mask(dest & 0xf, 4).c_str());
+    out += strprintf("ESR\t 0x%08x\n", st.esr);
     auto vectors = [&](const char* label, const std::array<std::uint32_t, 8>& r) {
         out += std::string(label) + "\t ";
         bool empty = true;
         for (unsigned v = 0; v < 256; ++v)
-            if (bit_of(r, v)) {
-                out += std::to_string(v) + (bit_of(st.tmr, v) ? "(level)" : "") + " ";
+            if (get_bit(r, v)) {
+                out += std::to_string(v) + (get_bit(st.tmr, v) ? "(level)" : "") + " ";
                 empty = false;
             }
         out += empty ? "(none)\n" : "\n";
@@ -664,9 +652,9 @@ std::string local_apic::format(const local_apic_state& st, unsigned cpu_index, b
     vectors("IRR", st.irr);
     // APR: QEMU's arbitration ID, which only an INIT level de-assert IPI
     // changes; not kept here, so 0 as QEMU's until one.
-    out += printf_line("\nAPR 0x%02x TPR 0x%02x DFR 0x%02x LDR 0x%02x", 0u, st.tpr, st.dest_mode, st.log_dest);
-    if (st.dest_mode == 0) out += printf_line("(cluster %u: id %u)", st.log_dest >> 4u, st.log_dest & 0xfu);
-    out += printf_line(" PPR 0x%02x\n", ppr);
+    out += strprintf("\nAPR 0x%02x TPR 0x%02x DFR 0x%02x LDR 0x%02x", 0u, st.tpr, st.dest_mode, st.log_dest);
+    if (st.dest_mode == 0) out += strprintf("(cluster %u: id %u)", st.log_dest >> 4u, st.log_dest & 0xfu);
+    out += strprintf(" PPR 0x%02x\n", ppr);
     return out;
 }
 
