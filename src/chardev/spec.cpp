@@ -1,6 +1,8 @@
 #include "qf/chardev/spec.hpp"
 #include "qf/core/error.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -100,8 +102,18 @@ chardev_spec parse_chardev(std::string_view arg) {
     for (auto k : known) ok |= k == s.backend;
     if (!ok) throw error("-chardev " + s.backend + ": unknown chardev backend");
     if (s.backend == "socket") s.wait = true;
+    bool has_id = false;
+    for (std::size_t i = 1; i < opts.size(); ++i) has_id |= opts[i].starts_with("id=");
     apply_options("-chardev", s, opts, 1);
-    if (s.id.empty()) throw error("-chardev " + s.backend + ": parameter 'id' is missing");
+    // QEMU's words: an id is an identifier (qemu_opts_create's id_wellformed).
+    const std::string where = "-chardev " + std::string(arg);
+    if (!has_id) throw error(where + ": chardev: no id specified");
+    const bool wellformed = !s.id.empty() && std::isalpha(static_cast<unsigned char>(s.id[0])) &&
+                            std::all_of(s.id.begin(), s.id.end(), [](char c) {
+                                return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+                            });
+    if (!wellformed)
+        throw error(where + ": Parameter 'id' expects an identifier (letters, digits, '-', '.', '_', starting with a letter)");
     validate("-chardev", s);
     return s;
 }
@@ -120,14 +132,20 @@ std::optional<chardev_spec> parse_serial(std::string_view arg, std::string id) {
         if (s.id.empty()) throw error(opt + ": missing chardev id");
         return s;
     }
-    if (head == "stdio" || head == "null" || head == "pty" || head == "ringbuf") {
+    // QEMU's legacy syntax (qemu_chr_parse_compat): a backend named alone
+    // takes no options, and after file: the rest is the path as written.
+    const bool bare = head == "stdio" || head == "null" || head == "pty" || head == "ringbuf" || head == "mon:stdio";
+    if (bare && opts.size() > 1) throw error(opt + ": '" + std::string(arg) + "' is not a valid char driver");
+    if (bare && head != "mon:stdio") {
         s.backend = head;
     } else if (head == "mon:stdio") {
         s.backend = "stdio";
         s.mux = true;
-    } else if (head.starts_with("file:")) {
+    } else if (arg.starts_with("file:")) {
         s.backend = "file";
-        s.path = head.substr(5);
+        s.path = arg.substr(5);
+        validate(opt, s);
+        return s;
     } else if (head.starts_with("unix:")) {
         s.backend = "socket";
         s.path = head.substr(5);

@@ -99,7 +99,17 @@ TEST_CASE("option -serial and -chardev take QEMU's syntax") {
     CHECK(o.serials[2]->backend == "file");
     CHECK_FALSE(o.serials[3].has_value());
     CHECK_THAT(failure({"-chardev", "socket,id=x"}), Contains("requires path= or host=,port="));
-    CHECK_THAT(failure({"-chardev", "null"}), Contains("'id' is missing"));
+    CHECK_THAT(failure({"-chardev", "null"}), Contains("-chardev null: chardev: no id specified"));
+    CHECK_THAT(failure({"-chardev", "null,id="}), Contains("Parameter 'id' expects an identifier"));
+    CHECK_THAT(failure({"-chardev", "null,id=1st"}), Contains("Parameter 'id' expects an identifier"));
+    CHECK_THAT(failure({"-chardev", "null,id=a b"}), Contains("Parameter 'id' expects an identifier"));
+    // QEMU's legacy -serial syntax: a backend named alone takes no options
+    // (issue #17: "-serial null,id=" was taken), file: keeps its commas.
+    CHECK_THAT(failure({"-serial", "null,id="}), Contains("-serial null,id=: 'null,id=' is not a valid char driver"));
+    CHECK_THAT(failure({"-serial", "stdio,signal=off"}), Contains("is not a valid char driver"));
+    CHECK_THAT(failure({"-serial", "mon:stdio,x=y"}), Contains("is not a valid char driver"));
+    CHECK(qf::parse_serial("file:/tmp/a,append=on", "s")->path == "/tmp/a,append=on");
+    CHECK(qf::parse_serial("unix:/tmp/a,,b,server=on,wait=off", "s")->path == "/tmp/a,b");
     CHECK_THAT(failure({"-chardev", "ringbuf,id=r,size=1000"}), Contains("power of two"));
     CHECK_THAT(failure({"-chardev", "tty,id=t"}), Contains("unknown chardev backend"));
     CHECK_THAT(failure({"-serial", "vc"}), Contains("unknown serial backend"));
