@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <signal.h>
 #include <sys/wait.h>
 #include <string>
 #include <thread>
@@ -47,6 +48,11 @@
 #endif
 #ifdef QF_FUZZ_SANITIZED
 #include <sanitizer/common_interface_defs.h>
+// UndefinedBehaviorSanitizer's runtime is a library of its own under GCC,
+// which does not call ASan's death callback: its report ends in abort()
+// instead, which the SIGABRT handler below saves the input for. (Options
+// from UBSAN_OPTIONS still come after these.)
+extern "C" const char* __ubsan_default_options() { return "print_stacktrace=1:abort_on_error=1"; }
 #endif
 
 #ifdef __AFL_FUZZ_TESTCASE_LEN
@@ -153,13 +159,29 @@ extern "C" void on_fatal_signal(int sig) {
 }
 
 void install_crash_handlers() {
+    // On a stack of their own, so that a stack overflow is reported too
+    // (the sanitizers have theirs).
+#ifndef QF_FUZZ_SANITIZED
+    static std::vector<char> alt_stack(1 << 16);
+    stack_t ss{};
+    ss.ss_sp = alt_stack.data();
+    ss.ss_size = alt_stack.size();
+    sigaltstack(&ss, nullptr);
+#endif
+    auto on = [](int sig) {
+        struct sigaction sa {};
+        sa.sa_handler = on_fatal_signal;
+        sa.sa_flags = SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sig, &sa, nullptr);
+    };
     // Under the sanitizers their own handlers report SEGV and friends, then
     // call the death callback; ours would hide their report.
 #ifdef QF_FUZZ_SANITIZED
     __sanitizer_set_death_callback([] { save_current("sanitizer report"); });
-    std::signal(SIGABRT, on_fatal_signal);
+    on(SIGABRT);
 #else
-    for (int s : {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE}) std::signal(s, on_fatal_signal);
+    for (int s : {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE}) on(s);
 #endif
 }
 
@@ -360,6 +382,8 @@ bool fails_in_child(const bytes& in) {
     }
     int status = 0;
     waitpid(pid, &status, 0);
+    std::error_code ec;
+    fs::remove_all(qf::fuzz::scratch_dir_of(pid), ec);  // what a crash left there
     return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
@@ -437,7 +461,7 @@ int main(int argc, char** argv) {
     if (args.empty()) usage();
     install_crash_handlers();
     if (args[0] == "--afl") return qf_fuzz_run_afl();
-    if (args[0] == "--minimize" && args.size() == 2) return minimize(args[1]);
+    if (args[0] == "--minimize" && args.size() == 2) return minimize(fs::absolute(args[1]).string());
     if (args[0] == "--generate" && args.size() == 3) return generate(std::stoul(args[1]), args[2]);
 
     double seconds = -1;
@@ -462,7 +486,9 @@ int main(int argc, char** argv) {
         else if (a == "--max-len") max_len = std::stoull(value());
         else if (a == "--timeout") timeout_s = std::stod(value());
         else if (a == "--artifacts") {
-            std::string d = value();
+            // Absolute: a target may change its working directory (the
+            // monitor targets' sandbox).
+            std::string d = fs::absolute(value()).string();
             fs::create_directories(d);
             if (d.back() != '/') d += '/';
             std::snprintf(artifact_prefix, sizeof artifact_prefix, "%s", d.c_str());
@@ -480,7 +506,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     for (const auto& f : files) add_inputs(f, corpus);
-    if (!artifact_prefix[0]) std::snprintf(artifact_prefix, sizeof artifact_prefix, "./");
+    if (!artifact_prefix[0]) std::snprintf(artifact_prefix, sizeof artifact_prefix, "%s/", fs::current_path().c_str());
 
     const auto t0 = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };

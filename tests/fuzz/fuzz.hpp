@@ -23,6 +23,17 @@ namespace qf::fuzz {
 // argument); the command-line targets read their inputs this way.
 std::vector<std::string> split_args(std::string_view input);
 
+// The scratch directory of the fuzz process with this pid (under the
+// system's temporary directory): where a target that must write files
+// keeps them (session_rig.hpp's sandbox). The driver removes a child's
+// after --minimize ran an input in it.
+std::string scratch_dir_of(long pid);
+
+// QF_FUZZ_OPEN=1: a target's guards against its open findings
+// (regressions/TARGET/*.open, docs/fuzzing.md) are off, so that an open
+// finding's input fails.
+bool open_findings();
+
 // A counter a target bumps and the driver prints at the end of a run
 // ("stops: halted 412, budget 3301, ..."), so that a CI log says what the
 // inputs reached, not only that nothing crashed.

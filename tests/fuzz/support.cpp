@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -24,6 +25,15 @@ std::vector<std::string> split_args(std::string_view input) {
         input.remove_prefix(nul + 1);
     }
     return out;
+}
+
+bool open_findings() {
+    static const bool open = std::getenv("QF_FUZZ_OPEN") != nullptr;
+    return open;
+}
+
+std::string scratch_dir_of(long pid) {
+    return (std::filesystem::temp_directory_path() / ("qf-fuzz-" + std::to_string(pid))).string();
 }
 
 namespace {
