@@ -78,7 +78,7 @@ std::optional<std::uint32_t> pci_function::bar_base(unsigned n) const {
     const std::uint32_t v = get32(reg::bar0 + 4 * n);
     if (b.io) {
         const std::uint32_t base = v & 0xffff'fffc;
-        if ((command & cmd::io) && base && base + b.size <= 0x10000) return base;
+        if ((command & cmd::io) && base && std::uint64_t{base} + b.size <= 0x10000) return base;
     } else {
         const std::uint32_t base = v & 0xffff'fff0;
         if ((command & cmd::memory) && base && base != (0xffff'ffffu & ~(b.size - 1))) return base;
