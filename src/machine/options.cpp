@@ -330,7 +330,11 @@ const std::vector<option_desc>& option_table() {
          [](options& o, std::string_view a) {
              auto l = parse_opt_list("-action", a);
              if (!l.head.empty()) l.props.insert(l.props.begin(), {l.head, "on"});  // QEMU's short-form boolean
-             for (auto& [k, v] : l.props) {
+             for (auto& kv : l.props) {
+                 // Named, not structured bindings: clang 14 (AFL++'s and
+                 // libFuzzer's compiler) cannot capture those in a lambda.
+                 const std::string& k = kv.first;
+                 const std::string& v = kv.second;
                  auto refuse = [&] {
                      throw error("-action " + std::string(a) + ": Parameter '" + k + "' does not accept value '" + v +
                                  "'");
