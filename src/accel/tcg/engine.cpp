@@ -486,19 +486,7 @@ std::string format_stats(std::span<engine* const> engines) {
     engine_stats t;
     std::size_t tbs = 0, code = 0;
     for (const engine* e : engines) {
-        const engine_stats& s = e->stats();
-        t.translations += s.translations;
-        t.tb_execs += s.tb_execs;
-        t.chained += s.chained;
-        t.invalidated += s.invalidated;
-        t.flushes += s.flushes;
-        t.guest_insns_translated += s.guest_insns_translated;
-        t.guest_bytes_translated += s.guest_bytes_translated;
-        t.host_bytes_generated += s.host_bytes_generated;
-        t.ns_frontend += s.ns_frontend;
-        t.ns_optimize += s.ns_optimize;
-        t.ns_liveness += s.ns_liveness;
-        t.ns_codegen += s.ns_codegen;
+        t += e->stats();
         tbs += e->tb_count();
         code += e->code_used();
     }

@@ -61,6 +61,23 @@ struct engine_stats {
     // generation (or the interpreter's program). A clock read between
     // stages costs about 20 ns of a TB's tens of microseconds.
     std::uint64_t ns_frontend = 0, ns_optimize = 0, ns_liveness = 0, ns_codegen = 0;
+
+    // Every CPU's engine summed (info jit).
+    engine_stats& operator+=(const engine_stats& o) {
+        translations += o.translations;
+        tb_execs += o.tb_execs;
+        chained += o.chained;
+        invalidated += o.invalidated;
+        flushes += o.flushes;
+        guest_insns_translated += o.guest_insns_translated;
+        guest_bytes_translated += o.guest_bytes_translated;
+        host_bytes_generated += o.host_bytes_generated;
+        ns_frontend += o.ns_frontend;
+        ns_optimize += o.ns_optimize;
+        ns_liveness += o.ns_liveness;
+        ns_codegen += o.ns_codegen;
+        return *this;
+    }
 };
 
 class engine {
