@@ -296,17 +296,7 @@ void fw_cfg_io::dma_transfer() {
         if (!e || s_.cur_offset >= e->data.size()) {
             // Past the end, or no entry: reads give zeros, writes fail.
             len = length;
-            if (read) {
-                // In pieces, as QEMU's address_space_set: a guest may ask
-                // for 4 GiB.
-                static constexpr std::array<std::byte, 512> zeros{};
-                for (std::uint64_t done = 0; done < len;) {
-                    const auto n = std::min<std::uint64_t>(zeros.size(), len - done);
-                    if (!memory_->dma_write(gpa{address + done}, std::span(zeros).first(n)))
-                        control |= fw_cfg_dma::error;
-                    done += n;
-                }
-            }
+            if (read && !memory_->dma_fill(gpa{address}, len, std::byte{0})) control |= fw_cfg_dma::error;
             if (write) {
                 logf(log_item::guest_errors, "fw_cfg: DMA write past the end of entry 0x%04x\n", s_.cur_entry);
                 control |= fw_cfg_dma::error;

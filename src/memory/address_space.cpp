@@ -197,30 +197,43 @@ bool address_space::dma_read(gpa a, std::span<std::byte> out) const {
 // As QEMU's address_space_write for a bus master: each part of the range
 // that is RAM is written; a part that is ROM, MMIO or unassigned is refused
 // (QEMU's DMA would reach MMIO; ours does not yet), and the whole reports
-// failure.
-bool address_space::dma_write(gpa a, std::span<const std::byte> in) const {
-    if (!in.empty() && a.value + in.size() - 1 < a.value) {
-        logf(log_item::guest_errors, "DMA write of 0x%zx bytes at 0x%" PRIx64 " wraps\n", in.size(), a.value);
+// failure. An unassigned stretch is skipped in one step: a guest may point
+// a 4 GiB transfer at nothing.
+template <class Fill>
+bool address_space::dma_store(gpa a, std::uint64_t size, Fill&& fill) const {
+    if (size != 0 && a.value + size - 1 < a.value) {
+        logf(log_item::guest_errors, "DMA write of 0x%" PRIx64 " bytes at 0x%" PRIx64 " wraps\n", size, a.value);
         return false;
     }
     bool ok = true;
-    for (std::size_t done = 0; done < in.size();) {
+    for (std::uint64_t done = 0; done < size;) {
         const gpa at = a + done;
         const segment* s = find(at);
-        const std::uint64_t chunk =
-            s ? std::min<std::uint64_t>(in.size() - done, s->last - at.value + 1) : 1;
+        const std::uint64_t chunk = s ? std::min<std::uint64_t>(size - done, s->last - at.value + 1)
+                                      : unassigned_run(at, size - done);
         if (s && s->r->kind == region_kind::ram) {
-            write(at, in.subspan(done, chunk));
+            fill(s->r->host + (at.value - s->r->base.value), done, chunk);
             for (auto* l : listeners_) l->ram_written(at.value, chunk);
         } else {
             if (ok)
-                logf(log_item::guest_errors, "DMA write of 0x%zx bytes at 0x%" PRIx64 ": 0x%" PRIx64 " is %s, refused\n",
-                     in.size(), a.value, at.value, !s ? "outside memory" : s->r->kind == region_kind::rom ? "ROM" : "MMIO");
+                logf(log_item::guest_errors,
+                     "DMA write of 0x%" PRIx64 " bytes at 0x%" PRIx64 ": 0x%" PRIx64 " is %s, refused\n", size,
+                     a.value, at.value, !s ? "outside memory" : s->r->kind == region_kind::rom ? "ROM" : "MMIO");
             ok = false;
         }
         done += chunk;
     }
     return ok;
+}
+
+bool address_space::dma_write(gpa a, std::span<const std::byte> in) const {
+    return dma_store(a, in.size(), [&](std::byte* to, std::uint64_t from, std::uint64_t n) {
+        std::memcpy(to, in.data() + from, n);
+    });
+}
+
+bool address_space::dma_fill(gpa a, std::uint64_t size, std::byte value) const {
+    return dma_store(a, size, [&](std::byte* to, std::uint64_t, std::uint64_t n) { std::memset(to, static_cast<int>(value), n); });
 }
 
 std::string format_flat_view(const address_space& as) {

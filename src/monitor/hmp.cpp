@@ -85,7 +85,17 @@ private:
             }
         }
     }
+    // Each '(' and unary operator recurses: QMP's human-monitor-command
+    // takes a line of a megabyte, deep enough to overflow the stack.
+    static constexpr unsigned max_depth = 1000;
     std::uint64_t unary() {
+        if (depth_ == max_depth) throw failure{"expression nested too deeply", true};
+        ++depth_;
+        const std::uint64_t v = unary_operand();
+        --depth_;
+        return v;
+    }
+    std::uint64_t unary_operand() {
         skip();
         if (p_ >= t_.size()) throw failure{"unexpected end of expression", true};
         if (eat('-')) return -unary();
@@ -131,6 +141,7 @@ private:
 
     std::string_view t_;
     std::size_t p_ = 0;
+    unsigned depth_ = 0;
     std::function<std::optional<std::uint64_t>(std::string_view)> reg_;
 };
 
@@ -141,7 +152,10 @@ struct format_spec {
     int size = 4;
     bool size_given = false;
 };
-// The format and size last given stay the defaults, as in QEMU.
+// The format and size last given stay the defaults, as in QEMU. The count
+// is bounded (QEMU's is not) so that one command cannot build a dump of
+// gigabytes: memsave and pmemsave write more.
+constexpr int max_count = 1 << 20;
 format_spec parse_format(std::string_view& args, char& last_format, int& last_size) {
     format_spec f;
     f.format = last_format;
@@ -150,7 +164,11 @@ format_spec parse_format(std::string_view& args, char& last_format, int& last_si
     std::size_t i = 1;
     if (i < args.size() && std::isdigit(static_cast<unsigned char>(args[i]))) {
         f.count = 0;
-        while (i < args.size() && std::isdigit(static_cast<unsigned char>(args[i]))) f.count = f.count * 10 + (args[i++] - '0');
+        while (i < args.size() && std::isdigit(static_cast<unsigned char>(args[i]))) {
+            f.count = f.count * 10 + (args[i++] - '0');
+            if (f.count > max_count)
+                throw failure{"count past " + std::to_string(max_count) + " (memsave and pmemsave write more)"};
+        }
     }
     while (i < args.size() && args[i] != ' ') {
         const char c = args[i++];

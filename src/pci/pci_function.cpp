@@ -29,26 +29,50 @@ void pci_function::reset_config() {
     // (QEMU's pci_init_wmask); its power-on values are the function's.
     for (unsigned o = 0x40; o < 256; ++o) set8(o, 0, 0xff);
     set8(reg::interrupt_pin, id_.interrupt_pin);
-    for (unsigned n = 0; n < 6; ++n) {
-        bar& b = bars_[n];
-        if (!b.size) continue;
-        const std::uint32_t low = b.io ? 1 : 0;
-        set32(reg::bar0 + 4 * n, low, ~(b.size - 1) & (b.io ? 0xffff'fffcu : 0xffff'fff0u));
-    }
+    for (unsigned n = 0; n < 6; ++n)
+        if (bars_[n].size) set_bar_register(n);
     update_bars();
+}
+
+// The BAR's type bits, zero address, and the write mask that sizes it.
+void pci_function::set_bar_register(unsigned n) {
+    const bar& b = bars_[n];
+    const unsigned r = reg::bar0 + 4 * n;
+    if (b.mem64) {
+        const std::uint64_t mask = ~(b.size - 1);
+        set32(r, b.prefetch ? 0xc : 0x4, std::uint32_t(mask));
+        set32(r + 4, 0, std::uint32_t(mask >> 32));
+    } else {
+        set32(r, b.io ? 1 : 0, std::uint32_t(~(b.size - 1)) & (b.io ? 0xffff'fffcu : 0xffff'fff0u));
+    }
 }
 
 void pci_function::define_io_bar(unsigned n, std::uint16_t size, io_ops ops) {
     bar& b = bars_.at(n);
-    b = {size < 4 ? 4u : size, true, ops, {}, {}, {}, false};
+    b = {};
+    b.size = size < 4 ? 4u : size;
+    b.io = true;
+    b.iops = ops;
     if (ctx_.ports) b.io_id = ctx_.ports->add(name_ + ".bar" + std::to_string(n), std::uint16_t(b.size), ops);
-    set32(reg::bar0 + 4 * n, 1, ~(b.size - 1) & 0xffff'fffcu);
+    set_bar_register(n);
 }
 
 void pci_function::define_mmio_bar(unsigned n, std::uint32_t size, mmio_ops ops) {
     bar& b = bars_.at(n);
-    b = {size < 16 ? 16u : size, false, {}, ops, {}, {}, false};
-    set32(reg::bar0 + 4 * n, 0, ~(b.size - 1) & 0xffff'fff0u);
+    b = {};
+    b.size = size < 16 ? 16u : size;
+    b.mops = ops;
+    set_bar_register(n);
+}
+
+void pci_function::define_empty_mem64_bar(unsigned n, std::uint64_t size, bool prefetch) {
+    bar& b = bars_.at(n);
+    b = {};
+    b.size = size;
+    b.mem64 = true;
+    b.prefetch = prefetch;
+    bars_.at(n + 1) = {};
+    set_bar_register(n);
 }
 
 std::uint32_t pci_function::config_read(unsigned offset, unsigned size) {
@@ -72,11 +96,17 @@ void pci_function::config_write(unsigned offset, std::uint32_t value, unsigned s
 
 // Map each BAR where it points while its decode is enabled (QEMU's
 // pci_update_mappings); an all-ones sizing value or zero base stays unmapped.
-std::optional<std::uint32_t> pci_function::bar_base(unsigned n) const {
+std::optional<std::uint64_t> pci_function::bar_base(unsigned n) const {
     const bar& b = bars_.at(n);
     const std::uint16_t command = get16(reg::command);
     const std::uint32_t v = get32(reg::bar0 + 4 * n);
-    if (b.io) {
+    if (b.mem64) {
+        // QEMU's pci_bar_address: the quad masked by the size, all ones
+        // (the sizing value) or zero being no address.
+        const std::uint64_t mask = ~(b.size - 1);
+        const std::uint64_t base = (std::uint64_t{get32(reg::bar0 + 4 * n + 4)} << 32 | v) & mask;
+        if ((command & cmd::memory) && base && base != mask) return base;
+    } else if (b.io) {
         const std::uint32_t base = v & 0xffff'fffc;
         if ((command & cmd::io) && base && std::uint64_t{base} + b.size <= 0x10000) return base;
     } else {
@@ -89,14 +119,14 @@ std::optional<std::uint32_t> pci_function::bar_base(unsigned n) const {
 void pci_function::update_bars() {
     for (unsigned n = 0; n < 6; ++n) {
         bar& b = bars_[n];
-        if (!b.size) continue;
+        if (!b.size || b.mem64) continue;
         const auto base = bar_base(n);
         if (b.io) {
             if (b.io_id && ctx_.ports)
                 ctx_.ports->map(*b.io_id, base ? std::optional<std::uint16_t>(std::uint16_t(*base)) : std::nullopt);
         } else if (ctx_.mmio) {
             if (base && !b.mem_id)
-                b.mem_id = ctx_.mmio->add({name_ + ".bar" + std::to_string(n), {*base}, b.size, region_kind::mmio,
+                b.mem_id = ctx_.mmio->add({name_ + ".bar" + std::to_string(n), {*base}, std::uint32_t(b.size), region_kind::mmio,
                                            nullptr, b.mops, -1, true, true});
             else if (b.mem_id) {
                 if (base) ctx_.mmio->move(*b.mem_id, {*base});
@@ -124,6 +154,8 @@ pci_device_info pci_function::describe(unsigned devfn) const {
         r.bar = n;
         r.io = b.io;
         r.size = b.size;
+        r.mem64 = b.mem64;
+        r.prefetch = b.prefetch;
         if (auto base = bar_base(n)) r.address = *base;
         d.regions.push_back(r);
     }

@@ -14,7 +14,6 @@ namespace qf::pci {
 namespace {
 
 constexpr std::uint16_t qemu_subsystem_vendor = 0x1af4, qemu_subsystem = 0x1100;
-constexpr std::uint32_t bar_mem_prefetch_64 = 0x0c;  // memory, 64-bit, prefetchable
 
 const char* region_name(pci_testdev::space sp) {
     return sp == pci_testdev::space::mmio ? "pci-testdev-mmio" : "pci-testdev-portio";
@@ -144,8 +143,7 @@ unsigned pci_testdev::choose_devfn(const pci_host& host, const plug_spec& s) {
 pci_testdev::pci_testdev(const device_context& ctx, const plug_spec& spec)
     : context_holder{ctx},
       pci_function(held_ctx, std::string(name),
-                   {vendor_id, device_id, 0x00, class_code, 0x00, qemu_subsystem_vendor, qemu_subsystem, 0}),
-      membar_(spec.membar) {
+                   {vendor_id, device_id, 0x00, class_code, 0x00, qemu_subsystem_vendor, qemu_subsystem, 0}) {
     define_mmio_bar(0, mmio_size,
                     {[](void* d, std::uint64_t off, std::span<std::byte> data) {
                          static_cast<pci_testdev*>(d)->bar_read(space::mmio, std::uint32_t(off), data);
@@ -162,6 +160,7 @@ pci_testdev::pci_testdev(const device_context& ctx, const plug_spec& spec)
                        static_cast<pci_testdev*>(d)->bar_write(space::portio, off, data);
                    },
                    this});
+    if (spec.membar) define_empty_mem64_bar(membar_index, spec.membar, true);
     reset();
 }
 
@@ -170,19 +169,7 @@ pci_testdev::pci_testdev(const device_context& ctx, const plug_spec& spec)
 // selecting a test clears its count.
 void pci_testdev::reset() {
     reset_config();
-    set_membar();
     s_.current = -1;
-}
-
-// BAR2/3 as pci_register_bar makes a 64-bit prefetchable BAR: the write
-// mask is ~(size - 1) over both dwords, also over the type bits of a BAR
-// smaller than 16 bytes, as in QEMU.
-void pci_testdev::set_membar() {
-    if (!membar_) return;
-    const std::uint64_t mask = ~(membar_ - 1);
-    const unsigned low = reg::bar0 + 4 * membar_index;
-    set32(low, bar_mem_prefetch_64, std::uint32_t(mask));
-    set32(low + 4, 0, std::uint32_t(mask >> 32));
 }
 
 std::uint8_t pci_testdev::read_byte(std::uint32_t addr) const {

@@ -168,6 +168,16 @@ TEST_CASE("a monitor on a unix socket survives garbage and over-long lines and Q
     CHECK(read_until(q, "\n").find("{\"return\": \"VM status: paused (prelaunch)\\r\\n\"}") != std::string::npos);
     send_all(q, "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"p 1\", \"cpu-index\": 7}}\n");
     CHECK(read_until(q, "\n").find("\"desc\": \"Invalid CPU index\"") != std::string::npos);
+    // A line of a megabyte can nest an expression past any stack, and a
+    // count can ask for gigabytes: both are refused, the session stays.
+    send_all(q, "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"p " +
+                    std::string(200000, '(') + "\"}}\n");
+    CHECK(read_until(q, "\n").find("expression nested too deeply") != std::string::npos);
+    send_all(q, "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"p " +
+                    std::string(900, '(') + "1" + std::string(900, ')') + "\"}}\n");
+    CHECK(read_until(q, "\n").find("{\"return\": \"0x1\\r\\n\"}") != std::string::npos);
+    send_all(q, "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"xp /99999999999999999999x 0\"}}\n");
+    CHECK(read_until(q, "\n").find("count past 1048576") != std::string::npos);
     send_all(q, "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"quit\"}}\n");
     CHECK(c.wait(20).status == 0);
     ::close(q);

@@ -358,7 +358,8 @@ struct introspection {
 introspection run_introspection(const std::string& binary) {
     const std::string sock = tmp("intro.sock");
     qft::emulator c({binary, "-M", "pc", "-nodefaults", "-nic", "none", "-vga", "none", "-display", "none", "-S", "-chardev",
-                     "ringbuf,id=rb,size=16", "-serial", "chardev:rb", "-qmp", "unix:" + sock + ",server=on,wait=off"});
+                     "ringbuf,id=rb,size=16", "-serial", "chardev:rb", "-device", "pci-testdev,membar=1M", "-qmp",
+                     "unix:" + sock + ",server=on,wait=off"});
     introspection out;
     {
         client q(sock);
@@ -394,7 +395,11 @@ introspection run_introspection(const std::string& binary) {
               R"({"bus":0,"class_info":{"class":1536,"desc":"Host bridge"},"function":0,"id":{"device":4663,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq_pin":0,"qdev_id":"","regions":[],"slot":0},)"
               R"({"bus":0,"class_info":{"class":1537,"desc":"ISA bridge"},"function":0,"id":{"device":28672,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq_pin":0,"qdev_id":"","regions":[],"slot":1},)"
               R"({"bus":0,"class_info":{"class":257,"desc":"IDE controller"},"function":1,"id":{"device":28688,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq_pin":0,"qdev_id":"","regions":[{"address":-1,"bar":4,"size":16,"type":"io"}],"slot":1},)"
-              R"({"bus":0,"class_info":{"class":1664,"desc":"Bridge"},"function":3,"id":{"device":28947,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq":0,"irq_pin":1,"qdev_id":"","regions":[],"slot":1}]}]})"}},
+              R"({"bus":0,"class_info":{"class":1664,"desc":"Bridge"},"function":3,"id":{"device":28947,"subsystem":4352,"subsystem-vendor":6900,"vendor":32902},"irq":0,"irq_pin":1,"qdev_id":"","regions":[],"slot":1},)"
+              // pci-testdev: membar='s 64-bit BAR over nothing is listed too.
+              R"({"bus":0,"class_info":{"class":255},"function":0,"id":{"device":5,"subsystem":4352,"subsystem-vendor":6900,"vendor":6966},"irq_pin":0,"qdev_id":"","regions":[)"
+              R"({"address":-1,"bar":0,"mem_type_64":false,"prefetch":false,"size":4096,"type":"memory"},{"address":-1,"bar":1,"size":256,"type":"io"},)"
+              R"({"address":-1,"bar":2,"mem_type_64":true,"prefetch":true,"size":1048576,"type":"memory"}],"slot":2}]}]})"}},
         };
         for (const step& s : steps) {
             const auto got = normalise(q.command(s.send));

@@ -41,14 +41,6 @@ constexpr const char* rw_file = "opt/qforge/fuzz-rw";
 constexpr std::size_t rw_size = 300;
 constexpr std::uint64_t bios_size = 64 << 10;
 
-// Open finding fw_cfg/dma-read-of-4-gib-past-an-item-zero-fills-byte-by-byte
-// (docs/fuzzing.md): a DMA read of
-// up to 4 GiB past an item's end fills the destination with zeros a byte
-// at a time where nothing is mapped (7 ns a byte: 30 s for 4 GiB, from one
-// OUT). Unless QF_FUZZ_OPEN=1, a transfer that would read more than this
-// is not started (the target leaves that port write out).
-constexpr std::uint32_t long_read = 1u << 20;
-
 std::uint64_t be(const std::uint8_t* p, unsigned n) {
     std::uint64_t v = 0;
     for (unsigned i = 0; i < n; ++i) v = v << 8 | p[i];
@@ -96,10 +88,12 @@ struct guest_memory {
         return p->kind == region_kind::rom ? p->rom.at(a - p->first) : 0;
     }
     // A bus master's write: the RAM bytes of it land, unless it wraps.
-    bool dma_write(std::uint64_t a, std::span<const std::uint8_t> in) {
-        if (!in.empty() && a + in.size() - 1 < a) return false;
+    bool dma_write(std::uint64_t a, std::span<const std::uint8_t> in) { return dma_store(a, in.size(), in.data()); }
+    // The same with n zeros (from nullptr).
+    bool dma_store(std::uint64_t a, std::uint64_t size, const std::uint8_t* in) {
+        if (size && a + size - 1 < a) return false;
         bool ok = true;
-        for (std::size_t i = 0; i < in.size();) {
+        for (std::uint64_t i = 0; i < size;) {
             // A run of one kind at a time.
             const std::uint64_t x = a + i;
             const piece* p = at(x);
@@ -110,9 +104,14 @@ struct guest_memory {
                 for (const auto& q : pieces)
                     if (q.first > x) end = std::min(end, q.first - 1);
             }
-            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(in.size() - i, end - x + 1));
-            if (p && p->kind == region_kind::ram) std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(i), n, ram.begin() + static_cast<std::ptrdiff_t>(x));
-            else ok = false;
+            const auto n = std::min<std::uint64_t>(size - i, end - x + 1);
+            if (p && p->kind == region_kind::ram) {
+                const auto to = ram.begin() + static_cast<std::ptrdiff_t>(x);
+                if (in) std::copy_n(in + i, n, to);
+                else std::fill_n(to, n, std::uint8_t{0});
+            } else {
+                ok = false;
+            }
             i += n;
         }
         return ok;
@@ -219,15 +218,10 @@ struct fw_cfg_model {
             item* e = current();
             std::uint32_t len = length;
             if (!e || offset >= e->data.size()) {
-                // Past the end: a read gives zeros (in QEMU's 512-byte
-                // pieces), a write fails, a skip does nothing.
-                if (read) {
-                    static const std::vector<std::uint8_t> zeros(512);
-                    for (std::uint64_t done = 0; done < len; done += 512) {
-                        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(512, len - done));
-                        error |= !mem.dma_write(address + done, std::span(zeros).first(n));
-                    }
-                }
+                // Past the end: a read gives zeros (QEMU's dma_memory_set,
+                // which may be told to fill 4 GiB), a write fails, a skip
+                // does nothing.
+                if (read) error |= !mem.dma_store(address, len, nullptr);
                 error |= write;
             } else {
                 len = std::min<std::uint32_t>(length, static_cast<std::uint32_t>(e->data.size() - offset));
@@ -251,14 +245,6 @@ struct fw_cfg_model {
             length -= len;
         }
         put_control(d, error ? ctl_error : 0);
-    }
-
-    // Whether the descriptor at d asks to read more than long_read bytes.
-    bool reads_long(std::uint64_t d) const {
-        if (!mem.readable(d, 16)) return false;
-        std::uint8_t desc[8];
-        for (unsigned i = 0; i < 8; ++i) desc[i] = mem.byte(d + i);
-        return (be(desc, 4) & ctl_read) && be(desc + 4, 4) > long_read;
     }
 
     // Whether [a, a + n) lies in the control word or the transfer's window.
@@ -396,14 +382,9 @@ private:
             fuzz::fail("a " + std::to_string(size) + "-byte read of port " + hex(port) + " gave " +
                        hex(be(got, size)) + " (bytes in order), the model says " + hex(be(want, size)));
     }
-    // False: not done (the guard of the open finding).
-    bool port_write(std::uint16_t port, std::uint32_t value, unsigned size) {
+    void port_write(std::uint16_t port, std::uint32_t value, unsigned size) {
         std::uint8_t b[4];
         std::memcpy(b, &value, 4);
-        if (port == 0x518 && size == 4 && !fuzz::open_findings() && model_.reads_long(model_.dma_addr | be(b, 4))) {
-            fuzz::count("dma: a read of more than 1 MiB, not started (open finding)");
-            return false;
-        }
         watch_.writes.clear();
         const auto t0 = std::chrono::steady_clock::now();
         h_.machine().pio_write({port}, std::as_bytes(std::span(b, size)));
@@ -419,7 +400,6 @@ private:
             for (std::uint64_t i = 0; i < n; ++i)
                 if (!model_.mem.is_ram(a + i)) fuzz::fail("DMA wrote at " + hex(a + i) + ", which is not RAM");
         }
-        return true;
     }
 
     void dma(byte_reader& in) {
@@ -449,7 +429,7 @@ private:
         // earlier write of the high half alone stays in the register.
         if ((d >> 32) || (how & 0x10)) port_write(0x514, __builtin_bswap32(static_cast<std::uint32_t>(d >> 32)), 4);
         const std::uint64_t at = model_.dma_addr | (d & 0xffff'ffffu);
-        if (!port_write(0x518, __builtin_bswap32(static_cast<std::uint32_t>(d)), 4)) return;
+        port_write(0x518, __builtin_bswap32(static_cast<std::uint32_t>(d)), 4);
         if (model_.mem.is_ram(at) && model_.mem.is_ram(at + 3) && at + 3 > at) {
             std::uint8_t got[4];
             h_.read(at, std::as_writable_bytes(std::span(got)));

@@ -66,15 +66,6 @@ struct bar_spec {
     std::string region;               // the address space's region
 };
 
-// Open findings (docs/fuzzing.md), not failed unless QF_FUZZ_OPEN=1:
-// - pci_config/io-bar-sizing-value-maps-at-top-of-port-space: an I/O BAR
-//   whose address plus size passes 2^32 (the all-ones sizing value) is
-//   mapped at the top of the port space, where it should decode nothing;
-// - pci_config/query-pci-omits-pci-testdev-membar-bar: query-pci and info
-//   pci leave pci-testdev's BAR2 (membar=) out, where QEMU lists every
-//   registered BAR.
-using fuzz::open_findings;
-
 struct function_spec {
     unsigned devfn;
     std::string name;
@@ -116,9 +107,9 @@ public:
             const auto info = f->describe(s.devfn);
             std::size_t listed = 0;
             for (const auto& b : s.bars) {
-                if (!b.decodes && !open_findings()) continue;
                 const pci_region_info* r = listed < info.regions.size() ? &info.regions[listed] : nullptr;
-                if (!r || r->bar != b.index || r->io != b.io || r->size != b.size || r->mem64 != b.mem64)
+                if (!r || r->bar != b.index || r->io != b.io || r->size != b.size || r->mem64 != b.mem64 ||
+                    r->prefetch != b.mem64)
                     fuzz::fail(s.name + ": query-pci does not describe BAR" + std::to_string(b.index) + " as documented");
                 ++listed;
             }
@@ -433,13 +424,16 @@ private:
     static std::string where(std::optional<std::uint64_t> a) { return a ? hex(*a) : "nowhere"; }
 
     void check_mapping(const function_spec& s, const bar_spec& b) {
-        const auto want = b.decodes ? expected_base(s, b) : std::nullopt;
+        // query-pci gives the address the registers hold, whether or not
+        // anything decodes there.
+        const auto listed = expected_base(s, b);
+        for (const auto& r : host().function(s.devfn)->describe(s.devfn).regions)
+            if (r.bar == b.index && r.address != listed)
+                fuzz::fail(s.name + ": query-pci gives BAR" + std::to_string(b.index) + "'s address as " +
+                           where(r.address) + ", its registers say " + where(listed));
+        const auto want = b.decodes ? listed : std::nullopt;
         if (b.io) {
             const auto got = h_.machine().ports().base_of(*b.io_id);
-            if (got && !want && io_base(b) + b.size > 0xffff'ffffull && !open_findings()) {
-                fuzz::count("open finding io-bar-sizing-value-maps-at-top-of-port-space");
-                return;
-            }
             if (got != want)
                 fuzz::fail(s.name + ": I/O BAR" + std::to_string(b.index) + " is mapped at " + where(got) +
                            ", its registers say " + where(want));

@@ -129,31 +129,7 @@ std::string defuse(std::string_view text, bool json) {
     if (s.find("memsave") != std::string::npos)
         for (char& c : s)
             if (c == '/') c = '_';
-    if (open_findings()) return s;
-    // Open finding qmp/hmp-x-count-overflows-int (docs/fuzzing.md): x /N
-    // and xp /N take N into an int without a bound - past 2^31 it
-    // overflows (undefined behaviour), and any large N makes a dump of that
-    // many units in one string. Counts are kept to 3 digits here.
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        out += s[i];
-        if (s[i] != '/') continue;
-        std::size_t digits = 0;
-        while (i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
-            if (++digits <= 3) out += s[i + 1];
-            ++i;
-        }
-    }
-    // Open finding qmp/hmp-expression-nesting-overflows-the-stack: the
-    // human monitor's expressions recurse once a parenthesis or unary
-    // operator, without a bound; a long enough line (QMP's
-    // human-monitor-command takes 1 MiB) overflows the stack. Past 2,048 of
-    // them in an input, they become blanks.
-    std::size_t nesting = 0;
-    for (char& c : out)
-        if ((c == '(' || c == '-' || c == '+' || c == '~') && ++nesting > 2048) c = ' ';
-    return out;
+    return s;
 }
 
 } // namespace qf::fuzz

@@ -42,7 +42,7 @@ void clean_sandbox();
 std::unique_ptr<session> make_session(const options& o);
 
 // Human-monitor or QMP text (json: JSON escapes apply) made safe to run:
-// see above, and the guards of open findings below.
+// see above.
 std::string defuse(std::string_view text, bool json);
 
 // A hex digit's value (-1: none), and bytes as lowercase hex: for the

@@ -447,6 +447,15 @@ TEST_CASE("pci-testdev: membar=SIZE adds a 64-bit prefetchable BAR2 that decodes
         std::uint32_t v = 0x1234;
         r.m.memory().read({0x1'8000'0000ull}, std::as_writable_bytes(std::span(&v, 1)));
         CHECK(v == 0);  // QEMU's empty container
+        // Listed by query-pci and info pci at the address it holds.
+        const auto info = r.dev->describe(pci_rig::devfn);
+        REQUIRE(info.regions.size() == 3);
+        CHECK(info.regions[2].bar == 2);
+        CHECK(info.regions[2].size == 0x10'0000);
+        CHECK(info.regions[2].mem64);
+        CHECK(info.regions[2].prefetch);
+        CHECK(info.regions[2].address == 0x1'8000'0000ull);
+        CHECK_FALSE(info.regions[0].address);  // BAR0 at 0: no address
         r.dev->reset();
         CHECK(r.cfg_read(0x18) == 0x0000'000c);
         CHECK(r.cfg_read(0x1c) == 0);

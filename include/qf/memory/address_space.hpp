@@ -93,13 +93,14 @@ public:
     // Loader path (rom_load_all): writes RAM and ROM alike.
     void load(gpa a, std::span<const std::byte> in) const;
 
-    // A device's bus-master access (fw_cfg DMA, IDE, virtio rings): false,
-    // with nothing read or written, when any byte of the range is not RAM or
-    // ROM (unassigned or MMIO); RAM writes are told to the listeners so that
-    // translated code there is dropped. Reads fill out; a failed read
-    // leaves it zeroed.
+    // A device's bus-master access (fw_cfg DMA, IDE, virtio rings). A read
+    // is false, with out zeroed, when any byte of the range is not RAM or
+    // ROM. A write (or fill, QEMU's dma_memory_set) stores into the parts
+    // that are RAM and is false when any part is not; RAM writes are told
+    // to the listeners so that translated code there is dropped.
     bool dma_read(gpa a, std::span<std::byte> out) const;
     bool dma_write(gpa a, std::span<const std::byte> in) const;
+    bool dma_fill(gpa a, std::uint64_t size, std::byte value) const;
 
 private:
     template <bool Loader>
@@ -107,6 +108,8 @@ private:
     void rebuild();
     void changed(std::uint64_t first, std::uint64_t last) const;
     bool all_memory(gpa a, std::uint64_t size) const;
+    template <class Fill>
+    bool dma_store(gpa a, std::uint64_t size, Fill&& fill) const;
     std::uint64_t unassigned_run(gpa a, std::uint64_t size) const;
     std::vector<region> regions_;
     mutable std::vector<memory_listener*> listeners_;

@@ -68,6 +68,12 @@ protected:
     // BAR through the address space; size a power of two.
     void define_io_bar(unsigned n, std::uint16_t size, io_ops ops);
     void define_mmio_bar(unsigned n, std::uint32_t size, mmio_ops ops);
+    // A 64-bit memory BAR in n and n + 1 that decodes nothing: QEMU's
+    // BAR over an empty container (pci-testdev's membar=), sized by the
+    // guest and listed by query-pci, but no region of its own. Its write
+    // mask is ~(size - 1) over both dwords, as pci_register_bar's, type
+    // bits too where size < 16.
+    void define_empty_mem64_bar(unsigned n, std::uint64_t size, bool prefetch);
     // After a guest write touched [offset, offset + size).
     virtual void config_written(unsigned /*offset*/, unsigned /*size*/) {}
 
@@ -95,8 +101,9 @@ protected:
 
 private:
     struct bar {
-        std::uint32_t size = 0;  // 0: not implemented
+        std::uint64_t size = 0;  // 0: not implemented (or a 64-bit BAR's upper half)
         bool io = false;
+        bool mem64 = false, prefetch = false;  // mem64: decodes nothing (define_empty_mem64_bar)
         io_ops iops{};
         mmio_ops mops{};
         std::optional<io_map::id> io_id;
@@ -106,7 +113,8 @@ private:
     void update_bars();
     // Where BAR n decodes now: nullopt while its decode is off or its value
     // is no address (zero, the all-ones sizing value, past the port space).
-    std::optional<std::uint32_t> bar_base(unsigned n) const;
+    std::optional<std::uint64_t> bar_base(unsigned n) const;
+    void set_bar_register(unsigned n);
     std::string name_;
     identity id_;
     std::array<bar, 6> bars_{};

@@ -159,9 +159,7 @@ public:
 private:
     std::uint8_t read_byte(std::uint32_t addr) const;
     void write_byte(space sp, std::uint32_t addr, std::uint8_t value);
-    void set_membar();
 
-    std::uint64_t membar_;
     state_type s_{-1, {}, 0};
 };
 
