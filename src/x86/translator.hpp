@@ -182,8 +182,12 @@ private:
             else c_.mov(a, off);
             return a;
         }
-        c_.add(a, off, seg_base(static_cast<unsigned>(seg)));
-        c_.unop(opc::ext32u, a, a);
+        if (seg >= 0 && static_cast<unsigned>(seg) <= R_DS && (tr_.key().flags & hflag::seg_base0(static_cast<unsigned>(seg))))
+            c_.unop(opc::ext32u, a, off);  // the offset is already masked: this folds to a move
+        else {
+            c_.add(a, off, seg_base(static_cast<unsigned>(seg)));
+            c_.unop(opc::ext32u, a, a);
+        }
         origins_.push_back({a.idx, static_cast<unsigned>(seg)});
         return a;
     }
@@ -224,8 +228,11 @@ private:
         const unsigned seg = o->seg;
         if (!(tr_.key().flags & hflag::seg_check(seg))) return;
         const temp end = tmp(), bound = tmp();
-        c_.sub(end, addr, seg_base(seg));
-        c_.unop(opc::ext32u, end, end);
+        if (seg <= R_DS && (tr_.key().flags & hflag::seg_base0(seg))) c_.mov(end, addr);
+        else {
+            c_.sub(end, addr, seg_base(seg));
+            c_.unop(opc::ext32u, end, end);
+        }
         c_.addi(end, end, bytes);
         c_.ld(bound, c_.env(), memop::uq, static_cast<std::int32_t>(offsetof(state, seg_bound) + (seg * 2 + write) * 8));
         c_.guard(end, bound, helper::seg_fault, seg | (write ? 8u : 0u) | bytes << 8);

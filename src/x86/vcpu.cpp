@@ -99,6 +99,7 @@ void compute_hflags(state& s) {
         s.seg_bound[i][1] = wr;
         constexpr std::uint64_t flat = 1ull << 32;
         if (!(h & hflag::cs64) && (rd != flat || wr != flat)) h |= hflag::seg_check(i);
+        if (pe && !vm && !(h & hflag::cs64) && i <= R_DS && g.base == 0) h |= hflag::seg_base0(i);
     }
     s.hflags = h;
 }

@@ -94,6 +94,11 @@ inline constexpr std::uint32_t mp = 1u << 13;         // CR0.MP: WAIT/FWAIT rais
 // is expand-down, null, or not readable and writable (never in 64-bit mode).
 constexpr std::uint32_t seg_check(unsigned seg) { return 1u << (14 + seg); }
 inline constexpr std::uint32_t seg_checks = 0x3fu << 14;
+// In protected mode (not virtual-8086, not 64-bit), ES, CS, SS or DS has
+// base 0: its linear addresses are its offsets, with no add and no wrap
+// (QEMU's HF_ADDSEG, per segment). Real and virtual-8086 mode never set
+// them: their segment loads change bases inside a TB.
+constexpr std::uint32_t seg_base0(unsigned seg) { return 1u << (20 + seg); }
 } // namespace hflag
 
 struct state {
