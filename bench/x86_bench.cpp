@@ -74,6 +74,7 @@ void BM_translate(benchmark::State& state, tcg::backend be) {
     m.load(base, code.data(), bytes);
     m.enter(base);
     std::uint64_t insns = 0, tbs = 0;
+    const tcg::engine_stats start = m.cpu().engine().stats();
     for (auto _ : state) {
         m.cpu().engine().flush();
         const std::uint64_t before = m.cpu().engine().stats().guest_insns_translated;
@@ -87,6 +88,11 @@ void BM_translate(benchmark::State& state, tcg::backend be) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(insns));
     state.counters["insns_per_tb"] = static_cast<double>(insns) / static_cast<double>(tbs);
+    const tcg::engine_stats& end = m.cpu().engine().stats();
+    state.counters["ops_per_insn"] = static_cast<double>(end.ops_frontend - start.ops_frontend) / static_cast<double>(insns);
+    state.counters["final_ops_per_insn"] = static_cast<double>(end.ops_final - start.ops_final) / static_cast<double>(insns);
+    state.counters["host_bytes_per_insn"] =
+        static_cast<double>(end.host_bytes_generated - start.host_bytes_generated) / static_cast<double>(insns);
 }
 BENCHMARK_CAPTURE(BM_translate, jit, tcg::backend::jit)->Name("x86/translate/jit")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_translate, interpreter, tcg::backend::interpreter)

@@ -200,10 +200,12 @@ translation_block* engine::translate(tb_key k, unsigned max_insns) {
 
     if (log_enabled(log_item::op)) logf(log_item::op, "OP:\n%s\n", format_ops(ctx_).c_str());
     stats_.ns_frontend += ns_since(t);
+    stats_.ops_frontend += ctx_.ops().size();
     optimize(ctx_);
     stats_.ns_optimize += ns_since(t);
     liveness_pass(ctx_);
     stats_.ns_liveness += ns_since(t);
+    stats_.ops_final += ctx_.ops().size();
     if (log_enabled(log_item::op_opt))
         logf(log_item::op_opt, "OP after optimization and liveness analysis:\n%s\n", format_ops(ctx_).c_str());
 
@@ -513,6 +515,13 @@ std::string format_stats(std::span<engine* const> engines) {
         std::snprintf(b, sizeof b, "%-28s%.1f\n", "TB avg guest insns", double(t.guest_insns_translated) / double(t.translations));
         out += b;
         out += line("TB avg host bytes (live)", tbs ? code / tbs : 0);
+    }
+    if (t.guest_insns_translated) {
+        char b[96];
+        std::snprintf(b, sizeof b, "%-28s%.1f from the front end, %.1f to code generation\n", "IR ops per guest insn",
+                      double(t.ops_frontend) / double(t.guest_insns_translated),
+                      double(t.ops_final) / double(t.guest_insns_translated));
+        out += b;
     }
     // The benchmarker's view: where translation time goes.
     const std::uint64_t total = t.ns_frontend + t.ns_optimize + t.ns_liveness + t.ns_codegen;

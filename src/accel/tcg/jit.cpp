@@ -37,6 +37,17 @@ Reg sized(int r, unsigned size_log2) {
 bool fits_i32(std::uint64_t v) { return static_cast<std::int64_t>(v) == static_cast<std::int32_t>(v); }
 bool fits_imm(type t, std::uint64_t v) { return t == type::i32 || fits_i32(v); }
 
+// A memory operand, [base + index * 2^scale + disp], for the emitter's
+// direct encoders: building Xbyak's RegExp and Address for each access cost
+// more than encoding the instruction.
+struct mref {
+    int base;
+    int index = -1;  // none (never rsp)
+    unsigned scale = 0;
+    std::int32_t disp = 0;
+};
+mref at(int base, std::int32_t disp = 0) { return {base, -1, 0, disp}; }
+
 // Xbyak's generic operand checks cost a few hundred host instructions an
 // instruction, most of a TB's code generation. The forms the register
 // allocator emits most - mov and the ALU group between 32/64-bit registers
@@ -137,7 +148,95 @@ public:
         put32(v);
     }
 
+    // Loads and stores through an mref. bits is the access's width; a
+    // load of 8 or 16 bits zero- or sign-extends (movzx into 32 bits, movsx
+    // into 32 or 64).
+    void load(int r, unsigned bits, const mref& m) {
+        if (!room()) return CodeGenerator::mov(bits == 64 ? Reg(Reg64(r)) : Reg(Reg32(r)), xaddr(m, bits));
+        mem_insn(false, bits == 64, 0x8b, static_cast<unsigned>(r), m);
+    }
+    void load_zx(int r, unsigned bits, const mref& m) {
+        if (!room()) return CodeGenerator::movzx(Reg32(r), xaddr(m, bits));
+        mem_insn(false, false, bits == 8 ? 0x0fb6 : 0x0fb7, static_cast<unsigned>(r), m);
+    }
+    void load_sx(int r, bool to64, unsigned bits, const mref& m) {
+        const Reg d = to64 ? Reg(Reg64(r)) : Reg(Reg32(r));
+        if (!room()) return bits == 32 ? CodeGenerator::movsxd(Reg64(r), xaddr(m, 32)) : CodeGenerator::movsx(d, xaddr(m, bits));
+        mem_insn(false, to64, bits == 8 ? 0x0fbe : bits == 16 ? 0x0fbf : 0x63, static_cast<unsigned>(r), m);
+    }
+    void store(const mref& m, int r, unsigned bits) {
+        if (!room()) return CodeGenerator::mov(xaddr(m, bits), sized(r, bits == 8 ? 0 : bits == 16 ? 1 : bits == 32 ? 2 : 3));
+        mem_insn(bits == 16, bits == 64, bits == 8 ? 0x88 : 0x89, static_cast<unsigned>(r), m, bits == 8);
+    }
+    // mov [m], imm: 8, 16 or 32 bits, or 64 from a sign-extended imm32.
+    void store_imm(const mref& m, unsigned bits, std::uint32_t imm) {
+        if (!room()) return CodeGenerator::mov(xaddr(m, bits), bits == 64 ? std::uint64_t(std::int64_t(std::int32_t(imm))) : imm);
+        mem_insn(bits == 16, bits == 64, bits == 8 ? 0xc6 : 0xc7, 0, m);
+        if (bits == 8) put(static_cast<std::uint8_t>(imm));
+        else if (bits == 16) {
+            put(static_cast<std::uint8_t>(imm));
+            put(static_cast<std::uint8_t>(imm >> 8));
+        } else {
+            put32(imm);
+        }
+    }
+    // op r, [m] of the ALU group (0x03 add, 0x23 and, 0x3b cmp, ...), and lea.
+    void alu_load(std::uint8_t op, int r, bool w, const mref& m) {
+        if (!room() || !mem_insn(false, w, op, static_cast<unsigned>(r), m))
+            rm_fallback(op, r, w, m);
+    }
+    void lea(int r, bool w, const mref& m) {
+        if (!room()) return CodeGenerator::lea(w ? Reg(Reg64(r)) : Reg(Reg32(r)), xaddr(m, 0));
+        mem_insn(false, w, 0x8d, static_cast<unsigned>(r), m);
+    }
+
 private:
+    // Xbyak's operand for an mref, where the direct encoders leave off
+    // (near the buffer's end, where Xbyak reports the overflow).
+    Address xaddr(const mref& m, unsigned bits) {
+        RegExp e = Reg64(m.base) + m.disp;
+        if (m.index >= 0) e = e + Reg64(m.index) * (1 << m.scale);
+        switch (bits) {
+        case 8: return byte[e];
+        case 16: return word[e];
+        case 32: return dword[e];
+        case 64: return qword[e];
+        default: return ptr[e];
+        }
+    }
+    void rm_fallback(std::uint8_t op, int r, bool w, const mref& m) {
+        const Reg d = w ? Reg(Reg64(r)) : Reg(Reg32(r));
+        const Address a = xaddr(m, w ? 64 : 32);
+        switch (op) {
+        case 0x03: return CodeGenerator::add(d, a);
+        case 0x0b: return CodeGenerator::or_(d, a);
+        case 0x23: return CodeGenerator::and_(d, a);
+        case 0x2b: return CodeGenerator::sub(d, a);
+        case 0x33: return CodeGenerator::xor_(d, a);
+        case 0x3b: return CodeGenerator::cmp(d, a);
+        default: return CodeGenerator::mov(d, a);
+        }
+    }
+    // [66] [REX] opcode (one byte, or 0x0fXX) ModRM [SIB] [disp] with reg
+    // in ModRM.reg; byte_reg: an 8-bit register, where 4-7 need a REX to
+    // mean spl..dil.
+    bool mem_insn(bool p66, bool w, std::uint32_t opcode, unsigned reg, const mref& m, bool byte_reg = false) {
+        const auto b = static_cast<unsigned>(m.base);
+        const unsigned x = m.index >= 0 ? static_cast<unsigned>(m.index) : 4;
+        if (p66) put(0x66);
+        const unsigned v = (w ? 8 : 0) | (reg >> 3) << 2 | (m.index >= 0 ? (x >> 3) << 1 : 0) | (b >> 3);
+        if (v || (byte_reg && reg >= 4)) put(static_cast<std::uint8_t>(0x40 | v));
+        if (opcode > 0xff) put(static_cast<std::uint8_t>(opcode >> 8));
+        put(static_cast<std::uint8_t>(opcode));
+        const unsigned mod = m.disp == 0 && (b & 7) != 5 ? 0 : m.disp == static_cast<std::int8_t>(m.disp) ? 1 : 2;
+        const bool sib = m.index >= 0 || (b & 7) == 4;
+        put(static_cast<std::uint8_t>(mod << 6 | (reg & 7) << 3 | (sib ? 4 : (b & 7))));
+        if (sib) put(static_cast<std::uint8_t>(m.scale << 6 | (x & 7) << 3 | (b & 7)));
+        if (mod == 1) put(static_cast<std::uint8_t>(m.disp));
+        else if (mod == 2) put32(static_cast<std::uint32_t>(m.disp));
+        return true;
+    }
+
     static bool gpr(const Operand& o) { return o.isREG(32 | 64); }
     bool room() const { return size_ + 16 <= maxSize_; }
     void put(std::uint8_t b) { top_[size_++] = b; }
@@ -475,24 +574,21 @@ private:
         return next_slot_++;
     }
 
-    Address mem_of(std::uint64_t t) {
+    // Where t lives in memory: its env field (a global) or its stack slot.
+    mref mem_of(std::uint64_t t) {
         const temp_info& ti = temps_[t];
-        if (ti.kind == temp_kind::global)
-            return ti.ty == type::i32 ? g_.dword[r64(env_reg) + ti.offset] : g_.qword[r64(env_reg) + ti.offset];
+        if (ti.kind == temp_kind::global) return at(env_reg, ti.offset);
         if (ts_[t].slot < 0) {
             ts_[t].slot = alloc_slot();
             if (ti.kind == temp_kind::ebb) ebb_with_slot_.push_back(t);
         }
-        return g_.qword[g_.rsp + ts_[t].slot * 8];
+        return at(RC::RSP, ts_[t].slot * 8);
     }
-    void store(std::uint64_t t, int r) {
-        if (temps_[t].kind == temp_kind::global && temps_[t].ty == type::i32) g_.mov(mem_of(t), r32(r));
-        else g_.mov(mem_of(t), r64(r));
+    unsigned mem_bits(std::uint64_t t) const {
+        return temps_[t].kind == temp_kind::global && temps_[t].ty == type::i32 ? 32 : 64;
     }
-    void load_mem(int r, std::uint64_t t) {
-        if (temps_[t].kind == temp_kind::global && temps_[t].ty == type::i32) g_.mov(r32(r), mem_of(t));
-        else g_.mov(r64(r), mem_of(t));
-    }
+    void store(std::uint64_t t, int r) { g_.store(mem_of(t), r, mem_bits(t)); }
+    void load_mem(int r, std::uint64_t t) { g_.load(r, mem_bits(t), mem_of(t)); }
     void movi(int r, type t, std::uint64_t v) {
         if (v == 0) g_.xor_(r32(r), r32(r));
         else if (t == type::i32 || v <= 0xffff'ffffu) g_.mov(r32(r), static_cast<std::uint32_t>(v));
@@ -853,15 +949,14 @@ private:
         case opc::ld: {
             const int base = reg(o.args[1]);
             const int d = alloc();
-            load_ext(d, t, static_cast<std::uint32_t>(o.carg(0)), r64(base) + static_cast<std::int32_t>(o.carg(1)));
+            load_ext(d, t, static_cast<std::uint32_t>(o.carg(0)), at(base, static_cast<std::int32_t>(o.carg(1))));
             set_output(o, 0, d);
             break;
         }
         case opc::st: {
             const int base = reg(o.args[1]);
             const auto mop = static_cast<std::uint32_t>(o.carg(0));
-            const RegExp at = r64(base) + static_cast<std::int32_t>(o.carg(1));
-            store_sized(mop, at, o.args[0]);
+            store_sized(mop, at(base, static_cast<std::int32_t>(o.carg(1))), o.args[0]);
             break;
         }
         case opc::qemu_ld:
@@ -1225,41 +1320,27 @@ private:
         set_output(o, 0, d);
     }
 
-    template <class A>
-    void load_ext(int d, type t, std::uint32_t mop, const A& at) {
+    void load_ext(int d, type t, std::uint32_t mop, const mref& m) {
         switch (mop & 7) {
-        case memop::ub: g_.movzx(r32(d), g_.byte[at]); break;
-        case memop::uw: g_.movzx(r32(d), g_.word[at]); break;
-        case memop::ul: g_.mov(r32(d), g_.dword[at]); break;
-        case memop::sb: g_.movsx(reg_of(d, t), g_.byte[at]); break;
-        case memop::sw: g_.movsx(reg_of(d, t), g_.word[at]); break;
+        case memop::ub: g_.load_zx(d, 8, m); break;
+        case memop::uw: g_.load_zx(d, 16, m); break;
+        case memop::ul: g_.load(d, 32, m); break;
+        case memop::sb: g_.load_sx(d, t == type::i64, 8, m); break;
+        case memop::sw: g_.load_sx(d, t == type::i64, 16, m); break;
         case memop::sl:
-            if (t == type::i64) g_.movsxd(r64(d), g_.dword[at]);
-            else g_.mov(r32(d), g_.dword[at]);
+            if (t == type::i64) g_.load_sx(d, true, 32, m);
+            else g_.load(d, 32, m);
             break;
-        default: g_.mov(r64(d), g_.qword[at]); break;
+        default: g_.load(d, 64, m); break;
         }
     }
-    template <class A>
-    void store_sized(std::uint32_t mop, const A& at, std::uint64_t val, int loaded = -1) {
-        const unsigned sz = memop::size_log2(mop);
-        if (loaded < 0 && is_const(val) && (sz < 3 || fits_i32(value(val)))) {
-            const auto v = static_cast<std::uint32_t>(value(val));
-            switch (sz) {
-            case 0: g_.mov(g_.byte[at], v & 0xff); break;
-            case 1: g_.mov(g_.word[at], v & 0xffff); break;
-            case 2: g_.mov(g_.dword[at], v); break;
-            default: g_.mov(g_.qword[at], value(val)); break;  // sign-extended imm32
-            }
+    void store_sized(std::uint32_t mop, const mref& m, std::uint64_t val, int loaded = -1) {
+        const unsigned bits = 8u << memop::size_log2(mop);
+        if (loaded < 0 && is_const(val) && (bits < 64 || fits_i32(value(val)))) {
+            g_.store_imm(m, bits, static_cast<std::uint32_t>(value(val)));  // 64 bits: sign-extended imm32
             return;
         }
-        const int r = loaded >= 0 ? loaded : reg(val);
-        switch (sz) {
-        case 0: g_.mov(g_.byte[at], sized(r, 0)); break;
-        case 1: g_.mov(g_.word[at], sized(r, 1)); break;
-        case 2: g_.mov(g_.dword[at], r32(r)); break;
-        default: g_.mov(g_.qword[at], r64(r)); break;
-        }
+        g_.store(m, loaded >= 0 ? loaded : reg(val), bits);
     }
 
     void emit_guest_mem(const op& o) {
@@ -1311,17 +1392,17 @@ private:
         g_.shr(g_.rcx, static_cast<int>(tlb_fold_shift));
         g_.add(g_.eax, g_.ecx);
         g_.shl(g_.eax, static_cast<int>(tlb_entry_bits));
-        g_.and_(g_.rax, g_.qword[r64(env_reg) + (fast + static_cast<std::int32_t>(offsetof(tlb_fast, mask)))]);
-        g_.add(g_.rax, g_.qword[r64(env_reg) + (fast + static_cast<std::int32_t>(offsetof(tlb_fast, table)))]);
+        g_.alu_load(0x23, RC::RAX, true, at(env_reg, fast + static_cast<std::int32_t>(offsetof(tlb_fast, mask))));
+        g_.alu_load(0x03, RC::RAX, true, at(env_reg, fast + static_cast<std::int32_t>(offsetof(tlb_fast, table))));
         if (size == 1) g_.mov(g_.rcx, r64(ra));
-        else g_.lea(g_.rcx, g_.ptr[r64(ra) + static_cast<int>(size - 1)]);
+        else g_.lea(RC::RCX, true, at(ra, static_cast<std::int32_t>(size - 1)));
         g_.and_(g_.rcx, static_cast<std::uint32_t>(page_mask));
-        g_.cmp(g_.rcx, g_.qword[g_.rax + cmp_off]);
+        g_.alu_load(0x3b, RC::RCX, true, at(RC::RAX, cmp_off));
         jump(sp.entry, 0x5);  // jne
-        g_.mov(g_.rax, g_.qword[g_.rax + static_cast<std::int32_t>(offsetof(tlb_entry, addend))]);
-        const RegExp at = r64(ra) + g_.rax;
-        if (load) load_ext(d, t, mop, at);
-        else store_sized(mop, at, o.args[0], rv);
+        g_.load(RC::RAX, 64, at(RC::RAX, static_cast<std::int32_t>(offsetof(tlb_entry, addend))));
+        const mref host{ra, RC::RAX, 0, 0};
+        if (load) load_ext(d, t, mop, host);
+        else store_sized(mop, host, o.args[0], rv);
         bind(sp.resume);
         if (load) set_output(o, 0, d);
     }

@@ -56,6 +56,8 @@ struct engine_stats {
     std::uint64_t flushes = 0;
     std::uint64_t guest_insns_translated = 0;
     std::uint64_t guest_bytes_translated = 0, host_bytes_generated = 0;
+    // IR ops as the front end made them and as code generation got them.
+    std::uint64_t ops_frontend = 0, ops_final = 0;
     // Host time spent translating, per TCG stage (info jit): the guest
     // front end (decode and IR), the optimizer, liveness, and code
     // generation (or the interpreter's program). A clock read between
@@ -72,6 +74,8 @@ struct engine_stats {
         guest_insns_translated += o.guest_insns_translated;
         guest_bytes_translated += o.guest_bytes_translated;
         host_bytes_generated += o.host_bytes_generated;
+        ops_frontend += o.ops_frontend;
+        ops_final += o.ops_final;
         ns_frontend += o.ns_frontend;
         ns_optimize += o.ns_optimize;
         ns_liveness += o.ns_liveness;
