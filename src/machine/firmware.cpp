@@ -12,16 +12,19 @@
 namespace qf {
 
 namespace {
-// The firmware directory beside the running binary: a build tree carried
-// to another path (or machine) still finds its own images, as QEMU finds
-// pc-bios relative to itself.
-std::string firmware_beside_executable() {
+// The firmware directories beside the running binary: a build tree's
+// (firmware/), carried to another path or machine, and an installed tree's
+// (../share/qforge, cmake --install), as QEMU finds pc-bios relative to
+// itself.
+std::vector<std::string> firmware_beside_executable() {
     char buf[4096];
     const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n <= 0) return {};
     std::string exe(buf, std::size_t(n));
     const std::size_t slash = exe.rfind('/');
-    return slash == std::string::npos ? std::string() : exe.substr(0, slash) + "/firmware";
+    if (slash == std::string::npos) return {};
+    const std::string dir = exe.substr(0, slash);
+    return {dir + "/firmware", dir + "/../share/qforge"};
 }
 } // namespace
 
@@ -30,7 +33,7 @@ std::string find_firmware(const std::string& option, const std::string& name,
     if (::access(name.c_str(), R_OK) == 0) return name;
     if (name.find('/') == std::string::npos) {
         std::vector<std::string> dirs = datadirs;
-        if (std::string beside = firmware_beside_executable(); !beside.empty()) dirs.push_back(std::move(beside));
+        for (std::string& beside : firmware_beside_executable()) dirs.push_back(std::move(beside));
         if (*QF_BUILD_FIRMWARE_DIR) dirs.emplace_back(QF_BUILD_FIRMWARE_DIR);
         dirs.emplace_back("/usr/share/seabios");
         dirs.emplace_back("/usr/share/qemu");
