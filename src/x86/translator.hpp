@@ -354,6 +354,10 @@ private:
         c_.mov(cc_dst_t, dst);
         if (src.valid()) c_.mov(cc_src_t, src);
         c_.movi(cc_op_t, op);
+        // A logic op's flags read cc_dst alone: what an earlier instruction
+        // left in cc_src need not reach env (QEMU's set_cc_op discards the
+        // same). A fault before this point still sees it stored.
+        if (!src.valid()) c_.discard(cc_src_t);
         cc_static_ = op;
     }
     temp sext(temp v, unsigned sl) {
