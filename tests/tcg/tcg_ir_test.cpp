@@ -219,3 +219,26 @@ TEST_CASE("the interpreter refuses a branch to a label that is never set") {
     c.br(c.new_label());
     CHECK_THROWS_AS(interp_program(c), qf::error);
 }
+
+TEST_CASE("liveness makes a widening multiply whose high half is never read a plain multiply") {
+    context c;
+    rig::add_globals(c);
+    const temp lo = c.new_temp(type::i64), hi = c.new_temp(type::i64), lo2 = c.new_temp(type::i64),
+               hi2 = c.new_temp(type::i64);
+    c.mul2(opc::muls2, lo, hi, rig::g(1), rig::g(2));  // hi unread: a plain mul
+    c.mov(rig::g(0), lo);
+    c.mul2(opc::mulu2, lo2, hi2, rig::g(1), rig::g(2));  // hi read: stays widening
+    c.mov(rig::g(3), hi2);
+    c.exit_tb(0);
+    liveness_pass(c);
+    INFO(format_ops(c));
+    CHECK(count(c, opc::muls2) == 0);
+    CHECK(count(c, opc::mul) == 1);
+    CHECK(count(c, opc::mulu2) == 1);
+    rig r;
+    r.state().g[1] = 0xfedc'ba98'7654'3210ull;
+    r.state().g[2] = 0x0123'4567'89ab'cdefull;
+    interpret(interp_program(c), r.env());
+    CHECK(r.state().g[0] == 0x2236'd88f'e561'8cf0ull);  // the product's low and high halves
+    CHECK(r.state().g[3] == 0x0121'fa00'ad77'd742ull);
+}

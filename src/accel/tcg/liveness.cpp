@@ -88,6 +88,15 @@ unsigned liveness_pass(context& ctx) {
                 continue;
             }
         }
+        // A widening multiply whose high half is never read is a plain
+        // multiply (x86's IMUL r, r/m, imm whose flags are overwritten
+        // before anything reads them): the JIT then needs no RDX:RAX pair.
+        if ((o.code == opc::mulu2 || o.code == opc::muls2) && !is_live(o.args[1])) {
+            o.code = opc::mul;
+            o.nb_o = 1;
+            o.args[1] = o.args[2];
+            o.args[2] = o.args[3];
+        }
         for (unsigned i = 0; i < o.nb_o; ++i) {
             const auto t = o.args[i];
             if (!is_live(t)) o.dead |= 1u << i;
