@@ -15,7 +15,9 @@
 // testrig<accel::tcg<embed::insn_budget>>; run(n) then stops after n
 // instructions. Hooks of the test's own (instruction, memory, port I/O)
 // go in the same list and stop the run by returning hook_result::stop.
+#include "qf/accel/tcg/dirty_log.hpp"
 #include "qf/accel/tcg/hooks.hpp"
+#include "qf/accel/tcg/softmmu.hpp"
 #include "qf/chardev/backends.hpp"
 #include "qf/chardev/chardev.hpp"
 #include "qf/core/clock.hpp"
@@ -26,7 +28,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <optional>
+#include <type_traits>
 #include <span>
 #include <string>
 #include <thread>
@@ -70,6 +74,21 @@ template <template <class...> class A, class... Hs>
 constexpr bool has_budget<A<Hs...>> = (std::is_same_v<Hs, insn_budget> || ...);
 } // namespace detail
 
+// A machine as it was when harness::snapshot() took it: the CPU's state,
+// every device's reflected state, and RAM. harness::restore() puts it back.
+struct snapshot {
+    const void* owner = nullptr;  // the harness that took it
+    std::uint64_t epoch = 0;      // which of its snapshots
+    std::uint64_t map_changes = 0;
+    std::vector<std::byte> cpu, devices;
+    struct ram_copy {
+        std::uint64_t gpa;
+        std::byte* host;  // where it lives in the machine
+        std::vector<std::byte> bytes;
+    };
+    std::vector<ram_copy> ram;
+};
+
 // What the harness gives the machine besides the command line's options.
 struct harness_config {
     // Where the clocks read the time: the host's, or a test's own (virtual
@@ -88,7 +107,10 @@ public:
           machine_(context()) {
         clocks_.enable_vm();
     }
-    ~harness() { stop_ticker(); }
+    ~harness() {
+        stop_ticker();
+        if (log_) machine_.memory().remove_listener(&watch_);
+    }
     harness(const harness&) = delete;
     harness& operator=(const harness&) = delete;
 
@@ -155,13 +177,94 @@ public:
 
     // Guest physical memory (RAM, ROM, and what else the address space maps).
     void read(std::uint64_t gpa, std::span<std::byte> out) { machine_.memory().read(qf::gpa{gpa}, out); }
-    void write(std::uint64_t gpa, std::span<const std::byte> in) { machine_.memory().write(qf::gpa{gpa}, in); }
+    void write(std::uint64_t gpa, std::span<const std::byte> in) {
+        machine_.memory().write(qf::gpa{gpa}, in);
+        // Code translated from what was there goes, as after a guest's store.
+        if constexpr (requires { machine_.cpu().engine(); })
+            if (!in.empty()) machine_.cpu().engine().invalidate_phys_range(gpa, gpa + in.size() - 1);
+        if (log_)
+            for (std::uint64_t p = gpa >> tcg::page_bits; in.size() && p <= (gpa + in.size() - 1) >> tcg::page_bits; ++p)
+                log_->mark(p);
+    }
     template <class T>
     T read(std::uint64_t gpa) {
         T v{};
         read(gpa, std::as_writable_bytes(std::span(&v, 1)));
         return v;
     }
+
+    // In-process snapshots, for a test or fuzzer that runs the same state
+    // many times. snapshot() copies RAM once and starts tracking writes
+    // (the softmmu traps a page's first write; DMA through the address
+    // space's listeners); restore() of the latest snapshot copies back only
+    // the pages written since, drops translated code only where restored
+    // pages held some, flushes the TLB and puts back the CPU's and the
+    // devices' state. Restoring another snapshot copies all of RAM. The
+    // clocks go on (timers follow the restored registers, time does not go
+    // back); the serial output captured so far stays. One CPU; a memory
+    // map changed since (PAM, a PCI BAR) is refused with an error.
+    embed::snapshot snapshot() {
+        if (!loaded_) throw error("embed: load firmware before taking a snapshot");
+        embed::snapshot s;
+        s.owner = this;
+        s.epoch = ++epoch_;
+        s.map_changes = watch_.map_changes;
+        auto& st = machine_.cpu().st();
+        s.cpu.resize(cpu_bytes());
+        std::memcpy(s.cpu.data(), cpu_state_of(st), s.cpu.size());
+        s.devices = machine_.save_devices();
+        std::uint64_t top = 0;
+        for (const auto& seg : machine_.memory().flat_view()) {
+            if (seg.r->kind != region_kind::ram) continue;
+            std::byte* host = seg.r->host + (seg.first - seg.r->base.value);
+            s.ram.push_back({seg.first, host, std::vector<std::byte>(host, host + (seg.last - seg.first + 1))});
+            top = std::max(top, seg.last + 1);
+        }
+        if (!log_) {
+            log_.emplace((top + tcg::page_size - 1) >> tcg::page_bits);
+            watch_.log = &*log_;
+            st.base.dirty = &*log_;
+            machine_.memory().add_listener(&watch_);
+        }
+        log_->clear();
+        log_base_ = s.epoch;
+        tcg::tlb_flush(&st.base);  // every entry again traps its page's first write
+        return s;
+    }
+    void restore(const embed::snapshot& s) {
+        if (s.owner != this || !log_) throw error("embed: not a snapshot of this harness");
+        if (s.map_changes != watch_.map_changes)
+            throw error("embed: the memory map changed since the snapshot (PAM, a PCI BAR): it cannot be restored");
+        auto& st = machine_.cpu().st();
+        auto& eng = machine_.cpu().engine();
+        auto put_page = [&](std::uint64_t page) {
+            const std::uint64_t gpa = page << tcg::page_bits;
+            for (const auto& r : s.ram)
+                if (gpa >= r.gpa && gpa - r.gpa < r.bytes.size()) {
+                    const std::size_t n = std::min<std::size_t>(tcg::page_size, r.bytes.size() - (gpa - r.gpa));
+                    std::memcpy(r.host + (gpa - r.gpa), r.bytes.data() + (gpa - r.gpa), n);
+                    if (eng.is_code_page(gpa)) eng.invalidate_phys_range(gpa, gpa + n - 1);
+                    return;
+                }
+        };
+        if (s.epoch == log_base_) {
+            for (std::uint64_t page : log_->pages()) put_page(page);
+        } else {
+            for (const auto& r : s.ram) {
+                std::memcpy(r.host, r.bytes.data(), r.bytes.size());
+                eng.invalidate_phys_range(r.gpa, r.gpa + r.bytes.size() - 1);
+            }
+        }
+        log_->clear();
+        std::memcpy(cpu_state_of(st), s.cpu.data(), s.cpu.size());
+        tcg::tlb_flush(&st.base);
+        machine_.load_devices(s.devices);
+        exit_status_.reset();
+        log_base_ = s.epoch;  // RAM is this snapshot's again: the log counts from here
+    }
+    // Pages written since the last snapshot or restore (what the next
+    // restore of the latest snapshot copies back).
+    std::size_t dirty_pages() const { return log_ ? log_->pages().size() : 0; }
 
     // What the guest wrote to COM1 (and the debug console) so far.
     std::string serial() const { return serial_.as<chardevs::ringbuf>()->contents(); }
@@ -208,6 +311,27 @@ private:
         }
     }
 
+    // The CPU's architectural state: everything after the softmmu's part.
+    template <class S>
+    static std::byte* cpu_state_of(S& st) {
+        static_assert(std::is_standard_layout_v<S> && std::is_trivially_copyable_v<decltype(st.regs)>);
+        return reinterpret_cast<std::byte*>(&st) + sizeof(tcg::env_base);
+    }
+    std::size_t cpu_bytes() {
+        using S = std::remove_reference_t<decltype(machine_.cpu().st())>;
+        return sizeof(S) - sizeof(tcg::env_base);
+    }
+    // Devices' writes to RAM go into the dirty log; memory map changes are counted.
+    struct memory_watch final : memory_listener {
+        tcg::dirty_log* log = nullptr;
+        std::uint64_t map_changes = 0;
+        void map_changed(std::uint64_t, std::uint64_t) override { ++map_changes; }
+        void ram_written(std::uint64_t addr, std::uint64_t len) override {
+            if (log && len)
+                for (std::uint64_t p = addr >> tcg::page_bits; p <= (addr + len - 1) >> tcg::page_bits; ++p) log->mark(p);
+        }
+    };
+
     options opt_;
     clocks clocks_;
     timer_lists timers_{clocks_};
@@ -217,6 +341,10 @@ private:
     bool loaded_ = false;
     Machine machine_;
     std::jthread ticker_;
+    std::optional<tcg::dirty_log> log_;
+    memory_watch watch_;
+    std::uint64_t epoch_ = 0;     // snapshots taken
+    std::uint64_t log_base_ = 0;  // the snapshot RAM equals but for the log's pages
 };
 
 } // namespace qf::embed

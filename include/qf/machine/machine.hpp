@@ -169,9 +169,15 @@ public:
     void load_devices(std::span<const std::byte> in) {
         std::apply([&](auto&... d) { ((in = in.subspan(load_state(in, d.state()))), ...); }, devices_);
         if (!in.empty()) throw error("device snapshot has trailing data");
+        // What a device derives from its registers (timers, outputs) follows them.
+        std::apply([](auto&... d) { (post_load_of(d), ...); }, devices_);
     }
 
 protected:
+    template <class D>
+    static void post_load_of(D& d) {
+        if constexpr (requires { d.post_load(); }) d.post_load();
+    }
     host_memory ram_;
     host_memory rom_;
 

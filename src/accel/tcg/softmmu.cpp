@@ -1,4 +1,5 @@
 #include "qf/accel/tcg/softmmu.hpp"
+#include "qf/accel/tcg/dirty_log.hpp"
 
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
@@ -246,7 +247,9 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
     e.addr_code = (prot_mask & prot::exec) ? page | flags : tlb_invalid;
     if (w & watch_kind::write) flags |= tlb_flag::watch;
     if (rom) flags |= tlb_flag::rom;
-    else if (direct && env->mmu->is_code_page && env->mmu->is_code_page(env, ppage)) flags |= tlb_flag::notdirty;
+    else if (direct && ((env->dirty && !env->dirty->dirty(ppage >> page_bits)) ||
+                        (env->mmu->is_code_page && env->mmu->is_code_page(env, ppage))))
+        flags |= tlb_flag::notdirty;
     e.addr_write = (prot_mask & prot::write) ? page | flags : tlb_invalid;
     full.phys_page = ppage;
 }
@@ -256,7 +259,7 @@ void tlb_mark_code_page(env_base* env, std::uint64_t phys_page, bool has_code) {
         if (e.addr_write == tlb_invalid || (e.addr_write & (tlb_flag::mmio | tlb_flag::rom)) || f.phys_page != phys_page)
             return;
         if (has_code) e.addr_write |= tlb_flag::notdirty;
-        else e.addr_write &= ~tlb_flag::notdirty;
+        else if (!env->dirty || env->dirty->dirty(phys_page >> page_bits)) e.addr_write &= ~tlb_flag::notdirty;
     };
     for (unsigned m = 0; m < nb_mmu_modes; ++m) {
         if (env->tlb_d[m].n_used) {
@@ -371,7 +374,20 @@ void guest_store(env_base* env, std::uint64_t addr, std::uint64_t val, std::uint
         return;
     }
     const std::uintptr_t host = addr + e.addend;
-    if (e.addr_write & tlb_flag::notdirty) env->mmu->code_write(env, pa, size, ra);
+    if (e.addr_write & tlb_flag::notdirty) {
+        // A page not written since the dirty log was cleared, or one with
+        // code (or both): marked first, so that dropping its code cannot
+        // let later writes past the log.
+        const std::uint64_t ppage = pa & page_mask;
+        if (env->dirty) env->dirty->mark(ppage >> page_bits);
+        const bool code = env->mmu->is_code_page && env->mmu->is_code_page(env, ppage);
+        if (code) env->mmu->code_write(env, pa, size, ra);
+        // Later writes through this entry are fast again (code_write may
+        // have refilled the TLB: the entry is looked up afresh).
+        tlb_entry& now = tlb_entry_of(env, mmu, addr);
+        if (!(env->mmu->is_code_page && env->mmu->is_code_page(env, ppage)) && tag_hits(now.addr_write, addr & page_mask))
+            now.addr_write &= ~tlb_flag::notdirty;
+    }
     std::memcpy(reinterpret_cast<void*>(host), &val, size);
 }
 

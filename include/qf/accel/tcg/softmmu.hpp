@@ -85,6 +85,7 @@ inline constexpr unsigned read = 1, write = 2, exec = 4, rwx = 7;
 }
 
 struct env_base;
+class dirty_log;
 
 // A data watchpoint on guest virtual addresses (a debugger's, or a test
 // rig's): accesses to its page take the slow path, which reports the ones
@@ -148,6 +149,9 @@ struct env_base {
     tlb_entry victim[nb_mmu_modes][victim_entries];
     tlb_full victim_full[nb_mmu_modes][victim_entries];
     unsigned victim_next[nb_mmu_modes] = {};
+    // While set, RAM pages not yet written since it was cleared keep their
+    // TLB write entries on the slow path, which marks them (snapshots).
+    dirty_log* dirty = nullptr;
 };
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 
