@@ -282,6 +282,11 @@ TEST_CASE("the monitor: info jit gives the time per TCG stage of what SeaBIOS ma
     CHECK(std::stoul(m[1]) > 100);
     REQUIRE(std::regex_search(a, m, std::regex("host bytes per guest byte +([0-9.]+)\n")));
     CHECK(std::stod(m[1]) > 1);
+    // The optimizer and liveness leave fewer ops than the front end made.
+    REQUIRE(std::regex_search(a, m, std::regex("IR ops per guest insn +([0-9.]+) from the front end, ([0-9.]+) to code generation\n")));
+    CHECK(std::stod(m[1]) > 1);
+    CHECK(std::stod(m[2]) > 1);
+    CHECK(std::stod(m[2]) < std::stod(m[1]));
     for (const char* stage : {"front end \\(decode, IR\\)", "optimizer", "liveness", "code generation", "all stages"}) {
         INFO(stage);
         // total ms, ns per TB, ns per guest instruction: all spent.
