@@ -326,7 +326,9 @@ struct jit::impl {
     bool has_lzcnt, has_bmi1, has_popcnt;
 
     impl(std::size_t bytes, bool split) : buf(bytes, split), gen(buf.size(), buf.rw()) {
-        const util::Cpu cpu;
+        // Once a process: Xbyak's Cpu runs some thirty CPUIDs, each a trap
+        // to the hypervisor when the host is a VM (about 0.1 ms in all).
+        static const util::Cpu cpu;
         has_lzcnt = cpu.has(util::Cpu::tLZCNT);
         has_bmi1 = cpu.has(util::Cpu::tBMI1);
         has_popcnt = cpu.has(util::Cpu::tPOPCNT);
