@@ -4,8 +4,56 @@
 
 namespace qf::tcg {
 
+void tb_table::insert(translation_block* tb) {
+    if ((used_ + 1) * 10 > slots_.size() * 7) rehash(std::max<std::size_t>(1024, (live_ + 1) * 10 > slots_.size() * 3 ? slots_.size() * 2 : slots_.size()));
+    std::size_t free = ~std::size_t{0};
+    for (std::size_t i = hash(tb->key, tb->phys_pc) & mask();; i = (i + 1) & mask()) {
+        translation_block*& t = slots_[i];
+        if (t == tombstone()) {
+            if (free == ~std::size_t{0}) free = i;
+        } else if (!t) {
+            if (free == ~std::size_t{0}) {
+                free = i;
+                ++used_;
+            }
+            slots_[free] = tb;
+            ++live_;
+            return;
+        } else if (t->key == tb->key && t->phys_pc == tb->phys_pc) {
+            t = tb;
+            return;
+        }
+    }
+}
+
+void tb_table::erase(translation_block* tb) {
+    if (slots_.empty()) return;
+    for (std::size_t i = hash(tb->key, tb->phys_pc) & mask();; i = (i + 1) & mask()) {
+        translation_block*& t = slots_[i];
+        if (!t) return;
+        if (t == tb) {
+            t = tombstone();
+            --live_;
+            return;
+        }
+    }
+}
+
+void tb_table::clear() {
+    std::fill(slots_.begin(), slots_.end(), nullptr);
+    live_ = used_ = 0;
+}
+
+void tb_table::rehash(std::size_t capacity) {
+    std::vector<translation_block*> old(capacity, nullptr);
+    old.swap(slots_);
+    live_ = used_ = 0;
+    for (translation_block* t : old)
+        if (t && t != tombstone()) insert(t);
+}
+
 std::vector<std::uint64_t> tb_store::insert(translation_block* tb) {
-    hash_[{tb->key, tb->phys_pc}] = tb;
+    hash_.insert(tb);
     remember(tb);
     std::vector<std::uint64_t> fresh;
     for (std::uint64_t p : tb->phys_page) {
@@ -81,8 +129,7 @@ std::vector<translation_block*> tb_store::overlapping(std::uint64_t paddr, unsig
 void tb_store::invalidate(translation_block* tb) {
     if (tb->invalid) return;
     tb->invalid = true;
-    auto it = hash_.find({tb->key, tb->phys_pc});
-    if (it != hash_.end() && it->second == tb) hash_.erase(it);
+    hash_.erase(tb);
     auto& slot = jmp_cache_[jc_index(tb->key.pc)];
     if (slot == tb) slot = nullptr;
     // Jumps into this TB go back to their exit paths...

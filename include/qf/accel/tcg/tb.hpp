@@ -65,6 +65,39 @@ struct tb_hash {
     }
 };
 
+// (key, physical pc) -> TB: open addressing with linear probing over a
+// power-of-two array of TB pointers. A lookup is a hash, a mask and mostly
+// one TB's key compared; std::unordered_map's division and node chasing
+// were most of the time of the indirect-jump lookups in a Linux boot,
+// where every TLB flush empties the jump cache.
+class tb_table {
+public:
+    translation_block* find(const tb_key& k, std::uint64_t phys_pc) const {
+        if (slots_.empty()) return nullptr;
+        for (std::size_t i = hash(k, phys_pc) & mask();; i = (i + 1) & mask()) {
+            translation_block* t = slots_[i];
+            if (!t) return nullptr;
+            if (t != tombstone() && t->key == k && t->phys_pc == phys_pc) return t;
+        }
+    }
+    // Replaces a TB with the same key and physical pc.
+    void insert(translation_block* tb);
+    // Removes tb if it is the one its key finds.
+    void erase(translation_block* tb);
+    void clear();
+    std::size_t size() const { return live_; }
+
+private:
+    static translation_block* tombstone() { return reinterpret_cast<translation_block*>(std::uintptr_t{1}); }
+    static std::size_t hash(const tb_key& k, std::uint64_t phys_pc) {
+        return tb_hash{}({k, phys_pc});
+    }
+    std::size_t mask() const { return slots_.size() - 1; }
+    void rehash(std::size_t capacity);
+    std::vector<translation_block*> slots_;
+    std::size_t live_ = 0, used_ = 0;  // used_: live and tombstones
+};
+
 class tb_store {
 public:
     static constexpr unsigned jmp_cache_bits = 12;
@@ -73,10 +106,7 @@ public:
         translation_block* tb = jmp_cache_[jc_index(k.pc)];
         return tb && tb->key == k ? tb : nullptr;
     }
-    translation_block* find(const tb_key& k, std::uint64_t phys_pc) const {
-        auto it = hash_.find({k, phys_pc});
-        return it == hash_.end() ? nullptr : it->second;
-    }
+    translation_block* find(const tb_key& k, std::uint64_t phys_pc) const { return hash_.find(k, phys_pc); }
     void remember(translation_block* tb) { jmp_cache_[jc_index(tb->key.pc)] = tb; }
     // For generated code's inline probe: the array, and its hash (jc_index).
     translation_block* const* jmp_cache_data() const { return jmp_cache_.data(); }
@@ -131,7 +161,7 @@ public:
 
 private:
     std::deque<translation_block> tbs_;
-    std::unordered_map<std::pair<tb_key, std::uint64_t>, translation_block*, tb_hash> hash_;
+    tb_table hash_;
     struct page_code {
         std::vector<translation_block*> tbs;
         // Bytes some TB was translated from. An invalidated TB's bits stay
