@@ -44,7 +44,8 @@ const image suite[] = {
     {"test-exceptions",
      "ex 00 err 00000000\r\nex 06 err 00000000\r\nex 03 err 00000000\r\nex 80 err 00000000\r\n"
      "ex 0d err 00000050\r\nex 0e err 00000000 cr2 0000000040000000\r\n"
-     "ex 0e err 00000003 cr2 0000000000400000\r\nexceptions ok\r\n",
+     "ex 0e err 00000003 cr2 0000000000400000\r\n"
+     "ex 0e err 00000000 cr2 0000000040000000\r\nex 0e err 00000002 cr2 0000000040000000\r\nexceptions ok\r\n",
      (0x42 << 1) | 1, {}},
     {"test-triple", "triple fault next\r\n", 0, {"-no-reboot"}},
     {"test-syscall", "syscall from cpl 3, kernel at cpl 0\r\nback in the kernel\r\n", (0x33 << 1) | 1, {}},

@@ -1,6 +1,7 @@
 ; Exceptions and interrupts in long mode: an IDT of 64-bit interrupt gates,
 ; then #DE, #UD, #BP, INT 0x80, #GP with a selector error code, #PF for a
-; page that is not present and #PF for a write to a read-only page (CR0.WP).
+; page that is not present (also by a load and a store that cross into it)
+; and #PF for a write to a read-only page (CR0.WP).
 ; The handler prints the vector, the error code (and CR2 for #PF), skips the
 ; faulting instruction (its length is in r15) and returns with IRETQ.
 %include "uart.inc"
@@ -36,6 +37,14 @@ lm64:
     mov rax, [rbx]
     mov r15d, 8                  ; #PF, write to a read-only page
     mov byte [abs 0x400000], 1
+    ; Accesses that cross into the page that is not present: CR2 is that
+    ; page's first byte, for a load and for a store (as on hardware and in
+    ; QEMU), not the access's last byte.
+    mov r15d, 3
+    mov ebx, 0x3ffffffc
+    mov rax, [rbx]
+    mov r15d, 3
+    mov [rbx], rax
     lea rsi, [rel msg_ok]
     call print
     EXIT 0x42

@@ -355,9 +355,11 @@ void guest_store(env_base* env, std::uint64_t addr, std::uint64_t val, std::uint
     const unsigned mmu = memop::mmu_of(oi);
     const unsigned size = memop::size(mop);
     if (((addr ^ (addr + size - 1)) & page_mask) != 0) {
-        // Both pages must be writable before any byte is written, as on hardware.
+        // Both pages must be writable before any byte is written, as on
+        // hardware; a fault on the second reports its first byte (CR2), as
+        // hardware and QEMU do.
         entry_for(env, addr, access_type::write, mmu, ra);
-        entry_for(env, addr + size - 1, access_type::write, mmu, ra);
+        entry_for(env, (addr + size - 1) & page_mask, access_type::write, mmu, ra);
         for (unsigned i = 0; i < size; ++i)
             guest_store(env, addr + i, val >> (8 * i), memop::with_mmu(memop::ub, mmu), ra);
         return;
