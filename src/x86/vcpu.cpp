@@ -250,6 +250,7 @@ walk_result walk(state& s, const address_space& as, std::uint64_t va, tcg::acces
         pa &= a20;
         if (std::byte* h = host(pa, size)) std::memcpy(h, &v, size);
         else as.write(gpa{pa}, std::span(reinterpret_cast<const std::byte*>(&v), size));
+        tcg::note_ram_write(&s.base, pa, size);
         // An accessed or dirty bit in a page of translated code changes that
         // code, as any store would.
         const tcg::softmmu_ops* mmu = s.base.mmu;
@@ -385,6 +386,7 @@ void vcpu::deliver_real_mode(int vector) {
         const std::uint16_t sp = static_cast<std::uint16_t>(s.regs[R_ESP] - 2);
         const gpa at = phys(s.segs[R_SS].base + sp);
         as_.write(at, std::as_bytes(std::span(&v, 1)));
+        tcg::note_ram_write(&s.base, at.value, 2);
         // A frame pushed over translated code changes that code, as any
         // store would (no TB runs now: nothing to restart).
         for (std::uint64_t a : {at.value, at.value + 1})

@@ -170,7 +170,12 @@ public:
     }
     // mov [m], imm: 8, 16 or 32 bits, or 64 from a sign-extended imm32.
     void store_imm(const mref& m, unsigned bits, std::uint32_t imm) {
-        if (!room()) return CodeGenerator::mov(xaddr(m, bits), bits == 64 ? std::uint64_t(std::int64_t(std::int32_t(imm))) : imm);
+        if (!room()) {
+            // Xbyak checks the immediate against the operand's width.
+            const std::uint64_t v = bits == 8 ? imm & 0xff : bits == 16 ? imm & 0xffff : bits == 32 ? imm
+                                  : std::uint64_t(std::int64_t(std::int32_t(imm)));
+            return CodeGenerator::mov(xaddr(m, bits), v);
+        }
         mem_insn(bits == 16, bits == 64, bits == 8 ? 0xc6 : 0xc7, 0, m);
         if (bits == 8) put(static_cast<std::uint8_t>(imm));
         else if (bits == 16) {

@@ -254,6 +254,11 @@ void tlb_set_page(env_base* env, std::uint64_t vaddr, std::uint64_t paddr, unsig
     full.phys_page = ppage;
 }
 
+static_assert(dirty_log::page_shift == page_bits);
+void note_ram_write(env_base* env, std::uint64_t pa, std::uint64_t len) {
+    if (env->dirty) env->dirty->mark_range(pa, len);
+}
+
 void tlb_mark_code_page(env_base* env, std::uint64_t phys_page, bool has_code) {
     auto mark = [&](tlb_entry& e, const tlb_full& f) {
         if (e.addr_write == tlb_invalid || (e.addr_write & (tlb_flag::mmio | tlb_flag::rom)) || f.phys_page != phys_page)

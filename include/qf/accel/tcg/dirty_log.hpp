@@ -11,6 +11,8 @@ namespace qf::tcg {
 
 class dirty_log {
 public:
+    static constexpr unsigned page_shift = 12;  // tcg::page_bits (softmmu.cpp checks)
+
     // Tracks physical pages [0, pages).
     explicit dirty_log(std::uint64_t pages) : pages_(pages), bits_((pages + 63) / 64) {}
 
@@ -21,6 +23,10 @@ public:
             bits_[page / 64] |= 1ull << (page % 64);
             list_.push_back(page);
         }
+    }
+    void mark_range(std::uint64_t addr, std::uint64_t len) {
+        if (len)
+            for (std::uint64_t p = addr >> page_shift; p <= (addr + len - 1) >> page_shift; ++p) mark(p);
     }
     // The pages marked, in the order of their first write.
     const std::vector<std::uint64_t>& pages() const { return list_; }

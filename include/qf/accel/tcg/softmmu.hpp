@@ -155,6 +155,11 @@ struct env_base {
 };
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
 
+// A helper wrote guest RAM at physical [pa, pa + len) itself, not through
+// guest_store (page-table A/D bits, a real-mode interrupt frame, a
+// debugger): the dirty log, if any, hears of it.
+void note_ram_write(env_base* env, std::uint64_t pa, std::uint64_t len);
+
 constexpr std::int32_t tlb_fast_offset(unsigned mmu_idx) {
     return static_cast<std::int32_t>(offsetof(env_base, tlb) + mmu_idx * sizeof(tlb_fast));
 }
