@@ -246,9 +246,12 @@ std::string device_views(const std::string& binary, const std::vector<std::strin
                          const std::string& views = "info pci\ninfo pic\ninfo lapic\ninfo irq\n", int wait_ms = 1500) {
     const std::string a = after_seabios(binary, "stop\n" + views + "quit\n", extra, wait_ms);
     // What the moment of the stop decides: requests pending in the PIC
-    // and the APIC, the APIC timer's count, how many timer ticks and
-    // floppy interrupts (QEMU has a floppy controller) there were.
+    // and the APIC, and in service (a stop between the timer interrupt's
+    // delivery and SeaBIOS's EOI finds IRQ0 in the ISR; a nested-KVM run
+    // caught it), the APIC timer's count, how many timer ticks and floppy
+    // interrupts (QEMU has a floppy controller) there were.
     std::string s = std::regex_replace(a, std::regex("irr=[0-9a-f]{2}"), "irr=..");
+    s = std::regex_replace(s, std::regex("isr=[0-9a-f]{2}"), "isr=..");
     s = std::regex_replace(s, std::regex("(IRR|ISR)\t [^\n]*"), "$1\t ...");
     s = std::regex_replace(s, std::regex("current_count = [0-9]+"), "current_count = N");
     s = std::regex_replace(s, std::regex("\n ?[06]: [0-9]+"), "");
