@@ -23,6 +23,10 @@ bool translator::one_insn() {
                 &fc);
     tr_.insn_start(pc_ - cs_base_);
     origins_.clear();
+    if (cfg_.block_hook && tr_.insns() == 1) {
+        const temp args[] = {c_.env(), cst(pc_ - cs_base_)};
+        c_.call(*cfg_.block_hook, temp{}, args);
+    }
     if (cfg_.insn_hook) {
         const temp args[] = {c_.env(), cst(pc_ - cs_base_)};
         c_.call(*cfg_.insn_hook, temp{}, args);

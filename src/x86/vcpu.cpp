@@ -509,6 +509,7 @@ tcg::events vcpu::check_events() {
             logf(log_item::int_, "NMI at %04x:%08" PRIx64 "\n", s.segs[R_CS].selector, s.rip);
             s.halted = 0;
             delivering_ = 2;
+            if (cfg_.interrupt_hook) cfg_.interrupt_hook(&s.base, 2);
             if (s.hflags & hflag::pe) deliver_protected(s, 2, false, 0, true);
             else deliver_real_mode(2);
             delivering_ = -1;
@@ -519,6 +520,7 @@ tcg::events vcpu::check_events() {
             logf(log_item::int_, "external interrupt 0x%02x at %04x:%08" PRIx64 "\n", vector, s.segs[R_CS].selector, s.rip);
             s.halted = 0;
             delivering_ = vector;
+            if (cfg_.interrupt_hook) cfg_.interrupt_hook(&s.base, vector);
             if (s.hflags & hflag::pe) deliver_protected(s, vector, false, 0, true);
             else deliver_real_mode(vector);
             delivering_ = -1;
@@ -564,6 +566,7 @@ tcg::events vcpu::check_events() {
          s.segs[R_CS].selector, s.rip, error_code);
     delivering_ = vector;
     s.halted = 0;
+    if (cfg_.interrupt_hook) cfg_.interrupt_hook(&s.base, static_cast<unsigned>(vector));
     if (s.hflags & hflag::pe) deliver_protected(s, vector, software, error_code);
     else deliver_real_mode(vector);
     delivering_ = -1;

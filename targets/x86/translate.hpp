@@ -13,6 +13,10 @@ struct translate_config {
     // and then no code is emitted for it.
     const tcg::helper_info* insn_hook = nullptr;
     const tcg::helper_info* mem_hook = nullptr;
+    const tcg::helper_info* block_hook = nullptr;
+    // Called as an exception or interrupt is delivered (the policy's
+    // interrupt(): it may ask the run to stop).
+    void (*interrupt_hook)(tcg::env_base*, unsigned vector) = nullptr;
     // The CPU model's features: instructions outside them raise #UD.
     feature_set features = host_usable(cpu::max::def.features);
     bool intel = false;  // the model's vendor is GenuineIntel (vendor-specific instructions)

@@ -260,6 +260,7 @@ public:
         tcg::tlb_flush(&st.base);
         machine_.load_devices(s.devices);
         exit_status_.reset();
+        exit_cause_ = shutdown_cause::none;
         log_base_ = s.epoch;  // RAM is this snapshot's again: the log counts from here
     }
     // Pages written since the last snapshot or restore (what the next
@@ -270,6 +271,12 @@ public:
     std::string serial() const { return serial_.as<chardevs::ringbuf>()->contents(); }
     // Bytes for the guest to read from COM1.
     void send_serial(std::string_view s) { serial_.as<chardevs::ringbuf>()->send_to_guest(s); }
+    // Drops what send_serial() queued that COM1 has not taken yet.
+    void discard_serial_input() { serial_.as<chardevs::ringbuf>()->discard_input(); }
+    // Why the machine asked to stop, for stop::exit: a shutdown's cause
+    // (guest_reset: a triple fault or a reset under no_reboot), or none for
+    // isa-debug-exit and the like.
+    shutdown_cause exit_cause() const { return exit_cause_; }
 
 private:
     static chardev_spec ring_spec(std::uint32_t size) {
@@ -290,6 +297,11 @@ private:
         c.chardev_by_id = [this](std::string_view id) -> chardev* { return id == "serial0" ? &serial_ : nullptr; };
         c.request_exit = [this](int status) {
             exit_status_ = status;
+            machine_.kick_cpu();
+        };
+        c.request_shutdown = [this](shutdown_cause cause) {
+            exit_cause_ = cause;
+            exit_status_ = 0;
             machine_.kick_cpu();
         };
         return c;
@@ -338,6 +350,7 @@ private:
     mutable chardev serial_;  // reading the ring does not change the machine
     bool serial_taken_ = false;
     std::optional<int> exit_status_;
+    shutdown_cause exit_cause_ = shutdown_cause::none;
     bool loaded_ = false;
     Machine machine_;
     std::jthread ticker_;

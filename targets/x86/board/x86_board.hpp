@@ -337,6 +337,8 @@ private:
             translate_config cfg;
             if constexpr (hooks::has_insn) cfg.insn_hook = &hooks::insn_hook;
             if constexpr (hooks::has_mem) cfg.mem_hook = &hooks::mem_hook;
+            if constexpr (hooks::has_block) cfg.block_hook = &hooks::block_hook;
+            if constexpr (hooks::has_interrupt) cfg.interrupt_hook = &hooks::interrupt;
             cfg.pause_yields = ncpus > 1;
             const cpu_model model = cpu_model_for(o);
             for (unsigned i = 0; i < ncpus; ++i)

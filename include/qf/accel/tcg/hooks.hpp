@@ -5,12 +5,16 @@
 //
 // A hook type defines any of these static member functions:
 //   hook_result on_insn(env_base*, std::uint64_t pc);   before the instruction runs
+//   hook_result on_block(env_base*, std::uint64_t pc);  as a TB starts, each time it runs
+//                                                       (coverage: one call per block, not per instruction)
 //   hook_result on_mem(env_base*, std::uint64_t vaddr, std::uint64_t value, std::uint32_t info);
 //                                                       after a guest access; info: memop | mem_store
 //   hook_result on_io(env_base*, std::uint16_t port, unsigned size, bool write, std::uint32_t value);
 //   hook_result on_interrupt(env_base*, unsigned vector);
-// Returning stop from on_insn stops before that instruction, with the guest
-// state at it; from the others, at the next TB boundary. Either way the
+//                                                       as an exception or interrupt is delivered
+// Returning stop from on_insn or on_block stops before that instruction
+// (the block's first), with the guest state at it; from the others, at the
+// next TB boundary (port I/O ends its TB there: right after the IN or OUT). Either way the
 // engine's run() returns with env->hook_stop set.
 #include "qf/accel/tcg/engine.hpp"
 
@@ -25,6 +29,8 @@ namespace detail {
 template <class H>
 concept has_on_insn = requires { &H::on_insn; };
 template <class H>
+concept has_on_block = requires { &H::on_block; };
+template <class H>
 concept has_on_mem = requires { &H::on_mem; };
 template <class H>
 concept has_on_io = requires { &H::on_io; };
@@ -38,6 +44,7 @@ void hook_stop_later(env_base* env);
 template <class... Hs>
 struct hook_policy {
     static constexpr bool has_insn = (detail::has_on_insn<Hs> || ...);
+    static constexpr bool has_block = (detail::has_on_block<Hs> || ...);
     static constexpr bool has_mem = (detail::has_on_mem<Hs> || ...);
     static constexpr bool has_io = (detail::has_on_io<Hs> || ...);
     static constexpr bool has_interrupt = (detail::has_on_interrupt<Hs> || ...);
@@ -48,6 +55,11 @@ struct hook_policy {
     static hook_result insn(env_base* env, std::uint64_t pc) {
         bool stop = false;
         ([&] { if constexpr (detail::has_on_insn<Hs>) stop = stop || Hs::on_insn(env, pc) == hook_result::stop; }(), ...);
+        return stop ? hook_result::stop : hook_result::go_on;
+    }
+    static hook_result block(env_base* env, std::uint64_t pc) {
+        bool stop = false;
+        ([&] { if constexpr (detail::has_on_block<Hs>) stop = stop || Hs::on_block(env, pc) == hook_result::stop; }(), ...);
         return stop ? hook_result::stop : hook_result::go_on;
     }
     static hook_result mem(env_base* env, std::uint64_t vaddr, std::uint64_t value, std::uint32_t info) {
@@ -76,10 +88,15 @@ struct hook_policy {
         if (insn(env, pc) == hook_result::stop)
             detail::hook_stop_here(env, reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
     }
+    static void block_helper(env_base* env, std::uint64_t pc) {
+        if (block(env, pc) == hook_result::stop)
+            detail::hook_stop_here(env, reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+    }
     static void mem_helper(env_base* env, std::uint64_t vaddr, std::uint64_t value, std::uint32_t info) {
         if (mem(env, vaddr, value, info) == hook_result::stop) detail::hook_stop_later(env);
     }
     static constexpr helper_info insn_hook = make_helper<&insn_helper>("hook_insn", helper_flag::no_write_globals);
+    static constexpr helper_info block_hook = make_helper<&block_helper>("hook_block", helper_flag::no_write_globals);
     static constexpr helper_info mem_hook = make_helper<&mem_helper>("hook_mem", helper_flag::no_write_globals);
 };
 
