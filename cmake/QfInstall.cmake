@@ -23,7 +23,7 @@ install(FILES ${CMAKE_BINARY_DIR}/qforge.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/
 
 # The emulator finds its firmware in ../share/qforge beside its binary, as
 # QEMU finds pc-bios; SeaBIOS comes from Debian's seabios package.
-install(TARGETS qforge-system-x86_64 RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS qforge-system-x86_64 qforge-fuzz RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${CMAKE_BINARY_DIR}/firmware/qforge-demo.bin DESTINATION ${CMAKE_INSTALL_DATADIR}/qforge)
 
 set(CPACK_PACKAGE_NAME qforge)
