@@ -30,6 +30,11 @@ void clocks::enable_vm() {
     vm_enabled_ = true;
 }
 
+void clocks::set_vm(ns now) {
+    if (vm_enabled_) vm_offset_ = now - src_.monotonic();
+    else vm_frozen_ = now;
+}
+
 void clocks::disable_vm() {
     if (!vm_enabled_) return;
     vm_frozen_ = src_.monotonic() + vm_offset_;

@@ -93,9 +93,19 @@ void i8254_pit::reset() {
 }
 
 void i8254_pit::set_irq_enabled(bool on) {
+    // Told again what it is (the HPET's post_load does): nothing moves,
+    // or a migrated PIT would recompute its transition and its line.
+    if (s_.irq_disabled == !on) return;
     s_.irq_disabled = !on;
     if (on) irq_timer_update(now());
     else if (irq_timer_) irq_timer_->del();
+}
+
+void i8254_pit::post_load() {
+    if (!irq_timer_) return;
+    const std::int64_t t = s_.ch[0].next_transition_time;
+    if (t != -1 && !s_.irq_disabled) irq_timer_->mod(t);
+    else irq_timer_->del();
 }
 
 void i8254_pit::irq_timer_update(std::int64_t current) {

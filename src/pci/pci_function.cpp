@@ -4,9 +4,14 @@
 
 namespace qf::pci {
 
-pci_function::pci_function(device_context& ctx, std::string name, const identity& id)
-    : ctx_(ctx), name_(std::move(name)), id_(id) {
+pci_function::pci_function(device_context& ctx, std::string name, const identity& id, config_state* storage)
+    : st_(storage ? *storage : own_st_), ctx_(ctx), name_(std::move(name)), id_(id) {
     reset_config();
+}
+
+void pci_function::post_load() {
+    update_bars();
+    config_written(0, 256);
 }
 
 void pci_function::reset_config() {

@@ -94,7 +94,7 @@ piix3_ide::piix3_ide(device_context& ctx)
 // --- PIIX4 power management --------------------------------------------------
 
 piix4_pm::piix4_pm(device_context& ctx)
-    : pci_function(ctx, "PIIX4-PM", {0x8086, 0x7113, 0x03, 0x068000, 0x00, redhat, qemu_subsystem, 1}),
+    : pci_function(ctx, "PIIX4-PM", {0x8086, 0x7113, 0x03, 0x068000, 0x00, redhat, qemu_subsystem, 1}, &pm_.config),
       pm_io_(ctx.ports ? ctx.ports->add("piix4-pm", 64, {&pm_read, &pm_write, this}) : 0),
       sci_(ctx.irq ? ctx.irq(9) : irq_line{}) {
     reset();
@@ -112,8 +112,8 @@ void piix4_pm::reset() {
     set8(0x80, 0x00, 0x01);                 // PMIOSE
     set8(0x90, 0x01);                       // SMBus base, I/O
     set8(0xd2, 0x09);
-    pm1_sts_ = pm1_en_ = pm1_cnt_ = 0;
-    apmc_ = apms_ = 0;
+    pm_.pm1_sts = pm_.pm1_en = pm_.pm1_cnt = 0;
+    pm_.apmc = pm_.apms = 0;
     update_io();
     update_sci();
 }
@@ -136,7 +136,7 @@ void piix4_pm::update_io() {
 }
 
 void piix4_pm::update_sci() {
-    const bool level = (pm1_sts_ & pm1_en_ & 0x0521) && (pm1_cnt_ & 1);  // TMR, GBL, PWRBTN, RTC, with SCI_EN
+    const bool level = (pm_.pm1_sts & pm_.pm1_en & 0x0521) && (pm_.pm1_cnt & 1);  // TMR, GBL, PWRBTN, RTC, with SCI_EN
     sci_.set(level);
 }
 
@@ -144,9 +144,9 @@ void piix4_pm::pm_read(void* self, std::uint16_t off, std::span<std::byte> d) {
     auto& pm = *static_cast<piix4_pm*>(self);
     // The PM1 block as one little-endian run: STS, EN, CNT, then the timer.
     std::byte block[12];
-    std::memcpy(block, &pm.pm1_sts_, 2);
-    std::memcpy(block + 2, &pm.pm1_en_, 2);
-    std::memcpy(block + 4, &pm.pm1_cnt_, 2);
+    std::memcpy(block, &pm.pm_.pm1_sts, 2);
+    std::memcpy(block + 2, &pm.pm_.pm1_en, 2);
+    std::memcpy(block + 4, &pm.pm_.pm1_cnt, 2);
     std::memset(block + 6, 0, 2);
     const std::uint32_t t = pm.pm_timer();
     std::memcpy(block + 8, &t, 4);
@@ -160,11 +160,11 @@ void piix4_pm::pm_write(void* self, std::uint16_t off, std::span<const std::byte
     auto& pm = *static_cast<piix4_pm*>(self);
     const std::uint32_t v = value_of(d);
     if (off == 0 && d.size() >= 2) {
-        pm.pm1_sts_ &= std::uint16_t(~v);  // write 1 to clear
+        pm.pm_.pm1_sts &= std::uint16_t(~v);  // write 1 to clear
     } else if (off == 2 && d.size() >= 2) {
-        pm.pm1_en_ = std::uint16_t(v);
+        pm.pm_.pm1_en = std::uint16_t(v);
     } else if (off == 4 && d.size() >= 2) {
-        pm.pm1_cnt_ = std::uint16_t(v & ~(1u << 13));  // SLP_EN reads as 0
+        pm.pm_.pm1_cnt = std::uint16_t(v & ~(1u << 13));  // SLP_EN reads as 0
         if (v & (1u << 13)) {
             const unsigned typ = (v >> 10) & 7;
             if (typ == 0 || typ == 2) {  // S5 (and S4, which QEMU also powers off)
@@ -179,7 +179,7 @@ void piix4_pm::pm_write(void* self, std::uint16_t off, std::span<const std::byte
     pm.update_sci();
 }
 
-void piix4_pm::pio_read(std::uint16_t offset, std::span<std::byte> data) { put(data, offset == 0 ? apmc_ : apms_); }
+void piix4_pm::pio_read(std::uint16_t offset, std::span<std::byte> data) { put(data, offset == 0 ? pm_.apmc : pm_.apms); }
 
 // APM (QEMU's apm.c): 0xb2 is the SMI command port; ACPI enable/disable
 // (0xf1/0xf0, the FADT's values) set SCI_EN without SMM. Other commands
@@ -187,12 +187,12 @@ void piix4_pm::pio_read(std::uint16_t offset, std::span<std::byte> data) { put(d
 void piix4_pm::pio_write(std::uint16_t offset, std::span<const std::byte> data) {
     const auto v = std::uint8_t(value_of(data));
     if (offset == 1) {
-        apms_ = v;
+        pm_.apms = v;
         return;
     }
-    apmc_ = v;
-    if (v == 0xf1) pm1_cnt_ |= 1;
-    else if (v == 0xf0) pm1_cnt_ &= std::uint16_t(~1u);
+    pm_.apmc = v;
+    if (v == 0xf1) pm_.pm1_cnt |= 1;
+    else if (v == 0xf0) pm_.pm1_cnt &= std::uint16_t(~1u);
     else logf(log_item::unimp, "apm: SMI command %#x: no SMM on this machine\n", v);
     update_sci();
 }

@@ -585,4 +585,32 @@ vcpu::stop vcpu::run() {
     return st_.halted ? stop::halted : stop::kicked;
 }
 
+std::vector<std::byte> vcpu::save_state() const {
+    static_assert(std::is_standard_layout_v<state>);
+    const auto* arch = reinterpret_cast<const std::byte*>(&st_) + sizeof(tcg::env_base);
+    std::vector<std::byte> out(arch, arch + (sizeof(state) - sizeof(tcg::env_base)));
+    const std::uint8_t flags = (wait_sipi_ ? 1 : 0) | (pending_init_ ? 2 : 0);
+    out.push_back(std::byte{flags});
+    const std::int32_t sipi = pending_sipi_;
+    const auto* p = reinterpret_cast<const std::byte*>(&sipi);
+    out.insert(out.end(), p, p + sizeof sipi);
+    return out;
+}
+
+void vcpu::load_state(std::span<const std::byte> in) {
+    const std::size_t arch = sizeof(state) - sizeof(tcg::env_base);
+    if (in.size() != arch + 1 + sizeof(std::int32_t))
+        throw error("vmstate: the CPU state is " + std::to_string(in.size()) + " bytes, this build's " +
+                    std::to_string(arch + 1 + sizeof(std::int32_t)) + " (another build's layout)");
+    std::memcpy(reinterpret_cast<std::byte*>(&st_) + sizeof(tcg::env_base), in.data(), arch);
+    const auto flags = static_cast<std::uint8_t>(in[arch]);
+    wait_sipi_ = flags & 1;
+    pending_init_ = flags & 2;
+    std::int32_t sipi;
+    std::memcpy(&sipi, in.data() + arch + 1, sizeof sipi);
+    pending_sipi_ = sipi;
+    delivering_ = -1;
+    tcg::tlb_flush(&st_.base);
+}
+
 } // namespace qf::x86

@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace qf::x86 {
 
@@ -93,6 +95,14 @@ public:
 
     // For helpers: stop with an error the loop reports (not from generated code).
     [[noreturn]] void unimplemented(const std::string& what, std::uintptr_t retaddr);
+
+    // The CPU for a state stream (migration, savevm): its architectural
+    // state (everything after the softmmu's part) and a pending INIT or
+    // SIPI. load_state takes only what save_state of this build wrote (the
+    // size says) and drops the TLB; translated code is the caller's.
+    std::vector<std::byte> save_state() const;
+    void load_state(std::span<const std::byte> in);
+    static constexpr std::uint32_t state_version = 1;
 
 private:
     // The board's memory map changed, or a device wrote RAM.

@@ -32,6 +32,9 @@ public:
     void enable_vm();
     void disable_vm();
     bool vm_enabled() const { return vm_enabled_; }
+    // The vm clock reads `now` from here on (a migrated machine's time
+    // goes on from the source's).
+    void set_vm(ns now);
 
 private:
     time_source src_;

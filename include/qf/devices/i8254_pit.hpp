@@ -54,6 +54,9 @@ public:
     i8254_pit& operator=(const i8254_pit&) = delete;
 
     void reset();
+    // After a state load (QEMU's pit_post_load): the IRQ timer armed for
+    // the saved transition; the line's level is the interrupt controllers'.
+    void post_load();
     // Ranges: 0 the counters and control word (40-43), 1 port 61.
     void pio_read(std::size_t range, std::uint16_t offset, std::span<std::byte> data);
     void pio_write(std::size_t range, std::uint16_t offset, std::span<const std::byte> data);

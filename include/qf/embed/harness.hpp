@@ -259,10 +259,27 @@ public:
         std::memcpy(cpu_state_of(st), s.cpu.data(), s.cpu.size());
         tcg::tlb_flush(&st.base);
         machine_.load_devices(s.devices);
+        // The devices' post_load maps what their registers say (PAM, BARs):
+        // the snapshot's map again, not a change.
+        watch_.map_changes = s.map_changes;
         exit_status_.reset();
         exit_cause_ = shutdown_cause::none;
         log_base_ = s.epoch;  // RAM is this snapshot's again: the log counts from here
     }
+    // The machine as a state stream (qf/machine/vmstate.hpp) and back: the
+    // format migration uses, for a state that outlives the process or goes
+    // to another one. load_vm needs a machine built the same way (type,
+    // -m, -smp, firmware) and refuses another's stream with one line
+    // naming the section; after it, a restore() copies all of RAM.
+    std::vector<std::byte> save_vm() { return machine_.save_vm(Machine::name); }
+    void load_vm(std::span<const std::byte> stream) {
+        if (!loaded_) throw error("embed: load firmware before loading a state");
+        machine_.load_vm(Machine::name, stream);
+        exit_status_.reset();
+        exit_cause_ = shutdown_cause::none;
+        log_base_ = 0;
+    }
+
     // Pages written since the last snapshot or restore (what the next
     // restore of the latest snapshot copies back).
     std::size_t dirty_pages() const { return log_ ? log_->pages().size() : 0; }

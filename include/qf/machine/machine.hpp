@@ -15,6 +15,7 @@
 #include "qf/machine/options.hpp"
 #include "qf/machine/port_map.hpp"
 #include "qf/machine/reflect.hpp"
+#include "qf/machine/vmstate.hpp"
 #include "qf/memory/address_space.hpp"
 #include "qf/memory/io_map.hpp"
 #include "qf/memory/ram.hpp"
@@ -22,6 +23,7 @@
 #include <boost/hana/basic_tuple.hpp>
 #include <boost/hana/contains.hpp>
 #include <boost/hana/type.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -173,7 +175,60 @@ public:
         std::apply([](auto&... d) { (post_load_of(d), ...); }, devices_);
     }
 
+    // The devices as sections of a state stream (vmstate.hpp): a section a
+    // device, named for its type ("#2", "#3" for more of one type; -device
+    // ones "plugged:NAME@PORT"), its version D::state_version (1 unless the
+    // type says).
+    void save_vm_devices(vmstate::writer& w) {
+        std::vector<std::string> names;
+        auto one = [&]<class D>(D& d) {
+            w.section(section_name(names, D::name), version_of<D>(), vmstate::save_fields(d.state()));
+        };
+        std::apply([&](auto&... d) { (one(d), ...); }, devices_);
+        for (auto& p : plugged_)
+            std::visit([&]<class P>(P& d) {
+                if constexpr (requires { d.state(); })
+                    w.section(plugged_name<P>(p->range), version_of<P>(), vmstate::save_fields(d.state()));
+            }, p->dev);
+    }
+    // Loads each device's section and takes it out of `sections`; a device
+    // without one, or a section newer than this build reads, is refused.
+    // Then each device's post_load.
+    void load_vm_devices(std::vector<vmstate::section>& sections) {
+        std::vector<std::string> names;
+        auto one = [&]<class D>(D& d) {
+            const auto name = section_name(names, D::name);
+            vmstate::load_fields(name, vmstate::take(sections, name, version_of<D>()).payload, d.state());
+        };
+        std::apply([&](auto&... d) { (one(d), ...); }, devices_);
+        for (auto& p : plugged_)
+            std::visit([&]<class P>(P& d) {
+                if constexpr (requires { d.state(); }) {
+                    const auto name = plugged_name<P>(p->range);
+                    vmstate::load_fields(name, vmstate::take(sections, name, version_of<P>()).payload, d.state());
+                }
+            }, p->dev);
+        std::apply([](auto&... d) { (post_load_of(d), ...); }, devices_);
+    }
+
 protected:
+    template <class D>
+    static constexpr std::uint32_t version_of() {
+        if constexpr (requires { D::state_version; }) return D::state_version;
+        else return 1;
+    }
+    static std::string section_name(std::vector<std::string>& seen, std::string_view type) {
+        std::string n(type);
+        const auto same = std::count_if(seen.begin(), seen.end(), [&](const std::string& s) { return s == n; });
+        seen.push_back(n);
+        return same ? n + "#" + std::to_string(same + 1) : n;
+    }
+    template <class P>
+    static std::string plugged_name(const port_range& r) {
+        char at[16];
+        std::snprintf(at, sizeof at, "@0x%x", unsigned(r.base));
+        return "plugged:" + std::string(P::qemu_name) + at;
+    }
     template <class D>
     static void post_load_of(D& d) {
         if constexpr (requires { d.post_load(); }) d.post_load();

@@ -47,7 +47,9 @@ public:
     using state_type = config_state;
     state_type& state() { return st_; }
 
-    pci_function(device_context& ctx, std::string name, const identity& id);
+    // storage: where the configuration space lives when a derived device
+    // keeps it in a state of its own (with its other registers), else here.
+    pci_function(device_context& ctx, std::string name, const identity& id, config_state* storage = nullptr);
     virtual ~pci_function() = default;
     pci_function(const pci_function&) = delete;
     pci_function& operator=(const pci_function&) = delete;
@@ -58,6 +60,9 @@ public:
 
     // Power-on values, BARs unmapped.
     void reset_config();
+    // After the configuration space was loaded from a state stream: the
+    // BARs and whatever the device derives from its registers follow it.
+    void post_load();
     const std::string& name() const { return name_; }
     std::uint8_t config_byte(unsigned offset) const { return cfg_.at(offset); }
     // What query-pci and info pci show of it, at this devfn on bus 0.
@@ -93,7 +98,8 @@ protected:
 
     // Registered state for snapshots and dumps is the derived device's;
     // the bytes live here.
-    config_state st_{};
+    config_state own_st_{};
+    config_state& st_;
     std::array<std::uint8_t, 256>& cfg_ = st_.bytes;
     std::array<std::uint8_t, 256> wmask_{};
     std::array<std::uint8_t, 256> w1c_{};

@@ -39,9 +39,24 @@ public:
     void reset() { reset_config(); }
 };
 
-class piix4_pm : public pci_function {
+// PIIX4 PM's registers for snapshots: its configuration space and the PM
+// and APM registers behind its I/O.
+struct piix4_pm_state {
+    BOOST_HANA_DEFINE_STRUCT(piix4_pm_state, (config_state, config), (std::uint16_t, pm1_sts), (std::uint16_t, pm1_en),
+                             (std::uint16_t, pm1_cnt), (std::uint8_t, apmc), (std::uint8_t, apms));
+};
+namespace detail {
+// Built before pci_function, which keeps its configuration space in it.
+struct piix4_pm_storage {
+    piix4_pm_state pm_{};
+};
+} // namespace detail
+
+class piix4_pm : private detail::piix4_pm_storage, public pci_function {
 public:
     static constexpr std::string_view name = "PIIX4-PM";
+    using state_type = piix4_pm_state;
+    state_type& state() { return pm_; }
     static constexpr std::array ports{port_range{0xb2, 2}};  // APM control and status
     static constexpr std::int64_t pm_timer_hz = 3'579'545;
 
@@ -55,12 +70,17 @@ public:
     // The ACPI power button (QMP's system_powerdown): its status and the
     // SCI, where the guest enabled it (QEMU's acpi_pm1_evt_power_down).
     void press_power_button() {
-        if (!(pm1_en_ & 0x100)) return;
-        pm1_sts_ |= 0x100;
+        if (!(pm_.pm1_en & 0x100)) return;
+        pm_.pm1_sts |= 0x100;
         update_sci();
     }
     std::uint32_t pm_timer() const;
-    std::uint16_t pm1_cnt() const { return pm1_cnt_; }
+    // After a state load: PMBA's mapping and the SCI follow the registers.
+    void post_load() {
+        pci_function::post_load();
+        update_sci();
+    }
+    std::uint16_t pm1_cnt() const { return pm_.pm1_cnt; }
 
 private:
     void config_written(unsigned offset, unsigned size) override;
@@ -70,8 +90,6 @@ private:
     static void pm_write(void* self, std::uint16_t offset, std::span<const std::byte> data);
     io_map::id pm_io_;
     irq_line sci_;
-    std::uint16_t pm1_sts_ = 0, pm1_en_ = 0, pm1_cnt_ = 0;
-    std::uint8_t apmc_ = 0, apms_ = 0;
 };
 
 } // namespace qf::pci

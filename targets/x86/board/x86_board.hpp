@@ -51,6 +51,9 @@
 #include "targets/x86/vcpu.hpp"
 
 #include <boost/hana/contains.hpp>
+#include <algorithm>
+#include <array>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -213,6 +216,102 @@ public:
         return go_on;
     }
     unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
+
+    // The whole machine as a state stream (qf/machine/vmstate.hpp), from
+    // the main loop with the CPUs stopped: "machine" (the type's name, RAM
+    // size, CPU count, checked on load), "ram" (the pages that are not
+    // zero), "cpu#i" and "apic#i", then a section a device. TCG only.
+    std::vector<std::byte> save_vm(std::string_view machine_name) requires(!on_kvm) {
+        vmstate::writer w;
+        vmstate::bytes_out m;
+        m.put_string(machine_name);
+        m.put(this->ram_.size());
+        m.put(static_cast<std::uint32_t>(cpus_.size()));
+        w.section("machine", 1, m.buf);
+        // Guest time: the devices' timers and counters are relative to it.
+        vmstate::bytes_out clk;
+        clk.put(this->services().timers ? this->services().timers->clock_source().now(clock_type::virt) : ns{0});
+        w.section("clock", 1, clk.buf);
+        vmstate::bytes_out r;
+        constexpr std::uint64_t page = 4096;
+        const std::byte* ram = this->ram_.data();
+        static const std::array<std::byte, page> zero{};
+        for (std::uint64_t off = 0; off < this->ram_.size(); off += page) {
+            const std::uint64_t n = std::min(page, this->ram_.size() - off);
+            if (std::memcmp(ram + off, zero.data(), n) == 0) continue;
+            r.put(off);
+            r.put_bytes({ram + off, n});
+        }
+        w.section("ram", 1, r.buf);
+        for (unsigned i = 0; i < cpus_.size(); ++i) {
+            w.section("cpu#" + std::to_string(i), vcpu_type::state_version, cpus_[i]->save_state());
+            if constexpr (tcg_apics) w.section("apic#" + std::to_string(i), 1, vmstate::save_fields(apics_[i]->state()));
+        }
+        this->save_vm_devices(w);
+        return w.finish();
+    }
+    void load_vm(std::string_view machine_name, std::span<const std::byte> stream) requires(!on_kvm) {
+        auto sections = vmstate::read(stream);
+        auto take = [&](const std::string& name, std::uint32_t version) { return vmstate::take(sections, name, version); };
+        {
+            vmstate::bytes_in m("machine", take("machine", 1).payload);
+            const std::string name = m.get_string();
+            const auto ram = m.get<std::uint64_t>();
+            const auto ncpus = m.get<std::uint32_t>();
+            if (name != machine_name) m.fail("a stream of machine '" + name + "', this one is '" + std::string(machine_name) + "'");
+            if (ram != this->ram_.size())
+                m.fail("RAM is " + std::to_string(ram >> 20) + " MiB there, " + std::to_string(this->ram_.size() >> 20) +
+                       " MiB here (-m)");
+            if (ncpus != cpus_.size())
+                m.fail(std::to_string(ncpus) + " CPUs there, " + std::to_string(cpus_.size()) + " here (-smp)");
+        }
+        // Everything is checked before anything changes: a refused stream
+        // leaves the machine as it was.
+        vmstate::bytes_in clk("clock", take("clock", 1).payload);
+        const auto vm_now = clk.get<ns>();
+        const auto ram_sec = take("ram", 1);
+        std::vector<vmstate::section> cpu_secs, apic_secs;
+        for (unsigned i = 0; i < cpus_.size(); ++i) {
+            cpu_secs.push_back(take("cpu#" + std::to_string(i), vcpu_type::state_version));
+            if constexpr (tcg_apics) apic_secs.push_back(take("apic#" + std::to_string(i), 1));
+        }
+        vmstate::bytes_in r("ram", ram_sec.payload);
+        std::vector<std::pair<std::uint64_t, std::span<const std::byte>>> pages;
+        while (!r.empty()) {
+            const auto off = r.get<std::uint64_t>();
+            if (off % 4096 || off >= this->ram_.size()) r.fail("a page outside RAM");
+            pages.emplace_back(off, r.take(std::min<std::uint64_t>(4096, this->ram_.size() - off)));
+        }
+        {
+            // The devices' sections are checked by loading them: a refusal
+            // puts back what they held.
+            const auto before = this->save_devices();
+            clocks* clk_src = this->services().timers ? &this->services().timers->clock_source() : nullptr;
+            const ns vm_before = clk_src ? clk_src->now(clock_type::virt) : 0;
+            // Before the devices: their post_load re-arms timers from it.
+            if (clk_src) clk_src->set_vm(vm_now);
+            try {
+                this->load_vm_devices(sections);
+                if (!sections.empty())
+                    throw error("vmstate: section '" + sections.front().name + "' is not part of this machine");
+            } catch (...) {
+                if (clk_src) clk_src->set_vm(vm_before);
+                this->load_devices(before);
+                throw;
+            }
+        }
+        std::memset(this->ram_.data(), 0, this->ram_.size());
+        for (const auto& [off, bytes] : pages) std::memcpy(this->ram_.data() + off, bytes.data(), bytes.size());
+        for (unsigned i = 0; i < cpus_.size(); ++i) {
+            cpus_[i]->load_state(cpu_secs[i].payload);
+            if constexpr (tcg_apics) {
+                vmstate::load_fields(apic_secs[i].name, apic_secs[i].payload, apics_[i]->state());
+                apics_[i]->post_load();
+            }
+            cpus_[i]->engine().flush();  // all of RAM is new
+        }
+        reset_requested_ = false;
+    }
     // The human monitor's info registers and info jit.
     std::string format_registers(unsigned i) requires(!on_kvm) { return format_state(cpus_.at(i)->st()); }
     std::string jit_info() requires(!on_kvm) {

@@ -1,0 +1,131 @@
+#pragma once
+// The machine's state as one versioned stream (migration, and snapshots
+// that leave the process): a header, then sections, each with a name, a
+// version and its length, so that a build can read a stream of another
+// build or refuse it with one line naming the section.
+//
+//   "QFVMSTAT" u32 format   header (little-endian throughout)
+//   u16 name_len, name, u32 version, u64 length, payload   a section
+//   u16 0                                                  the end
+//
+// Reflected state (a device's BOOST_HANA_DEFINE_STRUCT) goes in by field:
+// u16 count, then each field's name, size and bytes. A field this build
+// lacks is refused by name; one the stream lacks keeps the value it has
+// (its reset value, for a machine just built).
+#include "qf/core/error.hpp"
+
+#include <boost/hana/accessors.hpp>
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/length.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace qf::vmstate {
+
+inline constexpr std::uint32_t format_version = 1;
+
+class writer {
+public:
+    writer();
+    void section(std::string_view name, std::uint32_t version, std::span<const std::byte> payload);
+    // The stream, ended.
+    std::vector<std::byte> finish();
+
+private:
+    std::vector<std::byte> out_;
+};
+
+struct section {
+    std::string name;
+    std::uint32_t version = 0;
+    std::span<const std::byte> payload;
+};
+
+// Checks the header and gives the sections in order. Throws qf::error
+// ("vmstate: ...") for a stream that is not one or is cut short.
+std::vector<section> read(std::span<const std::byte> stream);
+// Takes section `name` out of `sections`; refuses one that is missing or
+// newer than `version` (what this build reads), naming it.
+section take(std::vector<section>& sections, std::string_view name, std::uint32_t version);
+
+// Plain bytes in and out, for payloads built by hand.
+class bytes_out {
+public:
+    template <class T>
+    void put(const T& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        const auto* p = reinterpret_cast<const std::byte*>(&v);
+        buf.insert(buf.end(), p, p + sizeof v);
+    }
+    void put_bytes(std::span<const std::byte> b) { buf.insert(buf.end(), b.begin(), b.end()); }
+    void put_string(std::string_view s) {
+        put(static_cast<std::uint16_t>(s.size()));
+        put_bytes(std::as_bytes(std::span(s.data(), s.size())));
+    }
+    std::vector<std::byte> buf;
+};
+
+class bytes_in {
+public:
+    bytes_in(std::string_view where, std::span<const std::byte> in) : where_(where), in_(in) {}
+    template <class T>
+    T get() {
+        T v;
+        std::memcpy(&v, take(sizeof v).data(), sizeof v);
+        return v;
+    }
+    std::span<const std::byte> take(std::size_t n);
+    std::string get_string();
+    bool empty() const { return in_.empty(); }
+    [[noreturn]] void fail(const std::string& why) const;
+
+private:
+    std::string where_;
+    std::span<const std::byte> in_;
+};
+
+// A reflected state's fields, by name.
+template <class State>
+std::vector<std::byte> save_fields(const State& s) {
+    bytes_out o;
+    o.put(static_cast<std::uint16_t>(boost::hana::length(boost::hana::accessors<State>())));
+    boost::hana::for_each(boost::hana::accessors<State>(), [&](auto pair) {
+        const auto& field = boost::hana::second(pair)(s);
+        static_assert(std::is_trivially_copyable_v<std::decay_t<decltype(field)>>);
+        o.put_string(boost::hana::to<char const*>(boost::hana::first(pair)));
+        o.put(static_cast<std::uint32_t>(sizeof field));
+        o.put_bytes(std::as_bytes(std::span(&field, 1)));
+    });
+    return std::move(o.buf);
+}
+
+template <class State>
+void load_fields(std::string_view section_name, std::span<const std::byte> payload, State& s) {
+    bytes_in in(section_name, payload);
+    const auto count = in.get<std::uint16_t>();
+    for (unsigned i = 0; i < count; ++i) {
+        const std::string name = in.get_string();
+        const auto size = in.get<std::uint32_t>();
+        const auto bytes = in.take(size);
+        bool found = false;
+        boost::hana::for_each(boost::hana::accessors<State>(), [&](auto pair) {
+            if (found || name != boost::hana::to<char const*>(boost::hana::first(pair))) return;
+            auto& field = boost::hana::second(pair)(s);
+            if (size != sizeof field)
+                in.fail("field '" + name + "' is " + std::to_string(size) + " bytes, this build's " +
+                        std::to_string(sizeof field));
+            std::memcpy(&field, bytes.data(), size);
+            found = true;
+        });
+        if (!found) in.fail("field '" + name + "' is not one this build has");
+    }
+    if (!in.empty()) in.fail("trailing bytes");
+}
+
+} // namespace qf::vmstate

@@ -1,0 +1,89 @@
+#include "qf/machine/vmstate.hpp"
+
+namespace qf::vmstate {
+
+namespace {
+constexpr char magic[8] = {'Q', 'F', 'V', 'M', 'S', 'T', 'A', 'T'};
+}
+
+writer::writer() {
+    bytes_out o;
+    o.put_bytes(std::as_bytes(std::span(magic)));
+    o.put(format_version);
+    out_ = std::move(o.buf);
+}
+
+void writer::section(std::string_view name, std::uint32_t version, std::span<const std::byte> payload) {
+    if (name.empty() || name.size() > 0xffff) throw error("vmstate: a section's name must be 1 to 65535 bytes");
+    bytes_out o;
+    o.buf = std::move(out_);
+    o.put_string(name);
+    o.put(version);
+    o.put(static_cast<std::uint64_t>(payload.size()));
+    o.put_bytes(payload);
+    out_ = std::move(o.buf);
+}
+
+std::vector<std::byte> writer::finish() {
+    bytes_out o;
+    o.buf = std::move(out_);
+    o.put(std::uint16_t{0});
+    return std::move(o.buf);
+}
+
+std::span<const std::byte> bytes_in::take(std::size_t n) {
+    if (n > in_.size()) fail("cut short");
+    auto s = in_.first(n);
+    in_ = in_.subspan(n);
+    return s;
+}
+
+std::string bytes_in::get_string() {
+    const auto n = get<std::uint16_t>();
+    const auto b = take(n);
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+void bytes_in::fail(const std::string& why) const {
+    throw error("vmstate: " + (where_.empty() ? std::string() : "section '" + where_ + "': ") + why);
+}
+
+std::vector<section> read(std::span<const std::byte> stream) {
+    bytes_in in("", stream);
+    if (stream.size() < sizeof magic + 4 || std::memcmp(stream.data(), magic, sizeof magic) != 0)
+        in.fail("not a qforge state stream (no QFVMSTAT header)");
+    in.take(sizeof magic);
+    const auto v = in.get<std::uint32_t>();
+    if (v != format_version)
+        in.fail("stream format " + std::to_string(v) + ", this build reads format " + std::to_string(format_version));
+    std::vector<section> out;
+    for (;;) {
+        const std::string name = in.get_string();
+        if (name.empty()) break;
+        bytes_in sec(name, {});
+        section s;
+        s.name = name;
+        s.version = in.get<std::uint32_t>();
+        const auto len = in.get<std::uint64_t>();
+        if (len > stream.size()) sec.fail("cut short");
+        s.payload = in.take(static_cast<std::size_t>(len));
+        out.push_back(std::move(s));
+    }
+    if (!in.empty()) in.fail("bytes after the end section");
+    return out;
+}
+
+section take(std::vector<section>& sections, std::string_view name, std::uint32_t version) {
+    for (auto it = sections.begin(); it != sections.end(); ++it)
+        if (it->name == name) {
+            if (it->version > version)
+                throw error("vmstate: section '" + it->name + "' is version " + std::to_string(it->version) +
+                            ", this build reads up to " + std::to_string(version));
+            section s = std::move(*it);
+            sections.erase(it);
+            return s;
+        }
+    throw error("vmstate: the stream has no section '" + std::string(name) + "' (a stream of another machine?)");
+}
+
+} // namespace qf::vmstate

@@ -1,0 +1,91 @@
+// The machine's state stream (qf/machine/vmstate.hpp, x86_board::save_vm):
+// a machine loaded from it goes on as the saved one did, in the same
+// harness or a new one, and a stream of another machine, build or
+// configuration is refused with a line naming the section.
+#include "../build_path.hpp"
+#include "machines/testrig/testrig.hpp"
+#include "qf/embed/harness.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace {
+
+using rig = qf::machines::testrig<qf::accel::tcg<qf::embed::insn_budget>>;
+std::string snapshot_bios() { return qft::build_path("QF_SNAPSHOT_BIOS", QF_TEST_SNAPSHOT_BIOS); }
+// tests/firmware/snapshot.asm: R at 0:0600 adds 1 to BX, 100 times; BX's
+// low byte leaves through isa-debug-exit.
+constexpr int status_of(int bx) { return ((bx & 0xff) << 1) | 1; }
+
+struct view {
+    std::uint64_t rip, bx, cx;
+    std::uint16_t counter;
+    bool operator==(const view&) const = default;
+};
+view look(qf::embed::harness<rig>& h) {
+    return {h.regs().rip, h.regs().regs[qf::x86::R_EBX], h.regs().regs[qf::x86::R_ECX], h.read<std::uint16_t>(0x2000)};
+}
+
+} // namespace
+
+TEST_CASE("a machine loaded from its state stream goes on where the saved one was") {
+    qf::embed::harness<rig> h;
+    h.load_bios_file(snapshot_bios());
+    REQUIRE(h.run(200).why == qf::embed::stop::budget);
+    const auto stream = h.save_vm();
+    const view at = look(h);
+    const std::string devices_at = h.machine().info_devices();
+    REQUIRE(at.bx > 0);
+    REQUIRE(at.bx < 100);
+    REQUIRE(h.run().exit_status == status_of(100));
+
+    SECTION("in the same harness") {
+        h.load_vm(stream);
+        CHECK(look(h) == at);
+        const auto r = h.run();
+        CHECK(r.why == qf::embed::stop::exit);
+        CHECK(r.exit_status == status_of(100));
+    }
+    SECTION("in another harness, as after a migration") {
+        qf::embed::harness<rig> other;
+        other.load_bios_file(snapshot_bios());
+        other.load_vm(stream);
+        CHECK(look(other) == at);
+        // The devices came along: their reflected state is the same text.
+        CHECK(other.machine().info_devices() == devices_at);
+        CHECK(other.run().exit_status == status_of(100));
+    }
+}
+
+TEST_CASE("a state stream of another machine or build or configuration is refused by name and changes nothing") {
+    qf::embed::harness<rig> h;
+    h.load_bios_file(snapshot_bios());
+    REQUIRE(h.run(200).why == qf::embed::stop::budget);
+    const auto stream = h.save_vm();
+    const view at = look(h);
+
+    qf::options big;
+    big.ram_size = 256ull << 20;
+    qf::embed::harness<rig> other(big);
+    other.load_bios_file(snapshot_bios());
+    CHECK_THROWS_WITH(other.load_vm(stream), Catch::Contains("section 'machine': RAM is 128 MiB there, 256 MiB here"));
+
+    CHECK_THROWS_WITH(h.load_vm(std::span(stream).first(20)), Catch::Contains("vmstate"));
+    auto bad = stream;
+    bad[0] = std::byte{'X'};
+    CHECK_THROWS_WITH(h.load_vm(bad), Catch::Contains("not a qforge state stream"));
+
+    // A device section from a newer build: its version, by name.
+    auto newer = stream;
+    const std::string name = "i8254";
+    auto it = std::search(newer.begin(), newer.end(), reinterpret_cast<const std::byte*>(name.data()),
+                          reinterpret_cast<const std::byte*>(name.data()) + name.size());
+    REQUIRE(it != newer.end());
+    // The name's length (u16) precedes it; the version (u32) follows it.
+    auto version = it + static_cast<std::ptrdiff_t>(name.size());
+    *version = std::byte{7};
+    h.run(50);
+    const view later = look(h);
+    CHECK_THROWS_WITH(h.load_vm(newer), Catch::Contains("section 'i8254") && Catch::Contains("is version 7, this build reads up to 1"));
+    CHECK(look(h) == later);  // refused: nothing changed
+    CHECK_FALSE(later == at);
+}
