@@ -133,6 +133,21 @@ public:
     // QMP's system_powerdown.
     void press_power_button() { this->template device<pci::piix4_pm>().press_power_button(); }
 
+    // The board's state stream, but -device pci-testdev's state (its
+    // doorbells, ioeventfd emulation) is not in it yet: refused, not lost.
+    std::vector<std::byte> save_vm(std::string_view machine_name)
+        requires requires(board& b, std::string_view n) { b.save_vm(n); }
+    {
+        if (!pci_testdevs_.empty()) throw error("migration: -device pci-testdev cannot be migrated yet");
+        return board::save_vm(machine_name);
+    }
+    void load_vm(std::string_view machine_name, std::span<const std::byte> stream)
+        requires requires(board& b, std::string_view n, std::span<const std::byte> st) { b.load_vm(n, st); }
+    {
+        if (!pci_testdevs_.empty()) throw error("migration: -device pci-testdev cannot be migrated yet");
+        board::load_vm(machine_name, stream);
+    }
+
     void init_board(const options& o) {
         auto& host = this->template device<pci::pci_host>();
         host.attach(0x00, this->template device<pci::i440fx>());

@@ -1,4 +1,5 @@
 #include "qf/machine/options.hpp"
+#include "qf/machine/migration.hpp"
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
 #include "qf/machine/size.hpp"
@@ -370,6 +371,12 @@ const std::vector<option_desc>& option_table() {
              o.pidfile = a;
          }},
         {"daemonize", false, [](options& o, auto) { o.daemonize = true; }},
+        {"incoming", true,
+         [](options& o, std::string_view a) {
+             if (a == "defer") throw error("-incoming defer: not supported yet (give the URI itself)");
+             migration::check_uri(a);
+             o.incoming = a;
+         }},
     };
     return table;
 }
@@ -468,6 +475,8 @@ Standard options:
                          also reboot=reset|shutdown, shutdown=poweroff|pause, watchdog=... (no watchdog device)
 -pidfile FILE            write the process id to FILE and hold a lock on it
 -daemonize               detach from the terminal once started
+-incoming URI            take the machine's state from a migration (exec:CMD, unix:PATH,
+                         tcp:[HOST]:PORT) before starting it (TCG)
 )";
 }
 

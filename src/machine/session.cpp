@@ -1,4 +1,5 @@
 #include "qf/machine/session.hpp"
+#include "qf/machine/migration.hpp"
 
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
@@ -270,6 +271,30 @@ void session::request_exit(int status) {
 }
 
 void session::request_quit() { request_shutdown(shutdown_cause::host_qmp_quit); }
+
+void session::migrate(std::string_view uri) {
+    migration::check_uri(uri);
+    if (!control_.save_vm) throw error("migration: not supported with accelerator " + control_.accel + " yet");
+    const bool was_running = runstate_.is_running();
+    const auto t0 = std::chrono::steady_clock::now();
+    runstate_.stop(run_state::finish_migrate);
+    if (kick_) kick_();
+    try {
+        const auto stream = control_.save_vm();
+        migration::send(uri, stream);
+        migration_ = {"completed", {}, 0, stream.size()};
+    } catch (const std::exception& e) {
+        migration_ = {"failed", e.what(), 0, 0};
+        if (was_running) runstate_.start();
+        else runstate_.set(run_state::paused);
+        loop_.notify();
+        throw error(e.what());
+    }
+    migration_.total_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+    runstate_.set(run_state::postmigrate);
+    loop_.notify();
+}
 
 void session::vm_start() {
     runstate_.start();

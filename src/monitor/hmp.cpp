@@ -218,6 +218,7 @@ const char* const help_text =
     "info [subcommand] -- show various information about the system state\n"
     "log item1[,...] -- activate logging of the specified items\n"
     "memsave addr size file -- save to disk virtual memory dump starting at 'addr' of size 'size'\n"
+    "migrate [-d] uri -- migrate to URI (using -d to not wait for completion)\n"
     "nmi  -- inject an NMI\n"
     "p|print /fmt expr -- print expression value (use $reg for CPU register access)\n"
     "pmemsave addr size file -- save to disk physical memory dump starting at 'addr' of size 'size'\n"
@@ -234,6 +235,7 @@ const char* const info_help =
     "info ioapic  -- show the IOAPIC's redirection table (also part of info pic)\n"
     "info irq  -- show the interrupts statistics (if available)\n"
     "info jit  -- show dynamic compiler info\n"
+    "info migrate  -- show migration status\n"
     "info lapic [apic-id] -- show local apic state (apic-id: local apic to read, default is which of current CPU)\n"
     "info mtree  -- show memory tree\n"
     "info pci  -- show PCI info\n"
@@ -369,6 +371,18 @@ std::string info(session& s, unsigned cpu, std::string_view args) {
     const auto& c = s.control();
     if (what.empty()) return info_help;
     if (what == "status") return status_line(s);
+    if (what == "migrate") {
+        // QEMU's hmp_info_migrate, the lines that apply.
+        const auto& m = s.migration();
+        if (m.status.empty()) return "";
+        std::string out = "Migration status: " + m.status;
+        if (!m.error.empty()) out += " (" + m.error + ")";
+        out += "\n";
+        if (m.status == "completed")
+            out += "total time: " + std::to_string(m.total_ms) + " ms\ndowntime: " + std::to_string(m.total_ms) +
+                   " ms\ntransferred ram: " + std::to_string((m.bytes + 1023) / 1024) + " kbytes\n";
+        return out;
+    }
     if (what == "registers") {
         if (!c.format_registers) throw failure{"info registers: not available under this accelerator yet"};
         if (trim(args) != "-a") return c.format_registers(cpu);
@@ -429,6 +443,17 @@ std::string hmp_execute(session& s, std::string_view line, unsigned& cpu) {
         if (cmd == "cont" || cmd == "c") {
             if (s.state().needs_reset()) throw failure{"Resetting the Virtual Machine is required"};
             s.vm_start();
+            return "";
+        }
+        if (cmd == "migrate") {
+            std::string_view uri = word(args);
+            if (uri == "-d") uri = word(args);  // the migration is done when the command returns anyway
+            if (uri.empty()) throw failure{"migrate: a URI is needed (exec:CMD, unix:PATH, tcp:HOST:PORT)"};
+            try {
+                s.migrate(uri);
+            } catch (const error& e) {
+                throw failure{e.what()};
+            }
             return "";
         }
         if (cmd == "system_reset") {

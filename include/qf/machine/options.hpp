@@ -87,6 +87,7 @@ struct options {
     bool start_stopped = false, no_reboot = false, no_shutdown = false, daemonize = false;
     panic_action panic = panic_action::shutdown;  // -action panic=
     std::string pidfile;
+    std::string incoming;  // -incoming URI: the state comes from a migration
 };
 
 // Throws qf::error with a one-line message naming the option.

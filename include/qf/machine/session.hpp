@@ -99,6 +99,9 @@ public:
         std::function<void()> inject_nmi;
         // PCI functions (query-pci, info pci); empty: no PCI.
         std::function<std::vector<pci_device_info>()> pci_devices;
+        // The machine as a state stream (migrate); empty where the
+        // accelerator cannot give one yet (KVM).
+        std::function<std::vector<std::byte>()> save_vm;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }
@@ -113,6 +116,19 @@ public:
     // vm_stop(RUN_STATE_PAUSED) (QMP's stop), and cont: the CPUs are
     // kicked out, or woken.
     void vm_pause();
+
+    // migrate URI (QMP's migrate, the monitor's): the VM stops, its state
+    // stream goes to uri (qf/machine/migration.hpp), and it stays stopped
+    // (postmigrate), as QEMU's source after a completed migration. A
+    // failure resumes it if it ran and throws qf::error. No pre-copy yet:
+    // the VM is stopped while the whole stream is written.
+    void migrate(std::string_view uri);
+    struct migration_status {
+        std::string status;  // empty: none yet; "completed", "failed"
+        std::string error;
+        std::uint64_t total_ms = 0, bytes = 0;
+    };
+    const migration_status& migration() const { return migration_; }
 
     // info chardev: "ID: filename=..." a line, as QEMU's.
     std::string chardev_info() const;
@@ -183,6 +199,7 @@ private:
     panic_action panic_ = panic_action::shutdown;  // -action panic=
     bool finishing_ = false;  // no STOP event for the stop at exit, as QEMU
     machine_control control_;
+    migration_status migration_;
     std::string name_;
     std::vector<std::unique_ptr<qmp_monitor>> monitors_;
     std::vector<std::unique_ptr<hmp_monitor>> human_monitors_;

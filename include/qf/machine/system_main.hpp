@@ -7,6 +7,7 @@
 #include "qf/core/signals.hpp"
 #include "qf/machine/options.hpp"
 #include "qf/machine/session.hpp"
+#include "qf/machine/migration.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -118,6 +119,7 @@ int run_machine(const options& o, const binary_info& binary = {}) {
     if constexpr (requires { m.format_registers(0u); }) mc.format_registers = [&m](unsigned i) { return m.format_registers(i); };
     if constexpr (requires { m.jit_info(); }) mc.jit_info = [&m] { return m.jit_info(); };
     mc.memory_tree = [&m] { return format_flat_view(m.memory()); };
+    if constexpr (requires { m.save_vm(std::string_view{}); }) mc.save_vm = [&m] { return m.save_vm(M::name); };
     if (o.smp) {
         // QEMU 7.2's defaults: cores before sockets.
         const unsigned sockets = o.smp->sockets ? o.smp->sockets : 1;
@@ -126,6 +128,18 @@ int run_machine(const options& o, const binary_info& binary = {}) {
         mc.cores = o.smp->cores ? o.smp->cores : std::max(1u, max / (sockets * mc.threads));
     }
     s.set_machine_control(std::move(mc));
+    if (!o.incoming.empty()) {
+        // QEMU's -incoming: the machine built as the command line says,
+        // then its state from the stream, then it runs (unless -S).
+        if constexpr (requires { m.load_vm(std::string_view{}, std::span<const std::byte>{}); }) {
+            s.state().set(run_state::inmigrate);
+            m.load_vm(M::name, migration::receive(o.incoming));
+            if (o.start_stopped) s.state().set(run_state::paused);
+        } else {
+            throw error("-incoming: migration is not supported with accelerator " + std::string(M::accel_type::name) +
+                        " yet");
+        }
+    }
     if (!o.start_stopped) s.vm_start();
     s.ready();
     bool threaded = false;

@@ -1,0 +1,239 @@
+#include "qf/machine/migration.hpp"
+
+#include "qf/core/error.hpp"
+#include "qf/core/signals.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace qf::migration {
+
+namespace {
+
+enum class kind { exec, unix_socket, tcp };
+struct target {
+    kind k;
+    std::string arg;           // the command or the path
+    std::string host, port;    // tcp
+};
+
+target parse(std::string_view uri) {
+    const auto colon = uri.find(':');
+    const std::string_view scheme = uri.substr(0, colon == std::string_view::npos ? uri.size() : colon);
+    const std::string rest(colon == std::string_view::npos ? std::string_view{} : uri.substr(colon + 1));
+    if (scheme == "exec" && !rest.empty()) return {kind::exec, rest, {}, {}};
+    if (scheme == "unix" && !rest.empty()) return {kind::unix_socket, rest, {}, {}};
+    if (scheme == "tcp") {
+        const auto last = rest.rfind(':');
+        if (last != std::string::npos && last + 1 < rest.size()) {
+            std::string host = rest.substr(0, last);
+            if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+            return {kind::tcp, {}, host, rest.substr(last + 1)};
+        }
+    }
+    throw error("migration: '" + std::string(uri) + "' is not exec:CMD, unix:PATH or tcp:[HOST]:PORT");
+}
+
+// A shutdown signal during a wait ends the process as at start-up
+// (-incoming) or fails the migration (migrate, from the main loop).
+void interrupted_wait() {
+    if (signals::shutdown_pending()) signals::die_of_pending_signal();
+}
+
+void write_all(int fd, std::span<const std::byte> data, const std::string& what) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR && !signals::shutdown_pending()) continue;
+        if (n <= 0) throw error(errno_message("migration: writing to " + what));
+        data = data.subspan(static_cast<std::size_t>(n));
+    }
+}
+
+std::vector<std::byte> read_all(int fd, const std::string& what) {
+    std::vector<std::byte> out;
+    std::byte buf[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            interrupted_wait();
+            continue;
+        }
+        if (n < 0) throw error(errno_message("migration: reading from " + what));
+        if (n == 0) return out;
+        out.insert(out.end(), buf, buf + n);
+    }
+}
+
+struct fd_closer {
+    int fd;
+    ~fd_closer() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+addrinfo* resolve(const target& t, bool passive) {
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    if (int rc = ::getaddrinfo(t.host.empty() ? nullptr : t.host.c_str(), t.port.c_str(), &hints, &res))
+        throw error("migration: address resolution failed for " + t.host + ":" + t.port + ": " + gai_strerror(rc));
+    return res;
+}
+
+sockaddr_un unix_address(const std::string& path) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) throw error("migration: socket path too long: " + path);
+    path.copy(a.sun_path, path.size());
+    return a;
+}
+
+int connect_to(const target& t) {
+    if (t.k == kind::unix_socket) {
+        sockaddr_un a = unix_address(t.arg);
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
+            const auto msg = errno_message("migration: connect unix:" + t.arg);
+            if (fd >= 0) ::close(fd);
+            throw error(msg);
+        }
+        return fd;
+    }
+    addrinfo* res = resolve(t, false);
+    std::string why = "no usable address";
+    int fd = -1;
+    for (auto* a = res; a && fd < 0; a = a->ai_next) {
+        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+            why = errno_message("connect tcp:" + t.host + ":" + t.port);
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    ::freeaddrinfo(res);
+    if (fd < 0) throw error("migration: " + why);
+    return fd;
+}
+
+int listen_on(const target& t) {
+    if (t.k == kind::unix_socket) {
+        sockaddr_un a = unix_address(t.arg);
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ::unlink(t.arg.c_str());
+        if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || ::listen(fd, 1) < 0) {
+            const auto msg = errno_message("-incoming: bind unix:" + t.arg);
+            if (fd >= 0) ::close(fd);
+            throw error(msg);
+        }
+        return fd;
+    }
+    addrinfo* res = resolve(t, true);
+    std::string why = "no usable address";
+    int fd = -1;
+    for (auto* a = res; a && fd < 0; a = a->ai_next) {
+        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::bind(fd, a->ai_addr, a->ai_addrlen) < 0 || ::listen(fd, 1) < 0) {
+            why = errno_message("bind tcp:" + t.host + ":" + t.port);
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    ::freeaddrinfo(res);
+    if (fd < 0) throw error("-incoming: " + why);
+    return fd;
+}
+
+// /bin/sh -c CMD with one end of a pipe as its stdin (to_command) or stdout.
+pid_t spawn(const std::string& cmd, bool to_command, int& our_end) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) throw error(errno_message("migration: pipe"));
+    const pid_t pid = ::fork();
+    if (pid < 0) throw error(errno_message("migration: fork"));
+    if (pid == 0) {
+        ::dup2(to_command ? p[0] : p[1], to_command ? 0 : 1);
+        ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(to_command ? p[0] : p[1]);
+    our_end = to_command ? p[1] : p[0];
+    return pid;
+}
+
+void reap(pid_t pid, const std::string& cmd) {
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) throw error(errno_message("migration: waitpid"));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        throw error("migration: exec:" + cmd + " " +
+                    (WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
+                                   : "died of signal " + std::to_string(WTERMSIG(st))));
+}
+
+} // namespace
+
+void check_uri(std::string_view uri) { parse(uri); }
+
+void send(std::string_view uri, std::span<const std::byte> stream) {
+    const target t = parse(uri);
+    if (t.k == kind::exec) {
+        int fd = -1;
+        const pid_t pid = spawn(t.arg, true, fd);
+        std::string failed;
+        {
+            fd_closer c{fd};
+            try {
+                write_all(fd, stream, "exec:" + t.arg);
+            } catch (const error& e) {
+                failed = e.what();
+            }
+        }
+        reap(pid, t.arg);
+        if (!failed.empty()) throw error(failed);
+        return;
+    }
+    fd_closer c{connect_to(t)};
+    write_all(c.fd, stream, std::string(uri));
+}
+
+std::vector<std::byte> receive(std::string_view uri) {
+    const target t = parse(uri);
+    if (t.k == kind::exec) {
+        int fd = -1;
+        const pid_t pid = spawn(t.arg, false, fd);
+        std::vector<std::byte> in;
+        {
+            fd_closer c{fd};
+            in = read_all(fd, "exec:" + t.arg);
+        }
+        reap(pid, t.arg);
+        return in;
+    }
+    fd_closer l{listen_on(t)};
+    for (;;) {
+        const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            fd_closer c{fd};
+            return read_all(fd, std::string(uri));
+        }
+        if (errno == EINTR) {
+            interrupted_wait();
+            continue;
+        }
+        if (errno != ECONNABORTED) throw error(errno_message("-incoming: accept"));
+    }
+}
+
+} // namespace qf::migration

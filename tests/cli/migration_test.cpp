@@ -1,0 +1,176 @@
+// Migration through the real binary: a guest counting on COM1 is migrated
+// mid-run (QMP's migrate, the monitor's) to another qforge process started
+// with -incoming, and the two outputs together are the count without a gap
+// or a repeat; failures leave the source running and say why.
+#include "process.hpp"
+#include "qmp_client.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+using json = nlohmann::json;
+const std::string qforge = qft::build_path("QF_SYSTEM_BINARY", QF_SYSTEM_BINARY);
+const std::string counter = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/test-counter.bin";
+std::string tmp(const std::string& name) { return "/tmp/qf-mig-" + std::to_string(getpid()) + "-" + name; }
+
+std::string whole_count() {
+    std::string s;
+    for (int i = 0; i < 400; ++i) s += std::to_string(i) + "\r\n";
+    return s;
+}
+std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+// A source running the counter with QMP on a unix socket, its serial port in a file.
+struct source {
+    std::string sock = tmp("qmp.sock"), out = tmp("src.out");
+    qft::emulator e;
+    qft::qmp_client c;
+    source()
+        : e({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-serial", "file:" + tmp("src.out"), "-qmp",
+             "unix:" + tmp("qmp.sock") + ",server=on,wait=off"}),
+          c(sock) {
+        c.message();  // the greeting
+        c.command(R"({"execute": "qmp_capabilities"})");
+        // Some lines out: the migration lands mid-count.
+        REQUIRE(qft::wait_for([&] { return lines(qft::slurp(out)) >= 10; }, 20000));
+    }
+    json run(const std::string& cmd) { return c.command(cmd).back(); }
+    ~source() {
+        std::filesystem::remove(out);
+        std::filesystem::remove(sock);
+    }
+};
+
+} // namespace
+
+TEST_CASE("a counting guest migrated through exec: goes on in the -incoming process without a gap or a repeat") {
+    const std::string state = tmp("state"), dst_out = tmp("dst.out");
+    std::string src_out;
+    {
+        source src;
+        const json r = src.run(R"({"execute": "migrate", "arguments": {"uri": "exec:cat > )" + state + R"("}})");
+        REQUIRE(r.contains("return"));
+        const json m = src.run(R"({"execute": "query-migrate"})")["return"];
+        CHECK(m["status"] == "completed");
+        CHECK(m["ram"]["transferred"].get<std::uint64_t>() == std::filesystem::file_size(state));
+        // QEMU's source after a completed migration: stopped, postmigrate.
+        const json st = src.run(R"({"execute": "query-status"})")["return"];
+        CHECK(st["status"] == "postmigrate");
+        CHECK(st["running"] == false);
+        src_out = qft::slurp(src.out);
+        src.run(R"({"execute": "quit"})");
+        CHECK(src.e.wait(20).status == 0);
+        CHECK(qft::slurp(src.out) == src_out);  // nothing ran after the migration
+    }
+    const auto dst = qft::run({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-serial", "file:" + dst_out,
+                               "-incoming", "exec:cat " + state}, 60);
+    CHECK(dst.status == 1);  // isa-debug-exit with 0
+    const std::string rest = qft::slurp(dst_out);
+    CHECK(lines(src_out) < 400);
+    CHECK_FALSE(rest.empty());
+    CHECK(src_out + rest == whole_count());
+    std::filesystem::remove(state);
+    std::filesystem::remove(dst_out);
+}
+
+TEST_CASE("migrate over a unix socket from the human monitor to a waiting -incoming process") {
+    const std::string path = tmp("mig.sock"), dst_out = tmp("dst2.out");
+    qft::emulator dst({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-serial", "file:" + dst_out,
+                       "-incoming", "unix:" + path});
+    REQUIRE(qft::wait_for([&] { return std::filesystem::exists(path); }));
+    std::string src_out;
+    {
+        source src;
+        const json r = src.run(R"({"execute": "human-monitor-command", "arguments": {"command-line": "migrate -d unix:)" + path + R"("}})");
+        CHECK(r["return"] == "");
+        const std::string info =
+            src.run(R"({"execute": "human-monitor-command", "arguments": {"command-line": "info migrate"}})")["return"];
+        CHECK(info.find("Migration status: completed") != std::string::npos);
+        src_out = qft::slurp(src.out);
+        src.run(R"({"execute": "quit"})");
+        src.e.wait(20);
+    }
+    CHECK(dst.wait(60).status == 1);
+    CHECK(src_out + qft::slurp(dst_out) == whole_count());
+    std::filesystem::remove(dst_out);
+}
+
+TEST_CASE("a failed migration leaves the source running and says why") {
+    source src;
+    const json r = src.run(R"({"execute": "migrate", "arguments": {"uri": "exec:exit 3"}})");
+    REQUIRE(r.contains("error"));
+    CHECK(r["error"]["desc"].get<std::string>().find("exited with status 3") != std::string::npos);
+    CHECK(src.run(R"({"execute": "query-status"})")["return"]["status"] == "running");
+    CHECK(src.run(R"({"execute": "query-migrate"})")["return"]["status"] == "failed");
+    const json bad = src.run(R"({"execute": "migrate", "arguments": {"uri": "fd:3"}})");
+    CHECK(bad["error"]["desc"].get<std::string>().find("is not exec:CMD, unix:PATH or tcp:[HOST]:PORT") != std::string::npos);
+    src.run(R"({"execute": "quit"})");
+    src.e.wait(20);
+}
+
+TEST_CASE("a stream of another configuration is refused by -incoming with one line and status 1") {
+    const std::string state = tmp("state3");
+    {
+        source src;
+        REQUIRE(src.run(R"({"execute": "migrate", "arguments": {"uri": "exec:cat > )" + state + R"("}})").contains("return"));
+        src.run(R"({"execute": "quit"})");
+        src.e.wait(20);
+    }
+    const auto r = qft::run({qforge, "-M", "testrig", "-m", "256", "-bios", counter, "-display", "none", "-incoming",
+                             "exec:cat " + state});
+    CHECK(r.status == 1);
+    CHECK(r.err.find("section 'machine': RAM is 128 MiB there, 256 MiB here (-m)") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    const auto junk = qft::run({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-incoming", "exec:echo nope"});
+    CHECK(junk.status == 1);
+    CHECK(junk.err.find("not a qforge state stream") != std::string::npos);
+    const auto defer = qft::run({qforge, "-M", "testrig", "-bios", counter, "-incoming", "defer"});
+    CHECK(defer.status == 1);
+    CHECK(defer.err.find("-incoming defer: not supported yet") != std::string::npos);
+    std::filesystem::remove(state);
+}
+
+TEST_CASE("a pc migrated once SeaBIOS set it up has its memory map and PCI devices and registers and devices on the -incoming side") {
+    const std::string sock = tmp("pc.sock"), sock2 = tmp("pc2.sock"), state = tmp("pc.state");
+    const std::vector<std::string> views = {"info mtree", "info pci", "info registers", "info qtree", "info pic"};
+    auto hmp = [](qft::qmp_client& c, const std::string& line) {
+        return c.command(R"({"execute": "human-monitor-command", "arguments": {"command-line": ")" + line + R"("}})")
+            .back()["return"]
+            .get<std::string>();
+    };
+    std::vector<std::string> before;
+    {
+        // -nographic: SeaBIOS's console on the serial port (sercon), on stdout.
+        qft::emulator src({qforge, "-M", "pc", "-nographic", "-qmp", "unix:" + sock + ",server=on,wait=off"});
+        qft::qmp_client c(sock);
+        c.message();
+        c.command(R"({"execute": "qmp_capabilities"})");
+        // PAM shadowing, PCI BARs, the PIC and the APICs programmed.
+        REQUIRE(qft::wait_for([&] { return qft::slurp(src.c.out_path).find("No bootable device.") != std::string::npos; }, 60000));
+        REQUIRE(c.command(R"({"execute": "migrate", "arguments": {"uri": "exec:cat > )" + state + R"("}})").back().contains("return"));
+        for (const auto& v : views) before.push_back(hmp(c, v));
+        c.command(R"({"execute": "quit"})");
+        src.wait(20);
+    }
+    qft::emulator dst({qforge, "-M", "pc", "-S", "-display", "none", "-incoming", "exec:cat " + state, "-qmp",
+                       "unix:" + sock2 + ",server=on,wait=off"});
+    qft::qmp_client c(sock2);
+    c.message();
+    c.command(R"({"execute": "qmp_capabilities"})");
+    CHECK(c.command(R"({"execute": "query-status"})").back()["return"]["status"] == "paused");
+    for (std::size_t i = 0; i < views.size(); ++i) {
+        INFO(views[i]);
+        CHECK(hmp(c, views[i]) == before[i]);
+    }
+    CHECK(before[0].find("pam-ram") != std::string::npos);  // the BIOS shadowed into RAM, on both sides
+    c.command(R"({"execute": "quit"})");
+    dst.wait(20);
+    for (const auto& f : {sock, sock2, state}) std::filesystem::remove(f);
+}
