@@ -371,6 +371,16 @@ const std::vector<option_desc>& option_table() {
              o.pidfile = a;
          }},
         {"daemonize", false, [](options& o, auto) { o.daemonize = true; }},
+        {"vmstate-file", true,
+         [](options& o, std::string_view a) {
+             if (a.empty()) throw error("-vmstate-file: a file name is needed");
+             o.vmstate_file = a;
+         }},
+        {"loadvm", true,
+         [](options& o, std::string_view a) {
+             if (a.empty()) throw error("-loadvm: a snapshot name is needed");
+             o.loadvm = a;
+         }},
         {"incoming", true,
          [](options& o, std::string_view a) {
              if (a == "defer") throw error("-incoming defer: not supported yet (give the URI itself)");
@@ -477,6 +487,8 @@ Standard options:
 -daemonize               detach from the terminal once started
 -incoming URI            take the machine's state from a migration (exec:CMD, unix:PATH,
                          tcp:[HOST]:PORT) before starting it (TCG)
+-vmstate-file FILE       where savevm, loadvm, delvm and info snapshots keep snapshots (TCG)
+-loadvm NAME             start from snapshot NAME of -vmstate-file
 )";
 }
 

@@ -1,5 +1,6 @@
 #include "qf/machine/session.hpp"
 #include "qf/machine/migration.hpp"
+#include "qf/machine/snapshot_file.hpp"
 
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
@@ -15,6 +16,7 @@
 #include <csignal>
 #include <exception>
 #include <cstdio>
+#include <ctime>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -23,7 +25,8 @@
 namespace qf {
 
 session::session(const options& o)
-    : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown), name_(o.name), main_tid_(::gettid()) {
+    : timers_(clocks_), loop_(timers_), no_shutdown_(o.no_shutdown), name_(o.name), vmstate_file_(o.vmstate_file),
+      main_tid_(::gettid()) {
     // The vm clock follows the run state (cpu_enable_ticks/disable_ticks),
     // and QMP hears of it (vm_start's RESUME, do_vm_stop's STOP).
     runstate_.change_notifiers().add([this](bool running, run_state to) {
@@ -294,6 +297,77 @@ void session::migrate(std::string_view uri) {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
     runstate_.set(run_state::postmigrate);
     loop_.notify();
+}
+
+namespace {
+std::string snapshot_store(const std::string& file, const session::machine_control& c) {
+    if (!c.save_vm || !c.load_vm) throw error("snapshots: not supported with accelerator " + c.accel + " yet");
+    // QEMU's words, for a machine without a qcow2 disk.
+    if (file.empty()) throw error("No block device can accept snapshots (start with -vmstate-file FILE)");
+    return file;
+}
+} // namespace
+
+void session::savevm(std::string_view name) {
+    const std::string file = snapshot_store(vmstate_file_, control_);
+    std::string tag(name);
+    if (tag.empty()) {
+        // QEMU's default name: vm-YYYYMMDDHHMMSS.
+        char buf[32];
+        const std::time_t t = std::time(nullptr);
+        std::tm tm{};
+        localtime_r(&t, &tm);
+        std::strftime(buf, sizeof buf, "vm-%Y%m%d%H%M%S", &tm);
+        tag = buf;
+    }
+    if (tag.size() > 255) throw error("savevm: the name is longer than 255 bytes");
+    auto snaps = read_snapshot_file(file);
+    const bool was_running = runstate_.is_running();
+    if (was_running) runstate_.stop(run_state::save_vm);
+    if (kick_) kick_();
+    struct resume {
+        session& s;
+        bool on;
+        ~resume() {
+            if (on) s.vm_start();
+        }
+    } r{*this, was_running};
+    vm_snapshot snap{tag, static_cast<std::uint64_t>(std::time(nullptr)),
+                     static_cast<std::uint64_t>(clocks_.now(clock_type::virt)), control_.save_vm()};
+    // savevm over an existing name replaces it, as QEMU's.
+    std::erase_if(snaps, [&](const vm_snapshot& s) { return s.name == tag; });
+    snaps.push_back(std::move(snap));
+    write_snapshot_file(file, snaps);
+}
+
+void session::loadvm(std::string_view name) {
+    const std::string file = snapshot_store(vmstate_file_, control_);
+    const auto snaps = read_snapshot_file(file);
+    const auto it = std::find_if(snaps.begin(), snaps.end(), [&](const vm_snapshot& s) { return s.name == name; });
+    if (it == snaps.end()) throw error("Snapshot '" + std::string(name) + "' does not exist in one or more devices");
+    const bool was_running = runstate_.is_running();
+    if (was_running) runstate_.stop(run_state::restore_vm);
+    if (kick_) kick_();
+    struct resume {
+        session& s;
+        bool on;
+        ~resume() {
+            if (on) s.vm_start();
+        }
+    } r{*this, was_running};
+    control_.load_vm(it->stream);
+}
+
+void session::delvm(std::string_view name) {
+    const std::string file = snapshot_store(vmstate_file_, control_);
+    auto snaps = read_snapshot_file(file);
+    if (std::erase_if(snaps, [&](const vm_snapshot& s) { return s.name == name; }) == 0)
+        throw error("Snapshot '" + std::string(name) + "' not found");
+    write_snapshot_file(file, snaps);
+}
+
+std::string session::info_snapshots() const {
+    return format_snapshots(read_snapshot_file(snapshot_store(vmstate_file_, control_)));
 }
 
 void session::vm_start() {

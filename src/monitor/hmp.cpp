@@ -213,9 +213,11 @@ std::string status_line(session& s) {
 const char* const help_text =
     "cont|c -- resume emulation\n"
     "cpu index -- set the default CPU\n"
+    "delvm tag -- delete a VM snapshot from its tag\n"
     "gdbserver [device] -- start gdbserver on given device (default 'tcp::1234'), stop with 'none'\n"
     "help|? [cmd] -- show the help\n"
     "info [subcommand] -- show various information about the system state\n"
+    "loadvm tag -- restore a VM snapshot from its tag\n"
     "log item1[,...] -- activate logging of the specified items\n"
     "memsave addr size file -- save to disk virtual memory dump starting at 'addr' of size 'size'\n"
     "migrate [-d] uri -- migrate to URI (using -d to not wait for completion)\n"
@@ -223,6 +225,7 @@ const char* const help_text =
     "p|print /fmt expr -- print expression value (use $reg for CPU register access)\n"
     "pmemsave addr size file -- save to disk physical memory dump starting at 'addr' of size 'size'\n"
     "quit|q -- quit the emulator\n"
+    "savevm [tag] -- save a VM snapshot. If no tag is provided, a new snapshot is created\n"
     "stop -- stop emulation\n"
     "system_powerdown -- send system power down event\n"
     "system_reset -- reset the system\n"
@@ -235,13 +238,14 @@ const char* const info_help =
     "info ioapic  -- show the IOAPIC's redirection table (also part of info pic)\n"
     "info irq  -- show the interrupts statistics (if available)\n"
     "info jit  -- show dynamic compiler info\n"
-    "info migrate  -- show migration status\n"
     "info lapic [apic-id] -- show local apic state (apic-id: local apic to read, default is which of current CPU)\n"
+    "info migrate  -- show migration status\n"
     "info mtree  -- show memory tree\n"
     "info pci  -- show PCI info\n"
     "info pic  -- show PIC state\n"
     "info qtree  -- show device tree\n"
     "info registers [-a] -- show the cpu registers (-a: all CPUs)\n"
+    "info snapshots  -- show the currently saved VM snapshots\n"
     "info status  -- show the current VM status (running|paused)\n";
 
 // QEMU's hmp_info_pci_device, line for line.
@@ -371,6 +375,7 @@ std::string info(session& s, unsigned cpu, std::string_view args) {
     const auto& c = s.control();
     if (what.empty()) return info_help;
     if (what == "status") return status_line(s);
+    if (what == "snapshots") return s.info_snapshots();
     if (what == "migrate") {
         // QEMU's hmp_info_migrate, the lines that apply.
         const auto& m = s.migration();
@@ -443,6 +448,17 @@ std::string hmp_execute(session& s, std::string_view line, unsigned& cpu) {
         if (cmd == "cont" || cmd == "c") {
             if (s.state().needs_reset()) throw failure{"Resetting the Virtual Machine is required"};
             s.vm_start();
+            return "";
+        }
+        if (cmd == "savevm") {
+            s.savevm(trim(args));
+            return "";
+        }
+        if (cmd == "loadvm" || cmd == "delvm") {
+            const std::string_view name = trim(args);
+            if (name.empty()) throw failure{std::string(cmd) + ": a snapshot name is needed", true};
+            if (cmd == "loadvm") s.loadvm(name);
+            else s.delvm(name);
             return "";
         }
         if (cmd == "migrate") {

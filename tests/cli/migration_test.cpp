@@ -174,3 +174,56 @@ TEST_CASE("a pc migrated once SeaBIOS set it up has its memory map and PCI devic
     dst.wait(20);
     for (const auto& f : {sock, sock2, state}) std::filesystem::remove(f);
 }
+
+TEST_CASE("savevm and loadvm and delvm and info snapshots keep named snapshots in -vmstate-file and -loadvm starts from one") {
+    const std::string file = tmp("snaps.qfvm"), sock = tmp("sv.sock"), out = tmp("sv.out"), out2 = tmp("sv2.out");
+    auto hmp = [](qft::qmp_client& c, const std::string& line) {
+        return c.command(R"({"execute": "human-monitor-command", "arguments": {"command-line": ")" + line + R"("}})")
+            .back()["return"]
+            .get<std::string>();
+    };
+    std::string at_save;
+    {
+        qft::emulator e({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-serial", "file:" + out,
+                         "-vmstate-file", file, "-qmp", "unix:" + sock + ",server=on,wait=off"});
+        qft::qmp_client c(sock);
+        c.message();
+        c.command(R"({"execute": "qmp_capabilities"})");
+        CHECK(hmp(c, "info snapshots") == "There is no snapshot available.\r\n");
+        REQUIRE(qft::wait_for([&] { return lines(qft::slurp(out)) >= 10; }, 20000));
+        hmp(c, "stop");
+        at_save = qft::slurp(out);
+        CHECK(hmp(c, "savevm s1") == "");
+        CHECK(hmp(c, "savevm s2") == "");
+        const std::string list = hmp(c, "info snapshots");
+        CHECK(list.find("List of snapshots present on all disks:") == 0);
+        CHECK(list.find(" s1 ") != std::string::npos);
+        CHECK(list.find(" s2 ") != std::string::npos);
+        CHECK(hmp(c, "delvm s2") == "");
+        CHECK(hmp(c, "info snapshots").find(" s2 ") == std::string::npos);
+        CHECK(hmp(c, "delvm s2") == "Snapshot 's2' not found\r\n");
+        CHECK(hmp(c, "loadvm nope") == "Snapshot 'nope' does not exist in one or more devices\r\n");
+        // On from the snapshot, later back to it: the count after it again.
+        hmp(c, "cont");
+        REQUIRE(qft::wait_for([&] { return lines(qft::slurp(out)) >= lines(at_save) + 5; }, 20000));
+        hmp(c, "stop");
+        const std::string before_load = qft::slurp(out);
+        CHECK(hmp(c, "loadvm s1") == "");
+        CHECK(c.command(R"({"execute": "query-status"})").back()["return"]["status"] == "paused");
+        hmp(c, "cont");
+        REQUIRE(qft::wait_for([&] { return lines(qft::slurp(out)) >= lines(before_load) + 5; }, 20000));
+        const std::string after = qft::slurp(out).substr(before_load.size());
+        CHECK(whole_count().substr(at_save.size(), after.size()) == after);
+        c.command(R"({"execute": "quit"})");
+        e.wait(20);
+    }
+    // Another process from the snapshot: the rest of the count.
+    const auto r = qft::run({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-serial", "file:" + out2,
+                             "-vmstate-file", file, "-loadvm", "s1"}, 60);
+    CHECK(r.status == 1);
+    CHECK(at_save + qft::slurp(out2) == whole_count());
+    const auto none = qft::run({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-loadvm", "s1"});
+    CHECK(none.status == 1);
+    CHECK(none.err.find("No block device can accept snapshots") != std::string::npos);
+    for (const auto& f : {file, sock, out, out2}) std::filesystem::remove(f);
+}

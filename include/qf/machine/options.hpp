@@ -88,6 +88,8 @@ struct options {
     panic_action panic = panic_action::shutdown;  // -action panic=
     std::string pidfile;
     std::string incoming;  // -incoming URI: the state comes from a migration
+    std::string vmstate_file;  // -vmstate-file: where savevm keeps snapshots
+    std::string loadvm;        // -loadvm NAME: start from that snapshot
 };
 
 // Throws qf::error with a one-line message naming the option.

@@ -102,6 +102,7 @@ public:
         // The machine as a state stream (migrate); empty where the
         // accelerator cannot give one yet (KVM).
         std::function<std::vector<std::byte>()> save_vm;
+        std::function<void(std::span<const std::byte>)> load_vm;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }
@@ -129,6 +130,15 @@ public:
         std::uint64_t total_ms = 0, bytes = 0;
     };
     const migration_status& migration() const { return migration_; }
+
+    // savevm [NAME], loadvm NAME, delvm NAME, info snapshots: named
+    // snapshots of the state stream in -vmstate-file (qf/machine/
+    // snapshot_file.hpp). The VM stands still while one is saved or loaded
+    // and runs on after if it ran. Throw qf::error with QEMU's messages.
+    void savevm(std::string_view name);
+    void loadvm(std::string_view name);
+    void delvm(std::string_view name);
+    std::string info_snapshots() const;
 
     // info chardev: "ID: filename=..." a line, as QEMU's.
     std::string chardev_info() const;
@@ -201,6 +211,7 @@ private:
     machine_control control_;
     migration_status migration_;
     std::string name_;
+    std::string vmstate_file_;
     std::vector<std::unique_ptr<qmp_monitor>> monitors_;
     std::vector<std::unique_ptr<hmp_monitor>> human_monitors_;
     std::unique_ptr<gdb_server> gdb_;

@@ -120,6 +120,8 @@ int run_machine(const options& o, const binary_info& binary = {}) {
     if constexpr (requires { m.jit_info(); }) mc.jit_info = [&m] { return m.jit_info(); };
     mc.memory_tree = [&m] { return format_flat_view(m.memory()); };
     if constexpr (requires { m.save_vm(std::string_view{}); }) mc.save_vm = [&m] { return m.save_vm(M::name); };
+    if constexpr (requires { m.load_vm(std::string_view{}, std::span<const std::byte>{}); })
+        mc.load_vm = [&m](std::span<const std::byte> st) { m.load_vm(M::name, st); };
     if (o.smp) {
         // QEMU 7.2's defaults: cores before sockets.
         const unsigned sockets = o.smp->sockets ? o.smp->sockets : 1;
@@ -140,6 +142,7 @@ int run_machine(const options& o, const binary_info& binary = {}) {
                         " yet");
         }
     }
+    if (!o.loadvm.empty()) s.loadvm(o.loadvm);  // QEMU's -loadvm: before the CPUs start
     if (!o.start_stopped) s.vm_start();
     s.ready();
     bool threaded = false;
