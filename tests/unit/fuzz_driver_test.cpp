@@ -118,3 +118,21 @@ TEST_CASE("the fuzz driver refuses a firmware that never says it is ready and an
     qf::embed::fuzz_driver<rig> e({}, t);
     CHECK_THROWS_WITH(e.boot(parser_bios()), Catch::Contains("is not all RAM"));
 }
+
+TEST_CASE("the fuzz driver feeds an input through COM1 and drops what a run left unread") {
+    qf::embed::fuzz_spec s;
+    s.input = qf::embed::fuzz_spec::feed::serial;
+    s.crash_vectors = 1u << 6;
+    qf::embed::fuzz_driver<rig> d({}, s);
+    d.boot(qft::build_path("QF_FUZZ_SERIAL_BIOS", QF_TEST_FUZZ_SERIAL_BIOS));
+    auto o = d.run_one(bytes("abc"));
+    CHECK(o.what == kind::ok);
+    CHECK(o.why == "done");
+    CHECK(d.rig().regs().regs[qf::x86::R_EBX] == 3);  // the firmware read all three
+    o = d.run_one(bytes("zzYXqqqqqqqqqqqqqqqqqqqqqqqq"));  // past the 16-byte FIFO: the rest waits in the chardev
+    CHECK(o.what == kind::crash);
+    CHECK(o.why == "exception 6 (#UD)");
+    // What the crashed run left unread is not the next input's.
+    CHECK(d.run_one(bytes("ab")).what == kind::ok);
+    CHECK(d.rig().regs().regs[qf::x86::R_EBX] == 2);
+}
