@@ -58,10 +58,11 @@ void write_all(int fd, std::span<const std::byte> data, const std::string& what)
     }
 }
 
-std::vector<std::byte> read_all(int fd, const std::string& what) {
+std::vector<std::byte> read_all(int fd, const std::string& what, std::uint64_t max) {
     std::vector<std::byte> out;
     std::byte buf[1 << 16];
     for (;;) {
+        interrupted_wait();
         const ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) {
             interrupted_wait();
@@ -69,6 +70,8 @@ std::vector<std::byte> read_all(int fd, const std::string& what) {
         }
         if (n < 0) throw error(errno_message("migration: reading from " + what));
         if (n == 0) return out;
+        if (out.size() + static_cast<std::size_t>(n) > max)
+            throw error("migration: " + what + " sends more than a stream of this machine can be");
         out.insert(out.end(), buf, buf + n);
     }
 }
@@ -161,7 +164,12 @@ pid_t spawn(const std::string& cmd, bool to_command, int& our_end) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) < 0) throw error(errno_message("migration: pipe"));
     const pid_t pid = ::fork();
-    if (pid < 0) throw error(errno_message("migration: fork"));
+    if (pid < 0) {
+        const auto msg = errno_message("migration: fork");
+        ::close(p[0]);
+        ::close(p[1]);
+        throw error(msg);
+    }
     if (pid == 0) {
         ::dup2(to_command ? p[0] : p[1], to_command ? 0 : 1);
         ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
@@ -174,8 +182,11 @@ pid_t spawn(const std::string& cmd, bool to_command, int& our_end) {
 
 void reap(pid_t pid, const std::string& cmd) {
     int st = 0;
-    while (::waitpid(pid, &st, 0) < 0)
+    while (::waitpid(pid, &st, 0) < 0) {
         if (errno != EINTR) throw error(errno_message("migration: waitpid"));
+        // A shutdown does not wait for a command that does not end.
+        if (signals::shutdown_pending()) ::kill(pid, SIGKILL);
+    }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         throw error("migration: exec:" + cmd + " " +
                     (WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
@@ -208,25 +219,37 @@ void send(std::string_view uri, std::span<const std::byte> stream) {
     write_all(c.fd, stream, std::string(uri));
 }
 
-std::vector<std::byte> receive(std::string_view uri) {
+std::vector<std::byte> receive(std::string_view uri, std::uint64_t max_bytes) {
     const target t = parse(uri);
     if (t.k == kind::exec) {
         int fd = -1;
         const pid_t pid = spawn(t.arg, false, fd);
         std::vector<std::byte> in;
+        std::string failed;
         {
             fd_closer c{fd};
-            in = read_all(fd, "exec:" + t.arg);
+            try {
+                in = read_all(fd, "exec:" + t.arg, max_bytes);
+            } catch (const error& e) {
+                failed = e.what();
+                ::kill(pid, SIGKILL);
+            }
+        }
+        if (!failed.empty()) {
+            int st;
+            ::waitpid(pid, &st, 0);
+            throw error(failed);
         }
         reap(pid, t.arg);
         return in;
     }
     fd_closer l{listen_on(t)};
     for (;;) {
+        interrupted_wait();
         const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd >= 0) {
             fd_closer c{fd};
-            return read_all(fd, std::string(uri));
+            return read_all(fd, std::string(uri), max_bytes);
         }
         if (errno == EINTR) {
             interrupted_wait();

@@ -280,7 +280,9 @@ void session::migrate(std::string_view uri) {
     if (!control_.save_vm) throw error("migration: not supported with accelerator " + control_.accel + " yet");
     const bool was_running = runstate_.is_running();
     const auto t0 = std::chrono::steady_clock::now();
-    runstate_.stop(run_state::finish_migrate);
+    // A stopped VM keeps its state (shutdown, guest-panicked, debug...):
+    // only a running one passes through finish-migrate.
+    if (was_running) runstate_.stop(run_state::finish_migrate);
     if (kick_) kick_();
     try {
         const auto stream = control_.save_vm();
@@ -289,13 +291,12 @@ void session::migrate(std::string_view uri) {
     } catch (const std::exception& e) {
         migration_ = {"failed", e.what(), 0, 0};
         if (was_running) runstate_.start();
-        else runstate_.set(run_state::paused);
         loop_.notify();
         throw error(e.what());
     }
     migration_.total_ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
-    runstate_.set(run_state::postmigrate);
+    if (transition_allowed(runstate_.get(), run_state::postmigrate)) runstate_.set(run_state::postmigrate);
     loop_.notify();
 }
 

@@ -4,6 +4,7 @@
 #include "qf/core/strprintf.hpp"
 #include "qf/machine/vmstate.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -18,7 +19,12 @@ constexpr char magic[8] = {'Q', 'F', 'S', 'N', 'A', 'P', 'S', '1'};
 
 std::vector<vm_snapshot> read_snapshot_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
-    if (!f) return {};
+    if (!f) {
+        // Only a file that is not there yet holds no snapshots: one that
+        // cannot be read must not be replaced by savevm's new one alone.
+        if (errno == ENOENT) return {};
+        throw error(errno_message("snapshots: reading " + path));
+    }
     const std::vector<char> raw{std::istreambuf_iterator<char>(f), {}};
     const auto bytes = std::as_bytes(std::span(raw));
     vmstate::bytes_in in("", bytes);

@@ -6,6 +6,7 @@
 #include "targets/x86/apic/local_apic.hpp"
 
 #include <cinttypes>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -585,30 +586,52 @@ vcpu::stop vcpu::run() {
     return st_.halted ? stop::halted : stop::kicked;
 }
 
+namespace {
+constexpr std::size_t arch_bytes = sizeof(state) - sizeof(tcg::env_base);
+// The architectural state, the INIT/SIPI flags, the pending SIPI, the guest's TSC.
+constexpr std::size_t saved_bytes = arch_bytes + 1 + sizeof(std::int32_t) + sizeof(std::uint64_t);
+} // namespace
+
 std::vector<std::byte> vcpu::save_state() const {
     static_assert(std::is_standard_layout_v<state>);
     const auto* arch = reinterpret_cast<const std::byte*>(&st_) + sizeof(tcg::env_base);
-    std::vector<std::byte> out(arch, arch + (sizeof(state) - sizeof(tcg::env_base)));
+    std::vector<std::byte> out(arch, arch + arch_bytes);
     const std::uint8_t flags = (wait_sipi_ ? 1 : 0) | (pending_init_ ? 2 : 0);
     out.push_back(std::byte{flags});
-    const std::int32_t sipi = pending_sipi_;
-    const auto* p = reinterpret_cast<const std::byte*>(&sipi);
-    out.insert(out.end(), p, p + sizeof sipi);
+    auto put = [&](const auto& v) {
+        const auto* p = reinterpret_cast<const std::byte*>(&v);
+        out.insert(out.end(), p, p + sizeof v);
+    };
+    put(static_cast<std::int32_t>(pending_sipi_));
+    // The TSC's value, not its offset from this host's: on another host
+    // (or after this one rebooted) the guest's TSC goes on from here.
+    put(static_cast<std::uint64_t>(__builtin_ia32_rdtsc() + st_.tsc_offset));
     return out;
 }
 
-void vcpu::load_state(std::span<const std::byte> in) {
-    const std::size_t arch = sizeof(state) - sizeof(tcg::env_base);
-    if (in.size() != arch + 1 + sizeof(std::int32_t))
+void vcpu::check_state(std::span<const std::byte> in) const {
+    if (in.size() != saved_bytes)
         throw error("vmstate: the CPU state is " + std::to_string(in.size()) + " bytes, this build's " +
-                    std::to_string(arch + 1 + sizeof(std::int32_t)) + " (another build's layout)");
-    std::memcpy(reinterpret_cast<std::byte*>(&st_) + sizeof(tcg::env_base), in.data(), arch);
-    const auto flags = static_cast<std::uint8_t>(in[arch]);
+                    std::to_string(saved_bytes) + " (another build's layout)");
+    // What indexes the host's tables: a stream is input, and a bad one
+    // gets an error, not a host fault.
+    std::uint32_t cc_op;
+    std::memcpy(&cc_op, in.data() + offsetof(state, cc_op) - sizeof(tcg::env_base), sizeof cc_op);
+    if (cc_op >= CC_OP_NB) throw error("vmstate: the CPU state's flags mode is not one there is");
+}
+
+void vcpu::load_state(std::span<const std::byte> in) {
+    check_state(in);
+    std::memcpy(reinterpret_cast<std::byte*>(&st_) + sizeof(tcg::env_base), in.data(), arch_bytes);
+    const auto flags = static_cast<std::uint8_t>(in[arch_bytes]);
     wait_sipi_ = flags & 1;
     pending_init_ = flags & 2;
     std::int32_t sipi;
-    std::memcpy(&sipi, in.data() + arch + 1, sizeof sipi);
-    pending_sipi_ = sipi;
+    std::memcpy(&sipi, in.data() + arch_bytes + 1, sizeof sipi);
+    pending_sipi_ = sipi < -1 || sipi > 255 ? -1 : sipi;
+    std::uint64_t tsc;
+    std::memcpy(&tsc, in.data() + arch_bytes + 1 + sizeof sipi, sizeof tsc);
+    st_.tsc_offset = tsc - __builtin_ia32_rdtsc();
     delivering_ = -1;
     tcg::tlb_flush(&st_.base);
 }

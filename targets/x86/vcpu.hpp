@@ -102,6 +102,8 @@ public:
     // size says) and drops the TLB; translated code is the caller's.
     std::vector<std::byte> save_state() const;
     void load_state(std::span<const std::byte> in);
+    // Throws what load_state would, changing nothing.
+    void check_state(std::span<const std::byte> in) const;
     static constexpr std::uint32_t state_version = 1;
 
 private:

@@ -5,6 +5,7 @@
 #include "../build_path.hpp"
 #include "machines/testrig/testrig.hpp"
 #include "qf/embed/harness.hpp"
+#include "qf/machine/vmstate.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -85,7 +86,37 @@ TEST_CASE("a state stream of another machine or build or configuration is refuse
     *version = std::byte{7};
     h.run(50);
     const view later = look(h);
+    const std::string devices_later = h.machine().info_devices();
     CHECK_THROWS_WITH(h.load_vm(newer), Catch::Contains("section 'i8254") && Catch::Contains("is version 7, this build reads up to 1"));
     CHECK(look(h) == later);  // refused: nothing changed
+    CHECK(h.machine().info_devices() == devices_later);
     CHECK_FALSE(later == at);
+
+    // Sections rewritten: the stream with one section's payload changed.
+    auto edited = [&](const std::string& which, auto&& change) {
+        auto secs = qf::vmstate::read(stream);
+        qf::vmstate::writer w;
+        for (auto& sec : secs) {
+            std::vector<std::byte> payload(sec.payload.begin(), sec.payload.end());
+            if (sec.name == which) change(payload);
+            w.section(sec.name, sec.version, payload);
+        }
+        return w.finish();
+    };
+    // Another build's CPU layout: refused before RAM, devices or CPU change.
+    CHECK_THROWS_WITH(h.load_vm(edited("cpu#0", [](auto& p) { p.pop_back(); })),
+                      Catch::Contains("the CPU state is") && Catch::Contains("another build's layout"));
+    CHECK(look(h) == later);
+    CHECK(h.machine().info_devices() == devices_later);
+    // Registers no PIT can hold (a zero divisor), and a bool that is no bool.
+    auto pit_count0 = edited("i8254", [](auto& p) {
+        // The first field, ch: its first channel's count (u32) after the count, name and size.
+        const std::ptrdiff_t count_at = 2 + 2 + 2 + 4;
+        std::fill(p.begin() + count_at, p.begin() + count_at + 4, std::byte{0});
+    });
+    CHECK_THROWS_WITH(h.load_vm(pit_count0), Catch::Contains("section 'i8254': a counter's registers are not a PIT's"));
+    auto bad_bool = edited("i8254", [](auto& p) { p.back() = std::byte{2}; });  // irq_disabled, the last field
+    CHECK_THROWS_WITH(h.load_vm(bad_bool), Catch::Contains("field 'irq_disabled' holds a truth value that is neither 0 nor 1"));
+    CHECK(look(h) == later);
+    CHECK(h.machine().info_devices() == devices_later);
 }

@@ -82,6 +82,12 @@ public:
     // exists, also rewrites "bootorder" and "bios-geometry" from the
     // providers below, as QEMU's fw_cfg_machine_reset does at every
     // system reset (adding them, empty, at the first).
+    // A loaded state's registers: null if they could be this device's, else why not.
+    const char* check_loaded_state() const {
+        if (s_.cur_entry == fw_cfg_key::invalid) return nullptr;
+        const auto& table = entries_[(s_.cur_entry & fw_cfg_key::arch_local) ? 1 : 0];
+        return (s_.cur_entry & fw_cfg_key::entry_mask) < table.size() ? nullptr : "the selected item is not one there is";
+    }
     void reset();
     void pio_read(std::uint16_t offset, std::span<std::byte> data);
     void pio_write(std::uint16_t offset, std::span<const std::byte> data);

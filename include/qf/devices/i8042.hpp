@@ -86,6 +86,14 @@ public:
     std::function<void(bool)> on_a20;  // the output port's gate was written
     std::function<void()> on_reset;    // the output port pulled the CPU's reset
 
+    // A loaded state's registers: null if they could be this controller's, else why not.
+    const char* check_loaded_state() const {
+        for (const auto* q : {&s_.kbd, &s_.mouse})
+            if (q->rptr < 0 || q->rptr >= 256 || q->wptr < 0 || q->wptr >= 256 || q->count < 0 || q->count > 256 ||
+                q->cwptr < -1 || q->cwptr >= 256)
+                return "a PS/2 queue's pointers are past it";
+        return nullptr;
+    }
     void reset();
     // Ranges: 0 the data port (60), 1 status and command (64).
     void pio_read(std::size_t range, std::uint16_t offset, std::span<std::byte> data);

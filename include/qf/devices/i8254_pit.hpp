@@ -54,6 +54,14 @@ public:
     i8254_pit& operator=(const i8254_pit&) = delete;
 
     void reset();
+    // A loaded state's registers: null if it could be a PIT's, else why not.
+    const char* check_loaded_state() const {
+        for (const auto& c : s_.ch)
+            if (c.count < 1 || c.count > 0x10000 || c.mode > 5 || c.rw_mode > 3 || c.read_state > 4 || c.write_state > 4 ||
+                c.count_latched > 4)
+                return "a counter's registers are not a PIT's";
+        return nullptr;
+    }
     // After a state load (QEMU's pit_post_load): the IRQ timer armed for
     // the saved transition; the line's level is the interrupt controllers'.
     void post_load();

@@ -118,6 +118,8 @@ public:
     // A system reset: interrupt enables and flags off, IRQ 8 low, the
     // shutdown byte (0F) cleared unless it holds FE (S3 resume). The time
     // and the rest of the NVRAM survive, as on the chip.
+    // A loaded state's registers: null if it could be this RTC's, else why not.
+    const char* check_loaded_state() const { return s_.index < 128 ? nullptr : "the CMOS index is past its 128 bytes"; }
     void reset();
     // Offset 0 the index, 1 the data; wider accesses go byte by byte, as
     // QEMU splits them.

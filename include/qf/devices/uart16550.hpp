@@ -71,6 +71,10 @@ public:
     uart16550_core(const uart16550_core&) = delete;
     uart16550_core& operator=(const uart16550_core&) = delete;
 
+    // A loaded state's registers: null if it could be this UART's, else why not.
+    const char* check_loaded_state() const {
+        return s_.rx_head < 16 && s_.rx_count <= 16 ? nullptr : "the receive FIFO's pointers are past it";
+    }
     void reset();
     std::uint8_t read(unsigned reg);
     void write(unsigned reg, std::uint8_t value);

@@ -274,7 +274,11 @@ public:
     std::vector<std::byte> save_vm() { return machine_.save_vm(Machine::name); }
     void load_vm(std::span<const std::byte> stream) {
         if (!loaded_) throw error("embed: load firmware before loading a state");
+        // The devices' post_load remaps what their registers say; a later
+        // restore() remaps its own snapshot's again.
+        const auto changes = watch_.map_changes;
         machine_.load_vm(Machine::name, stream);
+        watch_.map_changes = changes;
         exit_status_.reset();
         exit_cause_ = shutdown_cause::none;
         log_base_ = 0;

@@ -199,6 +199,11 @@ public:
         auto one = [&]<class D>(D& d) {
             const auto name = section_name(names, D::name);
             vmstate::load_fields(name, vmstate::take(sections, name, version_of<D>()).payload, d.state());
+            // Registers no running device can hold (indexes past its
+            // arrays, a zero divisor) are refused, not run.
+            if constexpr (requires { d.check_loaded_state(); }) {
+                if (const char* why = d.check_loaded_state()) throw error("vmstate: section '" + name + "': " + why);
+            }
         };
         std::apply([&](auto&... d) { (one(d), ...); }, devices_);
         for (auto& p : plugged_)

@@ -5,6 +5,7 @@
 // and takes one connection). The stream itself is vmstate.hpp's; the VM
 // is stopped while it is written (no pre-copy yet).
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -17,7 +18,8 @@ void check_uri(std::string_view uri);
 // ...") when it cannot be delivered.
 void send(std::string_view uri, std::span<const std::byte> stream);
 // The incoming side: waits for the stream (a shutdown signal ends the wait
-// as it ends the process) and reads it to its end.
-std::vector<std::byte> receive(std::string_view uri);
+// as it ends the process) and reads it to its end; a sender of more than
+// max_bytes is refused.
+std::vector<std::byte> receive(std::string_view uri, std::uint64_t max_bytes);
 
 } // namespace qf::migration

@@ -135,7 +135,9 @@ int run_machine(const options& o, const binary_info& binary = {}) {
         // then its state from the stream, then it runs (unless -S).
         if constexpr (requires { m.load_vm(std::string_view{}, std::span<const std::byte>{}); }) {
             s.state().set(run_state::inmigrate);
-            m.load_vm(M::name, migration::receive(o.incoming));
+            // At most all of RAM and 64 MiB for the rest: a peer cannot
+            // make us hold more.
+            m.load_vm(M::name, migration::receive(o.incoming, o.ram_size + (64ull << 20)));
             if (o.start_stopped) s.state().set(run_state::paused);
         } else {
             throw error("-incoming: migration is not supported with accelerator " + std::string(M::accel_type::name) +

@@ -13,6 +13,7 @@
 // lacks is refused by name; one the stream lacks keeps the value it has
 // (its reset value, for a machine just built).
 #include "qf/core/error.hpp"
+#include "qf/machine/reflect.hpp"
 
 #include <boost/hana/accessors.hpp>
 #include <boost/hana/for_each.hpp>
@@ -90,6 +91,33 @@ private:
     std::span<const std::byte> in_;
 };
 
+namespace detail {
+// Whether bytes can be a T: every bool in it (in arrays and nested states
+// too) 0 or 1 - any other byte is no bool at all.
+template <class T>
+bool plausible(const std::byte* p) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return std::to_integer<unsigned>(*p) <= 1;
+    } else if constexpr (qf::detail::is_std_array<T>::value) {
+        using U = typename T::value_type;
+        for (std::size_t i = 0; i < std::tuple_size_v<T>; ++i)
+            if (!plausible<U>(p + i * sizeof(U))) return false;
+        return true;
+    } else if constexpr (boost::hana::Struct<T>::value) {
+        bool ok = true;
+        const T probe{};
+        boost::hana::for_each(boost::hana::accessors<T>(), [&](auto pair) {
+            const auto& m = boost::hana::second(pair)(probe);
+            const auto off = reinterpret_cast<const std::byte*>(&m) - reinterpret_cast<const std::byte*>(&probe);
+            ok = ok && plausible<std::decay_t<decltype(m)>>(p + off);
+        });
+        return ok;
+    } else {
+        return true;
+    }
+}
+} // namespace detail
+
 // A reflected state's fields, by name.
 template <class State>
 std::vector<std::byte> save_fields(const State& s) {
@@ -120,6 +148,8 @@ void load_fields(std::string_view section_name, std::span<const std::byte> paylo
             if (size != sizeof field)
                 in.fail("field '" + name + "' is " + std::to_string(size) + " bytes, this build's " +
                         std::to_string(sizeof field));
+            if (!detail::plausible<std::decay_t<decltype(field)>>(bytes.data()))
+                in.fail("field '" + name + "' holds a truth value that is neither 0 nor 1");
             std::memcpy(&field, bytes.data(), size);
             found = true;
         });

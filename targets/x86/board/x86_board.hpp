@@ -227,6 +227,8 @@ public:
         m.put_string(machine_name);
         m.put(this->ram_.size());
         m.put(static_cast<std::uint32_t>(cpus_.size()));
+        m.put_string(cpu_model_name_);
+        m.put(firmware_hash());
         w.section("machine", 1, m.buf);
         // Guest time: the devices' timers and counters are relative to it.
         vmstate::bytes_out clk;
@@ -264,6 +266,9 @@ public:
                        " MiB here (-m)");
             if (ncpus != cpus_.size())
                 m.fail(std::to_string(ncpus) + " CPUs there, " + std::to_string(cpus_.size()) + " here (-smp)");
+            const std::string model = m.get_string();
+            if (model != cpu_model_name_) m.fail("CPU model " + model + " there, " + cpu_model_name_ + " here (-cpu)");
+            if (m.get<std::uint64_t>() != firmware_hash()) m.fail("another firmware there (-bios)");
         }
         // Everything is checked before anything changes: a refused stream
         // leaves the machine as it was.
@@ -282,10 +287,21 @@ public:
             if (off % 4096 || off >= this->ram_.size()) r.fail("a page outside RAM");
             pages.emplace_back(off, r.take(std::min<std::uint64_t>(4096, this->ram_.size() - off)));
         }
+        // The CPUs' and APICs' payloads checked into copies.
+        std::vector<local_apic_state> apic_states;
+        for (unsigned i = 0; i < cpus_.size(); ++i) {
+            cpus_[i]->check_state(cpu_secs[i].payload);
+            if constexpr (tcg_apics) {
+                apic_states.push_back(apics_[i]->state());
+                vmstate::load_fields(apic_secs[i].name, apic_secs[i].payload, apic_states.back());
+            }
+        }
         {
             // The devices' sections are checked by loading them: a refusal
-            // puts back what they held.
-            const auto before = this->save_devices();
+            // puts back what they held (-device ones too).
+            vmstate::writer keep;
+            this->save_vm_devices(keep);
+            const auto before = keep.finish();
             clocks* clk_src = this->services().timers ? &this->services().timers->clock_source() : nullptr;
             const ns vm_before = clk_src ? clk_src->now(clock_type::virt) : 0;
             // Before the devices: their post_load re-arms timers from it.
@@ -296,22 +312,33 @@ public:
                     throw error("vmstate: section '" + sections.front().name + "' is not part of this machine");
             } catch (...) {
                 if (clk_src) clk_src->set_vm(vm_before);
-                this->load_devices(before);
+                auto back = vmstate::read(before);
+                this->load_vm_devices(back);
                 throw;
             }
         }
+        // Nothing below refuses.
         std::memset(this->ram_.data(), 0, this->ram_.size());
         for (const auto& [off, bytes] : pages) std::memcpy(this->ram_.data() + off, bytes.data(), bytes.size());
         for (unsigned i = 0; i < cpus_.size(); ++i) {
             cpus_[i]->load_state(cpu_secs[i].payload);
             if constexpr (tcg_apics) {
-                vmstate::load_fields(apic_secs[i].name, apic_secs[i].payload, apics_[i]->state());
+                apics_[i]->state() = apic_states[i];
                 apics_[i]->post_load();
             }
             cpus_[i]->engine().flush();  // all of RAM is new
         }
         reset_requested_ = false;
     }
+    // What a state stream must have been made with: the -bios image's
+    // bytes (FNV-1a), and the CPU model (set in init).
+    std::uint64_t firmware_hash() const {
+        std::uint64_t h = 0xcbf29ce484222325ull;
+        const std::byte* p = this->rom_.data();
+        for (std::uint64_t i = 0; i < this->rom_.size(); ++i) h = (h ^ std::to_integer<std::uint8_t>(p[i])) * 0x100000001b3ull;
+        return h;
+    }
+
     // The human monitor's info registers and info jit.
     std::string format_registers(unsigned i) requires(!on_kvm) { return format_state(cpus_.at(i)->st()); }
     std::string jit_info() requires(!on_kvm) {
@@ -440,6 +467,7 @@ private:
             if constexpr (hooks::has_interrupt) cfg.interrupt_hook = &hooks::interrupt;
             cfg.pause_yields = ncpus > 1;
             const cpu_model model = cpu_model_for(o);
+            cpu_model_name_ = std::string(model.name);
             for (unsigned i = 0; i < ncpus; ++i)
                 cpus_.push_back(std::make_unique<vcpu_type>(mem, io, model, cfg, props, cpu_topology{i, ncpus}));
             for (auto& c : cpus_) c->engine().join(engines_);
@@ -613,6 +641,7 @@ private:
     unsigned current_cpu_ = 0;
     std::uint64_t ram_below_4g_ = 0;
     bool reset_requested_ = false, no_reboot_ = false;
+    std::string cpu_model_name_;  // -cpu's model, which a state stream must match
     shutdown_cause reset_cause_ = shutdown_cause::guest_reset;
 };
 
