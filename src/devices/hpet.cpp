@@ -104,7 +104,11 @@ void hpet::post_load() {
         if (s_.timer_expire[n] != -1) timer_[n]->mod(s_.timer_expire[n]);
         else timer_[n]->del();
     }
-    if (on_legacy_mode) on_legacy_mode(legacy_mode());
+    // Legacy replacement on: the PIT gives up IRQ 0 again. Off, the PIT's
+    // own loaded state has its IRQ on and its post_load re-armed it: told
+    // again it would recompute its transition and its line (QEMU's
+    // pit_irq_control does), and a migrated PIT would not be the source's.
+    if (on_legacy_mode && legacy_mode()) on_legacy_mode(true);
 }
 
 // Legacy replacement takes timer 0 to IRQ 0 and timer 1 to IRQ 8 (the

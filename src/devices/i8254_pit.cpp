@@ -93,9 +93,6 @@ void i8254_pit::reset() {
 }
 
 void i8254_pit::set_irq_enabled(bool on) {
-    // Told again what it is (the HPET's post_load does): nothing moves,
-    // or a migrated PIT would recompute its transition and its line.
-    if (s_.irq_disabled == !on) return;
     s_.irq_disabled = !on;
     if (on) irq_timer_update(now());
     else if (irq_timer_) irq_timer_->del();

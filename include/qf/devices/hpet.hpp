@@ -47,7 +47,7 @@
 //   not within 2^16 steps) hangs QEMU in hpet_timer; here the timer
 //   interrupts once more and stops, logged.
 // - Guest errors are logged under -d guest_errors where QEMU has only
-//   debug traces. post_load tells on_legacy_mode the current mode again.
+//   debug traces. post_load tells on_legacy_mode when legacy mode is on.
 // - One block, 3 timers, no "timers"/"hpet-offset-saved" properties: the
 //   snapshot always holds the offset (QEMU 7.2's default for its 7.2
 //   machines).
