@@ -574,7 +574,9 @@ TEST_CASE("hpet: a snapshot carries the counter, the timers and the legacy input
     REQUIRE(qf::load_state(snap, b.h->state()) == snap.size());
     b.h->post_load();
     CHECK(b.h->state() == saved);
-    CHECK(b.legacy_calls == std::vector<bool>{false});
+    // Legacy replacement off: the PIT's own loaded state has its IRQ on,
+    // and nothing is said (told again, the PIT would recompute its line).
+    CHECK(b.legacy_calls.empty());
     CHECK(b.r64(COUNTER) == 150'000);
     CHECK(b.r32(STATUS) == 0b010);
     CHECK(b.r64(FSB(2)) == 0x51);
