@@ -59,6 +59,7 @@ public:
         mmu_ = mmu_index_of_flags(hf);
         cs_base_ = tr.key().cs_base;
         is_intel_ = cfg.intel;
+        origins_.clear();
     }
 
     void run() {
@@ -202,7 +203,14 @@ private:
         std::uint32_t addr;
         unsigned seg;
     };
-    std::vector<addr_origin> origins_;
+    // Kept per thread, not per translator: a fault while fetching code
+    // leaves translation by longjmp, past this object's destructor, and a
+    // vector of its own would leak (ASan saw it).
+    static std::vector<addr_origin>& origin_store() {
+        static thread_local std::vector<addr_origin> v;
+        return v;
+    }
+    std::vector<addr_origin>& origins_ = origin_store();
     const addr_origin* origin_of(temp a) const {
         for (const addr_origin& o : origins_)
             if (o.addr == a.idx) return &o;
