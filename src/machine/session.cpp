@@ -301,6 +301,19 @@ void session::migrate(std::string_view uri) {
 }
 
 namespace {
+// The VM stands still (in `state`) while a snapshot is saved or loaded, and
+// runs on after if it ran, however the work ends.
+struct still_while {
+    session& s;
+    bool was_running;
+    still_while(session& ses, run_state state) : s(ses), was_running(ses.state().is_running()) {
+        if (was_running) s.state().stop(state);
+    }
+    ~still_while() {
+        if (was_running) s.vm_start();
+    }
+};
+
 std::string snapshot_store(const std::string& file, const session::machine_control& c) {
     if (!c.save_vm || !c.load_vm) throw error("snapshots: not supported with accelerator " + c.accel + " yet");
     // QEMU's words, for a machine without a qcow2 disk.
@@ -323,16 +336,8 @@ void session::savevm(std::string_view name) {
     }
     if (tag.size() > 255) throw error("savevm: the name is longer than 255 bytes");
     auto snaps = read_snapshot_file(file);
-    const bool was_running = runstate_.is_running();
-    if (was_running) runstate_.stop(run_state::save_vm);
+    const still_while r(*this, run_state::save_vm);
     if (kick_) kick_();
-    struct resume {
-        session& s;
-        bool on;
-        ~resume() {
-            if (on) s.vm_start();
-        }
-    } r{*this, was_running};
     vm_snapshot snap{tag, static_cast<std::uint64_t>(std::time(nullptr)),
                      static_cast<std::uint64_t>(clocks_.now(clock_type::virt)), control_.save_vm()};
     // savevm over an existing name replaces it, as QEMU's.
@@ -346,16 +351,8 @@ void session::loadvm(std::string_view name) {
     const auto snaps = read_snapshot_file(file);
     const auto it = std::find_if(snaps.begin(), snaps.end(), [&](const vm_snapshot& s) { return s.name == name; });
     if (it == snaps.end()) throw error("Snapshot '" + std::string(name) + "' does not exist in one or more devices");
-    const bool was_running = runstate_.is_running();
-    if (was_running) runstate_.stop(run_state::restore_vm);
+    const still_while r(*this, run_state::restore_vm);
     if (kick_) kick_();
-    struct resume {
-        session& s;
-        bool on;
-        ~resume() {
-            if (on) s.vm_start();
-        }
-    } r{*this, was_running};
     control_.load_vm(it->stream);
 }
 
