@@ -115,6 +115,9 @@ extern const tcg::helper_info swapgs;
 extern const tcg::helper_info sysenter, sysexit;
 extern const tcg::helper_info iret;
 extern const tcg::helper_info load_system;
+// (desc): REP MOVS/STOS's elements that are plain RAM, in bulk (rep_string.cpp)
+extern const tcg::helper_info rep_string;
 } // namespace helper
+std::uint64_t rep_string_desc(bool movs, unsigned sl, unsigned asl, unsigned src_seg, unsigned mmu_idx, bool cs64);
 
 } // namespace qf::x86

@@ -889,6 +889,15 @@ private:
     bool string_op(unsigned kind, unsigned sl) {
         const bool rep = d_.rep || d_.repne;
         label done{};
+        // REP MOVS/STOS: what is plain RAM first, in bulk (rep_string.cpp),
+        // unless something must see each iteration: a hook, or a debugger
+        // stepping.
+        if (rep && kind <= 1 && !cfg_.insn_hook && !cfg_.mem_hook && !cfg_.block_hook &&
+            !(tr_.key().cflags & tcg::cflag::step)) {
+            const unsigned src_seg = d_.seg >= 0 ? static_cast<unsigned>(d_.seg) : unsigned{R_DS};
+            const temp args[] = {c_.env(), cst(rep_string_desc(kind == 0, sl, d_.asize, src_seg, mmu_, cs64_))};
+            c_.call(helper::rep_string, temp{}, args);
+        }
         if (rep) {
             done = c_.new_label();
             const temp cx = ld_reg(d_.asize, R_ECX);
