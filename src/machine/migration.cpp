@@ -1,12 +1,16 @@
 #include "qf/machine/migration.hpp"
 
 #include "qf/core/error.hpp"
+#include "qf/core/main_loop.hpp"
 #include "qf/core/signals.hpp"
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <utility>
+
+#include <poll.h>
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -43,36 +47,12 @@ target parse(std::string_view uri) {
     throw error("migration: '" + std::string(uri) + "' is not exec:CMD, unix:PATH or tcp:[HOST]:PORT");
 }
 
-// A shutdown signal during a wait ends the process as at start-up
-// (-incoming) or fails the migration (migrate, from the main loop).
-void interrupted_wait() {
-    if (signals::shutdown_pending()) signals::die_of_pending_signal();
-}
-
 void write_all(int fd, std::span<const std::byte> data, const std::string& what) {
     while (!data.empty()) {
         const ssize_t n = ::write(fd, data.data(), data.size());
         if (n < 0 && errno == EINTR && !signals::shutdown_pending()) continue;
         if (n <= 0) throw error(errno_message("migration: writing to " + what));
         data = data.subspan(static_cast<std::size_t>(n));
-    }
-}
-
-std::vector<std::byte> read_all(int fd, const std::string& what, std::uint64_t max) {
-    std::vector<std::byte> out;
-    std::byte buf[1 << 16];
-    for (;;) {
-        interrupted_wait();
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            interrupted_wait();
-            continue;
-        }
-        if (n < 0) throw error(errno_message("migration: reading from " + what));
-        if (n == 0) return out;
-        if (out.size() + static_cast<std::size_t>(n) > max)
-            throw error("migration: " + what + " sends more than a stream of this machine can be");
-        out.insert(out.end(), buf, buf + n);
     }
 }
 
@@ -219,44 +199,85 @@ void send(std::string_view uri, std::span<const std::byte> stream) {
     write_all(c.fd, stream, std::string(uri));
 }
 
-std::vector<std::byte> receive(std::string_view uri, std::uint64_t max_bytes) {
+incoming::incoming(main_loop& loop, std::string_view uri, std::uint64_t max_bytes, done_fn done, failed_fn failed)
+    : loop_(loop), what_(uri), max_(max_bytes), done_(std::move(done)), failed_(std::move(failed)) {
     const target t = parse(uri);
     if (t.k == kind::exec) {
-        int fd = -1;
-        const pid_t pid = spawn(t.arg, false, fd);
-        std::vector<std::byte> in;
-        std::string failed;
-        {
-            fd_closer c{fd};
-            try {
-                in = read_all(fd, "exec:" + t.arg, max_bytes);
-            } catch (const error& e) {
-                failed = e.what();
-                ::kill(pid, SIGKILL);
-            }
-        }
-        if (!failed.empty()) {
-            int st;
-            ::waitpid(pid, &st, 0);
-            throw error(failed);
-        }
-        reap(pid, t.arg);
-        return in;
+        pid_ = spawn(t.arg, false, data_fd_);
+        cmd_ = t.arg;
+        what_ = "exec:" + t.arg;
+        ::fcntl(data_fd_, F_SETFL, ::fcntl(data_fd_, F_GETFL) | O_NONBLOCK);
+        loop_.set_fd_handler(data_fd_, POLLIN, [this](short) { read_some(); });
+        return;
     }
-    fd_closer l{listen_on(t)};
+    listen_fd_ = listen_on(t);
+    ::fcntl(listen_fd_, F_SETFL, ::fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
+    loop_.set_fd_handler(listen_fd_, POLLIN, [this](short) { accept_one(); });
+}
+
+incoming::~incoming() {
+    close_fds();
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int st;
+        while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+void incoming::close_fds() {
+    for (int* fd : {&listen_fd_, &data_fd_})
+        if (*fd >= 0) {
+            loop_.remove_fd(*fd);
+            ::close(*fd);
+            *fd = -1;
+        }
+}
+
+// One connection, as QEMU takes: the listener goes once it is accepted.
+void incoming::accept_one() {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return;
+        return end(errno_message("-incoming: accept"));
+    }
+    loop_.remove_fd(listen_fd_);
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    data_fd_ = fd;
+    loop_.set_fd_handler(data_fd_, POLLIN, [this](short) { read_some(); });
+}
+
+void incoming::read_some() {
+    std::byte buf[1 << 16];
     for (;;) {
-        interrupted_wait();
-        const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            fd_closer c{fd};
-            return read_all(fd, std::string(uri), max_bytes);
-        }
-        if (errno == EINTR) {
-            interrupted_wait();
-            continue;
-        }
-        if (errno != ECONNABORTED) throw error(errno_message("-incoming: accept"));
+        const ssize_t n = ::read(data_fd_, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0) return end(errno_message("migration: reading from " + what_));
+        if (n == 0) return end({});
+        if (in_.size() + static_cast<std::size_t>(n) > max_)
+            return end("migration: " + what_ + " sends more than a stream of this machine can be");
+        in_.insert(in_.end(), buf, buf + n);
     }
+}
+
+void incoming::end(std::string why) {
+    if (ended_) return;
+    ended_ = true;
+    close_fds();
+    if (pid_ > 0) {
+        if (!why.empty()) ::kill(pid_, SIGKILL);
+        try {
+            const pid_t pid = std::exchange(pid_, -1);
+            reap(pid, cmd_);
+        } catch (const error& e) {
+            if (why.empty()) why = e.what();
+        }
+    }
+    // From the loop's next iteration: the callee may destroy this object.
+    if (why.empty()) loop_.schedule([done = done_, in = std::move(in_)]() mutable { done(std::move(in)); });
+    else loop_.schedule([failed = failed_, why = std::move(why)] { failed(why); });
 }
 
 } // namespace qf::migration

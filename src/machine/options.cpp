@@ -383,8 +383,7 @@ const std::vector<option_desc>& option_table() {
          }},
         {"incoming", true,
          [](options& o, std::string_view a) {
-             if (a == "defer") throw error("-incoming defer: not supported yet (give the URI itself)");
-             migration::check_uri(a);
+             if (a != "defer") migration::check_uri(a);
              o.incoming = a;
          }},
     };
@@ -485,8 +484,9 @@ Standard options:
                          also reboot=reset|shutdown, shutdown=poweroff|pause, watchdog=... (no watchdog device)
 -pidfile FILE            write the process id to FILE and hold a lock on it
 -daemonize               detach from the terminal once started
--incoming URI            take the machine's state from a migration (exec:CMD, unix:PATH,
-                         tcp:[HOST]:PORT) before starting it (TCG)
+-incoming URI|defer      take the machine's state from a migration (exec:CMD, unix:PATH,
+                         tcp:[HOST]:PORT) before starting it (TCG); defer: from the URI
+                         of QMP's migrate-incoming
 -vmstate-file FILE       where savevm, loadvm, delvm and info snapshots keep snapshots (TCG)
 -loadvm NAME             start from snapshot NAME of -vmstate-file
 )";

@@ -300,6 +300,46 @@ void session::migrate(std::string_view uri) {
     loop_.notify();
 }
 
+void session::expect_incoming(std::string_view uri, std::uint64_t max_bytes, bool autostart) {
+    if (!control_.load_vm) throw error("-incoming: migration is not supported with accelerator " + control_.accel + " yet");
+    runstate_.set(run_state::inmigrate);
+    incoming_max_ = max_bytes;
+    incoming_autostart_ = autostart;
+    incoming_deferred_ = uri == "defer";
+    if (!incoming_deferred_) migrate_incoming(uri);
+}
+
+void session::migrate_incoming(std::string_view uri) {
+    // QEMU 7.2's qmp_migrate_incoming: once only, and only in inmigrate.
+    if (incoming_ || !migration_.status.empty()) throw error("The incoming migration has already been started");
+    if (incoming_max_ == 0 || runstate_.get() != run_state::inmigrate)
+        throw error("'-incoming' was not specified on the command line");
+    auto failed = [this](const std::string& why) {
+        incoming_.reset();
+        migration_ = {"failed", why, 0, 0};
+        report_error("load of migration failed: " + why);
+        request_exit(1);
+    };
+    incoming_start_ = std::chrono::steady_clock::now();
+    incoming_ = std::make_unique<migration::incoming>(
+        loop_, uri, incoming_max_,
+        [this, failed](std::vector<std::byte> stream) {
+            incoming_.reset();
+            try {
+                control_.load_vm(stream);
+            } catch (const std::exception& e) {
+                return failed(e.what());
+            }
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                  incoming_start_);
+            migration_ = {"completed", {}, static_cast<std::uint64_t>(ms.count()), stream.size()};
+            if (incoming_autostart_) vm_start();
+            else runstate_.set(run_state::paused);
+        },
+        failed);
+    migration_ = {"active", {}, 0, 0};
+}
+
 namespace {
 // The VM stands still (in `state`) while a snapshot is saved or loaded, and
 // runs on after if it ran, however the work ends.

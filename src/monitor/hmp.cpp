@@ -221,6 +221,7 @@ const char* const help_text =
     "log item1[,...] -- activate logging of the specified items\n"
     "memsave addr size file -- save to disk virtual memory dump starting at 'addr' of size 'size'\n"
     "migrate [-d] uri -- migrate to URI (using -d to not wait for completion)\n"
+    "migrate_incoming uri -- Continue an incoming migration from an -incoming defer\n"
     "nmi  -- inject an NMI\n"
     "p|print /fmt expr -- print expression value (use $reg for CPU register access)\n"
     "pmemsave addr size file -- save to disk physical memory dump starting at 'addr' of size 'size'\n"
@@ -467,6 +468,16 @@ std::string hmp_execute(session& s, std::string_view line, unsigned& cpu) {
             if (uri.empty()) throw failure{"migrate: a URI is needed (exec:CMD, unix:PATH, tcp:HOST:PORT)"};
             try {
                 s.migrate(uri);
+            } catch (const error& e) {
+                throw failure{e.what()};
+            }
+            return "";
+        }
+        if (cmd == "migrate_incoming") {
+            const std::string_view uri = word(args);
+            if (uri.empty()) throw failure{"migrate_incoming: a URI is needed (exec:CMD, unix:PATH, tcp:HOST:PORT)"};
+            try {
+                s.migrate_incoming(uri);
             } catch (const error& e) {
                 throw failure{e.what()};
             }

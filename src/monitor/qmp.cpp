@@ -506,6 +506,15 @@ const std::vector<command>& commands() {
              }
              return json::object();
          }},
+        {"migrate-incoming", {{"uri", "str"}},
+         [](session& s, const json& a) -> json {
+             try {
+                 s.migrate_incoming(string_arg(a, "uri"));
+             } catch (const std::exception& e) {
+                 throw failure{"GenericError", e.what()};
+             }
+             return json::object();
+         }},
         {"query-migrate", {},
          [](session& s, const json&) -> json {
              // QEMU's MigrationInfo, the members that apply: {} before any.

@@ -6,9 +6,17 @@
 // is stopped while it is written (no pre-copy yet).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/types.h>
+
+namespace qf {
+class main_loop;
+}
 
 namespace qf::migration {
 
@@ -17,9 +25,36 @@ void check_uri(std::string_view uri);
 // The source's side: the whole stream to uri. Throws qf::error ("migration:
 // ...") when it cannot be delivered.
 void send(std::string_view uri, std::span<const std::byte> stream);
-// The incoming side: waits for the stream (a shutdown signal ends the wait
-// as it ends the process) and reads it to its end; a sender of more than
-// max_bytes is refused.
-std::vector<std::byte> receive(std::string_view uri, std::uint64_t max_bytes);
+// The incoming side (-incoming, QMP's migrate-incoming), in the main loop
+// as QEMU's: listening (or exec:'s command started) when the constructor
+// returns, else qf::error; then the stream is read as it comes, while the
+// monitors go on, and done(stream) or failed(why) is called from the loop
+// once it has ended. A sender of more than max_bytes fails. Destroying it
+// stops listening and kills a command still running.
+class incoming {
+public:
+    using done_fn = std::function<void(std::vector<std::byte>)>;
+    using failed_fn = std::function<void(const std::string&)>;
+    incoming(main_loop& loop, std::string_view uri, std::uint64_t max_bytes, done_fn done, failed_fn failed);
+    ~incoming();
+    incoming(const incoming&) = delete;
+    incoming& operator=(const incoming&) = delete;
 
+private:
+    void accept_one();
+    void read_some();
+    void end(std::string why);  // empty: the stream is whole
+    void close_fds();
+
+    main_loop& loop_;
+    std::string what_;
+    std::uint64_t max_;
+    done_fn done_;
+    failed_fn failed_;
+    int listen_fd_ = -1, data_fd_ = -1;
+    pid_t pid_ = -1;
+    std::string cmd_;
+    std::vector<std::byte> in_;
+    bool ended_ = false;
+};
 } // namespace qf::migration

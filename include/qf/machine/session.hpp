@@ -18,6 +18,7 @@
 #include "qf/machine/options.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,6 +26,9 @@
 #include <optional>
 
 namespace qf {
+namespace migration {
+class incoming;
+}
 
 class qmp_monitor;
 class hmp_monitor;
@@ -125,11 +129,23 @@ public:
     // the VM is stopped while the whole stream is written.
     void migrate(std::string_view uri);
     struct migration_status {
-        std::string status;  // empty: none yet; "completed", "failed"
+        std::string status;  // empty: none yet; "active", "completed", "failed"
         std::string error;
         std::uint64_t total_ms = 0, bytes = 0;
     };
     const migration_status& migration() const { return migration_; }
+
+    // -incoming URI|defer, before the loop runs: the VM waits in inmigrate
+    // for a state stream of at most max_bytes from URI (or, deferred, from
+    // the URI of migrate-incoming), read in the main loop while the
+    // monitors go on; once loaded it runs if autostart, else it is paused.
+    // A stream that fails to arrive or to load ends the process with one
+    // line and status 1, as QEMU's. Throws qf::error when URI cannot be
+    // listened on.
+    void expect_incoming(std::string_view uri, std::uint64_t max_bytes, bool autostart);
+    // QMP's migrate-incoming and the monitor's migrate_incoming: throws
+    // qf::error with QEMU's message unless -incoming defer is waiting.
+    void migrate_incoming(std::string_view uri);
 
     // savevm [NAME], loadvm NAME, delvm NAME, info snapshots: named
     // snapshots of the state stream in -vmstate-file (qf/machine/
@@ -210,6 +226,11 @@ private:
     bool finishing_ = false;  // no STOP event for the stop at exit, as QEMU
     machine_control control_;
     migration_status migration_;
+    // After loop_, whose fds it unregisters as it goes.
+    std::unique_ptr<migration::incoming> incoming_;
+    std::uint64_t incoming_max_ = 0;
+    bool incoming_deferred_ = false, incoming_autostart_ = true;
+    std::chrono::steady_clock::time_point incoming_start_;
     std::string name_;
     std::string vmstate_file_;
     std::vector<std::unique_ptr<qmp_monitor>> monitors_;

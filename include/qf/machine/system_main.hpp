@@ -7,7 +7,6 @@
 #include "qf/core/signals.hpp"
 #include "qf/machine/options.hpp"
 #include "qf/machine/session.hpp"
-#include "qf/machine/migration.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -130,22 +129,13 @@ int run_machine(const options& o, const binary_info& binary = {}) {
         mc.cores = o.smp->cores ? o.smp->cores : std::max(1u, max / (sockets * mc.threads));
     }
     s.set_machine_control(std::move(mc));
-    if (!o.incoming.empty()) {
-        // QEMU's -incoming: the machine built as the command line says,
-        // then its state from the stream, then it runs (unless -S).
-        if constexpr (requires { m.load_vm(std::string_view{}, std::span<const std::byte>{}); }) {
-            s.state().set(run_state::inmigrate);
-            // At most all of RAM and 64 MiB for the rest: a peer cannot
-            // make us hold more.
-            m.load_vm(M::name, migration::receive(o.incoming, o.ram_size + (64ull << 20)));
-            if (o.start_stopped) s.state().set(run_state::paused);
-        } else {
-            throw error("-incoming: migration is not supported with accelerator " + std::string(M::accel_type::name) +
-                        " yet");
-        }
-    }
+    // QEMU's -incoming: the machine built as the command line says, then
+    // its state from the stream, read in the main loop; then it runs
+    // (unless -S). At most all of RAM and 64 MiB for the rest: a peer
+    // cannot make us hold more.
+    if (!o.incoming.empty()) s.expect_incoming(o.incoming, o.ram_size + (64ull << 20), !o.start_stopped);
     if (!o.loadvm.empty()) s.loadvm(o.loadvm);  // QEMU's -loadvm: before the CPUs start
-    if (!o.start_stopped) s.vm_start();
+    if (!o.start_stopped && o.incoming.empty()) s.vm_start();
     s.ready();
     bool threaded = false;
     if constexpr (requires { M::threaded_cpu; }) threaded = M::threaded_cpu;
