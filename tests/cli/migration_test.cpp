@@ -188,7 +188,9 @@ TEST_CASE("a pc migrated once SeaBIOS set it up has its memory map and PCI devic
     std::vector<std::string> before;
     {
         // -nographic: SeaBIOS's console on the serial port (sercon), on stdout.
-        qft::emulator src({qforge, "-M", "pc", "-nographic", "-qmp", "unix:" + sock + ",server=on,wait=off"});
+        // The RTC on the VM's clock: the host's would tick on in the stopped
+        // source between the save and its views.
+        qft::emulator src({qforge, "-M", "pc", "-nographic", "-rtc", "clock=vm", "-qmp", "unix:" + sock + ",server=on,wait=off"});
         qft::qmp_client c(sock);
         c.message();
         c.command(R"({"execute": "qmp_capabilities"})");
@@ -199,7 +201,7 @@ TEST_CASE("a pc migrated once SeaBIOS set it up has its memory map and PCI devic
         c.command(R"({"execute": "quit"})");
         src.wait(20);
     }
-    qft::emulator dst({qforge, "-M", "pc", "-S", "-display", "none", "-incoming", "exec:cat " + state, "-qmp",
+    qft::emulator dst({qforge, "-M", "pc", "-S", "-display", "none", "-rtc", "clock=vm", "-incoming", "exec:cat " + state, "-qmp",
                        "unix:" + sock2 + ",server=on,wait=off"});
     qft::qmp_client c(sock2);
     c.message();
