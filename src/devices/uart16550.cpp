@@ -31,6 +31,12 @@ void uart16550_core::reset() {
     update_irq();
 }
 
+void uart16550_core::post_load() {
+    if (timeout_) timeout_->del();
+    if (s_.rx_count && !s_.timeout_ipending) arm_timeout();
+    update_irq();
+}
+
 unsigned uart16550_core::trigger_level() const {
     static constexpr unsigned levels[] = {1, 4, 8, 14};
     return levels[s_.fcr >> 6];

@@ -137,6 +137,33 @@ TEST_CASE("receive FIFO: trigger level / order / and character timeout") {
     CHECK((r.uart.read(lsr) & lsr_oe) == 0);
 }
 
+TEST_CASE("a loaded state with data below the trigger level gets its character timeout again") {
+    rig a;
+    a.clk.enable_vm();
+    a.uart.write(fcr, fcr_fe | 0x80);  // trigger at 8
+    a.uart.write(ier, ier_rdi);
+    a.ring().send_to_guest("ab");
+    CHECK_FALSE(a.irq);
+    rig b;  // a fresh UART, as on a migration's far side
+    b.clk.enable_vm();
+    b.uart.state() = a.uart.state();
+    b.uart.post_load();
+    CHECK_FALSE(b.irq);
+    REQUIRE(b.timers.deadline().has_value());  // without post_load nothing would ever raise it
+    while (!b.irq) b.timers.run_expired();
+    CHECK((b.uart.read(iir) & 0x0f) == iir_cti);
+    CHECK(b.uart.read(rbr) == 'a');
+    CHECK(b.uart.read(rbr) == 'b');
+
+    // A loaded pending interrupt raises the line at once.
+    rig c;
+    c.uart.state() = b.uart.state();
+    c.uart.state().ier = ier_thri;
+    c.uart.state().thr_ipending = true;
+    c.uart.post_load();
+    CHECK(c.irq);
+}
+
 TEST_CASE("FIFO reset bits clear the receive FIFO") {
     rig r;
     r.uart.write(fcr, fcr_fe);

@@ -76,6 +76,11 @@ public:
         return s_.rx_head < 16 && s_.rx_count <= 16 ? nullptr : "the receive FIFO's pointers are past it";
     }
     void reset();
+    // After a loaded state: the character timeout, a timer and not a
+    // register, is armed again for data waiting below the trigger level
+    // (four characters from now, where QEMU keeps the saved expiry), and
+    // the IRQ line follows the loaded registers.
+    void post_load();
     std::uint8_t read(unsigned reg);
     void write(unsigned reg, std::uint8_t value);
 
