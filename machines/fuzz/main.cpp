@@ -98,7 +98,7 @@ fuzz_args split(int argc, char** argv, std::vector<const char*>& machine_argv) {
             if (!a.spec.timeout_blocks) throw error("qforge-fuzz: --timeout: 0 blocks runs nothing");
         } else if (arg == "--repeat") {
             a.repeat = number(arg, v, 1ull << 32);
-            if (!a.repeat) throw error("qforge-fuzz: --repeat: 0");
+            if (!a.repeat) throw error("qforge-fuzz: --repeat: 0 runs nothing");
         } else if (arg == "--crash") {
             if (v == "timeout") {
                 a.spec.crash_on_timeout = true;
