@@ -141,6 +141,12 @@ public:
         if (!pci_testdevs_.empty()) throw error("migration: -device pci-testdev cannot be migrated yet");
         return board::save_vm(machine_name);
     }
+    void save_vm_head(vmstate::writer& w, std::string_view machine_name) const
+        requires requires(const board& b, vmstate::writer& wr, std::string_view n) { b.save_vm_head(wr, n); }
+    {
+        if (!pci_testdevs_.empty()) throw error("migration: -device pci-testdev cannot be migrated yet");
+        board::save_vm_head(w, machine_name);
+    }
     void load_vm(std::string_view machine_name, std::span<const std::byte> stream)
         requires requires(board& b, std::string_view n, std::span<const std::byte> st) { b.load_vm(n, st); }
     {

@@ -47,22 +47,6 @@ target parse(std::string_view uri) {
     throw error("migration: '" + std::string(uri) + "' is not exec:CMD, unix:PATH or tcp:[HOST]:PORT");
 }
 
-void write_all(int fd, std::span<const std::byte> data, const std::string& what) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR && !signals::shutdown_pending()) continue;
-        if (n <= 0) throw error(errno_message("migration: writing to " + what));
-        data = data.subspan(static_cast<std::size_t>(n));
-    }
-}
-
-struct fd_closer {
-    int fd;
-    ~fd_closer() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 addrinfo* resolve(const target& t, bool passive) {
     addrinfo hints{}, *res = nullptr;
     hints.ai_family = AF_UNSPEC;
@@ -177,26 +161,51 @@ void reap(pid_t pid, const std::string& cmd) {
 
 void check_uri(std::string_view uri) { parse(uri); }
 
-void send(std::string_view uri, std::span<const std::byte> stream) {
+outgoing::outgoing(std::string_view uri) : what_(uri) {
     const target t = parse(uri);
     if (t.k == kind::exec) {
-        int fd = -1;
-        const pid_t pid = spawn(t.arg, true, fd);
-        std::string failed;
-        {
-            fd_closer c{fd};
-            try {
-                write_all(fd, stream, "exec:" + t.arg);
-            } catch (const error& e) {
-                failed = e.what();
-            }
-        }
-        reap(pid, t.arg);
-        if (!failed.empty()) throw error(failed);
-        return;
+        pid_ = spawn(t.arg, true, fd_);
+        cmd_ = t.arg;
+        what_ = "exec:" + t.arg;
+    } else {
+        fd_ = connect_to(t);
     }
-    fd_closer c{connect_to(t)};
-    write_all(c.fd, stream, std::string(uri));
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+}
+
+outgoing::~outgoing() {
+    if (fd_ >= 0) ::close(fd_);
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int st;
+        while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+std::size_t outgoing::write_some(std::span<const std::byte> data) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (n <= 0) {
+            // exec:'s command ended early: its status says more than EPIPE.
+            const auto why = errno_message("migration: writing to " + what_);
+            if (pid_ > 0) {
+                ::close(std::exchange(fd_, -1));
+                reap(std::exchange(pid_, -1), cmd_);
+            }
+            throw error(why);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return done;
+}
+
+void outgoing::finish() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (pid_ > 0) reap(std::exchange(pid_, -1), cmd_);
 }
 
 incoming::incoming(main_loop& loop, std::string_view uri, std::uint64_t max_bytes, done_fn done, failed_fn failed)

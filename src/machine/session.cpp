@@ -1,6 +1,7 @@
 #include "qf/machine/session.hpp"
 #include "qf/machine/migration.hpp"
 #include "qf/machine/snapshot_file.hpp"
+#include "qf/machine/vmstate.hpp"
 
 #include "qf/core/error.hpp"
 #include "qf/core/log.hpp"
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <stop_token>
 #include <thread>
+#include <poll.h>
 #include <unistd.h>
 
 namespace qf {
@@ -275,28 +277,177 @@ void session::request_exit(int status) {
 
 void session::request_quit() { request_shutdown(shutdown_cause::host_qmp_quit); }
 
+// A live migration: its link, the bytes on their way, and where it is.
+struct session::outgoing_job {
+    enum class phase { full, dirty, last, flush };
+    std::unique_ptr<migration::outgoing> link;
+    std::vector<std::byte> buf;  // what goes next, from at
+    std::size_t at = 0;
+    phase ph = phase::full;
+    std::uint64_t cursor = 0;           // the first pass's next RAM offset
+    std::vector<std::uint64_t> queue;   // a later pass's dirty pages, from queue_at
+    std::size_t queue_at = 0;
+    bool was_running = false, stopped_vm = false, watching = false;
+    std::chrono::steady_clock::time_point t0, stopped_at;
+    timer tick;
+    outgoing_job(timer_lists& t, std::function<void()> cb) : tick(t, clock_type::realtime, std::move(cb)) {}
+};
+
+namespace {
+constexpr std::uint64_t page_bytes = 4096;
+// A chunk of RAM a step: 1 MiB.
+constexpr std::size_t chunk_pages = 256;
+// Few enough dirty pages to send with the VM stopped (1 MiB), or enough
+// passes that the guest dirties memory faster than it goes: QEMU's
+// downtime limit, in pages rather than time.
+constexpr std::size_t few_pages = 256;
+constexpr std::uint64_t max_passes = 30;
+// The loop's share: a step works this long, then the guest runs a while.
+constexpr auto step_budget = std::chrono::milliseconds(2);
+constexpr ns step_gap = 500'000;  // 0.5 ms
+} // namespace
+
+void session::set_migration_status(std::string status) {
+    migration_.status = std::move(status);
+    if (migration_events_) emit_event("MIGRATION", "{\"status\": \"" + migration_.status + "\"}");
+}
+
 void session::migrate(std::string_view uri) {
     migration::check_uri(uri);
-    if (!control_.save_vm) throw error("migration: not supported with accelerator " + control_.accel + " yet");
-    const bool was_running = runstate_.is_running();
-    const auto t0 = std::chrono::steady_clock::now();
-    // A stopped VM keeps its state (shutdown, guest-panicked, debug...):
-    // only a running one passes through finish-migrate.
-    if (was_running) runstate_.stop(run_state::finish_migrate);
-    if (kick_) kick_();
-    try {
-        const auto stream = control_.save_vm();
-        migration::send(uri, stream);
-        migration_ = {"completed", {}, 0, stream.size()};
-    } catch (const std::exception& e) {
-        migration_ = {"failed", e.what(), 0, 0};
-        if (was_running) runstate_.start();
-        loop_.notify();
-        throw error(e.what());
+    if (!control_.save_vm_head) throw error("migration: not supported with accelerator " + control_.accel + " yet");
+    if (outgoing_) throw error("There's a migration process in progress");
+    if (runstate_.get() == run_state::inmigrate) throw error("Guest is waiting for an incoming migration");
+    auto j = std::make_unique<outgoing_job>(timers_, [this] { migration_step(); });
+    j->buf = control_.save_vm_head();                    // a machine that cannot be migrated says so here
+    j->link = std::make_unique<migration::outgoing>(uri);  // as does a peer that is not there
+    j->t0 = std::chrono::steady_clock::now();
+    j->was_running = runstate_.is_running();
+    control_.dirty_log(true);  // before the first pass reads a page
+    migration_ = {};
+    migration_.ram_total = migration_.ram_remaining = control_.ram().size();
+    outgoing_ = std::move(j);
+    set_migration_status("setup");
+    set_migration_status("active");
+    outgoing_->tick.mod_in(0);
+}
+
+void session::migrate_cancel() {
+    if (outgoing_) migration_end("cancelled", {});
+}
+
+void session::migration_step() {
+    outgoing_job& j = *outgoing_;
+    if (j.watching) {
+        loop_.remove_fd(j.link->fd());
+        j.watching = false;
     }
-    migration_.total_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
-    if (transition_allowed(runstate_.get(), run_state::postmigrate)) runstate_.set(run_state::postmigrate);
+    const auto until = std::chrono::steady_clock::now() + step_budget;
+    try {
+        for (;;) {
+            if (j.at < j.buf.size()) {
+                const std::size_t n = j.link->write_some(std::span<const std::byte>(j.buf).subspan(j.at));
+                j.at += n;
+                migration_.bytes += n;
+                if (j.at < j.buf.size()) {  // the peer is full: on when it takes more
+                    loop_.set_fd_handler(j.link->fd(), POLLOUT, [this](short) { migration_step(); });
+                    j.watching = true;
+                    return;
+                }
+            }
+            j.buf.clear();
+            j.at = 0;
+            if (j.ph == outgoing_job::phase::flush) {
+                j.link->finish();
+                return migration_end("completed", {});
+            }
+            if (std::chrono::steady_clock::now() >= until) {
+                j.tick.mod_in(step_gap);
+                return;
+            }
+            const auto ram = control_.ram();
+            vmstate::writer w;
+            w.take();  // sections alone: the header went first
+            std::vector<std::uint64_t> pages;
+            if (j.ph == outgoing_job::phase::full) {
+                // The first pass: every page that is not zero.
+                for (std::size_t k = 0; k < chunk_pages && j.cursor < ram.size(); ++k, j.cursor += page_bytes)
+                    pages.push_back(j.cursor);
+                w.section("ram", vmstate::ram_version, vmstate::ram_payload(ram, pages, false));
+                migration_.ram_remaining = ram.size() - j.cursor;
+                if (j.cursor >= ram.size()) j.ph = outgoing_job::phase::dirty;
+            } else if (j.ph == outgoing_job::phase::dirty) {
+                if (j.queue_at == j.queue.size()) {
+                    j.queue = control_.take_dirty();
+                    j.queue_at = 0;
+                    ++migration_.dirty_syncs;
+                    migration_.ram_remaining = j.queue.size() * page_bytes;
+                    if (migration_events_) emit_event("MIGRATION_PASS", "{\"pass\": " + std::to_string(migration_.dirty_syncs) + "}");
+                    // The passes after the first send at most 32 MiB more than
+                    // RAM, so that the stream holds RAM at most twice (the
+                    // destination's bound, system_main).
+                    if (j.queue.size() <= few_pages || migration_.dirty_syncs >= max_passes ||
+                        migration_.bytes >= migration_.ram_total + (32ull << 20))
+                        j.ph = outgoing_job::phase::last;
+                }
+                if (j.ph == outgoing_job::phase::dirty) {
+                    // A later pass: the pages written since, zeroed ones too.
+                    const std::size_t n = std::min(chunk_pages, j.queue.size() - j.queue_at);
+                    pages.assign(j.queue.begin() + static_cast<std::ptrdiff_t>(j.queue_at),
+                                 j.queue.begin() + static_cast<std::ptrdiff_t>(j.queue_at + n));
+                    j.queue_at += n;
+                    migration_.ram_remaining = (j.queue.size() - j.queue_at) * page_bytes;
+                    w.section("ram", vmstate::ram_version, vmstate::ram_payload(ram, pages, true));
+                }
+            }
+            if (j.ph == outgoing_job::phase::last) {
+                // Stop and copy: the pages left, then the rest of the state.
+                if (runstate_.is_running()) {
+                    runstate_.stop(run_state::finish_migrate);
+                    j.stopped_vm = true;
+                    if (kick_) kick_();
+                }
+                j.stopped_at = std::chrono::steady_clock::now();
+                pages.assign(j.queue.begin() + static_cast<std::ptrdiff_t>(j.queue_at), j.queue.end());
+                const auto rest = control_.take_dirty();
+                pages.insert(pages.end(), rest.begin(), rest.end());
+                std::sort(pages.begin(), pages.end());
+                pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+                control_.dirty_log(false);
+                w.section("ram", vmstate::ram_version, vmstate::ram_payload(ram, pages, true));
+                migration_.ram_remaining = 0;
+                j.buf = w.take();
+                const auto tail = control_.save_vm_tail();
+                j.buf.insert(j.buf.end(), tail.begin(), tail.end());
+                j.ph = outgoing_job::phase::flush;
+                continue;
+            }
+            j.buf = w.take();
+        }
+    } catch (const std::exception& e) {
+        migration_end("failed", e.what());
+    }
+}
+
+void session::migration_end(std::string status, std::string why) {
+    // Gone at the loop's next iteration: this may run in its own timer or fd handler.
+    std::shared_ptr<outgoing_job> j(std::move(outgoing_));
+    loop_.schedule([j] {});
+    if (j->watching) loop_.remove_fd(j->link->fd());
+    j->tick.del();
+    if (control_.dirty_log) control_.dirty_log(false);
+    const auto now = std::chrono::steady_clock::now();
+    migration_.error = std::move(why);
+    migration_.total_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now - j->t0).count());
+    if (j->stopped_at != std::chrono::steady_clock::time_point{})
+        migration_.downtime_ms =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now - j->stopped_at).count());
+    if (status == "completed") {
+        if (transition_allowed(runstate_.get(), run_state::postmigrate)) runstate_.set(run_state::postmigrate);
+    } else {
+        j->link.reset();  // a command still reading is killed
+        if (j->stopped_vm && j->was_running) runstate_.start();
+    }
+    set_migration_status(std::move(status));
     loop_.notify();
 }
 

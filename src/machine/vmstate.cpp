@@ -1,5 +1,10 @@
 #include "qf/machine/vmstate.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
 namespace qf::vmstate {
 
 namespace {
@@ -23,6 +28,8 @@ void writer::section(std::string_view name, std::uint32_t version, std::span<con
     o.put_bytes(payload);
     out_ = std::move(o.buf);
 }
+
+std::vector<std::byte> writer::take() { return std::exchange(out_, {}); }
 
 std::vector<std::byte> writer::finish() {
     bytes_out o;
@@ -84,6 +91,39 @@ section take(std::vector<section>& sections, std::string_view name, std::uint32_
             return s;
         }
     throw error("vmstate: the stream has no section '" + std::string(name) + "' (a stream of another machine?)");
+}
+
+std::vector<std::byte> ram_payload(std::span<const std::byte> ram, std::span<const std::uint64_t> offsets,
+                                   bool zero_pages) {
+    constexpr std::uint64_t page = 4096;
+    static const std::array<std::byte, page> zero{};
+    bytes_out r;
+    for (const std::uint64_t off : offsets) {
+        const std::uint64_t n = std::min(page, ram.size() - off);
+        if (std::memcmp(ram.data() + off, zero.data(), n) == 0) {
+            if (zero_pages) r.put(off | 1);
+            continue;
+        }
+        r.put(off);
+        r.put_bytes(ram.subspan(off, n));
+    }
+    return std::move(r.buf);
+}
+
+void take_ram(std::vector<section>& sections, std::uint64_t ram_size, std::vector<ram_page>& out) {
+    for (bool first = true;; first = false) {
+        const auto it = std::find_if(sections.begin(), sections.end(), [](const section& s) { return s.name == "ram"; });
+        if (it == sections.end() && !first) return;
+        const section s = take(sections, "ram", ram_version);  // refuses the first one missing
+        bytes_in r("ram", s.payload);
+        while (!r.empty()) {
+            const auto v = r.get<std::uint64_t>();
+            const bool zero = s.version >= 2 && (v & 1);
+            const std::uint64_t off = zero ? v - 1 : v;
+            if (off % 4096 || off >= ram_size) r.fail("a page outside RAM");
+            out.push_back({off, zero ? std::span<const std::byte>{} : r.take(std::min<std::uint64_t>(4096, ram_size - off))});
+        }
+    }
 }
 
 } // namespace qf::vmstate

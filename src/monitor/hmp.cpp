@@ -221,6 +221,7 @@ const char* const help_text =
     "log item1[,...] -- activate logging of the specified items\n"
     "memsave addr size file -- save to disk virtual memory dump starting at 'addr' of size 'size'\n"
     "migrate [-d] uri -- migrate to URI (using -d to not wait for completion)\n"
+    "migrate_cancel  -- cancel the current VM migration\n"
     "migrate_incoming uri -- Continue an incoming migration from an -incoming defer\n"
     "nmi  -- inject an NMI\n"
     "p|print /fmt expr -- print expression value (use $reg for CPU register access)\n"
@@ -385,8 +386,13 @@ std::string info(session& s, unsigned cpu, std::string_view args) {
         if (!m.error.empty()) out += " (" + m.error + ")";
         out += "\n";
         if (m.status == "completed")
-            out += "total time: " + std::to_string(m.total_ms) + " ms\ndowntime: " + std::to_string(m.total_ms) +
-                   " ms\ntransferred ram: " + std::to_string((m.bytes + 1023) / 1024) + " kbytes\n";
+            out += "total time: " + std::to_string(m.total_ms) + " ms\ndowntime: " + std::to_string(m.downtime_ms) +
+                   " ms\n";
+        if (m.status == "completed" || m.status == "active")
+            out += "transferred ram: " + std::to_string((m.bytes + 1023) / 1024) + " kbytes\nremaining ram: " +
+                   std::to_string((m.ram_remaining + 1023) / 1024) + " kbytes\ntotal ram: " +
+                   std::to_string((m.ram_total + 1023) / 1024) + " kbytes\ndirty sync count: " +
+                   std::to_string(m.dirty_syncs) + "\n";
         return out;
     }
     if (what == "registers") {
@@ -462,9 +468,15 @@ std::string hmp_execute(session& s, std::string_view line, unsigned& cpu) {
             else s.delvm(name);
             return "";
         }
+        if (cmd == "migrate_cancel") {
+            s.migrate_cancel();
+            return "";
+        }
         if (cmd == "migrate") {
             std::string_view uri = word(args);
-            if (uri == "-d") uri = word(args);  // the migration is done when the command returns anyway
+            // It goes on in the main loop either way (info migrate follows it):
+            // this monitor does not wait for it as QEMU's does without -d.
+            if (uri == "-d") uri = word(args);
             if (uri.empty()) throw failure{"migrate: a URI is needed (exec:CMD, unix:PATH, tcp:HOST:PORT)"};
             try {
                 s.migrate(uri);

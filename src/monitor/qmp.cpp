@@ -90,6 +90,13 @@ struct failure {
     std::string cls, desc;
 };
 
+// QEMU 7.2's migration capabilities, in its order.
+constexpr const char* migration_capabilities[] = {
+    "xbzrle", "rdma-pin-all", "auto-converge", "zero-blocks", "compress", "events", "postcopy-ram", "x-colo",
+    "release-ram", "block", "return-path", "pause-before-switchover", "multifd", "dirty-bitmaps",
+    "postcopy-blocktime", "late-block-activate", "x-ignore-shared", "validate-uuid", "background-snapshot",
+    "zero-copy-send", "postcopy-preempt"};
+
 // An argument as the schema describes it: its type is a builtin (int,
 // str, bool, any), an enum or array named in schema_types().
 struct param {
@@ -371,6 +378,8 @@ const std::vector<event_info>& events() {
         {"POWERDOWN", {}},
         {"GUEST_PANICKED", {{"action", "str"}, {"info", "any", true}}},
         {"GUEST_CRASHLOADED", {{"action", "str"}, {"info", "any", true}}},
+        {"MIGRATION", {{"status", "str"}}},
+        {"MIGRATION_PASS", {{"pass", "int"}}},
     };
     return list;
 }
@@ -425,6 +434,13 @@ json qmp_schema() {
         list.push_back(e);
     };
     enumeration("QMPCapability", {"oob"});
+    enumeration("MigrationCapability", {std::begin(migration_capabilities), std::end(migration_capabilities)});
+    object("MigrationCapabilityStatus", {{"capability", "MigrationCapability"}, {"state", "bool"}});
+    json caps = json::object();
+    caps["name"] = "[MigrationCapabilityStatus]";
+    caps["element-type"] = "MigrationCapabilityStatus";
+    caps["meta-type"] = "array";
+    list.push_back(caps);
     enumeration("DataFormat", {"utf8", "base64"});
     json arr = json::object();
     arr["name"] = "[QMPCapability]";
@@ -522,17 +538,48 @@ const std::vector<command>& commands() {
              json r = json::object();
              if (m.status.empty()) return r;
              r["status"] = m.status;
-             if (m.status == "failed") {
-                 r["error-desc"] = m.error;
-                 return r;
-             }
+             if (m.status == "failed") r["error-desc"] = m.error;
+             if (m.status == "failed" || m.status == "cancelled") return r;
              r["total-time"] = m.total_ms;
-             r["downtime"] = m.total_ms;
+             if (m.status == "completed") r["downtime"] = m.downtime_ms;
              r["setup-time"] = 0;
-             r["ram"] = {{"transferred", m.bytes}, {"remaining", 0}, {"total", m.bytes}, {"duplicate", 0}, {"normal", 0},
-                         {"normal-bytes", 0}, {"dirty-sync-count", 1}, {"postcopy-requests", 0}, {"multifd-bytes", 0},
-                         {"pages-per-second", 0}, {"precopy-bytes", m.bytes}, {"downtime-bytes", 0},
-                         {"postcopy-bytes", 0}, {"dirty-pages-rate", 0}, {"mbps", 0}, {"page-size", 4096}, {"skipped", 0}};
+             r["ram"] = {{"transferred", m.bytes}, {"remaining", m.ram_remaining}, {"total", m.ram_total},
+                         {"duplicate", 0}, {"normal", 0}, {"normal-bytes", 0}, {"dirty-sync-count", m.dirty_syncs},
+                         {"postcopy-requests", 0}, {"multifd-bytes", 0}, {"pages-per-second", 0},
+                         {"precopy-bytes", m.bytes}, {"downtime-bytes", 0}, {"postcopy-bytes", 0},
+                         {"dirty-pages-rate", 0}, {"mbps", 0}, {"page-size", 4096}, {"skipped", 0}};
+             return r;
+         }},
+        {"migrate_cancel", {},
+         [](session& s, const json&) -> json {
+             s.migrate_cancel();
+             return json::object();
+         }},
+        {"migrate-set-capabilities", {{"capabilities", "[MigrationCapabilityStatus]"}},
+         [](session& s, const json& a) -> json {
+             // QEMU 7.2's capabilities: "events" is ours; the others may be
+             // turned off (they are), not on.
+             bool events = s.migration_events();
+             for (const auto& c : a["capabilities"]) {
+                 if (!c.is_object() || !c.contains("capability") || !c["capability"].is_string() || !c.contains("state") ||
+                     !c["state"].is_boolean())
+                     throw failure{"GenericError", "Invalid parameter type for 'capabilities', expected: MigrationCapabilityStatus"};
+                 const std::string name = c["capability"];
+                 const bool on = c["state"];
+                 if (std::find(std::begin(migration_capabilities), std::end(migration_capabilities), name) ==
+                     std::end(migration_capabilities))
+                     throw failure{"GenericError", "Parameter 'capability' does not accept value '" + name + "'"};
+                 if (name == "events") events = on;
+                 else if (on) throw failure{"GenericError", "Migration capability '" + name + "' is not supported here"};
+             }
+             s.set_migration_events(events);
+             return json::object();
+         }},
+        {"query-migrate-capabilities", {},
+         [](session& s, const json&) -> json {
+             json r = json::array();
+             for (const char* c : migration_capabilities)
+                 r.push_back({{"capability", c}, {"state", std::string_view(c) == "events" && s.migration_events()}});
              return r;
          }},
         {"query-chardev", {}, [](session& s, const json&) { return query_chardev(s); }},

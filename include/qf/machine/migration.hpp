@@ -2,8 +2,8 @@
 // Where a migration stream goes and comes from, in QEMU's URI syntax:
 // exec:CMD (a shell command's stdin, or its stdout on the incoming side),
 // unix:PATH and tcp:[HOST]:PORT (the source connects; -incoming listens
-// and takes one connection). The stream itself is vmstate.hpp's; the VM
-// is stopped while it is written (no pre-copy yet).
+// and takes one connection). The stream itself is vmstate.hpp's, sent as
+// the session makes it (live pre-copy, session::migrate).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -22,9 +22,27 @@ namespace qf::migration {
 
 // Throws qf::error with one line for a URI that is not one of the three.
 void check_uri(std::string_view uri);
-// The source's side: the whole stream to uri. Throws qf::error ("migration:
-// ...") when it cannot be delivered.
-void send(std::string_view uri, std::span<const std::byte> stream);
+// The source's side: connected (or exec:'s command started) when the
+// constructor returns, else qf::error ("migration: ..."). write_some never
+// blocks; finish ends the stream.
+class outgoing {
+public:
+    explicit outgoing(std::string_view uri);
+    ~outgoing();  // closes, and kills a command still running
+    outgoing(const outgoing&) = delete;
+    outgoing& operator=(const outgoing&) = delete;
+    int fd() const { return fd_; }
+    // Writes what the peer takes now of data; the bytes written. Throws
+    // qf::error when the peer is gone.
+    std::size_t write_some(std::span<const std::byte> data);
+    // Closes the stream and waits for exec:'s command, which must succeed.
+    void finish();
+
+private:
+    int fd_ = -1;
+    pid_t pid_ = -1;
+    std::string what_, cmd_;
+};
 // The incoming side (-incoming, QMP's migrate-incoming), in the main loop
 // as QEMU's: listening (or exec:'s command started) when the constructor
 // returns, else qf::error; then the stream is read as it comes, while the

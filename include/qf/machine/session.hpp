@@ -107,6 +107,14 @@ public:
         // accelerator cannot give one yet (KVM).
         std::function<std::vector<std::byte>()> save_vm;
         std::function<void(std::span<const std::byte>)> load_vm;
+        // save_vm in parts, for a live migration (empty where save_vm is):
+        // the stream's start (header, "machine"), and its end (the state
+        // but RAM, with the CPUs stopped, and the end mark); RAM itself,
+        // and its dirty pages (RAM offsets written since the last take).
+        std::function<std::vector<std::byte>()> save_vm_head, save_vm_tail;
+        std::function<std::span<const std::byte>()> ram;
+        std::function<void(bool on)> dirty_log;
+        std::function<std::vector<std::uint64_t>()> take_dirty;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }
@@ -122,18 +130,26 @@ public:
     // kicked out, or woken.
     void vm_pause();
 
-    // migrate URI (QMP's migrate, the monitor's): the VM stops, its state
-    // stream goes to uri (qf/machine/migration.hpp), and it stays stopped
-    // (postmigrate), as QEMU's source after a completed migration. A
-    // failure resumes it if it ran and throws qf::error. No pre-copy yet:
-    // the VM is stopped while the whole stream is written.
+    // migrate URI (QMP's migrate, the monitor's): a live migration, as
+    // QEMU's pre-copy. It starts here (a URI that cannot be reached throws
+    // qf::error) and goes on in the main loop while the guest runs: RAM
+    // once, then the pages written since, pass after pass, until few are
+    // left; then the VM stops (finish-migrate) for the last pages and the
+    // rest of the state, and stays stopped (postmigrate). A failure or
+    // migrate_cancel lets it run again; migration() says how it went.
     void migrate(std::string_view uri);
+    void migrate_cancel();
     struct migration_status {
-        std::string status;  // empty: none yet; "active", "completed", "failed"
+        std::string status;  // empty: none yet; "active", "completed", "failed", "cancelled"
         std::string error;
         std::uint64_t total_ms = 0, bytes = 0;
+        std::uint64_t ram_total = 0, ram_remaining = 0, dirty_syncs = 0, downtime_ms = 0;
     };
     const migration_status& migration() const { return migration_; }
+    // migrate-set-capabilities' "events": MIGRATION and MIGRATION_PASS
+    // events, as QEMU sends them.
+    void set_migration_events(bool on) { migration_events_ = on; }
+    bool migration_events() const { return migration_events_; }
 
     // -incoming URI|defer, before the loop runs: the VM waits in inmigrate
     // for a state stream of at most max_bytes from URI (or, deferred, from
@@ -226,6 +242,14 @@ private:
     bool finishing_ = false;  // no STOP event for the stop at exit, as QEMU
     machine_control control_;
     migration_status migration_;
+    bool migration_events_ = false;
+    // The live migration under way (session.cpp); after loop_ and the
+    // timers, which it uses.
+    struct outgoing_job;
+    std::unique_ptr<outgoing_job> outgoing_;
+    void migration_step();
+    void migration_end(std::string status, std::string why);
+    void set_migration_status(std::string status);
     // After loop_, whose fds it unregisters as it goes.
     std::unique_ptr<migration::incoming> incoming_;
     std::uint64_t incoming_max_ = 0;

@@ -7,6 +7,7 @@
 #include "qf/core/signals.hpp"
 #include "qf/machine/options.hpp"
 #include "qf/machine/session.hpp"
+#include "qf/machine/vmstate.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -121,6 +122,28 @@ int run_machine(const options& o, const binary_info& binary = {}) {
     if constexpr (requires { m.save_vm(std::string_view{}); }) mc.save_vm = [&m] { return m.save_vm(M::name); };
     if constexpr (requires { m.load_vm(std::string_view{}, std::span<const std::byte>{}); })
         mc.load_vm = [&m](std::span<const std::byte> st) { m.load_vm(M::name, st); };
+    if constexpr (requires(vmstate::writer& w) {
+                      m.save_vm_head(w, std::string_view{});
+                      m.take_dirty();
+                  }) {
+        mc.save_vm_head = [&m] {
+            vmstate::writer w;
+            m.save_vm_head(w, M::name);
+            return w.take();
+        };
+        mc.save_vm_tail = [&m] {
+            vmstate::writer w;
+            w.take();  // the header went first
+            m.save_vm_tail(w);
+            return w.finish();
+        };
+        mc.ram = [&m] { return m.ram_bytes(); };
+        mc.dirty_log = [&m](bool on) {
+            if (on) m.start_dirty_log();
+            else m.stop_dirty_log();
+        };
+        mc.take_dirty = [&m] { return m.take_dirty(); };
+    }
     if (o.smp) {
         // QEMU 7.2's defaults: cores before sockets.
         const unsigned sockets = o.smp->sockets ? o.smp->sockets : 1;
@@ -131,9 +154,11 @@ int run_machine(const options& o, const binary_info& binary = {}) {
     s.set_machine_control(std::move(mc));
     // QEMU's -incoming: the machine built as the command line says, then
     // its state from the stream, read in the main loop; then it runs
-    // (unless -S). At most all of RAM and 64 MiB for the rest: a peer
-    // cannot make us hold more.
-    if (!o.incoming.empty()) s.expect_incoming(o.incoming, o.ram_size + (64ull << 20), !o.start_stopped);
+    // (unless -S). A live stream sends RAM at most twice (session::
+    // migrate bounds its passes), with 8 bytes a page and 64 MiB for the
+    // rest: a peer cannot make us hold more.
+    if (!o.incoming.empty())
+        s.expect_incoming(o.incoming, 2 * o.ram_size + o.ram_size / 256 + (64ull << 20), !o.start_stopped);
     if (!o.loadvm.empty()) s.loadvm(o.loadvm);  // QEMU's -loadvm: before the CPUs start
     if (!o.start_stopped && o.incoming.empty()) s.vm_start();
     s.ready();

@@ -37,6 +37,10 @@ public:
     void section(std::string_view name, std::uint32_t version, std::span<const std::byte> payload);
     // The stream, ended.
     std::vector<std::byte> finish();
+    // What was written since the last take (the header, the first time),
+    // for a stream sent as it is made (live migration); finish() then
+    // gives the rest.
+    std::vector<std::byte> take();
 
 private:
     std::vector<std::byte> out_;
@@ -54,6 +58,25 @@ std::vector<section> read(std::span<const std::byte> stream);
 // Takes section `name` out of `sections`; refuses one that is missing or
 // newer than `version` (what this build reads), naming it.
 section take(std::vector<section>& sections, std::string_view name, std::uint32_t version);
+
+// RAM in "ram" sections: version 1 holds the pages that are not zero, each
+// its offset in RAM and its bytes; version 2 (a live migration's passes,
+// where a page sent before may since have been cleared) may also name a
+// page of zeros: its offset with bit 0 set, and no bytes. A stream may
+// hold several, applied in order.
+inline constexpr std::uint32_t ram_version = 2;
+struct ram_page {
+    std::uint64_t offset;
+    std::span<const std::byte> bytes;  // empty: zeros
+};
+// The payload for pages at offsets (page-aligned) of ram; with zero_pages
+// false a page of zeros is left out (the destination's RAM starts zeroed).
+std::vector<std::byte> ram_payload(std::span<const std::byte> ram, std::span<const std::uint64_t> offsets,
+                                   bool zero_pages);
+// Every "ram" section taken out of sections, its pages appended to out in
+// order; a page outside ram_size, a newer version or no "ram" section at
+// all is refused.
+void take_ram(std::vector<section>& sections, std::uint64_t ram_size, std::vector<ram_page>& out);
 
 // Plain bytes in and out, for payloads built by hand.
 class bytes_out {

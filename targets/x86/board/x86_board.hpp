@@ -34,6 +34,7 @@
 //       loads a kernel itself puts it at the entry there
 #include "qf/accel/accel.hpp"
 #include "qf/accel/kvm/kvm.hpp"
+#include "qf/accel/tcg/dirty_log.hpp"
 #include "qf/devices/i8254_pit.hpp"
 #include "qf/devices/i8259_pic.hpp"
 #include "qf/devices/ioapic.hpp"
@@ -220,9 +221,20 @@ public:
     // The whole machine as a state stream (qf/machine/vmstate.hpp), from
     // the main loop with the CPUs stopped: "machine" (the type's name, RAM
     // size, CPU count, checked on load), "ram" (the pages that are not
-    // zero), "cpu#i" and "apic#i", then a section a device. TCG only.
+    // zero), then save_vm_tail's. TCG only.
     std::vector<std::byte> save_vm(std::string_view machine_name) requires(!on_kvm) {
         vmstate::writer w;
+        save_vm_head(w, machine_name);
+        std::vector<std::uint64_t> all;
+        for (std::uint64_t off = 0; off < this->ram_.size(); off += 4096) all.push_back(off);
+        w.section("ram", 1, vmstate::ram_payload({this->ram_.data(), this->ram_.size()}, all, false));
+        save_vm_tail(w);
+        return w.finish();
+    }
+    // The stream's parts, for a live migration that sends RAM while the
+    // guest runs: the "machine" section first; the rest ("clock", "cpu#i",
+    // "apic#i", a section a device) with the CPUs stopped, last.
+    void save_vm_head(vmstate::writer& w, std::string_view machine_name) const requires(!on_kvm) {
         vmstate::bytes_out m;
         m.put_string(machine_name);
         m.put(this->ram_.size());
@@ -230,27 +242,56 @@ public:
         m.put_string(cpu_model_name_);
         m.put(firmware_hash());
         w.section("machine", 1, m.buf);
+    }
+    void save_vm_tail(vmstate::writer& w) requires(!on_kvm) {
         // Guest time: the devices' timers and counters are relative to it.
         vmstate::bytes_out clk;
         clk.put(this->services().timers ? this->services().timers->clock_source().now(clock_type::virt) : ns{0});
         w.section("clock", 1, clk.buf);
-        vmstate::bytes_out r;
-        constexpr std::uint64_t page = 4096;
-        const std::byte* ram = this->ram_.data();
-        static const std::array<std::byte, page> zero{};
-        for (std::uint64_t off = 0; off < this->ram_.size(); off += page) {
-            const std::uint64_t n = std::min(page, this->ram_.size() - off);
-            if (std::memcmp(ram + off, zero.data(), n) == 0) continue;
-            r.put(off);
-            r.put_bytes({ram + off, n});
-        }
-        w.section("ram", 1, r.buf);
         for (unsigned i = 0; i < cpus_.size(); ++i) {
             w.section("cpu#" + std::to_string(i), vcpu_type::state_version, cpus_[i]->save_state());
             if constexpr (tcg_apics) w.section("apic#" + std::to_string(i), 1, vmstate::save_fields(apics_[i]->state()));
         }
         this->save_vm_devices(w);
-        return w.finish();
+    }
+    std::span<const std::byte> ram_bytes() const { return {this->ram_.data(), this->ram_.size()}; }
+
+    // RAM pages written from now on, by the CPUs (the softmmu keeps a clean
+    // page's TLB write entries on the slow path until its first write) and
+    // by devices (the address space's listeners): a live migration's dirty
+    // pages. take_dirty gives their offsets in RAM and starts over.
+    void start_dirty_log() requires(!on_kvm) {
+        const std::uint64_t top = ram_above_4g() ? (1ull << 32) + ram_above_4g() : ram_below_4g_;
+        dirty_.emplace((top + tcg::page_size - 1) >> tcg::page_bits);
+        dirty_watch_.log = &*dirty_;
+        this->memory().add_listener(&dirty_watch_);
+        for (auto& c : cpus_) {
+            c->st().base.dirty = &*dirty_;
+            tcg::tlb_flush(&c->st().base);  // every entry again traps its page's first write
+        }
+    }
+    std::vector<std::uint64_t> take_dirty() requires(!on_kvm) {
+        std::vector<std::uint64_t> out;
+        if (!dirty_) return out;
+        for (const std::uint64_t page : dirty_->pages()) {
+            const std::uint64_t gpa = page << tcg::page_bits;
+            if (gpa < ram_below_4g_) out.push_back(gpa);
+            else if (gpa >= (1ull << 32) && gpa - (1ull << 32) < ram_above_4g()) out.push_back(ram_below_4g_ + gpa - (1ull << 32));
+        }
+        dirty_->clear();
+        for (auto& c : cpus_) tcg::tlb_flush(&c->st().base);
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+        return out;
+    }
+    void stop_dirty_log() requires(!on_kvm) {
+        if (!dirty_) return;
+        this->memory().remove_listener(&dirty_watch_);
+        for (auto& c : cpus_) {
+            c->st().base.dirty = nullptr;
+            tcg::tlb_flush(&c->st().base);
+        }
+        dirty_.reset();
     }
     void load_vm(std::string_view machine_name, std::span<const std::byte> stream) requires(!on_kvm) {
         auto sections = vmstate::read(stream);
@@ -274,18 +315,12 @@ public:
         // leaves the machine as it was.
         vmstate::bytes_in clk("clock", take("clock", 1).payload);
         const auto vm_now = clk.get<ns>();
-        const auto ram_sec = take("ram", 1);
+        std::vector<vmstate::ram_page> pages;
+        vmstate::take_ram(sections, this->ram_.size(), pages);
         std::vector<vmstate::section> cpu_secs, apic_secs;
         for (unsigned i = 0; i < cpus_.size(); ++i) {
             cpu_secs.push_back(take("cpu#" + std::to_string(i), vcpu_type::state_version));
             if constexpr (tcg_apics) apic_secs.push_back(take("apic#" + std::to_string(i), 1));
-        }
-        vmstate::bytes_in r("ram", ram_sec.payload);
-        std::vector<std::pair<std::uint64_t, std::span<const std::byte>>> pages;
-        while (!r.empty()) {
-            const auto off = r.get<std::uint64_t>();
-            if (off % 4096 || off >= this->ram_.size()) r.fail("a page outside RAM");
-            pages.emplace_back(off, r.take(std::min<std::uint64_t>(4096, this->ram_.size() - off)));
         }
         // The CPUs' and APICs' payloads checked into copies.
         std::vector<local_apic_state> apic_states;
@@ -319,7 +354,10 @@ public:
         }
         // Nothing below refuses.
         std::memset(this->ram_.data(), 0, this->ram_.size());
-        for (const auto& [off, bytes] : pages) std::memcpy(this->ram_.data() + off, bytes.data(), bytes.size());
+        for (const auto& p : pages) {
+            if (p.bytes.empty()) std::memset(this->ram_.data() + p.offset, 0, std::min<std::uint64_t>(4096, this->ram_.size() - p.offset));
+            else std::memcpy(this->ram_.data() + p.offset, p.bytes.data(), p.bytes.size());
+        }
         for (unsigned i = 0; i < cpus_.size(); ++i) {
             cpus_[i]->load_state(cpu_secs[i].payload);
             if constexpr (tcg_apics) {
@@ -638,6 +676,17 @@ private:
     std::vector<std::unique_ptr<local_apic>> apics_;
     std::vector<tcg::engine*> engines_;  // TCG: the CPUs' engines, which see each other's stores to code
     std::vector<std::unique_ptr<vcpu_type>> cpus_;
+    // A live migration's dirty pages; devices' RAM writes reach it through
+    // the address space.
+    struct dirty_watch final : memory_listener {
+        tcg::dirty_log* log = nullptr;
+        void map_changed(std::uint64_t, std::uint64_t) override {}
+        void ram_written(std::uint64_t addr, std::uint64_t len) override {
+            if (log) log->mark_range(addr, len);
+        }
+    };
+    std::optional<tcg::dirty_log> dirty_;
+    dirty_watch dirty_watch_;
     unsigned current_cpu_ = 0;
     std::uint64_t ram_below_4g_ = 0;
     bool reset_requested_ = false, no_reboot_ = false;
