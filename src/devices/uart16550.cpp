@@ -35,6 +35,7 @@ void uart16550_core::post_load() {
     if (timeout_) timeout_->del();
     if (s_.rx_count && !s_.timeout_ipending) arm_timeout();
     update_irq();
+    if (chr_ && !(s_.mcr & mcr_loop)) chr_->accept_input();  // a backend held back by a full FIFO before
 }
 
 unsigned uart16550_core::trigger_level() const {

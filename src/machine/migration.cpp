@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -267,7 +268,11 @@ void incoming::read_some() {
         if (n == 0) return end({});
         if (in_.size() + static_cast<std::size_t>(n) > max_)
             return end("migration: " + what_ + " sends more than a stream of this machine can be");
-        in_.insert(in_.end(), buf, buf + n);
+        try {
+            in_.insert(in_.end(), buf, buf + n);
+        } catch (const std::bad_alloc&) {
+            return end("migration: no memory for the stream from " + what_ + " (" + std::to_string(in_.size() >> 20) + " MiB)");
+        }
     }
 }
 

@@ -241,10 +241,21 @@ int session::cpu_thread_id(unsigned i) const {
 }
 
 void session::vm_pause() {
+    if (runstate_.get() == run_state::inmigrate) incoming_autostart_ = false;
     if (!runstate_.is_running()) return;
     runstate_.stop(run_state::paused);
     if (kick_) kick_();
     loop_.notify();
+}
+
+void session::cont() {
+    if (runstate_.needs_reset()) throw error("Resetting the Virtual Machine is required");
+    if (runstate_.get() == run_state::finish_migrate) throw error("Migration is not finalized yet");
+    if (runstate_.get() == run_state::inmigrate) {
+        incoming_autostart_ = true;
+        return;
+    }
+    vm_start();
 }
 
 chardev* session::find_chardev(std::string_view id) {
@@ -287,8 +298,10 @@ struct session::outgoing_job {
     std::uint64_t cursor = 0;           // the first pass's next RAM offset
     std::vector<std::uint64_t> queue;   // a later pass's dirty pages, from queue_at
     std::size_t queue_at = 0;
-    bool was_running = false, stopped_vm = false, watching = false;
-    std::chrono::steady_clock::time_point t0, stopped_at;
+    bool stopped_vm = false, watching = false;
+    run_state before_stop = run_state::running;  // what a failure puts back
+    std::chrono::steady_clock::time_point t0, stopped_at, synced_at;
+    std::uint64_t bytes_at_sync = 0;
     timer tick;
     outgoing_job(timer_lists& t, std::function<void()> cb) : tick(t, clock_type::realtime, std::move(cb)) {}
 };
@@ -302,6 +315,9 @@ constexpr std::size_t chunk_pages = 256;
 // downtime limit, in pages rather than time.
 constexpr std::size_t few_pages = 256;
 constexpr std::uint64_t max_passes = 30;
+// What may go with the VM stopped: what the link took in this long (QEMU's
+// default downtime-limit), at the rate it has taken bytes so far.
+constexpr double downtime_limit_s = 0.3;
 // The loop's share: a step works this long, then the guest runs a while.
 constexpr auto step_budget = std::chrono::milliseconds(2);
 constexpr ns step_gap = 500'000;  // 0.5 ms
@@ -320,8 +336,7 @@ void session::migrate(std::string_view uri) {
     auto j = std::make_unique<outgoing_job>(timers_, [this] { migration_step(); });
     j->buf = control_.save_vm_head();                    // a machine that cannot be migrated says so here
     j->link = std::make_unique<migration::outgoing>(uri);  // as does a peer that is not there
-    j->t0 = std::chrono::steady_clock::now();
-    j->was_running = runstate_.is_running();
+    j->t0 = j->synced_at = std::chrono::steady_clock::now();
     control_.dirty_log(true);  // before the first pass reads a page
     migration_ = {};
     migration_.ram_total = migration_.ram_remaining = control_.ram().size();
@@ -377,18 +392,26 @@ void session::migration_step() {
                 if (j.cursor >= ram.size()) j.ph = outgoing_job::phase::dirty;
             } else if (j.ph == outgoing_job::phase::dirty) {
                 if (j.queue_at == j.queue.size()) {
+                    const auto now = std::chrono::steady_clock::now();
                     j.queue = control_.take_dirty();
                     j.queue_at = 0;
                     ++migration_.dirty_syncs;
+                    const double since = std::chrono::duration<double>(now - j.synced_at).count();
+                    migration_.dirty_pages_rate = since > 0 ? static_cast<std::uint64_t>(j.queue.size() / since) : 0;
+                    j.synced_at = now;
                     migration_.ram_remaining = j.queue.size() * page_bytes;
                     if (migration_events_) emit_event("MIGRATION_PASS", "{\"pass\": " + std::to_string(migration_.dirty_syncs) + "}");
-                    // The passes after the first send at most 32 MiB more than
-                    // RAM, so that the stream holds RAM at most twice (the
-                    // destination's bound, system_main).
-                    if (j.queue.size() <= few_pages || migration_.dirty_syncs >= max_passes ||
-                        migration_.bytes >= migration_.ram_total + (32ull << 20))
+                    const double rate = migration_.bytes / std::max(1e-3, std::chrono::duration<double>(now - j.t0).count());
+                    const double may_stop_for = std::max<double>(few_pages * page_bytes, rate * downtime_limit_s);
+                    if (static_cast<double>(j.queue.size() * page_bytes) <= may_stop_for || migration_.dirty_syncs >= max_passes)
                         j.ph = outgoing_job::phase::last;
                 }
+                // The passes after the first send at most 32 MiB more than
+                // RAM, so that the stream holds RAM at most twice (the
+                // destination's bound, system_main): past it, the VM stops.
+                if (j.ph == outgoing_job::phase::dirty && migration_.bytes + chunk_pages * (page_bytes + 8) >
+                                                              migration_.ram_total + (32ull << 20))
+                    j.ph = outgoing_job::phase::last;
                 if (j.ph == outgoing_job::phase::dirty) {
                     // A later pass: the pages written since, zeroed ones too.
                     const std::size_t n = std::min(chunk_pages, j.queue.size() - j.queue_at);
@@ -401,14 +424,21 @@ void session::migration_step() {
             }
             if (j.ph == outgoing_job::phase::last) {
                 // Stop and copy: the pages left, then the rest of the state.
+                // A paused VM goes to finish-migrate too, so that nothing
+                // (cont) runs it while its last state is on its way.
+                j.before_stop = runstate_.get();
                 if (runstate_.is_running()) {
                     runstate_.stop(run_state::finish_migrate);
                     j.stopped_vm = true;
                     if (kick_) kick_();
+                } else if (transition_allowed(runstate_.get(), run_state::finish_migrate)) {
+                    runstate_.set(run_state::finish_migrate);
+                    j.stopped_vm = true;
                 }
                 j.stopped_at = std::chrono::steady_clock::now();
                 pages.assign(j.queue.begin() + static_cast<std::ptrdiff_t>(j.queue_at), j.queue.end());
                 const auto rest = control_.take_dirty();
+                ++migration_.dirty_syncs;  // the last one, as QEMU counts it
                 pages.insert(pages.end(), rest.begin(), rest.end());
                 std::sort(pages.begin(), pages.end());
                 pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
@@ -442,10 +472,14 @@ void session::migration_end(std::string status, std::string why) {
         migration_.downtime_ms =
             static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now - j->stopped_at).count());
     if (status == "completed") {
-        if (transition_allowed(runstate_.get(), run_state::postmigrate)) runstate_.set(run_state::postmigrate);
+        if (runstate_.is_running()) runstate_.stop(run_state::postmigrate);
+        else if (transition_allowed(runstate_.get(), run_state::postmigrate)) runstate_.set(run_state::postmigrate);
     } else {
         j->link.reset();  // a command still reading is killed
-        if (j->stopped_vm && j->was_running) runstate_.start();
+        if (j->stopped_vm) {
+            if (j->before_stop == run_state::running) runstate_.start();
+            else if (transition_allowed(runstate_.get(), j->before_stop)) runstate_.set(j->before_stop);
+        }
     }
     set_migration_status(std::move(status));
     loop_.notify();
@@ -484,6 +518,7 @@ void session::migrate_incoming(std::string_view uri) {
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                                   incoming_start_);
             migration_ = {"completed", {}, static_cast<std::uint64_t>(ms.count()), stream.size()};
+            if (runstate_.get() != run_state::inmigrate) return;  // it ended meanwhile (quit, a reset)
             if (incoming_autostart_) vm_start();
             else runstate_.set(run_state::paused);
         },
@@ -514,6 +549,7 @@ std::string snapshot_store(const std::string& file, const session::machine_contr
 } // namespace
 
 void session::savevm(std::string_view name) {
+    if (outgoing_) throw error("There's a migration process in progress");
     const std::string file = snapshot_store(vmstate_file_, control_);
     std::string tag(name);
     if (tag.empty()) {
@@ -538,6 +574,10 @@ void session::savevm(std::string_view name) {
 }
 
 void session::loadvm(std::string_view name) {
+    // It writes all of RAM past the dirty log, and the run state under a
+    // migration's feet.
+    if (outgoing_) throw error("There's a migration process in progress");
+    if (runstate_.get() == run_state::inmigrate) throw error("Guest is waiting for an incoming migration");
     const std::string file = snapshot_store(vmstate_file_, control_);
     const auto snaps = read_snapshot_file(file);
     const auto it = std::find_if(snaps.begin(), snaps.end(), [&](const vm_snapshot& s) { return s.name == name; });

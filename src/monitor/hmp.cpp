@@ -453,8 +453,11 @@ std::string hmp_execute(session& s, std::string_view line, unsigned& cpu) {
             return "";
         }
         if (cmd == "cont" || cmd == "c") {
-            if (s.state().needs_reset()) throw failure{"Resetting the Virtual Machine is required"};
-            s.vm_start();
+            try {
+                s.cont();
+            } catch (const error& e) {
+                throw failure{e.what()};
+            }
             return "";
         }
         if (cmd == "savevm") {

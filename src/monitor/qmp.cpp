@@ -547,7 +547,7 @@ const std::vector<command>& commands() {
                          {"duplicate", 0}, {"normal", 0}, {"normal-bytes", 0}, {"dirty-sync-count", m.dirty_syncs},
                          {"postcopy-requests", 0}, {"multifd-bytes", 0}, {"pages-per-second", 0},
                          {"precopy-bytes", m.bytes}, {"downtime-bytes", 0}, {"postcopy-bytes", 0},
-                         {"dirty-pages-rate", 0}, {"mbps", 0}, {"page-size", 4096}, {"skipped", 0}};
+                         {"dirty-pages-rate", m.dirty_pages_rate}, {"mbps", 0}, {"page-size", 4096}, {"skipped", 0}};
              return r;
          }},
         {"migrate_cancel", {},
@@ -605,8 +605,11 @@ const std::vector<command>& commands() {
          }},
         {"cont", {},
          [](session& s, const json&) -> json {
-             if (s.state().needs_reset()) throw failure{"GenericError", "Resetting the Virtual Machine is required"};
-             s.vm_start();
+             try {
+                 s.cont();
+             } catch (const std::exception& e) {
+                 throw failure{"GenericError", e.what()};
+             }
              return json::object();
          }},
         {"system_reset", {},

@@ -129,6 +129,11 @@ public:
     // vm_stop(RUN_STATE_PAUSED) (QMP's stop), and cont: the CPUs are
     // kicked out, or woken.
     void vm_pause();
+    // QMP's and the monitor's cont, as QEMU's qmp_cont: in inmigrate it
+    // only has the VM run once the stream is loaded (stop there undoes
+    // it), and while a migration's last pass goes out it is refused.
+    // Throws qf::error.
+    void cont();
 
     // migrate URI (QMP's migrate, the monitor's): a live migration, as
     // QEMU's pre-copy. It starts here (a URI that cannot be reached throws
@@ -144,6 +149,7 @@ public:
         std::string error;
         std::uint64_t total_ms = 0, bytes = 0;
         std::uint64_t ram_total = 0, ram_remaining = 0, dirty_syncs = 0, downtime_ms = 0;
+        std::uint64_t dirty_pages_rate = 0;  // pages a second, found at the last dirty sync
     };
     const migration_status& migration() const { return migration_; }
     // migrate-set-capabilities' "events": MIGRATION and MIGRATION_PASS

@@ -97,7 +97,9 @@ int run_machine(const options& o, const binary_info& binary = {}) {
             // QEMU's qemu_system_reset: a VM reset while stopped is a VM
             // that has not started (cont then starts it, even after a
             // shutdown under -no-shutdown).
-            if (!running && !s.exit_requested()) s.state().set(run_state::prelaunch);
+            // One waiting for a migration's stream waits on.
+            if (!running && !s.exit_requested() && s.state().get() != run_state::inmigrate)
+                s.state().set(run_state::prelaunch);
         };
     if constexpr (requires { m.press_power_button(); }) mc.system_powerdown = [&m] { m.press_power_button(); };
     // RAM and ROM in runs; a device's registers as the CPU reads them, at
