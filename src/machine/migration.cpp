@@ -66,7 +66,10 @@ sockaddr_un unix_address(const std::string& path) {
     return a;
 }
 
-int connect_to(const target& t) {
+// A TCP connection is left to complete in the main loop (in_progress):
+// a host that does not answer must not hold it for minutes.
+int connect_to(const target& t, bool& in_progress) {
+    in_progress = false;
     if (t.k == kind::unix_socket) {
         sockaddr_un a = unix_address(t.arg);
         const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -81,8 +84,12 @@ int connect_to(const target& t) {
     std::string why = "no usable address";
     int fd = -1;
     for (auto* a = res; a && fd < 0; a = a->ai_next) {
-        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+            if (errno == EINPROGRESS) {
+                in_progress = true;
+                break;
+            }
             why = errno_message("connect tcp:" + t.host + ":" + t.port);
             ::close(fd);
             fd = -1;
@@ -169,9 +176,24 @@ outgoing::outgoing(std::string_view uri) : what_(uri) {
         cmd_ = t.arg;
         what_ = "exec:" + t.arg;
     } else {
-        fd_ = connect_to(t);
+        fd_ = connect_to(t, connecting_);
     }
     ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+}
+
+bool outgoing::connected() {
+    if (!connecting_) return true;
+    pollfd p{fd_, POLLOUT, 0};
+    if (::poll(&p, 1, 0) == 0) return false;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err) {
+        errno = err;
+        throw error(errno_message("migration: connect " + what_));
+    }
+    connecting_ = false;
+    return true;
 }
 
 outgoing::~outgoing() {

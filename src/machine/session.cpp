@@ -358,6 +358,11 @@ void session::migration_step() {
     }
     const auto until = std::chrono::steady_clock::now() + step_budget;
     try {
+        if (!j.link->connected()) {  // a TCP peer still answering
+            loop_.set_fd_handler(j.link->fd(), POLLOUT, [this](short) { migration_step(); });
+            j.watching = true;
+            return;
+        }
         for (;;) {
             if (j.at < j.buf.size()) {
                 const std::size_t n = j.link->write_some(std::span<const std::byte>(j.buf).subspan(j.at));

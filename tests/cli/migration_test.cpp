@@ -12,6 +12,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
@@ -174,6 +177,60 @@ TEST_CASE("a guest writing all over 16 MiB migrated live keeps every page it wro
     CHECK_FALSE(rest.empty());
     CHECK(src_out + rest == whole);
     for (const auto& f : {sock, out, state, dst_out}) std::filesystem::remove(f);
+}
+
+namespace {
+// A TCP port on 127.0.0.1 that nothing listens on just now.
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+} // namespace
+
+TEST_CASE("migrate over TCP to a waiting -incoming process, and to a port where nothing listens") {
+    const std::string port = std::to_string(free_port()), dst_out = tmp("tcp-dst.out");
+    qft::emulator dst({qforge, "-M", "testrig", "-bios", counter, "-display", "none", "-serial", "file:" + dst_out,
+                       "-incoming", "tcp:127.0.0.1:" + port});
+    std::string src_out;
+    {
+        source src;
+        // Listening before the constructor returned: connect until it answers.
+        json m;
+        for (int i = 0; i < 100; ++i) {
+            REQUIRE(src.run(R"({"execute": "migrate", "arguments": {"uri": "tcp:127.0.0.1:)" + port + R"("}})").contains("return"));
+            m = src.migrated();
+            if (m["status"] == "completed") break;
+            ::usleep(50000);
+        }
+        REQUIRE(m["status"] == "completed");
+        src_out = qft::slurp(src.out);
+        // A port where nothing listens: the connection fails, at once or
+        // (a non-blocking connect in progress) on the way.
+        const std::string closed = std::to_string(free_port());
+        const json r = src.run(R"({"execute": "migrate", "arguments": {"uri": "tcp:127.0.0.1:)" + closed + R"("}})");
+        std::string why;
+        if (r.contains("error")) {
+            why = r["error"]["desc"];
+        } else {
+            const json f = src.migrated();
+            CHECK(f["status"] == "failed");
+            why = f["error-desc"];
+        }
+        CHECK(why.find("connect tcp:127.0.0.1:" + closed) != std::string::npos);
+        CHECK(src.run(R"({"execute": "query-status"})")["return"]["status"] == "postmigrate");  // from the migration before
+        src.run(R"({"execute": "quit"})");
+        src.e.wait(20);
+    }
+    CHECK(dst.wait(60).status == 1);
+    CHECK(src_out + qft::slurp(dst_out) == whole_count());
+    std::filesystem::remove(dst_out);
 }
 
 TEST_CASE("a failed migration leaves the source running and says why") {

@@ -32,6 +32,9 @@ public:
     outgoing(const outgoing&) = delete;
     outgoing& operator=(const outgoing&) = delete;
     int fd() const { return fd_; }
+    // Whether a TCP connection has been made (false: writable is when to
+    // ask again); throws qf::error when it failed.
+    bool connected();
     // Writes what the peer takes now of data; the bytes written. Throws
     // qf::error when the peer is gone.
     std::size_t write_some(std::span<const std::byte> data);
@@ -41,6 +44,7 @@ public:
 private:
     int fd_ = -1;
     pid_t pid_ = -1;
+    bool connecting_ = false;
     std::string what_, cmd_;
 };
 // The incoming side (-incoming, QMP's migrate-incoming), in the main loop
