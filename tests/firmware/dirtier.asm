@@ -17,11 +17,7 @@ VARS   equ 0x500                 ; the line and the value, in RAM with the rest
 
 bits 32
 pm32:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov esp, 0x90000
+    PM32_FLAT
     mov dword [VARS], 0          ; line
     mov dword [VARS + 4], 0      ; value
     xor eax, eax                 ; the table and the area start as zero RAM

@@ -69,20 +69,7 @@ RESUME_AT equ 0x7100             ; where the #PF handler resumes
 %endmacro
 %define BOOT_REAL_MODE_EXTRA RS_REAL_MODE
 
-%macro RS_PAGES 0                ; 0x400000-0x5fffff as 4 KiB pages, 0x500000 not present
-    mov edi, 0x14000
-    mov eax, 0x400000 | 3
-    mov ecx, 512
-%%pt:
-    mov [edi], eax
-    mov dword [edi + 4], 0
-    add eax, 0x1000
-    add edi, 8
-    loop %%pt
-    mov dword [0x14000 + 256 * 8], 0
-    mov dword [0x12000 + 2 * 8], 0x14000 | 3
-%endmacro
-%define BOOT_EXTRA_PAGING RS_PAGES
+%define BOOT_EXTRA_PAGING SPLIT_4K_PAGES 256  ; 0x500000 not present
 %include "boot64.inc"
 %include "idt64.inc"
 

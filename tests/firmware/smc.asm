@@ -5,20 +5,7 @@
 ; a page that is not present: #PF with CR2 at the boundary and RCX counting
 ; what is left; the handler maps the page and the copy resumes.
 %include "uart.inc"
-%macro SPLIT_PAGES 0             ; 0x400000-0x5fffff as 4 KiB pages, 0x401000 not present
-    mov edi, 0x14000
-    mov eax, 0x400000 | 3
-    mov ecx, 512
-%%pt:
-    mov [edi], eax
-    mov dword [edi + 4], 0
-    add eax, 0x1000
-    add edi, 8
-    loop %%pt
-    mov dword [0x14000 + 8], 0
-    mov dword [0x12000 + 2 * 8], 0x14000 | 3
-%endmacro
-%define BOOT_EXTRA_PAGING SPLIT_PAGES
+%define BOOT_EXTRA_PAGING SPLIT_4K_PAGES 1  ; 0x401000 not present
 %include "boot64.inc"
 %include "idt64.inc"
 
