@@ -231,8 +231,10 @@ void outgoing::finish() {
     if (pid_ > 0) reap(std::exchange(pid_, -1), cmd_);
 }
 
-incoming::incoming(main_loop& loop, std::string_view uri, std::uint64_t max_bytes, done_fn done, failed_fn failed)
-    : loop_(loop), what_(uri), max_(max_bytes), done_(std::move(done)), failed_(std::move(failed)) {
+incoming::incoming(main_loop& loop, std::string_view uri, std::uint64_t max_bytes, done_fn done, failed_fn failed,
+                   vmstate::splitter::take_fn take_section)
+    : loop_(loop), what_(uri), max_(max_bytes), done_(std::move(done)), failed_(std::move(failed)),
+      in_(std::move(take_section)) {
     const target t = parse(uri);
     if (t.k == kind::exec) {
         pid_ = spawn(t.arg, false, data_fd_);
@@ -288,13 +290,15 @@ void incoming::read_some() {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n < 0) return end(errno_message("migration: reading from " + what_));
         if (n == 0) return end({});
-        if (in_.size() + static_cast<std::size_t>(n) > max_)
-            return end("migration: " + what_ + " sends more than a stream of this machine can be");
         try {
-            in_.insert(in_.end(), buf, buf + n);
+            in_.feed({buf, static_cast<std::size_t>(n)});
         } catch (const std::bad_alloc&) {
-            return end("migration: no memory for the stream from " + what_ + " (" + std::to_string(in_.size() >> 20) + " MiB)");
+            return end("migration: no memory for the stream from " + what_ + " (" + std::to_string(in_.buffered() >> 20) + " MiB)");
+        } catch (const std::exception& e) {  // a section refused as it came
+            return end(e.what());
         }
+        if (in_.buffered() > max_)
+            return end("migration: " + what_ + " sends more than a stream of this machine can be");
     }
 }
 
@@ -312,7 +316,7 @@ void incoming::end(std::string why) {
         }
     }
     // From the loop's next iteration: the callee may destroy this object.
-    if (why.empty()) loop_.schedule([done = done_, in = std::move(in_)]() mutable { done(std::move(in)); });
+    if (why.empty()) loop_.schedule([done = done_, in = std::move(in_.kept())]() mutable { done(std::move(in)); });
     else loop_.schedule([failed = failed_, why = std::move(why)] { failed(why); });
 }
 

@@ -527,7 +527,12 @@ void session::migrate_incoming(std::string_view uri) {
             if (incoming_autostart_) vm_start();
             else runstate_.set(run_state::paused);
         },
-        failed);
+        failed,
+        [this](const vmstate::section& s) {
+            if (s.name != "ram" || !control_.load_ram_section) return false;
+            control_.load_ram_section(s);
+            return true;
+        });
     migration_ = {"active", {}, 0, 0};
 }
 

@@ -110,19 +110,75 @@ std::vector<std::byte> ram_payload(std::span<const std::byte> ram, std::span<con
     return std::move(r.buf);
 }
 
+void ram_pages(const section& s, std::uint64_t ram_size, std::vector<ram_page>& out) {
+    if (s.version > ram_version)
+        throw error("vmstate: section 'ram' is version " + std::to_string(s.version) + ", this build reads up to " +
+                    std::to_string(ram_version));
+    bytes_in r("ram", s.payload);
+    while (!r.empty()) {
+        const auto v = r.get<std::uint64_t>();
+        const bool zero = s.version >= 2 && (v & 1);
+        const std::uint64_t off = zero ? v - 1 : v;
+        if (off % 4096 || off >= ram_size) r.fail("a page outside RAM");
+        out.push_back({off, zero ? std::span<const std::byte>{} : r.take(std::min<std::uint64_t>(4096, ram_size - off))});
+    }
+}
+
 void take_ram(std::vector<section>& sections, std::uint64_t ram_size, std::vector<ram_page>& out) {
     for (bool first = true;; first = false) {
         const auto it = std::find_if(sections.begin(), sections.end(), [](const section& s) { return s.name == "ram"; });
         if (it == sections.end() && !first) return;
-        const section s = take(sections, "ram", ram_version);  // refuses the first one missing
-        bytes_in r("ram", s.payload);
-        while (!r.empty()) {
-            const auto v = r.get<std::uint64_t>();
-            const bool zero = s.version >= 2 && (v & 1);
-            const std::uint64_t off = zero ? v - 1 : v;
-            if (off % 4096 || off >= ram_size) r.fail("a page outside RAM");
-            out.push_back({off, zero ? std::span<const std::byte>{} : r.take(std::min<std::uint64_t>(4096, ram_size - off))});
+        ram_pages(take(sections, "ram", ram_version), ram_size, out);  // take refuses the first one missing
+    }
+}
+
+void splitter::keep(std::size_t n) {
+    kept_.insert(kept_.end(), pending_.begin() + static_cast<std::ptrdiff_t>(head_),
+                 pending_.begin() + static_cast<std::ptrdiff_t>(head_ + n));
+    head_ += n;
+}
+
+void splitter::feed(std::span<const std::byte> bytes) {
+    pending_.insert(pending_.end(), bytes.begin(), bytes.end());
+    for (;;) {
+        const std::size_t have = pending_.size() - head_;
+        const std::byte* p = pending_.data() + head_;
+        if (raw_) {
+            keep(have);
+            break;
         }
+        if (!header_) {
+            if (have < sizeof magic + 4) break;
+            if (std::memcmp(p, magic, sizeof magic) != 0) {
+                raw_ = true;  // read() says what it is not
+                continue;
+            }
+            keep(sizeof magic + 4);
+            header_ = true;
+            continue;
+        }
+        std::uint16_t name_len;
+        if (have < sizeof name_len) break;
+        std::memcpy(&name_len, p, sizeof name_len);
+        if (name_len == 0) {  // the end: it and anything after are read()'s
+            raw_ = true;
+            continue;
+        }
+        const std::size_t head = sizeof name_len + name_len + 4 + 8;
+        if (have < head) break;
+        std::uint64_t len;
+        std::memcpy(&len, p + head - 8, sizeof len);
+        if (len > have - head) break;
+        section s;
+        s.name.assign(reinterpret_cast<const char*>(p + sizeof name_len), name_len);
+        std::memcpy(&s.version, p + sizeof name_len + name_len, sizeof s.version);
+        s.payload = {p + head, static_cast<std::size_t>(len)};
+        if (take_(s)) head_ += head + static_cast<std::size_t>(len);
+        else keep(head + static_cast<std::size_t>(len));
+    }
+    if (head_ > (1u << 20) && head_ * 2 > pending_.size()) {  // compact what is done
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
     }
 }
 

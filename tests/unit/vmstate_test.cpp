@@ -120,3 +120,43 @@ TEST_CASE("a state stream of another machine or build or configuration is refuse
     CHECK(look(h) == later);
     CHECK(h.machine().info_devices() == devices_later);
 }
+
+TEST_CASE("a stream cut into sections as its bytes come gives the sections taken once whole and keeps the rest for read") {
+    qf::vmstate::writer w;
+    std::vector<std::byte> big(70000);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::byte(i * 7);
+    const std::byte small[] = {std::byte{1}, std::byte{2}, std::byte{3}};
+    w.section("machine", 1, small);
+    w.section("ram", 2, big);
+    w.section("cpu#0", 3, small);
+    w.section("ram", 2, std::span(big).first(5));
+    w.section("devices", 1, {});
+    const auto stream = w.finish();
+    for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, stream.size()}) {
+        INFO("chunk " << chunk);
+        std::vector<std::pair<std::string, std::size_t>> taken;
+        qf::vmstate::splitter sp([&](const qf::vmstate::section& s) {
+            if (s.name != "ram") return false;
+            CHECK(s.version == 2);
+            CHECK(std::equal(s.payload.begin(), s.payload.end(), big.begin()));
+            taken.emplace_back(s.name, s.payload.size());
+            return true;
+        });
+        for (std::size_t at = 0; at < stream.size(); at += chunk)
+            sp.feed(std::span(stream).subspan(at, std::min(chunk, stream.size() - at)));
+        CHECK(taken == std::vector<std::pair<std::string, std::size_t>>{{"ram", big.size()}, {"ram", 5}});
+        const auto rest = qf::vmstate::read(sp.kept());
+        REQUIRE(rest.size() == 3);
+        CHECK(rest[0].name == "machine");
+        CHECK(rest[1].name == "cpu#0");
+        CHECK(rest[1].version == 3);
+        CHECK(rest[2].name == "devices");
+        CHECK(sp.buffered() == sp.kept().size());
+    }
+    // Bytes that are not a stream go through as they are, for read() to refuse.
+    qf::vmstate::splitter junk([](const qf::vmstate::section&) { return true; });
+    const std::string text = "not a stream at all";
+    junk.feed(std::as_bytes(std::span(text)));
+    CHECK(junk.kept().size() == text.size());
+    CHECK_THROWS_WITH(qf::vmstate::read(junk.kept()), Catch::Contains("not a qforge state stream"));
+}

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "qf/machine/vmstate.hpp"
+
 #include <sys/types.h>
 
 namespace qf {
@@ -50,14 +52,16 @@ private:
 // The incoming side (-incoming, QMP's migrate-incoming), in the main loop
 // as QEMU's: listening (or exec:'s command started) when the constructor
 // returns, else qf::error; then the stream is read as it comes, while the
-// monitors go on, and done(stream) or failed(why) is called from the loop
-// once it has ended. A sender of more than max_bytes fails. Destroying it
-// stops listening and kills a command still running.
+// monitors go on. Each whole section is offered to take_section (RAM goes
+// into place as it comes); done(the rest of the stream) or failed(why) is
+// called from the loop once it has ended. More than max_bytes held at once
+// fails. Destroying it stops listening and kills a command still running.
 class incoming {
 public:
     using done_fn = std::function<void(std::vector<std::byte>)>;
     using failed_fn = std::function<void(const std::string&)>;
-    incoming(main_loop& loop, std::string_view uri, std::uint64_t max_bytes, done_fn done, failed_fn failed);
+    incoming(main_loop& loop, std::string_view uri, std::uint64_t max_bytes, done_fn done, failed_fn failed,
+             vmstate::splitter::take_fn take_section = [](const vmstate::section&) { return false; });
     ~incoming();
     incoming(const incoming&) = delete;
     incoming& operator=(const incoming&) = delete;
@@ -76,7 +80,7 @@ private:
     int listen_fd_ = -1, data_fd_ = -1;
     pid_t pid_ = -1;
     std::string cmd_;
-    std::vector<std::byte> in_;
+    vmstate::splitter in_;
     bool ended_ = false;
 };
 } // namespace qf::migration

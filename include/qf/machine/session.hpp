@@ -29,6 +29,9 @@ namespace qf {
 namespace migration {
 class incoming;
 }
+namespace vmstate {
+struct section;
+}
 
 class qmp_monitor;
 class hmp_monitor;
@@ -115,6 +118,9 @@ public:
         std::function<std::span<const std::byte>()> ram;
         std::function<void(bool on)> dirty_log;
         std::function<std::vector<std::uint64_t>()> take_dirty;
+        // A "ram" section put in place as an incoming stream brings it;
+        // load_vm then takes the rest without RAM.
+        std::function<void(const vmstate::section&)> load_ram_section;
     };
     void set_machine_control(machine_control c) { control_ = std::move(c); }
     const machine_control& control() const { return control_; }

@@ -145,6 +145,7 @@ int run_machine(const options& o, const binary_info& binary = {}) {
             else m.stop_dirty_log();
         };
         mc.take_dirty = [&m] { return m.take_dirty(); };
+        mc.load_ram_section = [&m](const vmstate::section& sec) { m.load_ram_section(sec); };
     }
     if (o.smp) {
         // QEMU 7.2's defaults: cores before sockets.
@@ -156,11 +157,12 @@ int run_machine(const options& o, const binary_info& binary = {}) {
     s.set_machine_control(std::move(mc));
     // QEMU's -incoming: the machine built as the command line says, then
     // its state from the stream, read in the main loop; then it runs
-    // (unless -S). A live stream sends RAM at most twice (session::
-    // migrate bounds its passes), with 8 bytes a page and 64 MiB for the
-    // rest: a peer cannot make us hold more.
+    // (unless -S). RAM goes into place section by section as it comes:
+    // what is held at once is at most one section of all of RAM (a savevm
+    // stream's), 8 bytes a page and 64 MiB for the rest; a peer cannot
+    // make us hold more.
     if (!o.incoming.empty())
-        s.expect_incoming(o.incoming, 2 * o.ram_size + o.ram_size / 256 + (64ull << 20), !o.start_stopped);
+        s.expect_incoming(o.incoming, o.ram_size + o.ram_size / 256 + (64ull << 20), !o.start_stopped);
     if (!o.loadvm.empty()) s.loadvm(o.loadvm);  // QEMU's -loadvm: before the CPUs start
     if (!o.start_stopped && o.incoming.empty()) s.vm_start();
     s.ready();

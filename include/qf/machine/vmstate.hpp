@@ -20,6 +20,7 @@
 #include <boost/hana/length.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <cstring>
 #include <span>
 #include <string>
@@ -77,6 +78,30 @@ std::vector<std::byte> ram_payload(std::span<const std::byte> ram, std::span<con
 // order; a page outside ram_size, a newer version or no "ram" section at
 // all is refused.
 void take_ram(std::vector<section>& sections, std::uint64_t ram_size, std::vector<ram_page>& out);
+// One "ram" section's pages, appended to out (refusing as take_ram).
+void ram_pages(const section& s, std::uint64_t ram_size, std::vector<ram_page>& out);
+
+// A stream cut into sections as its bytes arrive (a migration's far side,
+// where RAM goes into place as it comes instead of the stream waiting
+// whole): each whole section is offered to take, and one it takes (true)
+// leaves no bytes behind. kept() is the rest of the stream - the header,
+// the sections not taken, the end - for read(). Bytes that are not a
+// stream are kept as they are, for read() to refuse.
+class splitter {
+public:
+    using take_fn = std::function<bool(const section&)>;
+    explicit splitter(take_fn take) : take_(std::move(take)) {}
+    void feed(std::span<const std::byte> bytes);
+    std::size_t buffered() const { return kept_.size() + pending_.size() - head_; }
+    std::vector<std::byte>& kept() { return kept_; }
+
+private:
+    void keep(std::size_t n);
+    take_fn take_;
+    std::vector<std::byte> kept_, pending_;
+    std::size_t head_ = 0;  // pending_'s bytes before it are done
+    bool header_ = false, raw_ = false;
+};
 
 // Plain bytes in and out, for payloads built by hand.
 class bytes_out {

@@ -312,11 +312,13 @@ public:
             if (m.get<std::uint64_t>() != firmware_hash()) m.fail("another firmware there (-bios)");
         }
         // Everything is checked before anything changes: a refused stream
-        // leaves the machine as it was.
+        // leaves the machine as it was (but for RAM an incoming migration
+        // has put in place already, load_ram_section).
         vmstate::bytes_in clk("clock", take("clock", 1).payload);
         const auto vm_now = clk.get<ns>();
         std::vector<vmstate::ram_page> pages;
-        vmstate::take_ram(sections, this->ram_.size(), pages);
+        const bool streamed = std::exchange(ram_streamed_, false);
+        if (!streamed) vmstate::take_ram(sections, this->ram_.size(), pages);
         std::vector<vmstate::section> cpu_secs, apic_secs;
         for (unsigned i = 0; i < cpus_.size(); ++i) {
             cpu_secs.push_back(take("cpu#" + std::to_string(i), vcpu_type::state_version));
@@ -353,11 +355,8 @@ public:
             }
         }
         // Nothing below refuses.
-        std::memset(this->ram_.data(), 0, this->ram_.size());
-        for (const auto& p : pages) {
-            if (p.bytes.empty()) std::memset(this->ram_.data() + p.offset, 0, std::min<std::uint64_t>(4096, this->ram_.size() - p.offset));
-            else std::memcpy(this->ram_.data() + p.offset, p.bytes.data(), p.bytes.size());
-        }
+        if (!streamed) std::memset(this->ram_.data(), 0, this->ram_.size());
+        put_pages(pages);
         for (unsigned i = 0; i < cpus_.size(); ++i) {
             cpus_[i]->load_state(cpu_secs[i].payload);
             if constexpr (tcg_apics) {
@@ -367,6 +366,22 @@ public:
             cpus_[i]->engine().flush();  // all of RAM is new
         }
         reset_requested_ = false;
+    }
+    // An incoming migration's "ram" section, put in place as it arrives
+    // (RAM zeroed before the first): the load_vm that follows takes the
+    // rest of the stream without RAM. The machine is waiting in inmigrate,
+    // and a stream that then fails to load ends the process.
+    void load_ram_section(const vmstate::section& s) requires(!on_kvm) {
+        std::vector<vmstate::ram_page> pages;
+        vmstate::ram_pages(s, this->ram_.size(), pages);
+        if (!std::exchange(ram_streamed_, true)) std::memset(this->ram_.data(), 0, this->ram_.size());
+        put_pages(pages);
+    }
+    void put_pages(const std::vector<vmstate::ram_page>& pages) {
+        for (const auto& p : pages) {
+            if (p.bytes.empty()) std::memset(this->ram_.data() + p.offset, 0, std::min<std::uint64_t>(4096, this->ram_.size() - p.offset));
+            else std::memcpy(this->ram_.data() + p.offset, p.bytes.data(), p.bytes.size());
+        }
     }
     // What a state stream must have been made with: the -bios image's
     // bytes (FNV-1a), and the CPU model (set in init).
@@ -687,6 +702,7 @@ private:
     };
     std::optional<tcg::dirty_log> dirty_;
     dirty_watch dirty_watch_;
+    bool ram_streamed_ = false;  // load_ram_section has put RAM in place
     unsigned current_cpu_ = 0;
     std::uint64_t ram_below_4g_ = 0;
     bool reset_requested_ = false, no_reboot_ = false;
