@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace {
@@ -231,6 +232,46 @@ TEST_CASE("migrate over TCP to a waiting -incoming process, and to a port where 
     CHECK(dst.wait(60).status == 1);
     CHECK(src_out + qft::slurp(dst_out) == whole_count());
     std::filesystem::remove(dst_out);
+}
+
+TEST_CASE("migrate_cancel stops a migration whose peer takes nothing and the guest runs on and capabilities refuse garbage") {
+    const std::string dirtier = qft::build_path("QF_FIRMWARE_DIR", QF_FIRMWARE_DIR) + "/test-dirtier.bin";
+    const std::string sock = tmp("cancel.sock"), peer = tmp("peer.sock");
+    // A peer that accepts (the backlog) and never reads: the stream fills its buffer and waits.
+    const int l = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    peer.copy(a.sun_path, sizeof a.sun_path - 1);
+    REQUIRE(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(l, 1) == 0);
+    qft::emulator src({qforge, "-M", "testrig", "-bios", dirtier, "-display", "none", "-serial", "null", "-qmp",
+                       "unix:" + sock + ",server=on,wait=off"});
+    qft::qmp_client c(sock);
+    c.message();
+    c.command(R"({"execute": "qmp_capabilities"})");
+    auto run = [&](const std::string& cmd) { return c.command(cmd).back(); };
+    for (const char* bad : {R"({"capability": "nope", "state": true})", R"({"capability": "postcopy-ram", "state": true})",
+                            R"({"capability": 3, "state": true})", R"("events")"}) {
+        INFO(bad);
+        const json r = run(std::string(R"({"execute": "migrate-set-capabilities", "arguments": {"capabilities": [)") + bad + "]}}");
+        CHECK(r.contains("error"));
+    }
+    CHECK(run(R"({"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "postcopy-ram", "state": false}]}})").contains("return"));
+    const json caps = run(R"({"execute": "query-migrate-capabilities"})")["return"];
+    REQUIRE(caps.size() == 21);  // QEMU 7.2's
+    for (const json& cap : caps) CHECK(cap["state"] == false);  // nothing was turned on
+    CHECK(run(R"({"execute": "migrate", "arguments": {"uri": "unix:)" + peer + R"("}})").contains("return"));
+    const json again = run(R"({"execute": "migrate", "arguments": {"uri": "unix:)" + peer + R"("}})");
+    CHECK(again["error"]["desc"] == "There's a migration process in progress");
+    ::usleep(300000);
+    CHECK(run(R"({"execute": "query-migrate"})")["return"]["status"] == "active");  // the peer holds it
+    CHECK(run(R"({"execute": "migrate_cancel"})").contains("return"));
+    CHECK(run(R"({"execute": "query-migrate"})")["return"]["status"] == "cancelled");
+    CHECK(run(R"({"execute": "query-status"})")["return"]["status"] == "running");
+    run(R"({"execute": "quit"})");
+    src.wait(20);
+    ::close(l);
+    for (const auto& f : {sock, peer}) std::filesystem::remove(f);
 }
 
 TEST_CASE("a failed migration leaves the source running and says why") {
