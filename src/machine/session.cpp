@@ -301,7 +301,6 @@ struct session::outgoing_job {
     bool stopped_vm = false, watching = false;
     run_state before_stop = run_state::running;  // what a failure puts back
     std::chrono::steady_clock::time_point t0, stopped_at, synced_at;
-    std::uint64_t bytes_at_sync = 0;
     timer tick;
     outgoing_job(timer_lists& t, std::function<void()> cb) : tick(t, clock_type::realtime, std::move(cb)) {}
 };
